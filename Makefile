@@ -1,0 +1,43 @@
+# Comptoir: everyday commands. `make help` lists them.
+
+# Local development only; deployments set their own secret.
+export COMPTOIR_JWT_SECRET ?= dev-only-secret-change-me-0123456789abcdef
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+VENV := .venv
+
+.PHONY: help run test test-pg test-all openapi openapi-check lint fmt bench
+
+help: ## This list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: ## Serve on SQLite (comptoir.db) with the demo account, printing tokens
+	cargo run -- serve --demo
+
+test: ## All tests on SQLite
+	cargo test
+
+test-pg: ## The integration tests on PostgreSQL ($(PG_URL))
+	TEST_DATABASE_URL=$(PG_URL) cargo test --test api
+
+test-all: test test-pg ## Tests on both databases
+
+openapi: ## Regenerate openapi/openapi.json from the code
+	cargo run -q -- openapi > openapi/openapi.json
+
+$(VENV)/bin/openapi-spec-validator:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q openapi-spec-validator
+
+openapi-check: $(VENV)/bin/openapi-spec-validator ## Validate the committed spec as OpenAPI 3.1
+	$(VENV)/bin/openapi-spec-validator openapi/openapi.json
+
+lint: ## rustfmt and clippy, warnings are errors
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt
+
+bench: ## HTTP benchmarks (release build) on SQLite and PostgreSQL
+	cargo bench --bench http
+	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench http

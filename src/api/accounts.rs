@@ -1,0 +1,156 @@
+//! `/v1/accounts`: accounts (name, currency, timezone).
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use crate::AppState;
+use crate::domain::account::{Account, Timezone, clean_name};
+use crate::domain::ids::AccountId;
+use crate::domain::money::Currency;
+use crate::error::{ApiError, Problem};
+use crate::service::idempotency::{self, Begun};
+use crate::service::{Ctx, accounts};
+
+/// An account: the customer company that is billed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountDto {
+    #[schema(example = "acc_demo")]
+    pub id: String,
+    #[schema(example = "Démo Télécom SAS")]
+    pub name: String,
+    pub currency: Currency,
+    /// IANA timezone: activation days, periods and filters are civil dates in it.
+    #[schema(example = "Europe/Paris")]
+    pub timezone: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Account> for AccountDto {
+    fn from(a: Account) -> Self {
+        AccountDto {
+            id: a.id.to_string(),
+            name: a.name,
+            currency: a.currency,
+            timezone: a.timezone.to_string(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// Opens an account.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(min_length = 1, max_length = 200, example = "Acme Téléphonie")]
+    pub name: String,
+    /// ISO 4217; `EUR` by default.
+    pub currency: Option<Currency>,
+    /// IANA timezone; `Europe/Paris` by default.
+    #[validate(length(min = 1, max = 64, message = "must be an IANA timezone name"))]
+    #[schema(min_length = 1, max_length = 64, example = "Europe/Paris")]
+    pub timezone: Option<String>,
+}
+
+impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
+    type Error = ApiError;
+
+    fn try_from(r: CreateAccountRequest) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let name = clean_name(&r.name, 200);
+        if name.is_none() {
+            errors.push(crate::error::FieldError::new(
+                "name",
+                "must be 1 to 200 characters, not only spaces, without control characters",
+            ));
+        }
+        let zone = r.timezone.as_deref().unwrap_or(Timezone::DEFAULT);
+        let timezone = Timezone::parse(zone);
+        if timezone.is_none() {
+            errors.push(crate::error::FieldError::new(
+                "timezone",
+                format!("{zone:?} is not an IANA timezone name such as Europe/Paris"),
+            ));
+        }
+        match (name, timezone) {
+            (Some(name), Some(timezone)) => Ok(accounts::NewAccount {
+                name,
+                currency: r.currency.unwrap_or(Currency::Eur),
+                timezone,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// Open an account (staff).
+///
+/// Honours `Idempotency-Key`: the same key and body replay the first response.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts",
+    request_body = CreateAccountRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body replay the first response")),
+    responses(
+        (status = 201, description = "The account", body = AccountDto),
+        (status = 403, description = "Only staff open accounts", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    key: IdempotencyKey,
+    body: ValidJson<CreateAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = accounts::NewAccount::try_from(body.value)?;
+    let stored =
+        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut op) => {
+                let account = accounts::create(op.tx(), &ctx, new).await?;
+                op.finish(201, &AccountDto::from(account)).await?
+            }
+        };
+    Ok(stored_response(stored))
+}
+
+/// List accounts (staff).
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(PageQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = Paginated<AccountDto>),
+        (status = 403, description = "Only staff list accounts", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = accounts::list(&state.store, &ctx, &query.page()?).await?;
+    Ok(HttpResponse::Ok().json(Paginated::<AccountDto>::new(page, |a| a.id.to_string())))
+}
+
+/// An account: its own users, and staff.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}", tag = "accounts",
+    params(("account_id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account", body = AccountDto),
+        (status = 404, description = "No such account, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account_id(&path)?;
+    let account = accounts::get(&state.store, &ctx, &id).await?;
+    Ok(HttpResponse::Ok().json(AccountDto::from(account)))
+}
+
+/// An account id from a path: a malformed one cannot exist, so it is 404.
+pub fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(raw).ok_or(ApiError::NotFound("account"))
+}

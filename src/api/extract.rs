@@ -1,0 +1,302 @@
+//! Request extractors shared by every handler: validated JSON bodies, the
+//! request context, the `Idempotency-Key` header and pagination.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::AppState;
+use crate::error::{ApiError, FieldError};
+use crate::service::idempotency::StoredResponse;
+use crate::service::{Ctx, PageRequest};
+use crate::telemetry::RequestId;
+
+fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("AppState missing"))
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready((|| {
+            Ok(Ctx {
+                caller: crate::auth::caller_of(req)?,
+                request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+                now: state(req)?.clock.now(),
+            })
+        })())
+    }
+}
+
+/// A JSON body, size-limited, parsed with the path of any bad field, then
+/// validated. `fingerprint` identifies the body for idempotency: the SHA-256
+/// of its canonical form (key order and whitespace do not matter).
+pub struct ValidJson<T> {
+    pub value: T,
+    pub fingerprint: String,
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = match state(req) {
+            Ok(s) => s.max_body_bytes,
+            Err(e) => return Box::pin(ready(Err(e))),
+        };
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let fingerprint_prefix = format!("{} {}", req.method(), req.path());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_len.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let raw: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            if !raw.is_object() {
+                return Err(ApiError::validation("body", "must be a JSON object"));
+            }
+            let fingerprint = hex::encode(Sha256::digest(format!("{fingerprint_prefix}\n{raw}")));
+            let value: T = serde_path_to_error::deserialize(raw).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                ApiError::Validation(vec![field_of_serde_error(&path, &inner)])
+            })?;
+            value
+                .validate()
+                .map_err(|e| ApiError::Validation(flatten(&e, "")))?;
+            Ok(ValidJson { value, fingerprint })
+        })
+    }
+}
+
+/// Names the field a serde error is about: its path, or for a missing field
+/// the field itself.
+fn field_of_serde_error(path: &str, message: &str) -> FieldError {
+    let path = if path == "." { "" } else { path };
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(|name| {
+                if path.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                }
+            })
+    };
+    let field = named("missing field `")
+        .or_else(|| {
+            // serde_path_to_error already puts an unknown field in the path.
+            message
+                .starts_with("unknown field")
+                .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| path.to_owned());
+    let message = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    FieldError::new(if field.is_empty() { "body" } else { &field }, message)
+}
+
+/// Every validator error, with a dotted path.
+fn flatten(errors: &ValidationErrors, prefix: &str) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                out.extend(list.iter().map(|e| {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map_or_else(|| format!("is invalid ({})", e.code), |m| m.to_string());
+                    FieldError::new(path.clone(), message)
+                }));
+            }
+            ValidationErrorsKind::Struct(inner) => out.extend(flatten(inner, &path)),
+            ValidationErrorsKind::List(items) => {
+                for (i, inner) in items {
+                    out.extend(flatten(inner, &format!("{path}.{i}")));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+/// The optional `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+pub struct IdempotencyKey(pub Option<String>);
+
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else {
+            return ready(Ok(IdempotencyKey(None)));
+        };
+        let key = value.to_str().ok().filter(|k| {
+            (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        });
+        ready(match key {
+            Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
+            None => Err(ApiError::validation(
+                IDEMPOTENCY_HEADER,
+                "must be 1 to 255 printable ASCII characters without spaces",
+            )),
+        })
+    }
+}
+
+/// The response of a create, first-time or replayed (`Idempotent-Replayed: true`).
+pub fn stored_response(stored: StoredResponse) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(stored.status)
+        .unwrap_or(actix_web::http::StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if stored.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(stored.body)
+}
+
+/// `?limit=&cursor=` on every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// How many items to return: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::validation("limit", "must be between 1 and 100"));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::validation("cursor", "is not a cursor returned by this list")
+            })?),
+        };
+        Ok(PageRequest { after, limit })
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let position = String::from_utf8(bytes).ok()?;
+    let valid = !position.is_empty()
+        && position.len() <= 128
+        && position
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    valid.then_some(position)
+}
+
+/// The opaque cursor pointing after `position` (an id).
+pub fn encode_cursor(position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(position)
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Paginated<T> {
+    pub fn new<S>(page: crate::store::Page<S>, position: impl Fn(&S) -> String) -> Self
+    where
+        T: From<S>,
+    {
+        let next_cursor = page
+            .has_more
+            .then(|| page.items.last().map(|last| encode_cursor(&position(last))))
+            .flatten();
+        Paginated {
+            data: page.items.into_iter().map(T::from).collect(),
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = encode_cursor("acc_0192abc");
+        assert_eq!(decode_cursor(&c).as_deref(), Some("acc_0192abc"));
+        assert_eq!(decode_cursor("!!!"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("x' OR 1=1")), None);
+    }
+
+    #[test]
+    fn serde_errors_name_the_field() {
+        let e = field_of_serde_error(".", "missing field `name`");
+        assert_eq!(e.field, "name");
+        let e = field_of_serde_error("records[2]", "missing field `cost` at line 1 column 4");
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("records[2].cost", "missing field `cost`")
+        );
+        let e = field_of_serde_error("colour", "unknown field `colour`, expected `name`");
+        assert_eq!(e.field, "colour");
+        let e = field_of_serde_error("quantity", "invalid type: string \"a\", expected u32");
+        assert_eq!(e.field, "quantity");
+    }
+}

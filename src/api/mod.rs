@@ -1,0 +1,176 @@
+//! HTTP: one file per resource (handlers, DTOs, `#[utoipa::path]`), the
+//! route table and the OpenAPI document built from the handlers.
+
+use actix_web::web;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ApiError, FieldError, Problem};
+
+pub mod accounts;
+pub mod audit;
+pub mod extract;
+pub mod health;
+pub mod plans;
+
+/// The route table. Each path is one resource, so a wrong method gets 405.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/v1/plans").route(web::get().to(plans::list)))
+        .service(web::resource("/v1/plans/{code}").route(web::put().to(plans::update)))
+        .service(
+            web::resource("/v1/accounts")
+                .route(web::get().to(accounts::list))
+                .route(web::post().to(accounts::create)),
+        )
+        .service(web::resource("/v1/accounts/{account_id}").route(web::get().to(accounts::get)))
+        .service(
+            web::resource("/v1/accounts/{account_id}/audit-events")
+                .route(web::get().to(audit::list_for_account)),
+        )
+        .service(web::resource("/v1/audit-events").route(web::get().to(audit::list_all)));
+}
+
+/// Extractor errors (query, path) as problem+json.
+pub fn extractor_config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::InvalidQuery(e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::InvalidPath(e.to_string()).into()),
+    );
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Comptoir",
+        description = "Billing back-office API (Facturation) of a cloud-telephony customer dashboard: \
+plans, accounts, licenses, credits, consumption and invoices.\n\n\
+Authenticate with a bearer JWT (`Authorize` button). Errors are RFC 9457 problem+json documents \
+with a stable `code`. Amounts are decimal strings with a `currency` beside them.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        plans::list,
+        plans::update,
+        accounts::create,
+        accounts::list,
+        accounts::get,
+        audit::list_for_account,
+        audit::list_all,
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecurityAndErrors),
+    security(("bearer" = [])),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "plans", description = "The catalog of plans and prices"),
+        (name = "accounts", description = "Customer accounts"),
+        (name = "audit", description = "Who changed what, and when"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme and, to every operation, the error responses that
+/// the shared machinery can produce for it (authentication, body parsing,
+/// path lookups, pagination, internal errors).
+struct SecurityAndErrors;
+
+fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::error::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn add_errors(op: &mut Operation) {
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+    let params: Vec<ParameterIn> = op
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(p) => Some(p.parameter_in.clone()),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    if !public {
+        wanted.push(("401", "Missing, invalid or expired bearer token"));
+    }
+    if op.request_body.is_some() {
+        wanted.extend([
+            ("400", "The body is not valid JSON"),
+            ("413", "The body is too large"),
+            ("415", "The body is not application/json"),
+            ("422", "Invalid fields: see errors[]"),
+        ]);
+    }
+    if params.contains(&ParameterIn::Query) {
+        wanted.extend([
+            ("400", "The query string cannot be read"),
+            ("422", "Invalid query parameters: see errors[]"),
+        ]);
+    }
+    if params.contains(&ParameterIn::Path) {
+        wanted.push(("404", "Not found"));
+    }
+    wanted.push(("500", "Internal error (details are only logged)"));
+    for (status, description) in wanted {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(description));
+    }
+}
+
+impl Modify for SecurityAndErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT signed by Comptoir (`comptoir token --role admin --account acc_demo`) \
+                         or by the configured identity provider",
+                    ))
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_errors(op);
+            }
+        }
+    }
+}

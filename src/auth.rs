@@ -1,0 +1,259 @@
+//! Bearer JWT authentication: verifies signature, `exp`, `iss` and `aud`, and
+//! turns the claims into a [`Caller`].
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::config::{ConfigError, JwtAlgorithm, JwtConfig};
+use crate::domain::ids::AccountId;
+use crate::domain::role::{Caller, Role};
+use crate::error::ApiError;
+
+/// The claims Comptoir reads (SPEC.md section 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    pub exp: i64,
+    pub iat: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Keys and rules for verifying (and, with a shared secret, issuing) tokens.
+pub struct JwtKeys {
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtKeys {
+    pub fn from_config(config: &JwtConfig) -> Result<Self, ConfigError> {
+        let bad_key = |e: jsonwebtoken::errors::Error| ConfigError {
+            name: "COMPTOIR_JWT_PUBLIC_KEY_FILE",
+            reason: format!("not a usable PEM public key: {e}"),
+        };
+        let pem = config
+            .public_key_pem
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes();
+        let (algorithm, decoding, encoding) = match (config.algorithm, &config.secret) {
+            (JwtAlgorithm::Hs256, Some(secret)) => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.expose().as_bytes()),
+                Some(EncodingKey::from_secret(secret.expose().as_bytes())),
+            ),
+            (JwtAlgorithm::Hs256, None) => {
+                return Err(ConfigError {
+                    name: "COMPTOIR_JWT_SECRET",
+                    reason: "is required for HS256".into(),
+                });
+            }
+            (JwtAlgorithm::Rs256, _) => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(pem).map_err(bad_key)?,
+                None,
+            ),
+            (JwtAlgorithm::Es256, _) => (
+                Algorithm::ES256,
+                DecodingKey::from_ec_pem(pem).map_err(bad_key)?,
+                None,
+            ),
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Ok(Self {
+            decoding,
+            encoding,
+            validation,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+        })
+    }
+
+    /// Signs a token (HS256 only: with an external identity provider, that
+    /// provider issues tokens). Expiry is real time, not the business clock.
+    pub fn issue(
+        &self,
+        subject: &str,
+        role: Role,
+        account: Option<&AccountId>,
+        ttl: time::Duration,
+    ) -> Result<String, String> {
+        let key = self
+            .encoding
+            .as_ref()
+            .ok_or("tokens are issued by the identity provider when RS256/ES256 is configured")?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            role: role.as_str().to_owned(),
+            account_id: account.map(|a| a.as_str().to_owned()),
+            exp: now + ttl.whole_seconds(),
+            iat: now,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Verifies a bearer token and reads the caller out of it.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                ApiError::Unauthenticated(
+                    match e.kind() {
+                        ErrorKind::ExpiredSignature => "the token has expired",
+                        ErrorKind::InvalidAudience => "the token is not meant for this API",
+                        ErrorKind::InvalidIssuer => "the token comes from an unknown issuer",
+                        ErrorKind::InvalidSignature => "the token signature is invalid",
+                        _ => "the token is malformed or invalid",
+                    }
+                    .into(),
+                )
+            })?;
+        let claims = data.claims;
+        let role = Role::parse(&claims.role)
+            .ok_or_else(|| ApiError::Unauthenticated("the token has an unknown role".into()))?;
+        let account_id = match claims.account_id.as_deref() {
+            Some(raw) => Some(AccountId::parse(raw).ok_or_else(|| {
+                ApiError::Unauthenticated("the token's account_id is not an account id".into())
+            })?),
+            None => None,
+        };
+        // Staff act on every account; everyone else is bound to exactly one.
+        match (role.is_staff(), &account_id) {
+            (true, Some(_)) => Err(ApiError::Unauthenticated(
+                "a staff token carries no account_id".into(),
+            )),
+            (false, None) => Err(ApiError::Unauthenticated(
+                "this role needs an account_id claim".into(),
+            )),
+            _ => Ok(Caller {
+                subject: claims.sub,
+                role,
+                account_id,
+            }),
+        }
+    }
+}
+
+/// The bearer token of a request, verified.
+pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("AppState missing"))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
+        })?;
+    state.keys.verify(token)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller_of(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn keys(secret: &str, audience: &str) -> JwtKeys {
+        JwtKeys::from_config(&JwtConfig {
+            algorithm: JwtAlgorithm::Hs256,
+            secret: Some(Secret::new(secret)),
+            public_key_pem: None,
+            issuer: "comptoir".into(),
+            audience: audience.into(),
+        })
+        .unwrap()
+    }
+
+    const S: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn an_issued_token_verifies_to_its_caller() {
+        let k = keys(S, "comptoir-api");
+        let account = AccountId::generate();
+        let token = k
+            .issue(
+                "usr_1",
+                Role::Admin,
+                Some(&account),
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        let caller = k.verify(&token).unwrap();
+        assert_eq!(caller.role, Role::Admin);
+        assert_eq!(caller.account_id, Some(account));
+    }
+
+    #[test]
+    fn expired_foreign_or_misaddressed_tokens_are_refused() {
+        let k = keys(S, "comptoir-api");
+        let a = AccountId::generate();
+        let expired = k
+            .issue("u", Role::Admin, Some(&a), time::Duration::hours(-2))
+            .unwrap();
+        let other_key = keys("another-secret-of-32-bytes-or-more!!", "comptoir-api")
+            .issue("u", Role::Admin, Some(&a), time::Duration::hours(1))
+            .unwrap();
+        let other_aud = keys(S, "someone-else")
+            .issue("u", Role::Admin, Some(&a), time::Duration::hours(1))
+            .unwrap();
+        for token in [expired, other_key, other_aud, "not.a.jwt".to_string()] {
+            assert!(k.verify(&token).is_err());
+        }
+    }
+
+    #[test]
+    fn customer_roles_need_an_account_and_staff_must_not_have_one() {
+        let k = keys(S, "comptoir-api");
+        let a = AccountId::generate();
+        let hour = time::Duration::hours(1);
+        assert!(
+            k.verify(&k.issue("u", Role::Viewer, None, hour).unwrap())
+                .is_err()
+        );
+        assert!(
+            k.verify(&k.issue("u", Role::Support, Some(&a), hour).unwrap())
+                .is_err()
+        );
+        assert!(
+            k.verify(&k.issue("u", Role::Support, None, hour).unwrap())
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Opaque, prefixed identifiers (`acc_…`, `aud_…`), one newtype per resource.
+//!
+//! The body is a UUIDv7 in hex, so ids sort roughly by creation time, which
+//! gives cursor pagination a stable, index-friendly order.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new, unique id.
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, Uuid::now_v7().simple()))
+            }
+
+            /// Accepts `prefix_` followed by 1 to 64 ASCII letters or digits.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let body = raw.strip_prefix($prefix)?.strip_prefix('_')?;
+                let ok = !body.is_empty()
+                    && body.len() <= 64
+                    && body.bytes().all(|b| b.is_ascii_alphanumeric());
+                ok.then(|| Self(raw.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Wraps a value read back from the store, which only holds valid ids.
+            pub fn from_trusted(raw: String) -> Self {
+                Self(raw)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An account (a customer company).
+    AccountId,
+    "acc"
+);
+id_type!(
+    /// An audit event.
+    AuditEventId,
+    "aud"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_carry_their_prefix_and_parse_back() {
+        let id = AccountId::generate();
+        assert!(id.as_str().starts_with("acc_"));
+        assert_eq!(AccountId::parse(id.as_str()), Some(id));
+    }
+
+    #[test]
+    fn ids_with_another_prefix_or_bad_characters_are_refused() {
+        for raw in ["", "acc", "acc_", "aud_123", "acc_12 3", "acc_é", "xacc_1"] {
+            assert_eq!(AccountId::parse(raw), None, "{raw:?}");
+        }
+        assert!(AccountId::parse(&format!("acc_{}", "a".repeat(65))).is_none());
+    }
+
+    #[test]
+    fn generated_ids_are_ordered_by_creation() {
+        let a = AuditEventId::generate();
+        let b = AuditEventId::generate();
+        assert!(a < b);
+    }
+}

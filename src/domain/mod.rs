@@ -1,0 +1,8 @@
+//! Pure types and rules: no HTTP, no SQL. Everything here is unit-tested.
+
+pub mod account;
+pub mod audit;
+pub mod ids;
+pub mod money;
+pub mod plan;
+pub mod role;

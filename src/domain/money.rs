@@ -1,0 +1,215 @@
+//! Exact money: integer minor units with an ISO 4217 currency (SPEC.md section 2).
+//!
+//! Amounts cross the API as decimal strings with exactly the currency's digits
+//! (`"64.00"`); arithmetic is done in `rust_decimal`, never in floating point.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The currencies Comptoir bills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Currency {
+    #[serde(rename = "EUR")]
+    Eur,
+    #[serde(rename = "USD")]
+    Usd,
+    #[serde(rename = "GBP")]
+    Gbp,
+    #[serde(rename = "CHF")]
+    Chf,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 4] = [Currency::Eur, Currency::Usd, Currency::Gbp, Currency::Chf];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Eur => "EUR",
+            Currency::Usd => "USD",
+            Currency::Gbp => "GBP",
+            Currency::Chf => "CHF",
+        }
+    }
+
+    /// Digits after the decimal point (ISO 4217 minor unit).
+    pub fn digits(self) -> u32 {
+        2
+    }
+
+    pub fn parse(code: &str) -> Option<Currency> {
+        Currency::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Why an amount was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must be a decimal number such as \"64.00\"")]
+    NotADecimal,
+    #[error("has more than {0} digits after the decimal point")]
+    TooPrecise(u32),
+    #[error("is too large")]
+    Overflow,
+}
+
+/// An amount in minor units of a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Money {
+    minor: i64,
+    currency: Currency,
+}
+
+impl Money {
+    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self::from_minor(0, currency)
+    }
+
+    /// Parses `"64.00"`, `"64"` or `"-3.5"`; refuses more digits than the currency has.
+    pub fn parse(raw: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let valid_shape = {
+            let body = raw.strip_prefix('-').unwrap_or(raw);
+            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+            !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && (!body.contains('.') || !frac.is_empty())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !valid_shape {
+            return Err(MoneyError::NotADecimal);
+        }
+        let value = Decimal::from_str(raw).map_err(|_| MoneyError::Overflow)?;
+        if value.normalize().scale() > currency.digits() {
+            return Err(MoneyError::TooPrecise(currency.digits()));
+        }
+        Self::from_decimal_exact(value, currency)
+    }
+
+    fn from_decimal_exact(value: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let scaled = value
+            .checked_mul(Decimal::from(10_i64.pow(currency.digits())))
+            .ok_or(MoneyError::Overflow)?;
+        let minor = scaled.trunc().to_i64().ok_or(MoneyError::Overflow)?;
+        Ok(Self { minor, currency })
+    }
+
+    /// Rounds a computed amount to the currency's digits, half away from zero
+    /// (the only rounding rule of SPEC.md section 2).
+    pub fn round(value: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let rounded =
+            value.round_dp_with_strategy(currency.digits(), RoundingStrategy::MidpointAwayFromZero);
+        Self::from_decimal_exact(rounded, currency)
+    }
+
+    pub fn minor(self) -> i64 {
+        self.minor
+    }
+
+    pub fn currency(self) -> Currency {
+        self.currency
+    }
+
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.minor, self.currency.digits())
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.minor < 0
+    }
+
+    /// The amount as the API writes it: `"64.00"`.
+    pub fn amount(self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_decimal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EUR: Currency = Currency::Eur;
+
+    #[test]
+    fn amounts_are_written_with_the_currency_digits() {
+        assert_eq!(Money::from_minor(6400, EUR).amount(), "64.00");
+        assert_eq!(Money::from_minor(5, EUR).amount(), "0.05");
+        assert_eq!(Money::from_minor(-4693, EUR).amount(), "-46.93");
+        assert_eq!(Money::from_minor(0, EUR).amount(), "0.00");
+    }
+
+    #[test]
+    fn decimal_strings_parse_to_exact_minor_units() {
+        for (raw, minor) in [
+            ("64.00", 6400),
+            ("64", 6400),
+            ("64.5", 6450),
+            ("0.01", 1),
+            ("-3.50", -350),
+            ("100000000.00", 10_000_000_000),
+        ] {
+            assert_eq!(Money::parse(raw, EUR).unwrap().minor(), minor, "{raw}");
+        }
+    }
+
+    #[test]
+    fn malformed_or_too_precise_amounts_are_refused() {
+        for raw in [
+            "", "abc", "1e3", "1.", ".5", "1,5", " 1", "+1", "--1", "NaN", "1.2.3",
+        ] {
+            assert_eq!(
+                Money::parse(raw, EUR),
+                Err(MoneyError::NotADecimal),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(Money::parse("1.005", EUR), Err(MoneyError::TooPrecise(2)));
+        assert!(Money::parse("99999999999999999999999", EUR).is_err());
+    }
+
+    #[test]
+    fn trailing_zeros_beyond_the_digits_are_not_extra_precision() {
+        assert_eq!(Money::parse("1.500", EUR).unwrap().minor(), 150);
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero_to_cents() {
+        let cases = [
+            ("46.925", 4693),
+            ("46.9249", 4692),
+            ("-46.925", -4693),
+            ("61.866666", 6187),
+            ("0.005", 1),
+        ];
+        for (raw, minor) in cases {
+            let value = Decimal::from_str(raw).unwrap();
+            assert_eq!(Money::round(value, EUR).unwrap().minor(), minor, "{raw}");
+        }
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_codes() {
+        assert_eq!(Currency::parse("EUR"), Some(Currency::Eur));
+        assert_eq!(Currency::parse("eur"), None);
+        assert_eq!(Currency::parse("XYZ"), None);
+    }
+}

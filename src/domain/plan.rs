@@ -1,0 +1,89 @@
+//! The catalog: license plans and the additional phone number, priced per month.
+//!
+//! A price change applies to billing periods starting after it: it takes
+//! effect on the first day of the next month.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Month};
+use utoipa::ToSchema;
+
+use super::money::Money;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    License,
+    PhoneNumber,
+}
+
+impl PlanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::License => "license",
+            PlanKind::PhoneNumber => "phone_number",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "license" => Some(PlanKind::License),
+            "phone_number" => Some(PlanKind::PhoneNumber),
+            _ => None,
+        }
+    }
+}
+
+/// A catalog entry with its price in force on a given day and the next one, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub code: String,
+    pub name: String,
+    pub kind: PlanKind,
+    pub monthly_price: Money,
+    /// A price change already decided: the new price and the day it applies from.
+    pub next_price: Option<(Date, Money)>,
+}
+
+/// A plan code: 1 to 32 of `A-Z`, `0-9`, `_`.
+pub fn valid_code(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 32
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The first day of the month after `today`: when a price change takes effect.
+pub fn next_period_start(today: Date) -> Date {
+    let (year, month) = match today.month() {
+        Month::December => (today.year() + 1, Month::January),
+        m => (today.year(), m.next()),
+    };
+    Date::from_calendar_date(year, month, 1).expect("the 1st exists in every month")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn a_price_change_takes_effect_on_the_next_first_of_the_month() {
+        assert_eq!(
+            next_period_start(date!(2026 - 04 - 09)),
+            date!(2026 - 05 - 01)
+        );
+        assert_eq!(
+            next_period_start(date!(2026 - 04 - 01)),
+            date!(2026 - 05 - 01)
+        );
+        assert_eq!(
+            next_period_start(date!(2026 - 12 - 31)),
+            date!(2027 - 01 - 01)
+        );
+        assert_eq!(
+            next_period_start(date!(2028 - 02 - 29)),
+            date!(2028 - 03 - 01)
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The `comptoir` binary: read config, set up tracing, open the store, run.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use comptoir::auth::JwtKeys;
+use comptoir::clock::Clock;
+use comptoir::config::Config;
+use comptoir::domain::ids::AccountId;
+use comptoir::domain::role::Role;
+use comptoir::store::Store;
+use comptoir::{AppState, service, telemetry};
+
+#[derive(Parser)]
+#[command(name = "comptoir", version, about = "Billing back-office API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve {
+        /// Load the demo account first and print ready-to-use tokens.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a signed token (HS256).
+    Token {
+        /// admin, viewer, support or integration.
+        #[arg(long)]
+        role: String,
+        /// The account the token is bound to (every role but support).
+        #[arg(long)]
+        account: Option<String>,
+        /// The token's subject.
+        #[arg(long, default_value = "cli")]
+        subject: String,
+        /// Lifetime: seconds, or with a unit: 30m, 12h, 7d.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
+    /// Load the demo account.
+    Demo,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn parse_ttl(raw: &str) -> anyhow::Result<time::Duration> {
+    let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: i64 = digits.parse().context("--ttl must start with a number")?;
+    Ok(match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => bail!("--ttl unit must be s, m, h or d"),
+    })
+}
+
+fn print_tokens(keys: &JwtKeys, account: &AccountId, addr: &str) -> anyhow::Result<()> {
+    let day = time::Duration::hours(24);
+    let token = |sub: &str, role, acc: Option<&AccountId>| {
+        keys.issue(sub, role, acc, day).map_err(anyhow::Error::msg)
+    };
+    println!("Comptoir is serving on http://{addr}");
+    println!("  Swagger UI:  http://{addr}/swagger-ui/");
+    println!("  OpenAPI:     http://{addr}/api-docs/openapi.json");
+    println!("Demo account {account}; tokens valid 24 hours (Authorize -> bearer):");
+    println!(
+        "  admin:       {}",
+        token("usr_demo_admin", Role::Admin, Some(account))?
+    );
+    println!(
+        "  viewer:      {}",
+        token("usr_demo_viewer", Role::Viewer, Some(account))?
+    );
+    println!(
+        "  support:     {}",
+        token("staff_demo", Role::Support, None)?
+    );
+    println!(
+        "  integration: {}",
+        token("svc_telephony", Role::Integration, Some(account))?
+    );
+    Ok(())
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", comptoir::openapi_json());
+        return Ok(());
+    }
+    let config = Config::from_env()?;
+    telemetry::init(config.log_format);
+    let keys = JwtKeys::from_config(&config.jwt)?;
+    let clock = config.now.map_or_else(Clock::system, Clock::fixed);
+
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Openapi => unreachable!("handled above"),
+        Command::Token {
+            role,
+            account,
+            subject,
+            ttl,
+        } => {
+            let role = Role::parse(&role)
+                .context("--role must be admin, viewer, support or integration")?;
+            let account = account
+                .map(|a| AccountId::parse(&a).context("--account must be an account id (acc_...)"))
+                .transpose()?;
+            if role.is_staff() == account.is_some() {
+                bail!("support tokens take no --account; every other role needs one");
+            }
+            let token = keys
+                .issue(&subject, role, account.as_ref(), parse_ttl(&ttl)?)
+                .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+        }
+        Command::Migrate => {
+            Store::connect(&config.database_url).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Demo => {
+            let store = Store::connect(&config.database_url).await?;
+            let account = service::demo::load(&store, clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("demo account {} loaded", account.id);
+        }
+        Command::Serve { demo } => {
+            let store = Store::connect(&config.database_url)
+                .await
+                .with_context(|| "opening the database")?;
+            let listener = TcpListener::bind(&config.addr)
+                .with_context(|| format!("binding {}", config.addr))?;
+            if demo {
+                let account = service::demo::load(&store, clock.now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                print_tokens(&keys, &account.id, &config.addr)?;
+            }
+            tracing::info!(addr = %config.addr, backend = ?store.backend(), "serving");
+            let state = AppState {
+                store,
+                clock,
+                keys: Arc::new(keys),
+                max_body_bytes: config.max_body_bytes,
+            };
+            comptoir::run(listener, state, config.cors_origins)?.await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Use cases, one file per resource. Transactions begin here; authorization
+//! (the tenant rule, then the role) is checked here, before any data is read.
+
+use time::OffsetDateTime;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::ids::{AccountId, AuditEventId};
+use crate::domain::role::{Caller, Denied, Need};
+use crate::error::ApiError;
+
+pub mod accounts;
+pub mod audit;
+pub mod demo;
+pub mod idempotency;
+pub mod plans;
+
+/// Who is asking, under which request id, and the one "now" of this request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub caller: Caller,
+    pub request_id: Option<String>,
+    pub now: OffsetDateTime,
+}
+
+impl Ctx {
+    /// The tenant rule (another account: 404), then the role (403).
+    pub fn authorize(&self, account: &AccountId, need: Need) -> Result<(), ApiError> {
+        self.caller
+            .check(account, need)
+            .map_err(|denied| match denied {
+                Denied::OtherAccount => ApiError::NotFound("account"),
+                Denied::Role => ApiError::Forbidden,
+            })
+    }
+
+    /// A route that is not under an account (catalog, staff-wide lists).
+    pub fn require(&self, need: Need) -> Result<(), ApiError> {
+        if self.caller.has(need) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// An audit event by this caller, now.
+    pub fn audit_event(
+        &self,
+        account: Option<&AccountId>,
+        action: &str,
+        target: (&str, &str),
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditEventId::generate(),
+            account_id: account.cloned(),
+            actor_subject: self.caller.subject.clone(),
+            actor_role: self.caller.role,
+            action: action.to_owned(),
+            target_type: target.0.to_owned(),
+            target_id: target.1.to_owned(),
+            before,
+            after,
+            request_id: self.request_id.clone(),
+            occurred_at: self.now,
+        }
+    }
+}
+
+/// A page request: at most `limit` items after an opaque cursor position.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: u32,
+}

@@ -1,0 +1,86 @@
+//! Accounts table.
+
+use time::OffsetDateTime;
+
+use super::{Page, Tx, on_tx};
+use crate::domain::account::{Account, Timezone};
+use crate::domain::ids::AccountId;
+use crate::domain::money::Currency;
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    name: String,
+    currency: String,
+    timezone: String,
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = sqlx::Error;
+
+    fn try_from(row: AccountRow) -> Result<Self, Self::Error> {
+        Ok(Account {
+            id: AccountId::from_trusted(row.id),
+            name: row.name,
+            currency: Currency::parse(&row.currency).ok_or_else(|| corrupt("currency"))?,
+            timezone: Timezone::parse(&row.timezone).ok_or_else(|| corrupt("timezone"))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A stored value the domain refuses: the database was changed behind our back.
+pub(crate) fn corrupt(column: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("invalid stored value in column {column}").into())
+}
+
+const COLUMNS: &str = "id, name, currency, timezone, created_at";
+
+impl Tx {
+    pub async fn insert_account(&mut self, account: &Account) -> Result<(), sqlx::Error> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO accounts (id, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account.id.as_str())
+        .bind(&account.name)
+        .bind(account.currency.code())
+        .bind(account.timezone.as_str())
+        .bind(account.created_at)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn account(&mut self, id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"));
+        let row: Option<AccountRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(&mut **c)
+            .await)?;
+        row.map(Account::try_from).transpose()
+    }
+
+    /// Accounts in id order, after the cursor id.
+    pub async fn list_accounts(
+        &mut self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Account>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM accounts \
+             WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ));
+        let rows: Vec<AccountRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut **c)
+            .await)?;
+        let accounts = rows
+            .into_iter()
+            .map(Account::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Page::from_rows(accounts, limit))
+    }
+}

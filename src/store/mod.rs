@@ -1,0 +1,183 @@
+//! The store: one API over two backends, SQLite (embedded default) and
+//! PostgreSQL, chosen from the database URL.
+//!
+//! `Tx` is a transaction on either backend. Store methods live on `Tx`, one
+//! file per resource, and share their SQL text through the [`on_tx!`] macro,
+//! which expands the same query once per backend (`$1` placeholders and
+//! `RETURNING` work on both). Only SQL that really differs is written twice.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+pub mod accounts;
+pub mod audit;
+pub mod idempotency;
+pub mod plans;
+
+/// Runs `$body` with `$c` bound to the backend's transaction, once per backend.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($c) => $body,
+            $crate::store::Tx::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// A transaction on either backend; dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens the database of `url` (`sqlite://file.db` or `postgres://...`) and
+    /// applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_pg(PgConnectOptions::from_str(url)?).await?
+        } else {
+            Self::connect_sqlite(url).await?
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            // WAL lets readers run beside the one writer.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    async fn connect_pg(options: PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await?;
+        Ok(Store::Pg(pool))
+    }
+
+    /// PostgreSQL, inside `schema` (created if needed): tests get a fresh
+    /// schema each, so they run in parallel on one database.
+    pub async fn connect_pg_schema(url: &str, schema: &str) -> Result<Self, sqlx::Error> {
+        assert!(
+            schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "schema names are plain identifiers"
+        );
+        let base = PgConnectOptions::from_str(url)?;
+        let admin = Self::connect_pg(base.clone()).await?;
+        if let Store::Pg(pool) = &admin {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(pool)
+            .await?;
+            pool.close().await;
+        }
+        let store = Self::connect_pg(base.options([("search_path", schema)])).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Pg(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): two writers can then never deadlock upgrading a
+    /// read lock; the second waits (busy timeout) for the first to finish.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Pg(pool) => Tx::Pg(pool.begin().await?),
+        })
+    }
+
+    /// A transaction that only reads: one consistent snapshot.
+    pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Store::Pg(pool) => Tx::Pg(pool.begin_with("BEGIN READ ONLY").await?),
+        })
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Store::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Store::Pg(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Pg(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        on_tx!(self, c => c.commit().await)
+    }
+}
+
+/// Rows past a cursor: `limit` items and whether more follow.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32) -> Self {
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Page {
+            items: rows,
+            has_more,
+        }
+    }
+}

@@ -1,0 +1,115 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_answers_without_a_token() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_says_ready_when_the_database_answers_and_503_when_it_is_gone() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.store.close().await;
+    let res = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_problem(res, 503, "database_unavailable").await;
+}
+
+#[tokio::test]
+async fn the_openapi_spec_and_the_swagger_ui_are_served() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/api-docs/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let spec: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/accounts"]["post"].is_object());
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let res = app
+        .client
+        .get(format!("{}/swagger-ui/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!generated.is_empty());
+
+    let res = app
+        .client
+        .get(format!("{}/nowhere", app.base))
+        .header("X-Request-Id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-42");
+
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_frontend_origin_only() {
+    let app = spawn_app().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/plans", app.base))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let res = preflight("https://app.example").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}

@@ -1,0 +1,225 @@
+//! Spawns the real server on port 0 over a fresh database, SQLite by default
+//! or PostgreSQL when `TEST_DATABASE_URL` is a `postgres://` URL (one schema
+//! per test, so tests run in parallel on one database).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use comptoir::AppState;
+use comptoir::auth::JwtKeys;
+use comptoir::clock::Clock;
+use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
+use comptoir::domain::ids::AccountId;
+use comptoir::domain::role::Role;
+use comptoir::store::Store;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::datetime;
+use tokio::sync::OnceCell;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub keys: Arc<JwtKeys>,
+    pub store: Store,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed when the test ends.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn jwt_config(secret: &str, audience: &str) -> JwtConfig {
+    JwtConfig {
+        algorithm: JwtAlgorithm::Hs256,
+        secret: Some(Secret::new(secret)),
+        public_key_pem: None,
+        issuer: "comptoir".into(),
+        audience: audience.into(),
+    }
+}
+
+static PG_CLEANED: OnceCell<()> = OnceCell::const_new();
+
+/// Drops the schemas that earlier runs left behind, once per run.
+async fn clean_pg(url: &str) {
+    PG_CLEANED
+        .get_or_init(|| async {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .expect("PostgreSQL is reachable");
+            let schemas: Vec<(String,)> = sqlx::query_as(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'cpt\\_t\\_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("list schemas");
+            for (schema,) in schemas {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&pool)
+                .await;
+            }
+            pool.close().await;
+        })
+        .await;
+}
+
+pub async fn fresh_store() -> (Store, Option<TempDir>) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            clean_pg(&url).await;
+            let store = Store::connect_pg_schema(&url, &format!("cpt_t_{id}"))
+                .await
+                .expect("connect to PostgreSQL");
+            (store, None)
+        }
+        _ => {
+            let dir = std::env::temp_dir().join(format!("comptoir-test-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("test.db").display());
+            let store = Store::connect(&url).await.expect("open SQLite");
+            (store, Some(TempDir(dir)))
+        }
+    }
+}
+
+/// The clock starts on 9 April 2026, the day of the help page's example.
+pub const START: OffsetDateTime = datetime!(2026-04-09 10:00 UTC);
+
+pub async fn spawn_app() -> TestApp {
+    let (store, dir) = fresh_store().await;
+    let keys = Arc::new(JwtKeys::from_config(&jwt_config(SECRET, "comptoir-api")).unwrap());
+    let clock = Clock::fixed(START);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState {
+        store: store.clone(),
+        clock: clock.clone(),
+        keys: keys.clone(),
+        max_body_bytes: MAX_BODY,
+    };
+    let server = comptoir::run(listener, state, vec!["https://app.example".into()]).unwrap();
+    tokio::spawn(server);
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        clock,
+        keys,
+        store,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, role: Role, account: Option<&str>) -> String {
+        let account = account.map(|a| AccountId::parse(a).unwrap());
+        self.keys
+            .issue("usr_test", role, account.as_ref(), time::Duration::hours(1))
+            .unwrap()
+    }
+
+    pub fn support(&self) -> String {
+        self.token(Role::Support, None)
+    }
+
+    pub fn admin(&self, account: &str) -> String {
+        self.token(Role::Admin, Some(account))
+    }
+
+    pub fn viewer(&self, account: &str) -> String {
+        self.token(Role::Viewer, Some(account))
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens an account as staff and returns its id.
+    pub async fn create_account(&self, name: &str) -> String {
+        let res = self
+            .post(
+                "/v1/accounts",
+                &self.support(),
+                &serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn audit_actions(&self, account: &str) -> Vec<String> {
+        let res = self
+            .get(
+                &format!("/v1/accounts/{account}/audit-events?limit=100"),
+                &self.support(),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Asserts a problem+json response with this status and code; returns its body.
+pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].is_string(), "problem without {member}: {body}");
+    }
+    body
+}

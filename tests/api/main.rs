@@ -1,0 +1,12 @@
+//! The integration suite: the real server on port 0, spoken to over HTTP.
+//! `TEST_DATABASE_URL=postgres://...` runs it on PostgreSQL.
+
+mod accounts;
+mod audit;
+mod auth;
+mod errors;
+mod health;
+mod helpers;
+mod idempotency;
+mod plans;
+mod project;

@@ -91,7 +91,7 @@ impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
 /// Open an account (staff).
 ///
 /// Honours `Idempotency-Key`: the same key and body replay the first response.
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts",
+#[utoipa::path(post, path = "/v1/accounts", operation_id = "create_account", tag = "accounts",
     request_body = CreateAccountRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body replay the first response")),
     responses(
@@ -118,7 +118,7 @@ pub async fn create(
 }
 
 /// List accounts (staff).
-#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(PageQuery),
+#[utoipa::path(get, path = "/v1/accounts", operation_id = "list_accounts", tag = "accounts", params(PageQuery),
     responses(
         (status = 200, description = "A page of accounts", body = Paginated<AccountDto>),
         (status = 403, description = "Only staff list accounts", body = Problem, content_type = "application/problem+json"),
@@ -134,7 +134,7 @@ pub async fn list(
 }
 
 /// An account: its own users, and staff.
-#[utoipa::path(get, path = "/v1/accounts/{account_id}", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{account_id}", operation_id = "get_account", tag = "accounts",
     params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account", body = AccountDto),

@@ -61,7 +61,7 @@ impl From<AuditEvent> for AuditEventDto {
 }
 
 /// An account's audit log, newest first (account admins and staff).
-#[utoipa::path(get, path = "/v1/accounts/{account_id}/audit-events", tag = "audit",
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/audit-events", operation_id = "list_account_audit_events", tag = "audit",
     params(("account_id" = String, Path, description = "Account id"), PageQuery),
     responses(
         (status = 200, description = "A page of events, newest first", body = Paginated<AuditEventDto>),
@@ -81,7 +81,7 @@ pub async fn list_for_account(
 }
 
 /// Every audit event, catalog changes included, newest first (staff).
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(PageQuery),
+#[utoipa::path(get, path = "/v1/audit-events", operation_id = "list_audit_events", tag = "audit", params(PageQuery),
     responses(
         (status = 200, description = "A page of events, newest first", body = Paginated<AuditEventDto>),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),

@@ -84,7 +84,7 @@ pub struct UpdatePlanRequest {
 }
 
 /// The catalog (any token).
-#[utoipa::path(get, path = "/v1/plans", tag = "plans",
+#[utoipa::path(get, path = "/v1/plans", operation_id = "list_plans", tag = "plans",
     responses((status = 200, description = "Every plan with its current price", body = PlanList)))]
 pub async fn list(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
     let plans = plans::list(&state.store, &ctx).await?;
@@ -98,7 +98,7 @@ pub async fn list(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, 
 ///
 /// The new price applies to billing periods starting after the change: from
 /// the first day of next month (UTC). Until then it shows as `next_price`.
-#[utoipa::path(put, path = "/v1/plans/{code}", tag = "plans",
+#[utoipa::path(put, path = "/v1/plans/{code}", operation_id = "update_plan", tag = "plans",
     params(("code" = String, Path, description = "Plan code, e.g. ADVANCED")),
     request_body = UpdatePlanRequest,
     responses(

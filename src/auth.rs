@@ -256,4 +256,51 @@ mod tests {
                 .is_ok()
         );
     }
+
+    /// Test-only key pair in tests/fixtures (never used outside tests).
+    const ES256_PUBLIC: &str = include_str!("../tests/fixtures/es256-public.pem");
+    const ES256_PRIVATE: &[u8] = include_bytes!("../tests/fixtures/es256-private.pem");
+
+    #[test]
+    fn an_identity_provider_es256_token_verifies_with_its_public_key_and_hs256_is_refused() {
+        let keys = JwtKeys::from_config(&JwtConfig {
+            algorithm: JwtAlgorithm::Es256,
+            secret: None,
+            public_key_pem: Some(ES256_PUBLIC.into()),
+            issuer: "comptoir".into(),
+            audience: "comptoir-api".into(),
+        })
+        .unwrap();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: "idp|42".into(),
+            role: "admin".into(),
+            account_id: Some("acc_demo".into()),
+            exp: now + 600,
+            iat: now,
+            iss: "comptoir".into(),
+            aud: "comptoir-api".into(),
+        };
+        let signed = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &claims,
+            &EncodingKey::from_ec_pem(ES256_PRIVATE).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(keys.verify(&signed).unwrap().subject, "idp|42");
+
+        // Algorithm confusion: an HS256 token signed with the public key as secret.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(ES256_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+        assert!(keys.verify(&forged).is_err());
+        // Comptoir does not issue tokens for an external provider.
+        assert!(
+            keys.issue("u", Role::Support, None, time::Duration::hours(1))
+                .is_err()
+        );
+    }
 }

@@ -31,6 +31,39 @@ impl FieldError {
     }
 }
 
+/// Collects every invalid field of a request before answering 422 once.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// Keeps `value`, or records `message` for `field` when it is `None`.
+    pub fn check<T>(&mut self, field: &str, value: Option<T>, message: &str) -> Option<T> {
+        if value.is_none() {
+            self.0.push(FieldError::new(field, message));
+        }
+        value
+    }
+
+    /// Like [`FieldErrors::check`] for an optional input: `None` stays `None`.
+    pub fn check_opt<T, U>(
+        &mut self,
+        field: &str,
+        input: Option<T>,
+        parse: impl FnOnce(T) -> Option<U>,
+        message: &str,
+    ) -> Option<U> {
+        input.and_then(|raw| self.check(field, parse(raw), message))
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Problem {

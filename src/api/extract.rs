@@ -207,7 +207,6 @@ pub fn stored_response(stored: StoredResponse) -> HttpResponse {
 /// `?limit=&cursor=` on every list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// How many items to return: 1 to 100, 20 by default.
     #[param(minimum = 1, maximum = 100)]

@@ -11,6 +11,7 @@ use crate::error::{ApiError, FieldError, Problem};
 
 pub mod accounts;
 pub mod audit;
+pub mod contacts;
 pub mod extract;
 pub mod health;
 pub mod plans;
@@ -31,7 +32,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{account_id}/audit-events")
                 .route(web::get().to(audit::list_for_account)),
         )
-        .service(web::resource("/v1/audit-events").route(web::get().to(audit::list_all)));
+        .service(web::resource("/v1/audit-events").route(web::get().to(audit::list_all)))
+        .service(
+            web::resource("/v1/accounts/{account_id}/contacts")
+                .route(web::get().to(contacts::list))
+                .route(web::post().to(contacts::create)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/contacts/{contact_id}")
+                .route(web::get().to(contacts::get))
+                .route(web::patch().to(contacts::update))
+                .route(web::delete().to(contacts::delete)),
+        );
 }
 
 /// Extractor errors (query, path) as problem+json.
@@ -66,6 +78,11 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         accounts::get,
         audit::list_for_account,
         audit::list_all,
+        contacts::create,
+        contacts::list,
+        contacts::get,
+        contacts::update,
+        contacts::delete,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -75,6 +92,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "plans", description = "The catalog of plans and prices"),
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
+        (name = "contacts", description = "Useful contacts of an account"),
     )
 )]
 pub struct ApiDoc;

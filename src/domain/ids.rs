@@ -56,6 +56,26 @@ id_type!(
     "acc"
 );
 id_type!(
+    /// A useful contact.
+    ContactId,
+    "con"
+);
+id_type!(
+    /// A billing address.
+    BillingAddressId,
+    "adr"
+);
+id_type!(
+    /// A request to change a billing address.
+    ChangeRequestId,
+    "bcr"
+);
+id_type!(
+    /// A document.
+    DocumentId,
+    "doc"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -58,9 +58,8 @@ pub(crate) async fn open(tx: &mut Tx, ctx: &Ctx, account: &Account) -> Result<()
 
 #[instrument(skip_all, fields(account = %id))]
 pub async fn get(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, ApiError> {
-    ctx.authorize(id, Need::Read)?;
     let mut tx = store.begin_read().await?;
-    load(&mut tx, id).await
+    authorized(&mut tx, ctx, id, Need::Read).await
 }
 
 #[instrument(skip_all)]
@@ -68,4 +67,16 @@ pub async fn list(store: &Store, ctx: &Ctx, page: &PageRequest) -> Result<Page<A
     ctx.require(Need::Staff)?;
     let mut tx = store.begin_read().await?;
     Ok(tx.list_accounts(page.after.as_deref(), page.limit).await?)
+}
+
+/// The tenant rule and the role first, then the account must exist: the one
+/// entry check of every route under `/v1/accounts/{a}`.
+pub async fn authorized(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    id: &AccountId,
+    need: Need,
+) -> Result<Account, ApiError> {
+    ctx.authorize(id, need)?;
+    load(tx, id).await
 }

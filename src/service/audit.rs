@@ -23,9 +23,8 @@ pub async fn list_for_account(
     account: &AccountId,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ApiError> {
-    ctx.authorize(account, Need::ReadAudit)?;
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account).await?;
+    super::accounts::authorized(&mut tx, ctx, account, Need::ReadAudit).await?;
     Ok(tx
         .list_audit_events(Some(account), page.after.as_deref(), page.limit)
         .await?)

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 pub mod accounts;
 pub mod audit;
+pub mod contacts;
 pub mod demo;
 pub mod idempotency;
 pub mod plans;

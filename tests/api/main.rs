@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod auth;
+mod contacts;
 mod errors;
 mod health;
 mod helpers;

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ApiError, FieldError, Problem};
 
 pub mod accounts;
+pub mod addresses;
 pub mod audit;
 pub mod contacts;
 pub mod extract;
@@ -43,6 +44,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(contacts::get))
                 .route(web::patch().to(contacts::update))
                 .route(web::delete().to(contacts::delete)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses")
+                .route(web::get().to(addresses::list))
+                .route(web::post().to(addresses::create)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses/{address_id}")
+                .route(web::get().to(addresses::get))
+                .route(web::patch().to(addresses::update))
+                .route(web::delete().to(addresses::delete)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses/{address_id}/make-primary")
+                .route(web::post().to(addresses::make_primary)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses/{address_id}/verify")
+                .route(web::post().to(addresses::verify)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses/{address_id}/reject")
+                .route(web::post().to(addresses::reject)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-addresses/{address_id}/history")
+                .route(web::get().to(addresses::history)),
+        )
+        .service(
+            web::resource(
+                "/v1/accounts/{account_id}/billing-addresses/{address_id}/change-requests",
+            )
+            .route(web::get().to(addresses::list_address_change_requests))
+            .route(web::post().to(addresses::request_change)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/billing-address-change-requests")
+                .route(web::get().to(addresses::list_change_requests)),
+        )
+        .service(
+            web::resource(
+                "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/approve",
+            )
+            .route(web::post().to(addresses::approve_change)),
+        )
+        .service(
+            web::resource(
+                "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/reject",
+            )
+            .route(web::post().to(addresses::reject_change)),
         );
 }
 
@@ -83,6 +134,20 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         contacts::get,
         contacts::update,
         contacts::delete,
+        addresses::create,
+        addresses::list,
+        addresses::get,
+        addresses::update,
+        addresses::delete,
+        addresses::make_primary,
+        addresses::verify,
+        addresses::reject,
+        addresses::history,
+        addresses::request_change,
+        addresses::list_address_change_requests,
+        addresses::list_change_requests,
+        addresses::approve_change,
+        addresses::reject_change,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -93,6 +158,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "billing-addresses", description = "Billing addresses, their verification, history and change requests"),
     )
 )]
 pub struct ApiDoc;

@@ -9,6 +9,7 @@ use crate::domain::role::{Caller, Denied, Need};
 use crate::error::ApiError;
 
 pub mod accounts;
+pub mod addresses;
 pub mod audit;
 pub mod contacts;
 pub mod demo;

@@ -14,8 +14,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod accounts;
+pub mod addresses;
 pub mod audit;
 pub mod contacts;
+pub mod documents;
 pub mod idempotency;
 pub mod plans;
 

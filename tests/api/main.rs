@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL=postgres://...` runs it on PostgreSQL.
 
 mod accounts;
+mod addresses;
 mod audit;
 mod auth;
 mod contacts;

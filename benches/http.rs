@@ -121,6 +121,9 @@ async fn main() {
         clock,
         keys: keys.clone(),
         max_body_bytes: 1 << 20,
+        blobs: comptoir::store::blobs::BlobStore::new(
+            std::env::temp_dir().join("comptoir-bench-blobs"),
+        ),
     };
     tokio::spawn(comptoir::run(listener, state, Vec::new()).unwrap());
 

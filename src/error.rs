@@ -96,12 +96,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
+    #[error("the multipart body cannot be read: {0}")]
+    MalformedMultipart(String),
     #[error("invalid query string: {0}")]
     InvalidQuery(String),
     #[error("invalid path: {0}")]
     InvalidPath(String),
-    #[error("the request body must be application/json")]
-    UnsupportedMediaType,
+    #[error("the request body must be {0}")]
+    UnsupportedMediaType(&'static str),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the request is invalid; see errors for each field")]
@@ -135,9 +137,10 @@ impl ApiError {
             ApiError::RouteNotFound => "route_not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::MalformedMultipart(_) => "malformed_multipart",
             ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::InvalidPath(_) => "invalid_path",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Validation(_) => "validation_failed",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -170,10 +173,11 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::RequiresSupport(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::MalformedJson(_) | ApiError::InvalidQuery(_) | ApiError::InvalidPath(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MalformedJson(_)
+            | ApiError::MalformedMultipart(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -235,7 +239,7 @@ pub async fn problem_for_bare_errors(
         StatusCode::NOT_FOUND => ApiError::RouteNotFound,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(0),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("of a supported type"),
         s if s.is_client_error() => {
             ApiError::InvalidQuery(s.canonical_reason().unwrap_or("bad request").to_lowercase())
         }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: clock::Clock,
     pub keys: Arc<auth::JwtKeys>,
     pub max_body_bytes: usize,
+    /// Documents' bytes.
+    pub blobs: store::blobs::BlobStore,
 }
 
 /// The OpenAPI document, generated from the handlers.

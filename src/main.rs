@@ -157,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
                 clock,
                 keys: Arc::new(keys),
                 max_body_bytes: config.max_body_bytes,
+                blobs: comptoir::store::blobs::BlobStore::new(&config.data_dir),
             };
             comptoir::run(listener, state, config.cors_origins)?.await?;
         }

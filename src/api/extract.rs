@@ -72,15 +72,18 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if declared_len.is_some_and(|n| n > limit) {
+                drain(&mut payload).await;
                 return Err(ApiError::PayloadTooLarge(limit));
             }
             if !is_json {
-                return Err(ApiError::UnsupportedMediaType);
+                drain(&mut payload).await;
+                return Err(ApiError::UnsupportedMediaType("application/json"));
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
                 if body.len() + chunk.len() > limit {
+                    drain(&mut payload).await;
                     return Err(ApiError::PayloadTooLarge(limit));
                 }
                 body.extend_from_slice(&chunk);
@@ -101,6 +104,22 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 .map_err(|e| ApiError::Validation(flatten(&e, "")))?;
             Ok(ValidJson { value, fingerprint })
         })
+    }
+}
+
+/// Reads and discards what the client is still sending (up to 64 MiB), so
+/// that it reads our error response instead of a reset connection.
+pub async fn drain<S, E>(payload: &mut S)
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+{
+    const CAP: usize = 64 * 1024 * 1024;
+    let mut seen = 0;
+    while let Some(Ok(chunk)) = payload.next().await {
+        seen += chunk.len();
+        if seen > CAP {
+            break;
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod audit;
 pub mod contacts;
+pub mod documents;
 pub mod extract;
 pub mod health;
 pub mod plans;
@@ -94,6 +95,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/reject",
             )
             .route(web::post().to(addresses::reject_change)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/documents")
+                .route(web::get().to(documents::list))
+                .route(web::post().to(documents::upload)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/documents/{document_id}")
+                .route(web::get().to(documents::get))
+                .route(web::delete().to(documents::delete)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/documents/{document_id}/content")
+                .route(web::get().to(documents::content)),
         );
 }
 
@@ -148,6 +163,11 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         addresses::list_change_requests,
         addresses::approve_change,
         addresses::reject_change,
+        documents::upload,
+        documents::list,
+        documents::get,
+        documents::content,
+        documents::delete,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -158,6 +178,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "documents", description = "Kbis, identity, contracts and other documents"),
         (name = "billing-addresses", description = "Billing addresses, their verification, history and change requests"),
     )
 )]

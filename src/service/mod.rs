@@ -13,6 +13,7 @@ pub mod addresses;
 pub mod audit;
 pub mod contacts;
 pub mod demo;
+pub mod documents;
 pub mod idempotency;
 pub mod plans;
 

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod blobs;
 pub mod contacts;
 pub mod documents;
 pub mod idempotency;

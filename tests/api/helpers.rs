@@ -12,6 +12,7 @@ use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
 use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use comptoir::store::Store;
+use comptoir::store::blobs::BlobStore;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -27,7 +28,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub keys: Arc<JwtKeys>,
     pub store: Store,
-    _dir: Option<TempDir>,
+    pub blobs: BlobStore,
+    _dir: TempDir,
 }
 
 /// A directory removed when the test ends.
@@ -76,7 +78,7 @@ async fn clean_pg(url: &str) {
         .await;
 }
 
-pub async fn fresh_store() -> (Store, Option<TempDir>) {
+pub async fn fresh_store() -> (Store, TempDir) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
@@ -84,14 +86,16 @@ pub async fn fresh_store() -> (Store, Option<TempDir>) {
             let store = Store::connect_pg_schema(&url, &format!("cpt_t_{id}"))
                 .await
                 .expect("connect to PostgreSQL");
-            (store, None)
+            let dir = std::env::temp_dir().join(format!("comptoir-test-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            (store, TempDir(dir))
         }
         _ => {
             let dir = std::env::temp_dir().join(format!("comptoir-test-{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}", dir.join("test.db").display());
             let store = Store::connect(&url).await.expect("open SQLite");
-            (store, Some(TempDir(dir)))
+            (store, TempDir(dir))
         }
     }
 }
@@ -101,6 +105,7 @@ pub const START: OffsetDateTime = datetime!(2026-04-09 10:00 UTC);
 
 pub async fn spawn_app() -> TestApp {
     let (store, dir) = fresh_store().await;
+    let blobs = BlobStore::new(dir.0.join("data"));
     let keys = Arc::new(JwtKeys::from_config(&jwt_config(SECRET, "comptoir-api")).unwrap());
     let clock = Clock::fixed(START);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,6 +115,7 @@ pub async fn spawn_app() -> TestApp {
         clock: clock.clone(),
         keys: keys.clone(),
         max_body_bytes: MAX_BODY,
+        blobs: blobs.clone(),
     };
     let server = comptoir::run(listener, state, vec!["https://app.example".into()]).unwrap();
     tokio::spawn(server);
@@ -119,6 +125,7 @@ pub async fn spawn_app() -> TestApp {
         clock,
         keys,
         store,
+        blobs,
         _dir: dir,
     }
 }

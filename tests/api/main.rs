@@ -6,6 +6,7 @@ mod addresses;
 mod audit;
 mod auth;
 mod contacts;
+mod documents;
 mod errors;
 mod health;
 mod helpers;

@@ -113,7 +113,11 @@ async fn main() {
         .unwrap(),
     );
     let clock = Clock::system();
-    let account = service::demo::load(&store, clock.now()).await.unwrap();
+    let blobs =
+        comptoir::store::blobs::BlobStore::new(std::env::temp_dir().join("comptoir-bench-blobs"));
+    let account = service::demo::load(&store, &blobs, clock.now())
+        .await
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {

@@ -11,6 +11,7 @@ use comptoir::config::Config;
 use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use comptoir::store::Store;
+use comptoir::store::blobs::BlobStore;
 use comptoir::{AppState, service, telemetry};
 
 #[derive(Parser)]
@@ -106,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let keys = JwtKeys::from_config(&config.jwt)?;
     let clock = config.now.map_or_else(Clock::system, Clock::fixed);
+    let blobs = BlobStore::new(&config.data_dir);
 
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Openapi => unreachable!("handled above"),
@@ -134,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => {
             let store = Store::connect(&config.database_url).await?;
-            let account = service::demo::load(&store, clock.now())
+            let account = service::demo::load(&store, &blobs, clock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("demo account {} loaded", account.id);
@@ -146,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(&config.addr)
                 .with_context(|| format!("binding {}", config.addr))?;
             if demo {
-                let account = service::demo::load(&store, clock.now())
+                let account = service::demo::load(&store, &blobs, clock.now())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 print_tokens(&keys, &account.id, &config.addr)?;
@@ -157,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
                 clock,
                 keys: Arc::new(keys),
                 max_body_bytes: config.max_body_bytes,
-                blobs: comptoir::store::blobs::BlobStore::new(&config.data_dir),
+                blobs,
             };
             comptoir::run(listener, state, config.cors_origins)?.await?;
         }

@@ -1,20 +1,37 @@
-//! The demo account that `comptoir demo` and `make run` load. Loading it
-//! twice changes nothing. Later resources add their demo data here.
+//! The demo account that `comptoir demo` and `make run` load: contacts of
+//! each role, a verified French address, a pending Spanish one, a Kbis and a
+//! contract. Loading it twice changes nothing: each part is loaded only if
+//! the account has none of it yet. Later resources add their demo data here.
 
 use time::OffsetDateTime;
 
-use super::Ctx;
+use super::{Ctx, PageRequest};
 use crate::domain::account::{Account, Timezone};
+use crate::domain::address::{AddressFields, Country};
+use crate::domain::contact::{ContactRole, Email, PhoneNumber};
+use crate::domain::document::DocumentType;
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
 use crate::domain::role::{Caller, Role};
 use crate::error::ApiError;
 use crate::store::Store;
+use crate::store::blobs::BlobStore;
 
 pub const DEMO_ACCOUNT: &str = "acc_demo";
 
-/// Loads the demo account if it is not there yet, and returns it.
-pub async fn load(store: &Store, now: OffsetDateTime) -> Result<Account, ApiError> {
+fn one() -> PageRequest {
+    PageRequest {
+        after: None,
+        limit: 1,
+    }
+}
+
+/// Loads what the demo account lacks, and returns it.
+pub async fn load(
+    store: &Store,
+    blobs: &BlobStore,
+    now: OffsetDateTime,
+) -> Result<Account, ApiError> {
     let id = AccountId::parse(DEMO_ACCOUNT).expect("a valid id");
     let ctx = Ctx {
         caller: Caller {
@@ -25,18 +42,189 @@ pub async fn load(store: &Store, now: OffsetDateTime) -> Result<Account, ApiErro
         request_id: None,
         now,
     };
+    let account = account(store, &ctx, &id).await?;
+    if super::contacts::list(store, &ctx, &id, None, &one())
+        .await?
+        .items
+        .is_empty()
+    {
+        contacts(store, &ctx, &id).await?;
+    }
+    if super::addresses::list(store, &ctx, &id, &one())
+        .await?
+        .items
+        .is_empty()
+    {
+        addresses(store, &ctx, &id).await?;
+    }
+    if super::documents::list(store, &ctx, &id, None, &one())
+        .await?
+        .items
+        .is_empty()
+    {
+        documents(store, blobs, &ctx, &id).await?;
+    }
+    Ok(account)
+}
+
+async fn account(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, ApiError> {
     let mut tx = store.begin_write().await?;
-    if let Some(existing) = tx.account(&id).await? {
+    if let Some(existing) = tx.account(id).await? {
         return Ok(existing);
     }
     let account = Account {
-        id,
+        id: id.clone(),
         name: "Démo Télécom SAS".into(),
         currency: Currency::Eur,
         timezone: Timezone::parse(Timezone::DEFAULT).expect("a known zone"),
-        created_at: now,
+        created_at: ctx.now,
     };
-    super::accounts::open(&mut tx, &ctx, &account).await?;
+    super::accounts::open(&mut tx, ctx, &account).await?;
     tx.commit().await?;
     Ok(account)
+}
+
+async fn contacts(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let people = [
+        (
+            "Hugo Bernard",
+            "it@demo-telecom.fr",
+            "+33 1 84 80 00 01",
+            ContactRole::Technical,
+            Some("Astreinte 24/7"),
+        ),
+        (
+            "Claire Martin",
+            "compta@demo-telecom.fr",
+            "+33 1 84 80 00 02",
+            ContactRole::Accounting,
+            Some("Reçoit les factures"),
+        ),
+        (
+            "Inès Moreau",
+            "ops@demo-telecom.fr",
+            "+33 6 12 34 56 78",
+            ContactRole::Operational,
+            None,
+        ),
+        (
+            "Paul Petit",
+            "direction@demo-telecom.fr",
+            "+33 1 84 80 00 04",
+            ContactRole::Other,
+            None,
+        ),
+    ];
+    let mut tx = store.begin_write().await?;
+    for (name, email, phone, role, note) in people {
+        let new = super::contacts::NewContact {
+            name: name.into(),
+            email: Email::parse(email).expect("a valid demo email"),
+            phone: PhoneNumber::parse(phone).expect("a valid demo phone"),
+            role,
+            note: note.map(str::to_owned),
+        };
+        super::contacts::create(&mut tx, ctx, id, new).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn addresses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let paris = AddressFields {
+        company_name: "Démo Télécom SAS".into(),
+        line1: "10 rue de la Paix".into(),
+        line2: None,
+        postal_code: "75002".into(),
+        city: "Paris".into(),
+        region: Some("Île-de-France".into()),
+        country: Country::parse("FR").expect("FR"),
+        vat_number: Some("FR40303265045".into()),
+    };
+    let madrid = AddressFields {
+        company_name: "Demo Telecom Iberia SL".into(),
+        line1: "Calle de Alcalá 1".into(),
+        line2: None,
+        postal_code: "28014".into(),
+        city: "Madrid".into(),
+        region: None,
+        country: Country::parse("ES").expect("ES"),
+        vat_number: Some("ESA12345674".into()),
+    };
+    let mut tx = store.begin_write().await?;
+    let french = super::addresses::create(&mut tx, ctx, id, paris).await?;
+    super::addresses::create(&mut tx, ctx, id, madrid).await?;
+    tx.commit().await?;
+    super::addresses::decide(store, ctx, id, &french.id, None).await?;
+    Ok(())
+}
+
+async fn documents(
+    store: &Store,
+    blobs: &BlobStore,
+    ctx: &Ctx,
+    id: &AccountId,
+) -> Result<(), ApiError> {
+    for (name, doc_type, text) in [
+        (
+            "Extrait Kbis 2026",
+            DocumentType::CompanyRegistration,
+            "Extrait Kbis - Demo Telecom SAS",
+        ),
+        (
+            "Contrat de service",
+            DocumentType::Contract,
+            "Contrat de service - Demo Telecom SAS",
+        ),
+    ] {
+        let mut blob = blobs.create_temp().await.map_err(ApiError::internal)?;
+        blob.write(&tiny_pdf(text))
+            .await
+            .map_err(ApiError::internal)?;
+        let upload = super::documents::Upload {
+            name: name.into(),
+            doc_type,
+            blob,
+        };
+        super::documents::upload(store, blobs, ctx, id, upload).await?;
+    }
+    Ok(())
+}
+
+/// A one-page PDF showing `text` (ASCII), with a correct cross-reference table.
+pub fn tiny_pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
 }

@@ -6,6 +6,7 @@ mod addresses;
 mod audit;
 mod auth;
 mod contacts;
+mod demo;
 mod documents;
 mod errors;
 mod health;

@@ -1,0 +1,66 @@
+use serde_json::Value;
+
+use crate::helpers::{START, spawn_app};
+
+#[tokio::test]
+async fn the_demo_account_loads_once_with_contacts_addresses_and_documents() {
+    let app = spawn_app().await;
+    for _ in 0..2 {
+        comptoir::service::demo::load(&app.store, &app.blobs, START)
+            .await
+            .unwrap();
+    }
+    let admin = app.admin("acc_demo");
+    let get = |path: &'static str| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let res = app
+                .get(&format!("/v1/accounts/acc_demo/{path}"), &admin)
+                .await;
+            assert_eq!(res.status(), 200, "{path}");
+            let body: Value = res.json().await.unwrap();
+            body["data"].as_array().unwrap().clone()
+        }
+    };
+    let mut roles: Vec<String> = get("contacts")
+        .await
+        .iter()
+        .map(|c| c["role"].as_str().unwrap().to_owned())
+        .collect();
+    roles.sort();
+    assert_eq!(roles, ["accounting", "operational", "other", "technical"]);
+
+    let addresses = get("billing-addresses").await;
+    assert_eq!(addresses.len(), 2);
+    let fr = addresses.iter().find(|a| a["country"] == "FR").unwrap();
+    assert_eq!(
+        (fr["status"].as_str(), fr["primary"].as_bool()),
+        (Some("verified"), Some(true))
+    );
+    let es = addresses.iter().find(|a| a["country"] == "ES").unwrap();
+    assert_eq!(es["status"], "pending_verification");
+
+    let documents = get("documents").await;
+    let mut types: Vec<&str> = documents
+        .iter()
+        .map(|d| d["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["company_registration", "contract"]);
+    let kbis = documents
+        .iter()
+        .find(|d| d["type"] == "company_registration")
+        .unwrap();
+    let res = app
+        .get(
+            &format!(
+                "/v1/accounts/acc_demo/documents/{}/content",
+                kbis["id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await;
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"));
+}

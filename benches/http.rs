@@ -125,9 +125,9 @@ async fn main() {
         clock,
         keys: keys.clone(),
         max_body_bytes: 1 << 20,
-        blobs: comptoir::store::blobs::BlobStore::new(
-            std::env::temp_dir().join("comptoir-bench-blobs"),
-        ),
+        blobs,
+        data_key: None,
+        webhook_secret: None,
     };
     tokio::spawn(comptoir::run(listener, state, Vec::new()).unwrap());
 

@@ -84,6 +84,8 @@ pub struct Problem {
 pub enum ApiError {
     #[error("{0}")]
     Unauthenticated(String),
+    #[error("the webhook signature is missing, wrong or too old")]
+    BadSignature,
     #[error("your role does not allow this operation")]
     Forbidden,
     #[error("only customer service can {0}: please contact customer service")]
@@ -112,6 +114,11 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A well-formed request that a business rule refuses (422 with its own code).
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
+    #[error("this server is not configured for this: {0}")]
+    NotConfigured(&'static str),
     #[error("the database is not reachable")]
     Unavailable,
     #[error("an internal error occurred")]
@@ -131,6 +138,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::BadSignature => "invalid_signature",
             ApiError::Forbidden => "forbidden",
             ApiError::RequiresSupport(_) => "requires_support",
             ApiError::NotFound(_) => "not_found",
@@ -144,7 +152,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Validation(_) => "validation_failed",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::Refused { code, .. } => code,
+            ApiError::NotConfigured(_) => "not_configured",
             ApiError::Unavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -169,7 +178,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(_) | ApiError::BadSignature => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::RequiresSupport(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -179,11 +188,11 @@ impl ResponseError for ApiError {
             | ApiError::InvalidPath(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused => {
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused | ApiError::Refused { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

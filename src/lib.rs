@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod service;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Documents' bytes.
     pub blobs: store::blobs::BlobStore,
+    /// Encrypts IBANs and keys card fingerprints; payment methods need it.
+    pub data_key: Option<crypto::DataKey>,
+    /// Verifies the payment provider's webhook signatures.
+    pub webhook_secret: Option<config::Secret>,
 }
 
 /// The OpenAPI document, generated from the handlers.

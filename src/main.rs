@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use comptoir::auth::JwtKeys;
 use comptoir::clock::Clock;
 use comptoir::config::Config;
+use comptoir::crypto::DataKey;
 use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use comptoir::store::Store;
@@ -108,6 +109,11 @@ async fn main() -> anyhow::Result<()> {
     let keys = JwtKeys::from_config(&config.jwt)?;
     let clock = config.now.map_or_else(Clock::system, Clock::fixed);
     let blobs = BlobStore::new(&config.data_dir);
+    let data_key = config
+        .data_key
+        .as_ref()
+        .map(|k| DataKey::from_base64(k.expose()))
+        .transpose()?;
 
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Openapi => unreachable!("handled above"),
@@ -153,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 print_tokens(&keys, &account.id, &config.addr)?;
             }
+            if data_key.is_none() && store.begin_read().await?.any_sepa_method().await? {
+                bail!("COMPTOIR_DATA_KEY is required: the database holds encrypted IBANs");
+            }
             tracing::info!(addr = %config.addr, backend = ?store.backend(), "serving");
             let state = AppState {
                 store,
@@ -160,6 +169,8 @@ async fn main() -> anyhow::Result<()> {
                 keys: Arc::new(keys),
                 max_body_bytes: config.max_body_bytes,
                 blobs,
+                data_key,
+                webhook_secret: config.webhook_secret.clone(),
             };
             comptoir::run(listener, state, config.cors_origins)?.await?;
         }

@@ -151,6 +151,15 @@ fn field_of_serde_error(path: &str, message: &str) -> FieldError {
         Some(i) => &message[..i],
         None => message,
     };
+    // Never echo the value sent (it may be a card number): say what was expected.
+    let message = match message.split_once(", expected ") {
+        Some((head, expected))
+            if head.starts_with("invalid type") || head.starts_with("invalid value") =>
+        {
+            format!("must be {expected}")
+        }
+        _ => message.to_owned(),
+    };
     FieldError::new(if field.is_empty() { "body" } else { &field }, message)
 }
 
@@ -314,7 +323,13 @@ mod tests {
         );
         let e = field_of_serde_error("colour", "unknown field `colour`, expected `name`");
         assert_eq!(e.field, "colour");
-        let e = field_of_serde_error("quantity", "invalid type: string \"a\", expected u32");
-        assert_eq!(e.field, "quantity");
+        let e = field_of_serde_error(
+            "number",
+            "invalid type: integer `4242424242424242`, expected a string",
+        );
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("number", "must be a string")
+        );
     }
 }

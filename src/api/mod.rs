@@ -13,9 +13,11 @@ pub mod accounts;
 pub mod addresses;
 pub mod audit;
 pub mod contacts;
+pub mod credits;
 pub mod documents;
 pub mod extract;
 pub mod health;
+pub mod payments;
 pub mod plans;
 
 /// The route table. Each path is one resource, so a wrong method gets 405.
@@ -109,7 +111,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/accounts/{account_id}/documents/{document_id}/content")
                 .route(web::get().to(documents::content)),
-        );
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/payment-methods")
+                .route(web::get().to(payments::list)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/payment-methods/card")
+                .route(web::post().to(payments::add_card)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/payment-methods/sepa")
+                .route(web::post().to(payments::add_sepa)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/payment-methods/{method_id}")
+                .route(web::delete().to(payments::delete)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/payment-methods/{method_id}/make-default")
+                .route(web::post().to(payments::make_default)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits").route(web::get().to(credits::get)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits/transactions")
+                .route(web::get().to(credits::transactions)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits/top-ups")
+                .route(web::get().to(credits::list_top_ups))
+                .route(web::post().to(credits::create_top_up)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits/top-ups/{top_up_id}/confirm")
+                .route(web::post().to(credits::confirm_top_up)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits/auto-recharge")
+                .route(web::put().to(credits::set_auto_recharge)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/credits/adjustments")
+                .route(web::post().to(credits::adjust)),
+        )
+        .service(web::resource("/v1/webhooks/payments").route(web::post().to(credits::webhook)));
 }
 
 /// Extractor errors (query, path) as problem+json.
@@ -168,6 +215,19 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         documents::get,
         documents::content,
         documents::delete,
+        payments::list,
+        payments::add_card,
+        payments::add_sepa,
+        payments::make_default,
+        payments::delete,
+        credits::get,
+        credits::transactions,
+        credits::list_top_ups,
+        credits::create_top_up,
+        credits::confirm_top_up,
+        credits::set_auto_recharge,
+        credits::adjust,
+        credits::webhook,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -178,6 +238,8 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "payment-methods", description = "Card and SEPA debit, shown masked"),
+        (name = "credits", description = "Prepaid credits: balance, ledger, top-ups, auto-recharge, payment webhook"),
         (name = "documents", description = "Kbis, identity, contracts and other documents"),
         (name = "billing-addresses", description = "Billing addresses, their verification, history and change requests"),
     )

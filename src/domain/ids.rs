@@ -76,6 +76,21 @@ id_type!(
     "doc"
 );
 id_type!(
+    /// A payment method (card or SEPA debit).
+    PaymentMethodId,
+    "pm"
+);
+id_type!(
+    /// A credit top-up.
+    TopUpId,
+    "tup"
+);
+id_type!(
+    /// A line of the credit ledger.
+    LedgerEntryId,
+    "cle"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

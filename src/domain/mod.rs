@@ -3,9 +3,12 @@
 pub mod account;
 pub mod address;
 pub mod audit;
+pub mod card;
 pub mod contact;
 pub mod document;
+pub mod iban;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod plan;
 pub mod role;

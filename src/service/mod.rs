@@ -12,9 +12,11 @@ pub mod accounts;
 pub mod addresses;
 pub mod audit;
 pub mod contacts;
+pub mod credits;
 pub mod demo;
 pub mod documents;
 pub mod idempotency;
+pub mod payments;
 pub mod plans;
 
 /// Who is asking, under which request id, and the one "now" of this request.

@@ -18,8 +18,10 @@ pub mod addresses;
 pub mod audit;
 pub mod blobs;
 pub mod contacts;
+pub mod credits;
 pub mod documents;
 pub mod idempotency;
+pub mod payments;
 pub mod plans;
 
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.

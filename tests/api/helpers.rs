@@ -21,6 +21,9 @@ use tokio::sync::OnceCell;
 
 pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
 pub const MAX_BODY: usize = 64 * 1024;
+/// 32 bytes, base64.
+pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789";
 
 pub struct TestApp {
     pub base: String,
@@ -103,7 +106,77 @@ pub async fn fresh_store() -> (Store, TempDir) {
 /// The clock starts on 9 April 2026, the day of the help page's example.
 pub const START: OffsetDateTime = datetime!(2026-04-09 10:00 UTC);
 
+/// Everything the servers of this test run logged (all tests share it).
+pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("comptoir=debug,info")
+            .with_writer(|| LogSink)
+            .try_init();
+    });
+}
+
+pub fn logs_contain(needle: &str) -> bool {
+    let logs = LOGS.lock().unwrap();
+    String::from_utf8_lossy(&logs).contains(needle)
+}
+
+impl TestApp {
+    /// Whether any stored text (every table, or the SQLite files) holds `needle`.
+    pub async fn database_contains(&self, needle: &str) -> bool {
+        match &self.store {
+            Store::Sqlite(_) => {
+                let dir = self._dir.0.clone();
+                ["test.db", "test.db-wal"].iter().any(|f| {
+                    std::fs::read(dir.join(f)).is_ok_and(|bytes| {
+                        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+                    })
+                })
+            }
+            Store::Pg(pool) => {
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for (table,) in tables {
+                    let sql = format!(
+                        "SELECT count(*) FROM {table} t WHERE row_to_json(t)::text LIKE $1"
+                    );
+                    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(format!("%{needle}%"))
+                        .fetch_one(pool)
+                        .await
+                        .unwrap();
+                    if n > 0 {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
+    capture_logs();
     let (store, dir) = fresh_store().await;
     let blobs = BlobStore::new(dir.0.join("data"));
     let keys = Arc::new(JwtKeys::from_config(&jwt_config(SECRET, "comptoir-api")).unwrap());
@@ -116,6 +189,8 @@ pub async fn spawn_app() -> TestApp {
         keys: keys.clone(),
         max_body_bytes: MAX_BODY,
         blobs: blobs.clone(),
+        data_key: Some(comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap()),
+        webhook_secret: Some(comptoir::config::Secret::new(WEBHOOK_SECRET)),
     };
     let server = comptoir::run(listener, state, vec!["https://app.example".into()]).unwrap();
     tokio::spawn(server);

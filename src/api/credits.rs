@@ -1,0 +1,566 @@
+//! `/v1/accounts/{a}/credits` (balance, ledger, top-ups, auto-recharge,
+//! adjustments) and the payment webhook `/v1/webhooks/payments`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::accounts::account_id;
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use crate::AppState;
+use crate::domain::account::clean_name;
+use crate::domain::ids::TopUpId;
+use crate::domain::money::{Currency, Money};
+use crate::domain::payment::{CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus};
+use crate::domain::role::{Caller, Role};
+use crate::error::{ApiError, Problem};
+use crate::service::credits::{self, PaymentEvent, Settlement};
+use crate::service::idempotency::{self, Begun};
+use crate::service::{Ctx, accounts};
+use crate::store::credits::LedgerEntry;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AutoRechargeDto {
+    pub enabled: bool,
+    /// When a debit takes the balance under this, one top-up of `amount` is created.
+    #[schema(example = "10.00")]
+    pub threshold: String,
+    #[schema(example = "50.00")]
+    pub amount: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditsDto {
+    #[schema(example = "42.50")]
+    pub balance: String,
+    pub currency: Currency,
+    pub auto_recharge: AutoRechargeDto,
+}
+
+fn credits_dto(state: CreditState, currency: Currency) -> CreditsDto {
+    let m = |minor| Money::from_minor(minor, currency).amount();
+    CreditsDto {
+        balance: m(state.balance_minor),
+        currency,
+        auto_recharge: AutoRechargeDto {
+            enabled: state.auto_recharge_enabled,
+            threshold: m(state.threshold_minor),
+            amount: m(state.recharge_amount_minor),
+        },
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopUpDto {
+    pub id: String,
+    #[schema(example = "50.00")]
+    pub amount: String,
+    pub currency: Currency,
+    pub status: TopUpStatus,
+    pub origin: TopUpOrigin,
+    pub payment_method_id: String,
+    pub failure_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub settled_at: Option<OffsetDateTime>,
+}
+
+fn top_up_dto(t: TopUp, currency: Currency) -> TopUpDto {
+    TopUpDto {
+        id: t.id.to_string(),
+        amount: Money::from_minor(t.amount_minor, currency).amount(),
+        currency,
+        status: t.status,
+        origin: t.origin,
+        payment_method_id: t.payment_method_id.to_string(),
+        failure_reason: t.failure_reason,
+        created_at: t.created_at,
+        settled_at: t.settled_at,
+    }
+}
+
+/// A line of the ledger: `amount` is signed, `balance_after` the balance it left.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LedgerEntryDto {
+    pub id: String,
+    pub kind: LedgerKind,
+    #[schema(example = "-1.20")]
+    pub amount: String,
+    pub balance_after: String,
+    pub currency: Currency,
+    /// The top-up id, the consumption reference, or the adjustment's reason.
+    pub reference: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn ledger_dto(e: LedgerEntry, currency: Currency) -> LedgerEntryDto {
+    LedgerEntryDto {
+        id: e.id.to_string(),
+        kind: e.kind,
+        amount: Money::from_minor(e.amount_minor, currency).amount(),
+        balance_after: Money::from_minor(e.balance_after_minor, currency).amount(),
+        currency,
+        reference: e.reference,
+        created_at: e.created_at,
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRequest {
+    /// Between 10.00 and 10000.00 in the account's currency.
+    #[validate(length(
+        min = 1,
+        max = 20,
+        message = "must be a decimal amount such as \"50.00\""
+    ))]
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        example = "50.00"
+    )]
+    pub amount: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRechargeRequest {
+    pub enabled: bool,
+    #[validate(length(
+        min = 1,
+        max = 20,
+        message = "must be a decimal amount such as \"10.00\""
+    ))]
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        example = "10.00"
+    )]
+    pub threshold: String,
+    /// Between 10.00 and 10000.00 when enabled.
+    #[validate(length(
+        min = 1,
+        max = 20,
+        message = "must be a decimal amount such as \"50.00\""
+    ))]
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        example = "50.00"
+    )]
+    pub amount: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentRequest {
+    /// Signed: `"-5.00"` takes credits away (never below zero).
+    #[validate(length(
+        min = 1,
+        max = 21,
+        message = "must be a signed decimal amount such as \"-5.00\""
+    ))]
+    #[schema(
+        min_length = 1,
+        max_length = 21,
+        pattern = r"^-?[0-9]+(\.[0-9]+)?$",
+        example = "15.00"
+    )]
+    pub amount: String,
+    #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
+    #[schema(min_length = 1, max_length = 500, example = "Geste commercial")]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmTopUpRequest {
+    pub status: ConfirmStatus,
+    #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
+    #[schema(min_length = 1, max_length = 500)]
+    pub failure_reason: Option<String>,
+}
+
+fn money(field: &str, raw: &str, currency: Currency) -> Result<Money, ApiError> {
+    Money::parse(raw, currency).map_err(|e| ApiError::validation(field, e.to_string()))
+}
+
+fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, ApiError> {
+    let m = money(field, raw, currency)?;
+    if m.is_negative() {
+        return Err(ApiError::validation(field, "must not be negative"));
+    }
+    Ok(m)
+}
+
+async fn currency_of(
+    state: &AppState,
+    ctx: &Ctx,
+    account: &crate::domain::ids::AccountId,
+) -> Result<Currency, ApiError> {
+    Ok(accounts::get(&state.store, ctx, account).await?.currency)
+}
+
+/// The balance and the auto-recharge settings.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credits", operation_id = "get_credits", tag = "credits",
+    params(("account_id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "Balance and auto-recharge", body = CreditsDto),
+        (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let (acc, credit) = credits::state(&state.store, &ctx, &account).await?;
+    Ok(HttpResponse::Ok().json(credits_dto(credit, acc.currency)))
+}
+
+/// The ledger, newest first.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/transactions", operation_id = "list_credit_transactions", tag = "credits",
+    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of ledger lines", body = Paginated<LedgerEntryDto>),
+        (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let page = credits::ledger(&state.store, &ctx, &account, &query.page()?).await?;
+    let next = page
+        .has_more
+        .then(|| {
+            page.items
+                .last()
+                .map(|e| super::extract::encode_cursor(e.id.as_str()))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(Paginated {
+        data: page
+            .items
+            .into_iter()
+            .map(|e| ledger_dto(e, currency))
+            .collect::<Vec<_>>(),
+        next_cursor: next,
+    }))
+}
+
+/// The top-ups, newest first.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "list_top_ups", tag = "credits",
+    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of top-ups", body = Paginated<TopUpDto>),
+        (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_top_ups(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let page = credits::top_ups(&state.store, &ctx, &account, &query.page()?).await?;
+    let next = page
+        .has_more
+        .then(|| {
+            page.items
+                .last()
+                .map(|t| super::extract::encode_cursor(t.id.as_str()))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(Paginated {
+        data: page
+            .items
+            .into_iter()
+            .map(|t| top_up_dto(t, currency))
+            .collect::<Vec<_>>(),
+        next_cursor: next,
+    }))
+}
+
+/// Buy credits (admin): a `pending` top-up on the default payment method,
+/// credited when the payment is confirmed.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "create_top_up", tag = "credits",
+    request_body = TopUpRequest,
+    params(("account_id" = String, Path, description = "Account id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The pending top-up", body = TopUpDto),
+        (status = 403, description = "Viewers cannot top up", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount out of bounds, or payment_method_required", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_top_up(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    key: IdempotencyKey,
+    body: ValidJson<TopUpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let amount = money("amount", &body.value.amount, currency)?;
+    credits::check_top_up_amount("amount", amount)?;
+    let stored =
+        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut op) => {
+                let top_up = credits::create_top_up(op.tx(), &ctx, &account, amount).await?;
+                op.finish(201, &top_up_dto(top_up, currency)).await?
+            }
+        };
+    Ok(stored_response(stored))
+}
+
+/// Confirm a top-up's payment by hand (staff): `succeeded` credits it once.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups/{top_up_id}/confirm", operation_id = "confirm_top_up", tag = "credits",
+    request_body = ConfirmTopUpRequest,
+    params(("account_id" = String, Path, description = "Account id"), ("top_up_id" = String, Path, description = "Top-up id")),
+    responses(
+        (status = 200, description = "The settled top-up", body = TopUpDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "top_up_settled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_top_up(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+    body: ValidJson<ConfirmTopUpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.0)?;
+    let id = TopUpId::parse(&path.1).ok_or(ApiError::NotFound("top-up"))?;
+    let outcome = match body.value.status {
+        ConfirmStatus::Succeeded => Settlement::Succeeded,
+        ConfirmStatus::Failed => Settlement::Failed(
+            body.value
+                .failure_reason
+                .as_deref()
+                .and_then(|r| clean_name(r, 500)),
+        ),
+    };
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let top_up = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
+    Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
+}
+
+/// Set auto-recharge (admin).
+#[utoipa::path(put, path = "/v1/accounts/{account_id}/credits/auto-recharge", operation_id = "set_auto_recharge", tag = "credits",
+    request_body = AutoRechargeRequest,
+    params(("account_id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "Balance and the new settings", body = CreditsDto),
+        (status = 403, description = "Viewers cannot change settings", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_auto_recharge(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    body: ValidJson<AutoRechargeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let r = body.value;
+    let threshold = non_negative("threshold", &r.threshold, currency)?;
+    let amount = non_negative("amount", &r.amount, currency)?;
+    if r.enabled {
+        credits::check_top_up_amount("amount", amount)?;
+    }
+    let credit =
+        credits::set_auto_recharge(&state.store, &ctx, &account, r.enabled, threshold, amount)
+            .await?;
+    Ok(HttpResponse::Ok().json(credits_dto(credit, currency)))
+}
+
+/// Adjust the balance (staff): a signed amount and a reason; never below zero.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/adjustments", operation_id = "adjust_credits", tag = "credits",
+    request_body = AdjustmentRequest,
+    params(("account_id" = String, Path, description = "Account id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The ledger line", body = LedgerEntryDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid amount, or insufficient_balance", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn adjust(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    key: IdempotencyKey,
+    body: ValidJson<AdjustmentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let currency = currency_of(&state, &ctx, &account).await?;
+    let amount = money("amount", &body.value.amount, currency)?;
+    let reason = clean_name(&body.value.reason, 500)
+        .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
+    let stored =
+        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut op) => {
+                let entry = credits::adjust(op.tx(), &ctx, &account, amount, &reason).await?;
+                op.finish(201, &ledger_dto(entry, currency)).await?
+            }
+        };
+    Ok(stored_response(stored))
+}
+
+/// A payment event from the provider.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PaymentEventBody {
+    /// The provider's event id: an event delivered again is ignored.
+    #[schema(min_length = 1, max_length = 200, example = "evt_123")]
+    pub id: String,
+    /// `top_up.succeeded` or `top_up.failed`; other types are acknowledged and ignored.
+    #[serde(rename = "type")]
+    #[schema(example = "top_up.succeeded")]
+    pub kind: String,
+    pub data: PaymentEventData,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PaymentEventData {
+    pub top_up_id: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// False for an event already processed or of an ignored type.
+    pub applied: bool,
+}
+
+pub const SIGNATURE_HEADER: &str = "Comptoir-Signature";
+/// How far a signature's timestamp may be from now.
+pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+
+fn check_signature(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let secret = state
+        .webhook_secret
+        .as_ref()
+        .ok_or(ApiError::NotConfigured(
+            "COMPTOIR_WEBHOOK_SECRET is not set",
+        ))?;
+    let bad = || ApiError::BadSignature;
+    let header = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(bad)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", s)) => signatures.push(s),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or_else(bad)?;
+    if (now.unix_timestamp() - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+        return Err(bad());
+    }
+    signatures
+        .iter()
+        .any(|s| crate::crypto::verify_webhook_signature(secret.expose(), timestamp, body, s))
+        .then_some(())
+        .ok_or_else(bad)
+}
+
+/// The payment provider's callback. Signed, not bearer-authenticated:
+/// `Comptoir-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`
+/// with `COMPTOIR_WEBHOOK_SECRET`, within 5 minutes. A replayed event id is
+/// acknowledged and changes nothing.
+#[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits", security(()),
+    request_body = PaymentEventBody,
+    params(("Comptoir-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">")),
+    responses(
+        (status = 200, description = "Acknowledged", body = WebhookAck),
+        (status = 401, description = "invalid_signature: missing, wrong or too old", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown top-up", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "COMPTOIR_WEBHOOK_SECRET is not set", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    check_signature(&req, &state, &body, now)?;
+    let event: PaymentEventBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let outcome = match event.kind.as_str() {
+        "top_up.succeeded" => Settlement::Succeeded,
+        "top_up.failed" => Settlement::Failed(
+            event
+                .data
+                .failure_reason
+                .as_deref()
+                .and_then(|r| clean_name(r, 500)),
+        ),
+        _ => {
+            return Ok(HttpResponse::Ok().json(WebhookAck {
+                received: true,
+                applied: false,
+            }));
+        }
+    };
+    let top_up_id = event
+        .data
+        .top_up_id
+        .as_deref()
+        .and_then(TopUpId::parse)
+        .ok_or_else(|| ApiError::validation("data.top_up_id", "must be a top-up id"))?;
+    if event.id.is_empty() || event.id.len() > 200 {
+        return Err(ApiError::validation("id", "must be 1 to 200 characters"));
+    }
+    let ctx = Ctx {
+        caller: Caller {
+            subject: "payment-webhook".into(),
+            role: Role::Integration,
+            account_id: None,
+        },
+        request_id: None,
+        now,
+    };
+    let applied = credits::apply_payment_event(
+        &state.store,
+        &ctx,
+        PaymentEvent {
+            id: event.id,
+            top_up_id,
+            outcome,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(WebhookAck {
+        received: true,
+        applied,
+    }))
+}

@@ -1,0 +1,397 @@
+//! Prepaid credits: a balance that never goes negative and is always the sum
+//! of its ledger; top-ups (pending until the payment is confirmed by the
+//! signed webhook or by staff), staff adjustments, consumption debits and
+//! auto-recharge.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use super::accounts::authorized;
+use super::{Ctx, PageRequest, audit};
+use crate::domain::ids::{AccountId, TopUpId};
+use crate::domain::money::Money;
+use crate::domain::payment::{
+    CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
+};
+use crate::domain::role::Need;
+use crate::error::ApiError;
+use crate::store::credits::LedgerEntry;
+use crate::store::{Page, Store, Tx};
+
+/// Bounds of one top-up and of an auto-recharge amount, in minor units.
+pub const TOP_UP_MIN_MINOR: i64 = 1_000;
+pub const TOP_UP_MAX_MINOR: i64 = 1_000_000;
+
+fn refused(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::Refused {
+        code,
+        detail: detail.into(),
+    }
+}
+
+pub fn check_top_up_amount(field: &str, amount: Money) -> Result<(), ApiError> {
+    if (TOP_UP_MIN_MINOR..=TOP_UP_MAX_MINOR).contains(&amount.minor()) {
+        Ok(())
+    } else {
+        let (min, max) = (
+            Money::from_minor(TOP_UP_MIN_MINOR, amount.currency()),
+            Money::from_minor(TOP_UP_MAX_MINOR, amount.currency()),
+        );
+        Err(ApiError::validation(
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+fn top_up_summary(t: &TopUp) -> serde_json::Value {
+    json!({"amount_minor": t.amount_minor, "status": t.status.as_str(), "origin": t.origin.as_str()})
+}
+
+pub async fn state(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+) -> Result<(crate::domain::account::Account, CreditState), ApiError> {
+    let mut tx = store.begin_read().await?;
+    let acc = authorized(&mut tx, ctx, account, Need::Read).await?;
+    let state = tx.credits(account).await?;
+    Ok((acc, state))
+}
+
+pub async fn ledger(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<LedgerEntry>, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account, Need::Read).await?;
+    Ok(tx
+        .ledger(account, page.after.as_deref(), page.limit)
+        .await?)
+}
+
+pub async fn top_ups(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<TopUp>, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account, Need::Read).await?;
+    Ok(tx
+        .list_top_ups(account, page.after.as_deref(), page.limit)
+        .await?)
+}
+
+async fn open_top_up(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    account: &AccountId,
+    amount_minor: i64,
+    origin: TopUpOrigin,
+) -> Result<TopUp, ApiError> {
+    let method = super::payments::usable_default(tx, account, ctx.now)
+        .await?
+        .ok_or_else(|| {
+            refused(
+                "payment_method_required",
+                "the account has no usable default payment method (none, or an expired card)",
+            )
+        })?;
+    let top_up = TopUp {
+        id: TopUpId::generate(),
+        account_id: account.clone(),
+        amount_minor,
+        status: TopUpStatus::Pending,
+        origin,
+        payment_method_id: method.id,
+        failure_reason: None,
+        created_at: ctx.now,
+        settled_at: None,
+    };
+    tx.save_top_up(&top_up).await?;
+    let event = ctx.audit_event(
+        Some(account),
+        "credits.top_up_created",
+        ("top_up", top_up.id.as_str()),
+        None,
+        Some(top_up_summary(&top_up)),
+    );
+    audit::record(tx, event).await?;
+    Ok(top_up)
+}
+
+/// An admin buys credits: a pending top-up on the default payment method.
+#[instrument(skip_all, fields(account = %account))]
+pub async fn create_top_up(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    account: &AccountId,
+    amount: Money,
+) -> Result<TopUp, ApiError> {
+    authorized(tx, ctx, account, Need::Manage).await?;
+    open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await
+}
+
+#[instrument(skip_all, fields(account = %account))]
+pub async fn set_auto_recharge(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    enabled: bool,
+    threshold: Money,
+    amount: Money,
+) -> Result<CreditState, ApiError> {
+    let mut tx = store.begin_write().await?;
+    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    let before = tx.lock_credits(account).await?;
+    let after = CreditState {
+        auto_recharge_enabled: enabled,
+        threshold_minor: threshold.minor(),
+        recharge_amount_minor: amount.minor(),
+        ..before
+    };
+    tx.set_auto_recharge(account, &after).await?;
+    let summary = |s: &CreditState| json!({"enabled": s.auto_recharge_enabled, "threshold_minor": s.threshold_minor, "amount_minor": s.recharge_amount_minor});
+    let event = ctx.audit_event(
+        Some(account),
+        "credits.auto_recharge_set",
+        ("account", account.as_str()),
+        Some(summary(&before)),
+        Some(summary(&after)),
+    );
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Staff move the balance by a signed amount, with a reason; never below zero.
+#[instrument(skip_all, fields(account = %account))]
+pub async fn adjust(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    account: &AccountId,
+    amount: Money,
+    reason: &str,
+) -> Result<LedgerEntry, ApiError> {
+    authorized(tx, ctx, account, Need::Staff).await?;
+    if amount.minor() == 0 {
+        return Err(ApiError::validation("amount", "must not be zero"));
+    }
+    let state = tx.lock_credits(account).await?;
+    let after = state
+        .balance_minor
+        .checked_add(amount.minor())
+        .ok_or_else(|| ApiError::validation("amount", "is too large"))?;
+    if after < 0 {
+        return Err(refused(
+            "insufficient_balance",
+            format!(
+                "the balance is {}: it cannot go below zero",
+                Money::from_minor(state.balance_minor, amount.currency())
+            ),
+        ));
+    }
+    let entry = tx
+        .post_ledger(
+            account,
+            LedgerKind::Adjustment,
+            amount.minor(),
+            after,
+            Some(reason),
+            ctx.now,
+        )
+        .await?;
+    let event = ctx.audit_event(
+        Some(account),
+        "credits.adjusted",
+        ("ledger_entry", entry.id.as_str()),
+        Some(json!({"balance_minor": state.balance_minor})),
+        Some(json!({"balance_minor": after, "reason": reason})),
+    );
+    audit::record(tx, event).await?;
+    Ok(entry)
+}
+
+/// What a consumption debit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitOutcome {
+    /// Paid from the balance.
+    pub covered_minor: i64,
+    /// Not covered: billable on the next invoice.
+    pub billable_minor: i64,
+    /// The auto-recharge this debit triggered, if any.
+    pub auto_recharge: Option<TopUp>,
+}
+
+/// Takes what the balance covers of `amount_minor`, returns the rest, and
+/// triggers auto-recharge once when the balance goes under the threshold (no
+/// second pending auto top-up while one is pending). For the consumption
+/// ingestion; runs in the caller's write transaction.
+pub async fn debit(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    account: &AccountId,
+    amount_minor: i64,
+    reference: &str,
+) -> Result<DebitOutcome, ApiError> {
+    let state = tx.lock_credits(account).await?;
+    let (covered, billable) = split_debit(state.balance_minor, amount_minor);
+    let after = state.balance_minor - covered;
+    if covered > 0 {
+        tx.post_ledger(
+            account,
+            LedgerKind::Consumption,
+            -covered,
+            after,
+            Some(reference),
+            ctx.now,
+        )
+        .await?;
+    }
+    let mut auto_recharge = None;
+    if crosses_threshold(&state, state.balance_minor, after)
+        && !tx.has_pending_auto_recharge(account).await?
+    {
+        // No usable payment method: no recharge, the debit still stands.
+        match open_top_up(
+            tx,
+            ctx,
+            account,
+            state.recharge_amount_minor,
+            TopUpOrigin::AutoRecharge,
+        )
+        .await
+        {
+            Ok(top_up) => auto_recharge = Some(top_up),
+            Err(ApiError::Refused { .. }) => {
+                tracing::warn!(account = %account, "auto-recharge skipped: no usable payment method")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(DebitOutcome {
+        covered_minor: covered,
+        billable_minor: billable,
+        auto_recharge,
+    })
+}
+
+/// The outcome of a top-up's payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Succeeded,
+    Failed(Option<String>),
+}
+
+/// Settles a pending top-up: success credits the balance (once), failure
+/// records why. A top-up already settled is returned as it is.
+pub async fn settle(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    top_up: TopUp,
+    outcome: Settlement,
+    now: OffsetDateTime,
+) -> Result<TopUp, ApiError> {
+    if top_up.status != TopUpStatus::Pending {
+        return Ok(top_up);
+    }
+    let before = top_up_summary(&top_up);
+    let settled = match outcome {
+        Settlement::Succeeded => {
+            let state = tx.lock_credits(&top_up.account_id).await?;
+            let after = state
+                .balance_minor
+                .checked_add(top_up.amount_minor)
+                .ok_or_else(|| ApiError::internal("balance overflow"))?;
+            tx.post_ledger(
+                &top_up.account_id,
+                LedgerKind::TopUp,
+                top_up.amount_minor,
+                after,
+                Some(top_up.id.as_str()),
+                now,
+            )
+            .await?;
+            TopUp {
+                status: TopUpStatus::Succeeded,
+                settled_at: Some(now),
+                ..top_up
+            }
+        }
+        Settlement::Failed(reason) => TopUp {
+            status: TopUpStatus::Failed,
+            failure_reason: reason,
+            settled_at: Some(now),
+            ..top_up
+        },
+    };
+    tx.save_top_up(&settled).await?;
+    let event = ctx.audit_event(
+        Some(&settled.account_id),
+        "credits.top_up_settled",
+        ("top_up", settled.id.as_str()),
+        Some(before),
+        Some(top_up_summary(&settled)),
+    );
+    audit::record(tx, event).await?;
+    Ok(settled)
+}
+
+/// Staff confirm a top-up's payment by hand.
+#[instrument(skip_all, fields(account = %account, top_up = %id))]
+pub async fn confirm(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    id: &TopUpId,
+    outcome: Settlement,
+) -> Result<TopUp, ApiError> {
+    let mut tx = store.begin_write().await?;
+    authorized(&mut tx, ctx, account, Need::Staff).await?;
+    let top_up = tx
+        .top_up(id)
+        .await?
+        .filter(|t| &t.account_id == account)
+        .ok_or(ApiError::NotFound("top-up"))?;
+    if top_up.status != TopUpStatus::Pending {
+        return Err(ApiError::Conflict {
+            code: "top_up_settled",
+            detail: format!("this top-up is already {}", top_up.status.as_str()),
+        });
+    }
+    let settled = settle(&mut tx, ctx, top_up, outcome, ctx.now).await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// A payment event from the provider, signature already checked.
+pub struct PaymentEvent {
+    pub id: String,
+    pub top_up_id: TopUpId,
+    pub outcome: Settlement,
+}
+
+/// Applies a webhook event once: a replayed event id changes nothing.
+/// Returns whether it was applied now.
+#[instrument(skip_all, fields(event = %event.id))]
+pub async fn apply_payment_event(
+    store: &Store,
+    ctx: &Ctx,
+    event: PaymentEvent,
+) -> Result<bool, ApiError> {
+    let mut tx = store.begin_write().await?;
+    if !tx.record_webhook_event(&event.id, ctx.now).await? {
+        return Ok(false);
+    }
+    let top_up = tx
+        .top_up(&event.top_up_id)
+        .await?
+        .ok_or(ApiError::NotFound("top-up"))?;
+    settle(&mut tx, ctx, top_up, event.outcome, ctx.now).await?;
+    tx.commit().await?;
+    Ok(true)
+}

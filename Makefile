@@ -2,6 +2,8 @@
 
 # Local development only; deployments set their own secret.
 export COMPTOIR_JWT_SECRET ?= dev-only-secret-change-me-0123456789abcdef
+export COMPTOIR_DATA_KEY ?= ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=
+export COMPTOIR_WEBHOOK_SECRET ?= dev-only-webhook-secret
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 VENV := .venv
 

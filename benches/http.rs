@@ -115,7 +115,7 @@ async fn main() {
     let clock = Clock::system();
     let blobs =
         comptoir::store::blobs::BlobStore::new(std::env::temp_dir().join("comptoir-bench-blobs"));
-    let account = service::demo::load(&store, &blobs, clock.now())
+    let account = service::demo::load(&store, &blobs, None, clock.now())
         .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

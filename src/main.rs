@@ -142,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => {
             let store = Store::connect(&config.database_url).await?;
-            let account = service::demo::load(&store, &blobs, clock.now())
+            let account = service::demo::load(&store, &blobs, data_key.as_ref(), clock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("demo account {} loaded", account.id);
@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = TcpListener::bind(&config.addr)
                 .with_context(|| format!("binding {}", config.addr))?;
             if demo {
-                let account = service::demo::load(&store, &blobs, clock.now())
+                let account = service::demo::load(&store, &blobs, data_key.as_ref(), clock.now())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 print_tokens(&keys, &account.id, &config.addr)?;

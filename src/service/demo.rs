@@ -6,12 +6,15 @@
 use time::OffsetDateTime;
 
 use super::{Ctx, PageRequest};
+use crate::crypto::DataKey;
 use crate::domain::account::{Account, Timezone};
 use crate::domain::address::{AddressFields, Country};
+use crate::domain::card::{CardNumber, Expiry};
 use crate::domain::contact::{ContactRole, Email, PhoneNumber};
 use crate::domain::document::DocumentType;
+use crate::domain::iban::Iban;
 use crate::domain::ids::AccountId;
-use crate::domain::money::Currency;
+use crate::domain::money::{Currency, Money};
 use crate::domain::role::{Caller, Role};
 use crate::error::ApiError;
 use crate::store::Store;
@@ -30,6 +33,7 @@ fn one() -> PageRequest {
 pub async fn load(
     store: &Store,
     blobs: &BlobStore,
+    key: Option<&DataKey>,
     now: OffsetDateTime,
 ) -> Result<Account, ApiError> {
     let id = AccountId::parse(DEMO_ACCOUNT).expect("a valid id");
@@ -63,6 +67,15 @@ pub async fn load(
         .is_empty()
     {
         documents(store, blobs, &ctx, &id).await?;
+    }
+    // Payment methods need the data key; without it the demo has none.
+    if let Some(key) = key
+        && super::payments::list(store, &ctx, &id, &one())
+            .await?
+            .items
+            .is_empty()
+    {
+        payments(store, key, &ctx, &id).await?;
     }
     Ok(account)
 }
@@ -188,6 +201,53 @@ async fn documents(
         };
         super::documents::upload(store, blobs, ctx, id, upload).await?;
     }
+    Ok(())
+}
+
+/// An IBAN (staff's SEPA mandate), then a Visa card that becomes the
+/// default, and a balance with some history.
+async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let mut tx = store.begin_write().await?;
+    let sepa = super::payments::NewSepa {
+        iban: Iban::parse("FR76 3000 6000 0112 3456 7890 189").expect("a valid demo IBAN"),
+        bic: Some("BNPAFRPP".into()),
+        account_holder: "Démo Télécom SAS".into(),
+        mandate_reference: "RUM-DEMO-0001".into(),
+        mandate_signed_on: ctx.now.date(),
+    };
+    super::payments::add_sepa(&mut tx, ctx, key, id, sepa).await?;
+    let card = super::payments::NewCard {
+        number: CardNumber::parse("4242 4242 4242 4242").expect("a valid demo card"),
+        expiry: Expiry::parse(
+            12,
+            u32::try_from(ctx.now.year() + 3).unwrap_or(2030),
+            ctx.now.date(),
+        )
+        .map_err(ApiError::internal)?,
+        holder_name: "CLAIRE MARTIN".into(),
+    };
+    super::payments::add_card(&mut tx, ctx, key, id, card).await?;
+    let top_up =
+        super::credits::create_top_up(&mut tx, ctx, id, Money::from_minor(10_000, Currency::Eur))
+            .await?;
+    super::credits::settle(
+        &mut tx,
+        ctx,
+        top_up,
+        super::credits::Settlement::Succeeded,
+        ctx.now,
+    )
+    .await?;
+    super::credits::debit(&mut tx, ctx, id, 1_240, "calls 2026-04").await?;
+    super::credits::adjust(
+        &mut tx,
+        ctx,
+        id,
+        Money::from_minor(500, Currency::Eur),
+        "Geste commercial",
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use crate::helpers::{START, spawn_app};
 #[tokio::test]
 async fn the_demo_account_loads_once_with_contacts_addresses_and_documents() {
     let app = spawn_app().await;
+    let key = comptoir::crypto::DataKey::from_base64(crate::helpers::DATA_KEY).unwrap();
     for _ in 0..2 {
-        comptoir::service::demo::load(&app.store, &app.blobs, START)
+        comptoir::service::demo::load(&app.store, &app.blobs, Some(&key), START)
             .await
             .unwrap();
     }
@@ -63,4 +64,21 @@ async fn the_demo_account_loads_once_with_contacts_addresses_and_documents() {
         .await;
     let bytes = res.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"));
+
+    let methods = get("payment-methods").await;
+    assert_eq!(methods.len(), 2);
+    let default = methods.iter().find(|m| m["default"] == true).unwrap();
+    assert_eq!(
+        (default["type"].as_str(), default["brand"].as_str()),
+        (Some("card"), Some("visa"))
+    );
+    assert!(methods.iter().any(|m| m["type"] == "sepa_debit"));
+    let credits: Value = app
+        .get("/v1/accounts/acc_demo/credits", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["balance"], "92.60");
+    assert_eq!(get("credits/transactions").await.len(), 3);
 }

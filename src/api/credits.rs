@@ -497,9 +497,9 @@ fn check_signature(
 /// `Comptoir-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`
 /// with `COMPTOIR_WEBHOOK_SECRET`, within 5 minutes. A replayed event id is
 /// acknowledged and changes nothing.
-#[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits", security(()),
+#[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits",
+    security(("webhook_signature" = [])),
     request_body = PaymentEventBody,
-    params(("Comptoir-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">")),
     responses(
         (status = 200, description = "Acknowledged", body = WebhookAck),
         (status = 401, description = "invalid_signature: missing, wrong or too old", body = Problem, content_type = "application/problem+json"),

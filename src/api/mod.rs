@@ -3,7 +3,7 @@
 
 use actix_web::web;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -324,6 +324,14 @@ impl Modify for SecurityAndErrors {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "webhook_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                credits::SIGNATURE_HEADER,
+                "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with COMPTOIR_WEBHOOK_SECRET>; \
+                 the timestamp must be within 5 minutes",
+            ))),
         );
         for item in openapi.paths.paths.values_mut() {
             for op in [

@@ -11,4 +11,5 @@ pub mod ids;
 pub mod money;
 pub mod payment;
 pub mod plan;
+pub mod proration;
 pub mod role;

@@ -19,6 +19,7 @@ pub mod extract;
 pub mod health;
 pub mod payments;
 pub mod plans;
+pub mod users;
 
 /// The route table. Each path is one resource, so a wrong method gets 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -156,7 +157,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{account_id}/credits/adjustments")
                 .route(web::post().to(credits::adjust)),
         )
-        .service(web::resource("/v1/webhooks/payments").route(web::post().to(credits::webhook)));
+        .service(web::resource("/v1/webhooks/payments").route(web::post().to(credits::webhook)))
+        .service(
+            web::resource("/v1/accounts/{account_id}/users")
+                .route(web::get().to(users::list_users))
+                .route(web::post().to(users::create_user)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/users/{user_id}")
+                .route(web::get().to(users::get_user))
+                .route(web::patch().to(users::update_user))
+                .route(web::delete().to(users::delete_user)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/teams")
+                .route(web::get().to(users::list_teams))
+                .route(web::post().to(users::create_team)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/teams/{team_id}")
+                .route(web::get().to(users::get_team))
+                .route(web::patch().to(users::update_team))
+                .route(web::delete().to(users::delete_team)),
+        );
 }
 
 /// Extractor errors (query, path) as problem+json.
@@ -228,6 +251,16 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         credits::set_auto_recharge,
         credits::adjust,
         credits::webhook,
+        users::create_user,
+        users::list_users,
+        users::get_user,
+        users::update_user,
+        users::delete_user,
+        users::create_team,
+        users::list_teams,
+        users::get_team,
+        users::update_team,
+        users::delete_team,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -238,6 +271,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "users", description = "Users and teams (licenses are assigned to users)"),
         (name = "payment-methods", description = "Card and SEPA debit, shown masked"),
         (name = "credits", description = "Prepaid credits: balance, ledger, top-ups, auto-recharge, payment webhook"),
         (name = "documents", description = "Kbis, identity, contracts and other documents"),

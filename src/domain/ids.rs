@@ -91,6 +91,16 @@ id_type!(
     "cle"
 );
 id_type!(
+    /// A user of the customer's telephony.
+    UserId,
+    "usr"
+);
+id_type!(
+    /// A team of users.
+    TeamId,
+    "tea"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -13,3 +13,4 @@ pub mod payment;
 pub mod plan;
 pub mod proration;
 pub mod role;
+pub mod user;

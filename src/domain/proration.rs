@@ -70,9 +70,17 @@ mod tests {
         for (day, days, unit) in [(1, 30, 6400), (2, 29, 6187), (9, 22, 4693)] {
             let activation = Date::from_calendar_date(2026, time::Month::April, day).unwrap();
             let period = prepaid_period(activation);
-            assert_eq!((period.days, period.days_in_month), (days, 30), "April {day}");
+            assert_eq!(
+                (period.days, period.days_in_month),
+                (days, 30),
+                "April {day}"
+            );
             assert_eq!(period.end, date!(2026 - 04 - 30));
-            assert_eq!(prorated_unit(eur(ADVANCED), activation).unwrap(), eur(unit), "April {day}");
+            assert_eq!(
+                prorated_unit(eur(ADVANCED), activation).unwrap(),
+                eur(unit),
+                "April {day}"
+            );
         }
     }
 
@@ -87,22 +95,40 @@ mod tests {
         let leap = prepaid_period(date!(2028 - 02 - 15));
         assert_eq!((leap.days, leap.days_in_month), (15, 29));
         // 64 x 15 / 29 = 33.1034...
-        assert_eq!(prorated_unit(eur(ADVANCED), date!(2028 - 02 - 15)).unwrap(), eur(3310));
+        assert_eq!(
+            prorated_unit(eur(ADVANCED), date!(2028 - 02 - 15)).unwrap(),
+            eur(3310)
+        );
         let common = prepaid_period(date!(2026 - 02 - 15));
         assert_eq!((common.days, common.days_in_month), (14, 28));
-        assert_eq!(prorated_unit(eur(ADVANCED), date!(2026 - 02 - 15)).unwrap(), eur(3200));
+        assert_eq!(
+            prorated_unit(eur(ADVANCED), date!(2026 - 02 - 15)).unwrap(),
+            eur(3200)
+        );
         assert_eq!(prepaid_period(date!(2028 - 02 - 29)).days, 1);
     }
 
     #[test]
     fn thirty_one_day_months_and_the_first_and_last_days() {
-        assert_eq!(prorated_unit(eur(ADVANCED), date!(2026 - 05 - 01)).unwrap(), eur(6400));
+        assert_eq!(
+            prorated_unit(eur(ADVANCED), date!(2026 - 05 - 01)).unwrap(),
+            eur(6400)
+        );
         // 64 / 31 = 2.0645...
-        assert_eq!(prorated_unit(eur(ADVANCED), date!(2026 - 05 - 31)).unwrap(), eur(206));
+        assert_eq!(
+            prorated_unit(eur(ADVANCED), date!(2026 - 05 - 31)).unwrap(),
+            eur(206)
+        );
         // 64 / 30 = 2.1333...
-        assert_eq!(prorated_unit(eur(ADVANCED), date!(2026 - 04 - 30)).unwrap(), eur(213));
+        assert_eq!(
+            prorated_unit(eur(ADVANCED), date!(2026 - 04 - 30)).unwrap(),
+            eur(213)
+        );
         // A phone number at 5.00 from May 17: 5 x 15 / 31 = 2.419...
-        assert_eq!(prorated_unit(eur(500), date!(2026 - 05 - 17)).unwrap(), eur(242));
+        assert_eq!(
+            prorated_unit(eur(500), date!(2026 - 05 - 17)).unwrap(),
+            eur(242)
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod payments;
 pub mod plans;
+pub mod users;
 
 /// Who is asking, under which request id, and the one "now" of this request.
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod payments;
 pub mod plans;
+pub mod users;
 
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.
 macro_rules! on_tx {

@@ -16,3 +16,4 @@ mod idempotency;
 mod payments;
 mod plans;
 mod project;
+mod users;

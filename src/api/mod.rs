@@ -17,6 +17,7 @@ pub mod credits;
 pub mod documents;
 pub mod extract;
 pub mod health;
+pub mod licenses;
 pub mod payments;
 pub mod plans;
 pub mod users;
@@ -179,6 +180,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(users::get_team))
                 .route(web::patch().to(users::update_team))
                 .route(web::delete().to(users::delete_team)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/license-quotes")
+                .route(web::post().to(licenses::quote)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/licenses")
+                .route(web::get().to(licenses::list))
+                .route(web::post().to(licenses::add)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/licenses/{license_id}")
+                .route(web::delete().to(licenses::remove)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/licenses/{license_id}/removal-preview")
+                .route(web::get().to(licenses::removal_preview)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/licenses/{license_id}/assignee")
+                .route(web::put().to(licenses::assign))
+                .route(web::delete().to(licenses::unassign)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/phone-numbers")
+                .route(web::get().to(licenses::list_numbers))
+                .route(web::post().to(licenses::add_number)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/phone-numbers/{number_id}")
+                .route(web::get().to(licenses::get_number))
+                .route(web::delete().to(licenses::remove_number)),
         );
 }
 
@@ -261,6 +294,17 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         users::get_team,
         users::update_team,
         users::delete_team,
+        licenses::quote,
+        licenses::add,
+        licenses::list,
+        licenses::remove,
+        licenses::removal_preview,
+        licenses::assign,
+        licenses::unassign,
+        licenses::add_number,
+        licenses::list_numbers,
+        licenses::get_number,
+        licenses::remove_number,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -271,6 +315,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),
         (name = "payment-methods", description = "Card and SEPA debit, shown masked"),
         (name = "credits", description = "Prepaid credits: balance, ledger, top-ups, auto-recharge, payment webhook"),

@@ -22,6 +22,21 @@ impl Timezone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The civil date in this zone at `instant`.
+    pub fn date_at(&self, instant: time::OffsetDateTime) -> time::Date {
+        let zone = jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC);
+        let local = jiff::Timestamp::from_second(instant.unix_timestamp())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_zoned(zone)
+            .date();
+        time::Month::try_from(local.month() as u8)
+            .ok()
+            .and_then(|m| {
+                time::Date::from_calendar_date(i32::from(local.year()), m, local.day() as u8).ok()
+            })
+            .unwrap_or_else(|| instant.date())
+    }
 }
 
 impl fmt::Display for Timezone {
@@ -71,6 +86,26 @@ mod tests {
         ] {
             assert!(Timezone::parse(name).is_none(), "{name}");
         }
+    }
+
+    #[test]
+    fn dates_are_civil_dates_in_the_zone() {
+        use time::macros::{date, datetime};
+        let paris = Timezone::parse("Europe/Paris").unwrap();
+        // 23:30 UTC on April 30 is already May 1 in Paris (UTC+2 in summer).
+        assert_eq!(
+            paris.date_at(datetime!(2026-04-30 23:30 UTC)),
+            date!(2026 - 05 - 01)
+        );
+        assert_eq!(
+            paris.date_at(datetime!(2026-04-30 21:59 UTC)),
+            date!(2026 - 04 - 30)
+        );
+        let ny = Timezone::parse("America/New_York").unwrap();
+        assert_eq!(
+            ny.date_at(datetime!(2026-05-01 02:00 UTC)),
+            date!(2026 - 04 - 30)
+        );
     }
 
     #[test]

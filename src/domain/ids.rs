@@ -101,6 +101,21 @@ id_type!(
     "tea"
 );
 id_type!(
+    /// A license.
+    LicenseId,
+    "lic"
+);
+id_type!(
+    /// A license quote.
+    QuoteId,
+    "quo"
+);
+id_type!(
+    /// An additional phone number.
+    PhoneNumberId,
+    "num"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

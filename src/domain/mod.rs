@@ -8,6 +8,7 @@ pub mod contact;
 pub mod document;
 pub mod iban;
 pub mod ids;
+pub mod license;
 pub mod money;
 pub mod payment;
 pub mod plan;

@@ -16,6 +16,7 @@ pub mod credits;
 pub mod demo;
 pub mod documents;
 pub mod idempotency;
+pub mod licenses;
 pub mod payments;
 pub mod plans;
 pub mod users;

@@ -21,6 +21,7 @@ pub mod contacts;
 pub mod credits;
 pub mod documents;
 pub mod idempotency;
+pub mod licenses;
 pub mod payments;
 pub mod plans;
 pub mod users;

@@ -174,7 +174,9 @@ impl Tx {
         ))
     }
 
+    /// Deletes a user; its license stays on the account, unassigned.
     pub async fn delete_user(&mut self, id: &UserId) -> Result<(), sqlx::Error> {
+        self.free_licenses_of(id).await?;
         on_tx!(self, c => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut **c)

@@ -13,6 +13,7 @@ mod errors;
 mod health;
 mod helpers;
 mod idempotency;
+mod licenses;
 mod payments;
 mod plans;
 mod project;

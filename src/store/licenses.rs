@@ -1,0 +1,354 @@
+//! Licenses, quotes and additional phone numbers.
+
+use time::{Date, OffsetDateTime};
+
+use super::{Page, Tx, on_tx};
+use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
+use crate::domain::license::{License, PhoneNumberLine, Quote};
+
+#[derive(sqlx::FromRow)]
+struct LicenseRow {
+    id: String,
+    account_id: String,
+    plan_code: String,
+    activation_date: Date,
+    removal_date: Option<Date>,
+    user_id: Option<String>,
+    prorated_amount_minor: i64,
+    created_at: OffsetDateTime,
+}
+
+impl From<LicenseRow> for License {
+    fn from(r: LicenseRow) -> Self {
+        License {
+            id: LicenseId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            plan: r.plan_code,
+            activation_date: r.activation_date,
+            removal_date: r.removal_date,
+            user_id: r.user_id.map(UserId::from_trusted),
+            prorated_amount_minor: r.prorated_amount_minor,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct QuoteRow {
+    id: String,
+    account_id: String,
+    plan_code: String,
+    quantity: i32,
+    activation_date: Date,
+    unit_price_minor: i64,
+    prorated_unit_minor: i64,
+    expires_at: OffsetDateTime,
+    used_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct NumberRow {
+    id: String,
+    account_id: String,
+    country: String,
+    number: String,
+    activation_date: Date,
+    removal_date: Option<Date>,
+    prorated_amount_minor: i64,
+    created_at: OffsetDateTime,
+}
+
+impl From<NumberRow> for PhoneNumberLine {
+    fn from(r: NumberRow) -> Self {
+        PhoneNumberLine {
+            id: PhoneNumberId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            country: r.country,
+            number: r.number,
+            activation_date: r.activation_date,
+            removal_date: r.removal_date,
+            prorated_amount_minor: r.prorated_amount_minor,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const LICENSE_COLUMNS: &str = "id, account_id, plan_code, activation_date, removal_date, user_id, prorated_amount_minor, created_at";
+const NUMBER_COLUMNS: &str = "id, account_id, country, number, activation_date, removal_date, prorated_amount_minor, created_at";
+
+impl Tx {
+    pub async fn insert_license(&mut self, l: &License) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ));
+        on_tx!(self, c => sqlx::query(sql)
+            .bind(l.id.as_str())
+            .bind(l.account_id.as_str())
+            .bind(&l.plan)
+            .bind(l.activation_date)
+            .bind(l.removal_date)
+            .bind(l.user_id.as_ref().map(|u| u.as_str()))
+            .bind(l.prorated_amount_minor)
+            .bind(l.created_at)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn license(
+        &mut self,
+        account: &AccountId,
+        id: &LicenseId,
+    ) -> Result<Option<License>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE account_id = $1 AND id = $2"
+        ));
+        let row: Option<LicenseRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(License::from))
+    }
+
+    /// Licenses in id order; `active_only` leaves the removed ones out.
+    pub async fn list_licenses(
+        &mut self,
+        account: &AccountId,
+        active_only: bool,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<License>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE account_id = $1 \
+             AND ($2 = FALSE OR removal_date IS NULL) \
+             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
+        ));
+        let rows: Vec<LicenseRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(active_only)
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut **c)
+            .await)?;
+        Ok(Page::from_rows(
+            rows.into_iter().map(License::from).collect(),
+            limit,
+        ))
+    }
+
+    /// Per plan: active licenses and how many are assigned.
+    pub async fn license_counts(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+        on_tx!(self, c => sqlx::query_as(
+            "SELECT plan_code, COUNT(*), COUNT(user_id) FROM licenses \
+             WHERE account_id = $1 AND removal_date IS NULL GROUP BY plan_code ORDER BY plan_code",
+        )
+        .bind(account.as_str())
+        .fetch_all(&mut **c)
+        .await)
+    }
+
+    /// Marks a license removed on `day`; false when it already was.
+    pub async fn remove_license(&mut self, id: &LicenseId, day: Date) -> Result<bool, sqlx::Error> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE licenses SET removal_date = $2 WHERE id = $1 AND removal_date IS NULL AND user_id IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(day)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn set_license_user(
+        &mut self,
+        id: &LicenseId,
+        user: Option<&UserId>,
+    ) -> Result<(), sqlx::Error> {
+        on_tx!(self, c => sqlx::query("UPDATE licenses SET user_id = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(user.map(|u| u.as_str()))
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The active license a user holds, if any.
+    pub async fn license_of_user(
+        &mut self,
+        user: &UserId,
+    ) -> Result<Option<LicenseId>, sqlx::Error> {
+        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id FROM licenses WHERE user_id = $1 AND removal_date IS NULL",
+        )
+        .bind(user.as_str())
+        .fetch_optional(&mut **c)
+        .await)?;
+        Ok(row.map(|(id,)| LicenseId::from_trusted(id)))
+    }
+
+    /// Frees the licenses of a user being deleted: they stay, unassigned.
+    pub async fn free_licenses_of(&mut self, user: &UserId) -> Result<(), sqlx::Error> {
+        on_tx!(self, c => sqlx::query("UPDATE licenses SET user_id = NULL WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn insert_quote(&mut self, q: &Quote) -> Result<(), sqlx::Error> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO license_quotes (id, account_id, plan_code, quantity, activation_date, \
+             unit_price_minor, prorated_unit_minor, expires_at, used_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(q.id.as_str())
+        .bind(q.account_id.as_str())
+        .bind(&q.plan)
+        .bind(i32::try_from(q.quantity).unwrap_or(i32::MAX))
+        .bind(q.activation_date)
+        .bind(q.unit_price_minor)
+        .bind(q.prorated_unit_minor)
+        .bind(q.expires_at)
+        .bind(q.used_at)
+        .bind(q.created_at)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn quote(
+        &mut self,
+        account: &AccountId,
+        id: &QuoteId,
+    ) -> Result<Option<Quote>, sqlx::Error> {
+        let row: Option<QuoteRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, account_id, plan_code, quantity, activation_date, unit_price_minor, \
+             prorated_unit_minor, expires_at, used_at, created_at FROM license_quotes \
+             WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut **c)
+        .await)?;
+        Ok(row.map(|r| Quote {
+            id: QuoteId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            plan: r.plan_code,
+            quantity: u32::try_from(r.quantity).unwrap_or(0),
+            activation_date: r.activation_date,
+            unit_price_minor: r.unit_price_minor,
+            prorated_unit_minor: r.prorated_unit_minor,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            created_at: r.created_at,
+        }))
+    }
+
+    /// Marks a quote used; false when it already was.
+    pub async fn use_quote(
+        &mut self,
+        id: &QuoteId,
+        now: OffsetDateTime,
+    ) -> Result<bool, sqlx::Error> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE license_quotes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(now)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn insert_phone_number(&mut self, n: &PhoneNumberLine) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO phone_numbers ({NUMBER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ));
+        on_tx!(self, c => sqlx::query(sql)
+            .bind(n.id.as_str())
+            .bind(n.account_id.as_str())
+            .bind(&n.country)
+            .bind(&n.number)
+            .bind(n.activation_date)
+            .bind(n.removal_date)
+            .bind(n.prorated_amount_minor)
+            .bind(n.created_at)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn phone_number(
+        &mut self,
+        account: &AccountId,
+        id: &PhoneNumberId,
+    ) -> Result<Option<PhoneNumberLine>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 AND id = $2"
+        ));
+        let row: Option<NumberRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.map(PhoneNumberLine::from))
+    }
+
+    pub async fn list_phone_numbers(
+        &mut self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<PhoneNumberLine>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 AND removal_date IS NULL \
+             AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        ));
+        let rows: Vec<NumberRow> = on_tx!(self, c => sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut **c)
+            .await)?;
+        Ok(Page::from_rows(
+            rows.into_iter().map(PhoneNumberLine::from).collect(),
+            limit,
+        ))
+    }
+
+    pub async fn phone_number_taken(&mut self, number: &str) -> Result<bool, sqlx::Error> {
+        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as("SELECT id FROM phone_numbers WHERE number = $1")
+            .bind(number)
+            .fetch_optional(&mut **c)
+            .await)?;
+        Ok(row.is_some())
+    }
+
+    pub async fn remove_phone_number(
+        &mut self,
+        id: &PhoneNumberId,
+        day: Date,
+    ) -> Result<bool, sqlx::Error> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE phone_numbers SET removal_date = $2 WHERE id = $1 AND removal_date IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(day)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,603 @@
+use reqwest::Method;
+use serde_json::{Value, json};
+use time::macros::datetime;
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::payments::{add_card, visa};
+
+/// An account with a card, ready to buy.
+async fn buyer(app: &TestApp) -> String {
+    let account = app.create_account("Acme").await;
+    assert_eq!(add_card(app, &account, &visa()).await.status(), 201);
+    account
+}
+
+async fn add(app: &TestApp, account: &str, token: &str, body: Value) -> reqwest::Response {
+    app.post(&format!("/v1/accounts/{account}/licenses"), token, &body)
+        .await
+}
+
+async fn license_ids(app: &TestApp, account: &str) -> Vec<String> {
+    let body: Value = app
+        .get(
+            &format!("/v1/accounts/{account}/licenses?limit=100"),
+            &app.admin(account),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn count_all(app: &TestApp, account: &str) -> usize {
+    let mut n = 0;
+    let mut path = format!("/v1/accounts/{account}/licenses?status=all&limit=100");
+    loop {
+        let page: Value = app
+            .get(&path, &app.admin(account))
+            .await
+            .json()
+            .await
+            .unwrap();
+        n += page["data"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                path = format!("/v1/accounts/{account}/licenses?status=all&limit=100&cursor={c}")
+            }
+            None => return n,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_april_9_quote_of_the_help_page_and_adding_with_it_charges_exactly_that() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let res = add(
+        &app,
+        &account,
+        &app.support(),
+        json!({"plan": "ADVANCED", "quantity": 4, "activation_date": "2026-04-01"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/license-quotes"),
+            &app.admin(&account),
+            &json!({"plan": "ADVANCED", "quantity": 2}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let q: Value = res.json().await.unwrap();
+    assert_eq!(q["unit_price"], "64.00");
+    assert_eq!(q["prorated_unit_amount"], "46.93");
+    assert_eq!(q["prorated_total"], "93.86");
+    assert_eq!(
+        q["prepaid_period"],
+        json!({"start": "2026-04-09", "end": "2026-04-30", "days": 22, "days_in_month": 30})
+    );
+    assert_eq!(q["first_payment_date"], "2026-05-01");
+    assert_eq!(q["current_monthly_total"], "256.00");
+    assert_eq!(q["additional_monthly_total"], "128.00");
+    assert_eq!(q["new_monthly_total"], "384.00");
+    assert_eq!(q["currency"], "EUR");
+    assert_eq!(q["expires_at"], "2026-04-09T10:15:00Z");
+
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 2, "quote_id": q["quote_id"]}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let added: Value = res.json().await.unwrap();
+    assert_eq!(added["prorated_total"], "93.86");
+    assert_eq!(added["prorated_unit_amount"], "46.93");
+    assert_eq!(added["licenses"].as_array().unwrap().len(), 2);
+    assert_eq!(added["licenses"][0]["activation_date"], "2026-04-09");
+    assert_eq!(added["new_monthly_total"], "384.00");
+
+    let list: Value = app
+        .get(
+            &format!("/v1/accounts/{account}/licenses"),
+            &app.viewer(&account),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["summary"][0]["plan"], "ADVANCED");
+    assert_eq!(list["summary"][0]["count"], 6);
+    assert_eq!(list["summary"][0]["available"], 6);
+    assert_eq!(list["summary"][0]["monthly_total"], "384.00");
+
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 2, "quote_id": q["quote_id"]}),
+    )
+    .await;
+    assert_problem(res, 409, "quote_used").await;
+}
+
+#[tokio::test]
+async fn an_expired_or_mismatched_quote_is_refused() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let q: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/license-quotes"),
+            &app.admin(&account),
+            &json!({"plan": "ADVANCED", "quantity": 2}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 3, "quote_id": q["quote_id"]}),
+    )
+    .await;
+    assert_problem(res, 422, "quote_mismatch").await;
+    app.clock.set(datetime!(2026-04-09 10:15 UTC));
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 2, "quote_id": q["quote_id"]}),
+    )
+    .await;
+    assert_problem(res, 409, "quote_expired").await;
+    assert!(license_ids(&app, &account).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_leap_year_february_quote() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    app.clock.set(datetime!(2028-02-15 09:00 UTC));
+    let q: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/license-quotes"),
+            &app.admin(&account),
+            &json!({"plan": "ADVANCED", "quantity": 1}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        q["prepaid_period"],
+        json!({"start": "2028-02-15", "end": "2028-02-29", "days": 15, "days_in_month": 29})
+    );
+    assert_eq!(q["prorated_unit_amount"], "33.10");
+    assert_eq!(q["first_payment_date"], "2028-03-01");
+}
+
+#[tokio::test]
+async fn bad_input_is_4xx_and_changes_nothing() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    for (body, status, code) in [
+        (
+            json!({"plan": "ADVANCED", "quantity": 0}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "ADVANCED", "quantity": 501}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "GOLD", "quantity": 1}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "PHONE_NUMBER", "quantity": 1}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "ADVANCED", "quantity": 1, "colour": "red"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "ADVANCED", "quantity": "two"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "ADVANCED", "quantity": 1, "quote_id": "nope"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"plan": "ADVANCED", "quantity": 1, "activation_date": "2026-04-02"}),
+            403,
+            "requires_support",
+        ),
+    ] {
+        let res = add(&app, &account, &admin, body.clone()).await;
+        assert_problem(res, status, code).await;
+    }
+    for date in ["2026-03-31", "2026-04-10", "2026-05-01"] {
+        let res = add(
+            &app,
+            &account,
+            &app.support(),
+            json!({"plan": "ADVANCED", "quantity": 1, "activation_date": date}),
+        )
+        .await;
+        let problem = assert_problem(res, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "activation_date");
+    }
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/accounts/{account}/licenses/not-a-license"),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 404, "not_found").await;
+    assert_eq!(count_all(&app, &account).await, 0);
+}
+
+#[tokio::test]
+async fn no_usable_payment_method_no_licenses() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 1}),
+    )
+    .await;
+    assert_problem(res, 422, "payment_method_required").await;
+    let mut card = visa();
+    card["exp_month"] = json!(4);
+    card["exp_year"] = json!(2026);
+    add_card(&app, &account, &card).await;
+    app.clock.set(datetime!(2026-05-02 10:00 UTC));
+    let res = add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "ADVANCED", "quantity": 1}),
+    )
+    .await;
+    assert_problem(res, 422, "payment_method_required").await;
+    assert_eq!(count_all(&app, &account).await, 0);
+}
+
+#[tokio::test]
+async fn an_assigned_license_cannot_be_removed_and_deleting_its_user_frees_it() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    add(
+        &app,
+        &account,
+        &admin,
+        json!({"plan": "ADVANCED", "quantity": 2}),
+    )
+    .await;
+    let ids = license_ids(&app, &account).await;
+    let user: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/users"),
+            &admin,
+            &json!({"name": "Claire Martin", "email": "claire@acme.fr"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lic = format!("/v1/accounts/{account}/licenses/{}", ids[0]);
+    let res = app
+        .put(
+            &format!("{lic}/assignee"),
+            &admin,
+            &json!({"user_id": user["id"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let other = format!("/v1/accounts/{account}/licenses/{}", ids[1]);
+    let res = app
+        .put(
+            &format!("{other}/assignee"),
+            &admin,
+            &json!({"user_id": user["id"]}),
+        )
+        .await;
+    assert_problem(res, 409, "user_has_license").await;
+
+    let res = app
+        .request(Method::DELETE, &lic, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 409, "license_assigned").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Claire Martin"),
+        "{problem}"
+    );
+    assert_eq!(
+        license_ids(&app, &account).await.len(),
+        2,
+        "nothing removed"
+    );
+
+    let user_path = format!(
+        "/v1/accounts/{account}/users/{}",
+        user["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.request(Method::DELETE, &user_path, Some(&admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let list: Value = app
+        .get(&format!("/v1/accounts/{account}/licenses"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["user_id"].is_null()),
+        "freed, not removed"
+    );
+    assert_eq!(list["summary"][0]["count"], 2);
+    let res = app
+        .request(Method::DELETE, &lic, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let removed: Value = res.json().await.unwrap();
+    assert_eq!(removed["license"]["status"], "removed");
+    assert_eq!(removed["removal_date"], "2026-04-09");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_removals_of_one_license_remove_it_once() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    add(
+        &app,
+        &account,
+        &admin,
+        json!({"plan": "SMART", "quantity": 2}),
+    )
+    .await;
+    let id = license_ids(&app, &account).await[0].clone();
+    let path = format!("/v1/accounts/{account}/licenses/{id}");
+    let removals = (0..20).map(|_| app.request(Method::DELETE, &path, Some(&admin)).send());
+    let statuses: Vec<u16> = futures_util::future::join_all(removals)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(license_ids(&app, &account).await.len(), 1);
+    let actions = app.audit_actions(&account).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "license.removed").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_adds_lose_nothing_and_one_key_adds_once() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    let path = format!("/v1/accounts/{account}/licenses");
+    let body = json!({"plan": "BUSINESS", "quantity": 5});
+    let distinct = (0..20).map(|i| {
+        app.request(Method::POST, &path, Some(&admin))
+            .header("Idempotency-Key", format!("k-{i}"))
+            .json(&body)
+            .send()
+    });
+    for res in futures_util::future::join_all(distinct).await {
+        assert_eq!(res.unwrap().status(), 201);
+    }
+    assert_eq!(count_all(&app, &account).await, 100);
+    let same = (0..20).map(|_| {
+        app.request(Method::POST, &path, Some(&admin))
+            .header("Idempotency-Key", "one")
+            .json(&body)
+            .send()
+    });
+    for res in futures_util::future::join_all(same).await {
+        assert_eq!(res.unwrap().status(), 201);
+    }
+    assert_eq!(count_all(&app, &account).await, 105);
+}
+
+#[tokio::test]
+async fn the_removal_preview_says_what_the_next_invoice_loses() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    add(
+        &app,
+        &account,
+        &app.support(),
+        json!({"plan": "ADVANCED", "quantity": 1, "activation_date": "2026-04-02"}),
+    )
+    .await;
+    let id = license_ids(&app, &account).await[0].clone();
+    let preview: Value = app
+        .get(
+            &format!("/v1/accounts/{account}/licenses/{id}/removal-preview"),
+            &app.viewer(&account),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["next_invoice_date"], "2026-05-01");
+    assert_eq!(preview["removal_date"], "2026-04-09");
+    assert_eq!(preview["recurring_reduction"], "64.00");
+    // Charged April 2 to 9 (8 days: 17.07) instead of 29 days (61.87).
+    assert_eq!(preview["proration_reduction"], "44.80");
+    assert_eq!(preview["next_invoice_reduction"], "108.80");
+    assert_eq!(
+        license_ids(&app, &account).await.len(),
+        1,
+        "a preview removes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_number_needs_a_verified_address_in_its_country() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    let path = format!("/v1/accounts/{account}/phone-numbers");
+    let res = app.post(&path, &admin, &json!({"country": "FR"})).await;
+    assert_problem(res, 422, "verified_address_required").await;
+    let address: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/billing-addresses"),
+            &admin,
+            &json!({"company_name": "Acme", "line1": "1 rue A", "postal_code": "75001", "city": "Paris", "country": "FR"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app.post(&path, &admin, &json!({"country": "FR"})).await;
+    assert_problem(res, 422, "verified_address_required").await;
+    let verify = format!(
+        "/v1/accounts/{account}/billing-addresses/{}/verify",
+        address["id"].as_str().unwrap()
+    );
+    app.request(Method::POST, &verify, Some(&app.support()))
+        .send()
+        .await
+        .unwrap();
+    let res = app.post(&path, &admin, &json!({"country": "FR"})).await;
+    assert_eq!(res.status(), 201);
+    let number: Value = res.json().await.unwrap();
+    assert!(
+        number["number"].as_str().unwrap().starts_with("+33"),
+        "{number}"
+    );
+    assert_eq!(number["prorated_amount"], "3.67", "5.00 x 22 / 30");
+    let res = app.post(&path, &admin, &json!({"country": "ES"})).await;
+    assert_problem(res, 422, "verified_address_required").await;
+    let list: Value = app
+        .get(&path, &app.viewer(&account))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let one = format!("{path}/{}", number["id"].as_str().unwrap());
+    assert_eq!(
+        app.request(Method::DELETE, &one, Some(&admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let list: Value = app.get(&path, &admin).await.json().await.unwrap();
+    assert!(list["data"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn another_accounts_license_is_404() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let other = buyer(&app).await;
+    add(
+        &app,
+        &account,
+        &app.admin(&account),
+        json!({"plan": "SMART", "quantity": 1}),
+    )
+    .await;
+    let id = license_ids(&app, &account).await[0].clone();
+    let intruder = app.admin(&other);
+    for path in [
+        format!("/v1/accounts/{account}/licenses/{id}"),
+        format!("/v1/accounts/{other}/licenses/{id}"),
+    ] {
+        let res = app
+            .request(Method::DELETE, &path, Some(&intruder))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 404, "not_found").await;
+        assert_problem(
+            app.get(&format!("{path}/removal-preview"), &intruder).await,
+            404,
+            "not_found",
+        )
+        .await;
+        let res = app
+            .request(Method::DELETE, &format!("{path}/assignee"), Some(&intruder))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 404, "not_found").await;
+    }
+    let res = add(
+        &app,
+        &account,
+        &intruder,
+        json!({"plan": "SMART", "quantity": 1}),
+    )
+    .await;
+    assert_problem(res, 404, "not_found").await;
+    let res = add(
+        &app,
+        &account,
+        &app.viewer(&account),
+        json!({"plan": "SMART", "quantity": 1}),
+    )
+    .await;
+    assert_problem(res, 403, "forbidden").await;
+    assert_eq!(license_ids(&app, &account).await, [id]);
+}

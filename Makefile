@@ -7,13 +7,16 @@ export COMPTOIR_WEBHOOK_SECRET ?= dev-only-webhook-secret
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 VENV := .venv
 
-.PHONY: help run test test-pg test-all openapi openapi-check lint fmt bench
+.PHONY: help run run-april test test-pg test-all openapi openapi-check lint fmt bench
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: ## Serve on SQLite (comptoir.db) with the demo account, printing tokens
 	cargo run -- serve --demo
+
+run-april: ## The demo on April 9, 2026 (the help page's example), in comptoir-april.db
+	COMPTOIR_NOW=2026-04-09T10:00:00Z DATABASE_URL=sqlite://comptoir-april.db cargo run -- serve --demo
 
 test: ## All tests on SQLite
 	cargo test

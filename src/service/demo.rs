@@ -13,12 +13,15 @@ use crate::domain::card::{CardNumber, Expiry};
 use crate::domain::contact::{ContactRole, Email, PhoneNumber};
 use crate::domain::document::DocumentType;
 use crate::domain::iban::Iban;
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId};
+use crate::domain::license::{License, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
+use crate::domain::proration::prorated_unit;
 use crate::domain::role::{Caller, Role};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::blobs::BlobStore;
+use time::macros::date;
 
 pub const DEMO_ACCOUNT: &str = "acc_demo";
 
@@ -67,6 +70,16 @@ pub async fn load(
         .is_empty()
     {
         documents(store, blobs, &ctx, &id).await?;
+    }
+    let no_licenses = {
+        let mut tx = store.begin_read().await?;
+        tx.list_licenses(&id, false, None, 1)
+            .await?
+            .items
+            .is_empty()
+    };
+    if no_licenses {
+        licenses(store, &ctx, &id).await?;
     }
     // Payment methods need the data key; without it the demo has none.
     if let Some(key) = key
@@ -247,6 +260,88 @@ async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Re
         "Geste commercial",
     )
     .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The help page's April 2026 situation (SPEC.md section 6): 4 ADVANCED
+/// licenses and 3 additional numbers from before April, then 3 ADVANCED added
+/// on April 1, 1 on April 2 and 2 on April 9; with users and teams, some
+/// licenses assigned. Dates are fixed: run with
+/// `COMPTOIR_NOW=2026-04-09T10:00:00Z` to see the page's numbers.
+async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let mut tx = store.begin_write().await?;
+    let support = super::users::create_team(&mut tx, ctx, id, "Support client".into()).await?;
+    let sales = super::users::create_team(&mut tx, ctx, id, "Ventes".into()).await?;
+    let mut users = Vec::new();
+    for (name, email, team) in [
+        ("Claire Martin", "claire@demo-telecom.fr", &sales.id),
+        ("Hugo Bernard", "hugo@demo-telecom.fr", &support.id),
+        ("Inès Moreau", "ines@demo-telecom.fr", &support.id),
+        ("Paul Petit", "paul@demo-telecom.fr", &sales.id),
+    ] {
+        let new = super::users::NewUser {
+            name: name.into(),
+            email: Email::parse(email).expect("a valid demo email"),
+            team_id: Some(team.clone()),
+        };
+        users.push(super::users::create_user(&mut tx, ctx, id, new).await?);
+    }
+    let advanced = tx
+        .plan("ADVANCED", date!(2026 - 04 - 01))
+        .await?
+        .ok_or(ApiError::NotFound("plan"))?;
+    let batches = [
+        (date!(2026 - 03 - 01), 4),
+        (date!(2026 - 04 - 01), 3),
+        (date!(2026 - 04 - 02), 1),
+        (date!(2026 - 04 - 09), 2),
+    ];
+    let mut licenses = Vec::new();
+    for (activation, quantity) in batches {
+        let unit = prorated_unit(advanced.monthly_price, activation).map_err(ApiError::internal)?;
+        for _ in 0..quantity {
+            let license = License {
+                id: LicenseId::generate(),
+                account_id: id.clone(),
+                plan: advanced.code.clone(),
+                activation_date: activation,
+                removal_date: None,
+                user_id: None,
+                prorated_amount_minor: unit.minor(),
+                created_at: ctx.now,
+            };
+            tx.insert_license(&license).await?;
+            licenses.push(license);
+        }
+    }
+    for (license, user) in licenses.iter().zip(&users) {
+        tx.set_license_user(&license.id, Some(&user.id)).await?;
+    }
+    for (i, number) in ["+33184800101", "+33184800102", "+33184800103"]
+        .into_iter()
+        .enumerate()
+    {
+        let line = PhoneNumberLine {
+            id: PhoneNumberId::generate(),
+            account_id: id.clone(),
+            country: "FR".into(),
+            number: number.into(),
+            activation_date: date!(2026 - 03 - 01),
+            removal_date: None,
+            prorated_amount_minor: 500,
+            created_at: ctx.now + time::Duration::milliseconds(i as i64),
+        };
+        tx.insert_phone_number(&line).await?;
+    }
+    let event = ctx.audit_event(
+        Some(id),
+        "demo.licenses_loaded",
+        ("account", id.as_str()),
+        None,
+        None,
+    );
+    super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -81,4 +81,29 @@ async fn the_demo_account_loads_once_with_contacts_addresses_and_documents() {
         .unwrap();
     assert_eq!(credits["balance"], "92.60");
     assert_eq!(get("credits/transactions").await.len(), 3);
+
+    // The help page's April situation.
+    let licenses: Value = app
+        .get("/v1/accounts/acc_demo/licenses?limit=100", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut dates: Vec<&str> = licenses["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["activation_date"].as_str().unwrap())
+        .collect();
+    dates.sort();
+    assert_eq!(dates.iter().filter(|d| **d < "2026-04-01").count(), 4);
+    assert_eq!(dates.iter().filter(|d| **d == "2026-04-01").count(), 3);
+    assert_eq!(dates.iter().filter(|d| **d == "2026-04-02").count(), 1);
+    assert_eq!(dates.iter().filter(|d| **d == "2026-04-09").count(), 2);
+    assert_eq!(licenses["summary"][0]["count"], 10);
+    assert_eq!(licenses["summary"][0]["assigned"], 4);
+    assert_eq!(licenses["summary"][0]["monthly_total"], "640.00");
+    assert_eq!(get("phone-numbers").await.len(), 3);
+    assert_eq!(get("users").await.len(), 4);
+    assert_eq!(get("teams").await.len(), 2);
 }

@@ -6,13 +6,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::{Account, Timezone, clean_name};
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
 use crate::error::{ApiError, Problem};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, accounts};
 
 /// An account: the customer company that is billed.
@@ -106,15 +105,10 @@ pub async fn create(
     body: ValidJson<CreateAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = accounts::NewAccount::try_from(body.value)?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let account = accounts::create(op.tx(), &ctx, new).await?;
-                op.finish(201, &AccountDto::from(account)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let account = accounts::create(tx, &ctx, new).await?;
+        AccountDto::from(account)
+    })
 }
 
 /// List accounts (staff).

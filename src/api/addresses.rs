@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::address::{
@@ -16,7 +16,6 @@ use crate::domain::address::{
 };
 use crate::domain::ids::{BillingAddressId, ChangeRequestId, DocumentId};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, addresses};
 
 /// The fields of an address, as printed on invoices.
@@ -419,15 +418,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path)?;
     let fields = body.value.raw().parse()?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let address = addresses::create(op.tx(), &ctx, &account, fields).await?;
-                op.finish(201, &BillingAddressDto::from(address)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let address = addresses::create(tx, &ctx, &account, fields).await?;
+        BillingAddressDto::from(address)
+    })
 }
 
 /// List the account's billing addresses.
@@ -647,17 +641,10 @@ pub async fn request_change(
             ApiError::validation("document_id", "is not a document of this account")
         })?),
     };
-    let stored = match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint)
-        .await?
-    {
-        Begun::Replay(stored) => stored,
-        Begun::Fresh(mut op) => {
-            let request =
-                addresses::request_change(op.tx(), &ctx, &account, &id, fields, document).await?;
-            op.finish(201, &ChangeRequestDto::from(request)).await?
-        }
-    };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let request = addresses::request_change(tx, &ctx, &account, &id, fields, document).await?;
+        ChangeRequestDto::from(request)
+    })
 }
 
 /// An address's change requests.

@@ -7,13 +7,12 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::{Contact, ContactRole, Email, PhoneNumber};
 use crate::domain::ids::ContactId;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, contacts};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -171,15 +170,10 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path)?;
     let new = contacts::NewContact::try_from(body.value)?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let contact = contacts::create(op.tx(), &ctx, &account, new).await?;
-                op.finish(201, &ContactDto::from(contact)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let contact = contacts::create(tx, &ctx, &account, new).await?;
+        ContactDto::from(contact)
+    })
 }
 
 /// List contacts, optionally of one role.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::ids::TopUpId;
@@ -17,7 +17,6 @@ use crate::domain::payment::{CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpS
 use crate::domain::role::{Caller, Role};
 use crate::error::{ApiError, Problem};
 use crate::service::credits::{self, PaymentEvent, Settlement};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, accounts};
 use crate::store::credits::LedgerEntry;
 
@@ -248,22 +247,11 @@ pub async fn transactions(
     let account = account_id(&path)?;
     let currency = currency_of(&state, &ctx, &account).await?;
     let page = credits::ledger(&state.store, &ctx, &account, &query.page()?).await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|e| super::extract::encode_cursor(e.id.as_str()))
-        })
-        .flatten();
-    Ok(HttpResponse::Ok().json(Paginated {
-        data: page
-            .items
-            .into_iter()
-            .map(|e| ledger_dto(e, currency))
-            .collect::<Vec<_>>(),
-        next_cursor: next,
-    }))
+    Ok(HttpResponse::Ok().json(Paginated::map(
+        page,
+        |e| e.id.to_string(),
+        |e| ledger_dto(e, currency),
+    )))
 }
 
 /// The top-ups, newest first.
@@ -282,22 +270,11 @@ pub async fn list_top_ups(
     let account = account_id(&path)?;
     let currency = currency_of(&state, &ctx, &account).await?;
     let page = credits::top_ups(&state.store, &ctx, &account, &query.page()?).await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|t| super::extract::encode_cursor(t.id.as_str()))
-        })
-        .flatten();
-    Ok(HttpResponse::Ok().json(Paginated {
-        data: page
-            .items
-            .into_iter()
-            .map(|t| top_up_dto(t, currency))
-            .collect::<Vec<_>>(),
-        next_cursor: next,
-    }))
+    Ok(HttpResponse::Ok().json(Paginated::map(
+        page,
+        |t| t.id.to_string(),
+        |t| top_up_dto(t, currency),
+    )))
 }
 
 /// Buy credits (admin): a `pending` top-up on the default payment method,
@@ -322,15 +299,10 @@ pub async fn create_top_up(
     let currency = currency_of(&state, &ctx, &account).await?;
     let amount = money("amount", &body.value.amount, currency)?;
     credits::check_top_up_amount("amount", amount)?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let top_up = credits::create_top_up(op.tx(), &ctx, &account, amount).await?;
-                op.finish(201, &top_up_dto(top_up, currency)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let top_up = credits::create_top_up(tx, &ctx, &account, amount).await?;
+        top_up_dto(top_up, currency)
+    })
 }
 
 /// Confirm a top-up's payment by hand (staff): `succeeded` credits it once.
@@ -414,15 +386,10 @@ pub async fn adjust(
     let amount = money("amount", &body.value.amount, currency)?;
     let reason = clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let entry = credits::adjust(op.tx(), &ctx, &account, amount, &reason).await?;
-                op.finish(201, &ledger_dto(entry, currency)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let entry = credits::adjust(tx, &ctx, &account, amount, &reason).await?;
+        ledger_dto(entry, currency)
+    })
 }
 
 /// A payment event from the provider.

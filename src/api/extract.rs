@@ -289,16 +289,44 @@ impl<T> Paginated<T> {
     where
         T: From<S>,
     {
+        Self::map(page, position, T::from)
+    }
+
+    /// A page of `S` shown as `T`; the cursor points after the last item's `position`.
+    pub fn map<S>(
+        page: crate::store::Page<S>,
+        position: impl Fn(&S) -> String,
+        show: impl FnMut(S) -> T,
+    ) -> Self {
         let next_cursor = page
             .has_more
             .then(|| page.items.last().map(|last| encode_cursor(&position(last))))
             .flatten();
         Paginated {
-            data: page.items.into_iter().map(T::from).collect(),
+            data: page.items.into_iter().map(show).collect(),
             next_cursor,
         }
     }
 }
+
+/// The create-route pattern: run `$body` (which has the write transaction as
+/// `$tx` and yields the response DTO) once per `Idempotency-Key`, answer 201,
+/// or replay the first answer.
+macro_rules! idempotent_create {
+    ($state:expr, $ctx:expr, $key:expr, $fingerprint:expr, |$tx:ident| $body:expr) => {{
+        use $crate::service::idempotency::{Begun, begin};
+        let stored = match begin(&$state.store, &$ctx, $key.0.as_deref(), $fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut op) => {
+                let $tx = op.tx();
+                let dto = $body;
+                op.finish(201, &dto).await?
+            }
+        };
+        Ok($crate::api::extract::stored_response(stored))
+    }};
+}
+pub(crate) use idempotent_create;
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{
-    IdempotencyKey, PageQuery, Paginated, ValidJson, encode_cursor, stored_response,
-};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::address::Country;
 use crate::domain::ids::{LicenseId, PhoneNumberId, QuoteId, UserId};
@@ -17,7 +15,6 @@ use crate::domain::license::{License, LicenseStatus, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Problem};
 use crate::service::Ctx;
-use crate::service::idempotency::{self, Begun};
 use crate::service::licenses::{self, Pricing, RemovalPreview};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -340,34 +337,28 @@ pub async fn add(
         quote_id,
         activation_date: r.activation_date,
     };
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let added = licenses::add(op.tx(), &ctx, &account, req).await?;
-                let p = &added.pricing;
-                let dto = AddedDto {
-                    plan: p.plan.code.clone(),
-                    quantity: p.quantity,
-                    activation_date: p.activation_date,
-                    currency: p.unit_price.currency(),
-                    unit_price: p.unit_price.amount(),
-                    prepaid_period: PrepaidPeriodDto {
-                        start: p.period.start,
-                        end: p.period.end,
-                        days: p.period.days,
-                        days_in_month: p.period.days_in_month,
-                    },
-                    prorated_unit_amount: p.prorated_unit.amount(),
-                    prorated_total: p.prorated_total.amount(),
-                    first_payment_date: p.first_payment_date,
-                    new_monthly_total: p.new_monthly_total.amount(),
-                    licenses: added.licenses.into_iter().map(LicenseDto::from).collect(),
-                };
-                op.finish(201, &dto).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let added = licenses::add(tx, &ctx, &account, req).await?;
+        let p = &added.pricing;
+        AddedDto {
+            plan: p.plan.code.clone(),
+            quantity: p.quantity,
+            activation_date: p.activation_date,
+            currency: p.unit_price.currency(),
+            unit_price: p.unit_price.amount(),
+            prepaid_period: PrepaidPeriodDto {
+                start: p.period.start,
+                end: p.period.end,
+                days: p.period.days,
+                days_in_month: p.period.days_in_month,
+            },
+            prorated_unit_amount: p.prorated_unit.amount(),
+            prorated_total: p.prorated_total.amount(),
+            first_payment_date: p.first_payment_date,
+            new_monthly_total: p.new_monthly_total.amount(),
+            licenses: added.licenses.into_iter().map(LicenseDto::from).collect(),
+        }
+    })
 }
 
 /// The licenses and a summary by plan.
@@ -387,12 +378,9 @@ pub async fn list(
     let account = account_id(&path)?;
     let all = matches!(filter.status, Some(StatusFilter::All));
     let (page, summary) = licenses::list(&state.store, &ctx, &account, all, &query.page()?).await?;
-    let next_cursor = page
-        .has_more
-        .then(|| page.items.last().map(|l| encode_cursor(l.id.as_str())))
-        .flatten();
+    let Paginated { data, next_cursor } = Paginated::<LicenseDto>::new(page, |l| l.id.to_string());
     Ok(HttpResponse::Ok().json(LicenseListDto {
-        data: page.items.into_iter().map(LicenseDto::from).collect(),
+        data,
         next_cursor,
         summary: summary
             .into_iter()
@@ -515,15 +503,10 @@ pub async fn add_number(
         )
     })?;
     let currency = currency_of(&state, &ctx, &account).await?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let (line, _) = licenses::add_number(op.tx(), &ctx, &account, country).await?;
-                op.finish(201, &number_dto(line, currency)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let (line, _) = licenses::add_number(tx, &ctx, &account, country).await?;
+        number_dto(line, currency)
+    })
 }
 
 /// The account's additional numbers.
@@ -542,18 +525,11 @@ pub async fn list_numbers(
     let account = account_id(&path)?;
     let currency = currency_of(&state, &ctx, &account).await?;
     let page = licenses::list_numbers(&state.store, &ctx, &account, &query.page()?).await?;
-    let next_cursor = page
-        .has_more
-        .then(|| page.items.last().map(|n| encode_cursor(n.id.as_str())))
-        .flatten();
-    Ok(HttpResponse::Ok().json(Paginated {
-        data: page
-            .items
-            .into_iter()
-            .map(|n| number_dto(n, currency))
-            .collect::<Vec<_>>(),
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(Paginated::map(
+        page,
+        |n| n.id.to_string(),
+        |n| number_dto(n, currency),
+    )))
 }
 
 /// An additional number.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::card::{CardBrand, CardError, CardNumber, Expiry};
@@ -15,7 +15,6 @@ use crate::domain::iban::{Iban, parse_bic};
 use crate::domain::ids::PaymentMethodId;
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
 use crate::error::{ApiError, FieldError, Problem};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, payments};
 
 /// A payment method as shown: never the full number or IBAN.
@@ -284,15 +283,10 @@ pub async fn add_sepa(
         mandate_signed_on,
     };
     let data_key = payments::require_key(state.data_key.as_ref())?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let method = payments::add_sepa(op.tx(), &ctx, data_key, &account, sepa).await?;
-                op.finish(201, &PaymentMethodDto::from(method)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let method = payments::add_sepa(tx, &ctx, data_key, &account, sepa).await?;
+        PaymentMethodDto::from(method)
+    })
 }
 
 /// Make a payment method the default one (admin).

@@ -7,14 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::accounts::account_id;
-use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, stored_response};
+use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::Email;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::user::{Team, User};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::idempotency::{self, Begun};
 use crate::service::{Ctx, users};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,15 +163,10 @@ pub async fn create_user(
         email,
         team_id: team,
     };
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let user = users::create_user(op.tx(), &ctx, &account, new).await?;
-                op.finish(201, &UserDto::from(user)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let user = users::create_user(tx, &ctx, &account, new).await?;
+        UserDto::from(user)
+    })
 }
 
 /// List users, optionally of one team.
@@ -288,15 +282,10 @@ pub async fn create_team(
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path)?;
     let name = team_name(&body.value.name)?;
-    let stored =
-        match idempotency::begin(&state.store, &ctx, key.0.as_deref(), &body.fingerprint).await? {
-            Begun::Replay(stored) => stored,
-            Begun::Fresh(mut op) => {
-                let team = users::create_team(op.tx(), &ctx, &account, name).await?;
-                op.finish(201, &TeamDto::from(team)).await?
-            }
-        };
-    Ok(stored_response(stored))
+    idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
+        let team = users::create_team(tx, &ctx, &account, name).await?;
+        TeamDto::from(team)
+    })
 }
 
 /// List teams.

@@ -145,6 +145,11 @@ async fn main() {
             Some(admin.clone()),
         ),
         (
+            "GET /v1/accounts/{a}/licenses (10)",
+            format!("/v1/accounts/{id}/licenses"),
+            Some(admin.clone()),
+        ),
+        (
             "GET /v1/accounts/{a}/audit-events",
             format!("/v1/accounts/{id}/audit-events"),
             Some(admin.clone()),

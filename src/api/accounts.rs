@@ -148,3 +148,12 @@ pub async fn get(
 pub fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw).ok_or(ApiError::NotFound("account"))
 }
+
+/// The account's currency, for showing amounts (the caller's read right is checked).
+pub async fn currency_of(
+    state: &AppState,
+    ctx: &Ctx,
+    account: &AccountId,
+) -> Result<Currency, ApiError> {
+    Ok(accounts::get(&state.store, ctx, account).await?.currency)
+}

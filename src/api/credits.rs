@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::account_id;
+use super::accounts::{account_id, currency_of};
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::account::clean_name;
@@ -16,8 +16,8 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::payment::{CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus};
 use crate::domain::role::{Caller, Role};
 use crate::error::{ApiError, Problem};
+use crate::service::Ctx;
 use crate::service::credits::{self, PaymentEvent, Settlement};
-use crate::service::{Ctx, accounts};
 use crate::store::credits::LedgerEntry;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -204,14 +204,6 @@ fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, Api
         return Err(ApiError::validation(field, "must not be negative"));
     }
     Ok(m)
-}
-
-async fn currency_of(
-    state: &AppState,
-    ctx: &Ctx,
-    account: &crate::domain::ids::AccountId,
-) -> Result<Currency, ApiError> {
-    Ok(accounts::get(&state.store, ctx, account).await?.currency)
 }
 
 /// The balance and the auto-recharge settings.

@@ -6,7 +6,7 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
+use super::accounts::{account_id, currency_of};
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use crate::AppState;
 use crate::domain::address::Country;
@@ -260,16 +260,6 @@ fn license_id(raw: &str) -> Result<LicenseId, ApiError> {
 
 fn number_id(raw: &str) -> Result<PhoneNumberId, ApiError> {
     PhoneNumberId::parse(raw).ok_or(ApiError::NotFound("phone number"))
-}
-
-async fn currency_of(
-    state: &AppState,
-    ctx: &Ctx,
-    account: &crate::domain::ids::AccountId,
-) -> Result<Currency, ApiError> {
-    Ok(crate::service::accounts::get(&state.store, ctx, account)
-        .await?
-        .currency)
 }
 
 /// Quote licenses (admin): prices, proration from the activation day to the

@@ -20,6 +20,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod render;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -50,6 +50,54 @@ pub struct ValidJson<T> {
     pub fingerprint: String,
 }
 
+/// The request's JSON body, at most `limit` bytes: checks the content type
+/// and the size (draining what is refused, so the client reads the answer).
+fn read_json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> LocalBoxFuture<'static, Result<web::BytesMut, ApiError>> {
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if declared_len.is_some_and(|n| n > limit) {
+            drain(&mut payload).await;
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        if !is_json {
+            drain(&mut payload).await;
+            return Err(ApiError::UnsupportedMediaType("application/json"));
+        }
+        let mut body = web::BytesMut::with_capacity(declared_len.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                drain(&mut payload).await;
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    })
+}
+
+fn serde_field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::MalformedJson(inner.to_string());
+    }
+    ApiError::Validation(vec![field_of_serde_error(&path, &inner.to_string())])
+}
+
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -59,35 +107,10 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             Ok(s) => s.max_body_bytes,
             Err(e) => return Box::pin(ready(Err(e))),
         };
-        let is_json = req
-            .mime_type()
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let fingerprint_prefix = format!("{} {}", req.method(), req.path());
-        let mut payload = payload.take();
+        let body = read_json_body(req, payload, limit);
         Box::pin(async move {
-            if declared_len.is_some_and(|n| n > limit) {
-                drain(&mut payload).await;
-                return Err(ApiError::PayloadTooLarge(limit));
-            }
-            if !is_json {
-                drain(&mut payload).await;
-                return Err(ApiError::UnsupportedMediaType("application/json"));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-                if body.len() + chunk.len() > limit {
-                    drain(&mut payload).await;
-                    return Err(ApiError::PayloadTooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body.await?;
             let raw: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             if !raw.is_object() {
@@ -103,6 +126,31 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 .validate()
                 .map_err(|e| ApiError::Validation(flatten(&e, "")))?;
             Ok(ValidJson { value, fingerprint })
+        })
+    }
+}
+
+/// The most a bulk body (a consumption batch of 10,000 records) may weigh.
+pub const MAX_BULK_BYTES: usize = 16 * 1024 * 1024;
+
+/// A large JSON body (a batch), parsed straight into `T` without the
+/// intermediate tree and fingerprint of [`ValidJson`]: bulk routes are made
+/// safe to retry by their own keys (external ids), not by `Idempotency-Key`.
+pub struct BulkJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for BulkJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json_body(req, payload, MAX_BULK_BYTES);
+        Box::pin(async move {
+            let body = body.await?;
+            let mut de = serde_json::Deserializer::from_slice(&body);
+            let value: T = serde_path_to_error::deserialize(&mut de).map_err(serde_field_error)?;
+            de.end()
+                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            Ok(BulkJson(value))
         })
     }
 }
@@ -126,7 +174,9 @@ where
 /// Names the field a serde error is about: its path, or for a missing field
 /// the field itself.
 fn field_of_serde_error(path: &str, message: &str) -> FieldError {
-    let path = if path == "." { "" } else { path };
+    // One notation for every error: `records.3.cost`, as the checks after parsing name fields.
+    let path = path.replace('[', ".").replace(']', "");
+    let path = if path == "." { "" } else { path.as_str() };
     let named = |prefix: &str| {
         message
             .strip_prefix(prefix)
@@ -347,7 +397,7 @@ mod tests {
         let e = field_of_serde_error("records[2]", "missing field `cost` at line 1 column 4");
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
-            ("records[2].cost", "missing field `cost`")
+            ("records.2.cost", "missing field `cost`")
         );
         let e = field_of_serde_error("colour", "unknown field `colour`, expected `name`");
         assert_eq!(e.field, "colour");

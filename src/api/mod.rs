@@ -12,6 +12,7 @@ use crate::error::{ApiError, FieldError, Problem};
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod consumption;
 pub mod contacts;
 pub mod credits;
 pub mod documents;
@@ -34,6 +35,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(accounts::create)),
         )
         .service(web::resource("/v1/accounts/{account_id}").route(web::get().to(accounts::get)))
+        .service(
+            web::resource("/v1/accounts/{account_id}/consumption")
+                .route(web::get().to(consumption::list))
+                .route(web::post().to(consumption::ingest)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/consumption/summary")
+                .route(web::get().to(consumption::summary)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/consumption/export")
+                .route(web::get().to(consumption::export)),
+        )
         .service(
             web::resource("/v1/accounts/{account_id}/audit-events")
                 .route(web::get().to(audit::list_for_account)),
@@ -305,6 +319,10 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         licenses::list_numbers,
         licenses::get_number,
         licenses::remove_number,
+        consumption::ingest,
+        consumption::list,
+        consumption::summary,
+        consumption::export,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -315,6 +333,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
+        (name = "consumption", description = "Calls and SMS: batch ingestion, detailed consumption, totals and exports"),
         (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),
         (name = "payment-methods", description = "Card and SEPA debit, shown masked"),

@@ -39,6 +39,31 @@ impl Timezone {
     }
 }
 
+impl Timezone {
+    /// The zone's rules, for code that converts many instants (exports).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// The instant the civil day `date` starts in this zone (its midnight, or
+    /// the first instant after a gap when the clocks jump at midnight).
+    pub fn start_of(&self, date: time::Date) -> time::OffsetDateTime {
+        let zone = jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC);
+        let civil = jiff::civil::Date::new(
+            date.year() as i16,
+            u8::from(date.month()) as i8,
+            date.day() as i8,
+        );
+        let seconds = civil
+            .ok()
+            .and_then(|d| d.to_zoned(zone).ok())
+            .map(|z| z.timestamp().as_second());
+        seconds
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or_else(|| date.midnight().assume_utc())
+    }
+}
+
 impl fmt::Display for Timezone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -116,6 +116,11 @@ id_type!(
     "num"
 );
 id_type!(
+    /// A consumption record (a call or an SMS).
+    ConsumptionId,
+    "cns"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -81,6 +81,15 @@ pub async fn load(
     if no_licenses {
         licenses(store, &ctx, &id).await?;
     }
+    let no_consumption = {
+        let mut tx = store.begin_read().await?;
+        tx.list_consumption(&id, &Default::default(), None, 1)
+            .await?
+            .is_empty()
+    };
+    if no_consumption {
+        consumption(store, &ctx, &id).await?;
+    }
     // Payment methods need the data key; without it the demo has none.
     if let Some(key) = key
         && super::payments::list(store, &ctx, &id, &one())
@@ -343,6 +352,81 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     );
     super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Calls and SMS of the demo users from March 1 to April 9, 2026, the same
+/// at every load (a fixed pseudo-random sequence). March has out-of-plan
+/// international calls (billed on April's invoice); April's records are all
+/// in the plan, so the upcoming invoice stays the help page's example.
+async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let users: Vec<String> = {
+        let mut tx = store.begin_read().await?;
+        tx.user_directory(id)
+            .await?
+            .into_iter()
+            .map(|(user, _, _)| user.to_string())
+            .collect()
+    };
+    if users.is_empty() {
+        return Ok(());
+    }
+    let mut seed: u64 = 0x5eed_c0de;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let destinations = [
+        ("+33184800", "FR", 0),
+        ("+33612345", "FR", 0),
+        ("+32470123", "BE", 18),
+        ("+44770090", "GB", 25),
+        ("+1415555", "US", 12),
+    ];
+    let start = time::macros::datetime!(2026-03-01 07:00 UTC);
+    let mut records = Vec::new();
+    for day in 0..40_i64 {
+        let date = start + time::Duration::days(day);
+        if matches!(
+            date.weekday(),
+            time::Weekday::Saturday | time::Weekday::Sunday
+        ) {
+            continue;
+        }
+        let in_march = date.month() == time::Month::March;
+        for user in &users {
+            for _ in 0..(3 + next(6)) {
+                let at = date + time::Duration::seconds((next(10 * 3600)) as i64);
+                let (prefix, country, cents_per_minute) =
+                    destinations[next(destinations.len() as u64) as usize];
+                let sms = next(5) == 0;
+                let duration = if sms { 0 } else { 20 + next(900) as i64 };
+                let inbound = next(3) == 0;
+                let cost = if in_march && !inbound && cents_per_minute > 0 {
+                    let minutes = if sms { 1 } else { (duration + 59) / 60 };
+                    minutes * cents_per_minute
+                } else {
+                    0
+                };
+                records.push(super::consumption::RecordInput {
+                    external_id: format!("demo-{}", records.len() + 1),
+                    occurred_at: at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .map_err(ApiError::internal)?,
+                    user_id: user.clone(),
+                    kind: if sms { "sms" } else { "call" }.into(),
+                    direction: if inbound { "inbound" } else { "outbound" }.into(),
+                    destination: format!("{prefix}{:03}", next(1000)),
+                    country: country.into(),
+                    duration_seconds: duration,
+                    cost: Money::from_minor(cost, Currency::Eur).amount(),
+                });
+            }
+        }
+    }
+    super::consumption::ingest(store, ctx, id, &records).await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod consumption;
 pub mod contacts;
 pub mod credits;
 pub mod demo;

@@ -216,4 +216,45 @@ impl Tx {
         .await)?;
         Ok(row.map(|(id,)| TeamId::from_trusted(id)))
     }
+
+    /// Every user of the account as (id, name, team): small enough to hold
+    /// whole, it lets a batch or an export resolve users without a query each.
+    pub async fn user_directory(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<Vec<(UserId, String, Option<TeamId>)>, sqlx::Error> {
+        let rows: Vec<(String, String, Option<String>)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, name, team_id FROM users WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_all(&mut **c)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, team)| {
+                (
+                    UserId::from_trusted(id),
+                    name,
+                    team.map(TeamId::from_trusted),
+                )
+            })
+            .collect())
+    }
+
+    /// Every team of the account as (id, name).
+    pub async fn team_directory(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<Vec<(TeamId, String)>, sqlx::Error> {
+        let rows: Vec<(String, String)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, name FROM teams WHERE account_id = $1",
+        )
+        .bind(account.as_str())
+        .fetch_all(&mut **c)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| (TeamId::from_trusted(id), name))
+            .collect())
+    }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod addresses;
 mod audit;
 mod auth;
+mod consumption;
 mod contacts;
 mod credits;
 mod demo;

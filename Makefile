@@ -43,6 +43,9 @@ lint: ## rustfmt and clippy, warnings are errors
 fmt: ## Format the code
 	cargo fmt
 
-bench: ## HTTP benchmarks (release build) on SQLite and PostgreSQL
+bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports
+	cargo build --release --bin comptoir
 	cargo bench --bench http
 	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench http
+	cargo bench --bench consumption
+	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench consumption

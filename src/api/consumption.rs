@@ -465,29 +465,37 @@ async fn stream_export(
     if !send(writer.start()).await {
         return;
     }
-    let mut after: Option<Position> = None;
-    loop {
-        let rows = match consumption::export_chunk(&store, &account, &filter, after.as_ref()).await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(error = %e, "consumption export failed");
+    // The next chunk is read while this one is rendered and sent.
+    let fetch = |after: Option<Position>| {
+        let (store, account, filter) = (store.clone(), account.clone(), filter.clone());
+        actix_web::rt::spawn(async move {
+            consumption::export_chunk(&store, &account, &filter, after.as_ref()).await
+        })
+    };
+    let mut pending = Some(fetch(None));
+    while let Some(chunk) = pending.take() {
+        let rows = match chunk.await {
+            Ok(Ok(rows)) => rows,
+            failed => {
+                let error = failed.map_or_else(
+                    |e| e.to_string(),
+                    |r| r.err().map(|e| e.to_string()).unwrap_or_default(),
+                );
+                tracing::error!(%error, "consumption export failed");
                 let _ = sender
                     .send(Err(std::io::Error::other("export failed")))
                     .await;
                 return;
             }
         };
-        let done = rows.len() < consumption::EXPORT_CHUNK as usize;
-        after = rows.last().map(|r| Position {
-            occurred_at: r.occurred_at,
-            id: r.id.clone(),
-        });
+        if rows.len() == consumption::EXPORT_CHUNK as usize {
+            pending = Some(fetch(rows.last().map(|r| Position {
+                occurred_at: r.occurred_at,
+                id: r.id.clone(),
+            })));
+        }
         if !send(writer.rows(&rows)).await {
             return;
-        }
-        if done {
-            break;
         }
     }
     send(writer.finish()).await;

@@ -1089,7 +1089,7 @@ mod tests {
                     8.0,
                     Face::Regular,
                     "Société Générale des Téléphones de Besançon",
-                    145.0,
+                    90.0,
                 );
                 pdf.text(190.0, y, 8.0, Face::Regular, &client);
                 let ht = format!("{},{:02} €", n % 9_999, n % 100);

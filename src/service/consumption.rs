@@ -151,14 +151,20 @@ pub async fn ingest(
             format!("must hold 1 to {MAX_BATCH} records"),
         ));
     }
-    let mut tx = store.begin_write().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Ingest).await?;
-    let users: HashMap<UserId, Option<TeamId>> = tx
-        .user_directory(account_id)
-        .await?
-        .into_iter()
-        .map(|(id, _, team)| (id, team))
-        .collect();
+    // Checking 10,000 records takes a while: it is done before the write
+    // transaction, so other writers do not wait for it. A user deleted in
+    // between keeps its records (they hold no reference to the user row).
+    let (account, users) = {
+        let mut tx = store.begin_read().await?;
+        let account = authorized(&mut tx, ctx, account_id, Need::Ingest).await?;
+        let users: HashMap<UserId, Option<TeamId>> = tx
+            .user_directory(account_id)
+            .await?
+            .into_iter()
+            .map(|(id, _, team)| (id, team))
+            .collect();
+        (account, users)
+    };
     let mut errors = Vec::new();
     let checked: Vec<Option<Checked>> = inputs
         .iter()
@@ -168,6 +174,7 @@ pub async fn ingest(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let mut tx = store.begin_write().await?;
     // Concurrent batches of one account queue here, so two batches carrying
     // the same external id cannot both find it new.
     tx.lock_credits(account_id).await?;

@@ -54,6 +54,52 @@ impl From<RecordRow> for Record {
     }
 }
 
+/// A row as SQLite's `json_array` writes it, in [`COLUMNS`] order.
+#[derive(serde::Deserialize)]
+struct JsonRow(
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+);
+
+impl TryFrom<JsonRow> for RecordRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: JsonRow) -> Result<Self, Self::Error> {
+        let instant = |s: &str| {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        };
+        Ok(RecordRow {
+            occurred_at: instant(&r.3)?,
+            created_at: instant(&r.13)?,
+            id: r.0,
+            account_id: r.1,
+            external_id: r.2,
+            user_id: r.4,
+            team_id: r.5,
+            kind: r.6,
+            direction: r.7,
+            destination: r.8,
+            country: r.9,
+            duration_seconds: r.10,
+            cost_minor: r.11,
+            billable_minor: r.12,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct TotalsRow {
     key: Option<String>,
@@ -77,8 +123,13 @@ impl TotalsRow {
 const COLUMNS: &str = "id, account_id, external_id, occurred_at, user_id, team_id, kind, \
     direction, destination, country, duration_seconds, cost_minor, billable_minor, created_at";
 const COLUMN_COUNT: usize = 14;
-/// SQLite allows 32,766 bound values per statement.
-const SQLITE_ROWS_PER_INSERT: usize = 1_000;
+
+/// An instant as sqlx writes it to SQLite (RFC 3339), so that rows inserted
+/// through JSON compare with bound instants exactly like the others.
+fn sqlite_instant(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 enum Arg {
     Text(String),
@@ -204,40 +255,38 @@ impl Tx {
                     .await?;
             }
             Tx::Sqlite(c) => {
-                for chunk in records.chunks(SQLITE_ROWS_PER_INSERT) {
-                    let mut sql = format!("INSERT INTO consumption_records ({COLUMNS}) VALUES ");
-                    for i in 0..chunk.len() {
-                        let base = i * COLUMN_COUNT;
-                        sql.push_str(if i == 0 { "(" } else { ", (" });
-                        for col in 1..=COLUMN_COUNT {
-                            if col > 1 {
-                                sql.push_str(", ");
-                            }
-                            sql.push('$');
-                            sql.push_str(&(base + col).to_string());
-                        }
-                        sql.push(')');
-                    }
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for r in chunk {
-                        q = q
-                            .bind(r.id.as_str())
-                            .bind(r.account_id.as_str())
-                            .bind(r.external_id.as_str())
-                            .bind(r.occurred_at)
-                            .bind(r.user_id.as_str())
-                            .bind(r.team_id.as_ref().map(|t| t.as_str()))
-                            .bind(r.kind.as_str())
-                            .bind(r.direction.as_str())
-                            .bind(r.destination.as_str())
-                            .bind(r.country.as_str())
-                            .bind(r.duration_seconds)
-                            .bind(r.cost_minor)
-                            .bind(r.billable_minor)
-                            .bind(r.created_at);
-                    }
-                    q.execute(&mut **c).await?;
-                }
+                // The whole batch as one JSON array of rows: binding thousands
+                // of parameters costs SQLite (and sqlx) far more than json_each.
+                let rows: Vec<serde_json::Value> = records
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!([
+                            r.id.as_str(),
+                            r.account_id.as_str(),
+                            r.external_id,
+                            sqlite_instant(r.occurred_at),
+                            r.user_id.as_str(),
+                            r.team_id.as_ref().map(|t| t.as_str()),
+                            r.kind.as_str(),
+                            r.direction.as_str(),
+                            r.destination,
+                            r.country,
+                            r.duration_seconds,
+                            r.cost_minor,
+                            r.billable_minor,
+                            sqlite_instant(r.created_at),
+                        ])
+                    })
+                    .collect();
+                let batch = serde_json::Value::Array(rows).to_string();
+                let columns: Vec<String> = (0..COLUMN_COUNT)
+                    .map(|i| format!("value ->> {i}"))
+                    .collect();
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO consumption_records ({COLUMNS}) SELECT {} FROM json_each(jsonb($1))",
+                    columns.join(", ")
+                ));
+                sqlx::query(sql).bind(batch).execute(&mut **c).await?;
             }
         }
         Ok(())
@@ -252,14 +301,82 @@ impl Tx {
         limit: u32,
     ) -> Result<Vec<Record>, sqlx::Error> {
         let (clause, args) = where_clause(account, filter, after);
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM consumption_records{clause} \
-             ORDER BY occurred_at, id LIMIT {limit}"
-        ));
-        let rows: Vec<RecordRow> = on_tx!(self, c => bind_all!(sqlx::query_as(sql), &args)
-            .fetch_all(&mut **c)
-            .await)?;
+        let rows: Vec<RecordRow> = match self {
+            Tx::Pg(c) => {
+                // Right after a bulk load the statistics are stale and the
+                // planner picks a bitmap scan plus a sort of everything past
+                // the cursor (measured: 300 ms a chunk at 1M rows, instead of
+                // 3 ms). Walking the index in order is always right here.
+                sqlx::query("SET LOCAL enable_sort = off")
+                    .execute(&mut **c)
+                    .await?;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM consumption_records{clause} \
+                     ORDER BY occurred_at, id LIMIT {limit}"
+                ));
+                bind_all!(sqlx::query_as(sql), &args)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            Tx::Sqlite(c) => {
+                // sqlx hands SQLite rows over one by one from its worker
+                // thread, a wake-up each (~15 us); the chunk as one JSON
+                // document crosses once: exports run 5x faster. (On
+                // PostgreSQL, json_agg measured slower than binary rows.) The
+                // aggregate reads the ordered subquery in its order.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT json_group_array(json_array({COLUMNS})) FROM (SELECT {COLUMNS} \
+                     FROM consumption_records{clause} ORDER BY occurred_at, id LIMIT {limit})"
+                ));
+                let (doc,): (String,) = bind_all!(sqlx::query_as(sql), &args)
+                    .fetch_one(&mut **c)
+                    .await?;
+                let rows: Vec<JsonRow> =
+                    serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                rows.into_iter()
+                    .map(RecordRow::try_from)
+                    .collect::<Result<_, _>>()?
+            }
+        };
         Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    /// The database's plan for the list query of `filter` after a cursor:
+    /// tests check that every filter is served from an index, in order.
+    /// (PostgreSQL is told to avoid sequential scans, which it would rightly
+    /// prefer on a test's tiny table.)
+    pub async fn consumption_plan(
+        &mut self,
+        account: &AccountId,
+        filter: &Filter,
+        after: &Position,
+    ) -> Result<String, sqlx::Error> {
+        let (clause, args) = where_clause(account, filter, Some(after));
+        let select = format!(
+            "SELECT {COLUMNS} FROM consumption_records{clause} ORDER BY occurred_at, id LIMIT 100"
+        );
+        let lines: Vec<String> = match self {
+            Tx::Sqlite(c) => {
+                let sql = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {select}"));
+                let rows: Vec<(i64, i64, i64, String)> = bind_all!(sqlx::query_as(sql), &args)
+                    .fetch_all(&mut **c)
+                    .await?;
+                rows.into_iter().map(|r| r.3).collect()
+            }
+            Tx::Pg(c) => {
+                for setting in ["enable_seqscan", "enable_sort"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL {setting} = off")))
+                        .execute(&mut **c)
+                        .await?;
+                }
+                let sql = sqlx::AssertSqlSafe(format!("EXPLAIN {select}"));
+                let rows: Vec<(String,)> = bind_all!(sqlx::query_as(sql), &args)
+                    .fetch_all(&mut **c)
+                    .await?;
+                rows.into_iter().map(|r| r.0).collect()
+            }
+        };
+        Ok(lines.join("\n"))
     }
 
     pub async fn count_consumption(

@@ -83,13 +83,6 @@ const TOP_UP_COLUMNS: &str = "id, account_id, amount_minor, status, origin, paym
     failure_reason, created_at, settled_at";
 
 impl Tx {
-    fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Pg(_) => Backend::Postgres,
-        }
-    }
-
     /// The account's credit state, locked for the rest of the transaction
     /// (PostgreSQL: `FOR UPDATE`; SQLite: write transactions are already
     /// exclusive). The row is created at zero the first time.

@@ -718,3 +718,56 @@ async fn concurrent_copies_of_a_batch_store_it_once_and_debit_it_once() {
     assert_eq!(list_all(&app, &f.account, "").await.len(), 50);
     assert_eq!(balance(&app, &f.account).await, "95.00");
 }
+
+#[tokio::test]
+async fn every_filter_is_served_from_an_index_in_list_order() {
+    use comptoir::domain::consumption::{Filter, Kind, Position};
+    use comptoir::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
+    let app = spawn_app().await;
+    let account = AccountId::parse(&app.create_account("Plans").await).unwrap();
+    let at = time::macros::datetime!(2026-04-01 00:00 UTC);
+    let after = Position {
+        occurred_at: at,
+        id: ConsumptionId::generate(),
+    };
+    let filters = [
+        (Filter::default(), "consumption_by_time"),
+        (
+            Filter {
+                from: Some(at),
+                to: Some(at + time::Duration::days(30)),
+                ..Filter::default()
+            },
+            "consumption_by_time",
+        ),
+        (
+            Filter {
+                user_id: Some(UserId::generate()),
+                from: Some(at),
+                ..Filter::default()
+            },
+            "consumption_by_user",
+        ),
+        (
+            Filter {
+                team_id: Some(TeamId::generate()),
+                kind: Some(Kind::Sms),
+                ..Filter::default()
+            },
+            "consumption_by_team",
+        ),
+    ];
+    for (filter, index) in filters {
+        let mut tx = app.store.begin_read().await.unwrap();
+        let plan = tx
+            .consumption_plan(&account, &filter, &after)
+            .await
+            .unwrap();
+        let indexed = plan.contains("INDEX consumption_by_")
+            || plan.contains("Index Scan using consumption_by_");
+        assert!(indexed, "{filter:?}:\n{plan}");
+        for sort in ["TEMP B-TREE", "Sort"] {
+            assert!(!plan.contains(sort), "no sort for {filter:?}:\n{plan}");
+        }
+    }
+}

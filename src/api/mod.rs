@@ -18,6 +18,7 @@ pub mod credits;
 pub mod documents;
 pub mod extract;
 pub mod health;
+pub mod invoices;
 pub mod licenses;
 pub mod payments;
 pub mod plans;
@@ -39,6 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{account_id}/consumption")
                 .route(web::get().to(consumption::list))
                 .route(web::post().to(consumption::ingest)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/upcoming")
+                .route(web::get().to(invoices::upcoming)),
         )
         .service(
             web::resource("/v1/accounts/{account_id}/consumption/summary")
@@ -323,6 +328,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         consumption::list,
         consumption::summary,
         consumption::export,
+        invoices::upcoming,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),
@@ -334,6 +340,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),
         (name = "consumption", description = "Calls and SMS: batch ingestion, detailed consumption, totals and exports"),
+        (name = "invoices", description = "Invoices and the upcoming invoice"),
         (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),
         (name = "payment-methods", description = "Card and SEPA debit, shown masked"),

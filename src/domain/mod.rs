@@ -9,6 +9,7 @@ pub mod contact;
 pub mod document;
 pub mod iban;
 pub mod ids;
+pub mod invoice;
 pub mod license;
 pub mod money;
 pub mod payment;

@@ -17,6 +17,7 @@ pub mod credits;
 pub mod demo;
 pub mod documents;
 pub mod idempotency;
+pub mod invoices;
 pub mod licenses;
 pub mod payments;
 pub mod plans;

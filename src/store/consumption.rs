@@ -379,6 +379,25 @@ impl Tx {
         Ok(lines.join("\n"))
     }
 
+    /// Records of `[from, to)` with a billable part: how many, and its sum.
+    pub async fn consumption_billable(
+        &mut self,
+        account: &AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        on_tx!(self, c => sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(billable_minor), 0) AS BIGINT) \
+             FROM consumption_records WHERE account_id = $1 AND occurred_at >= $2 \
+             AND occurred_at < $3 AND billable_minor > 0",
+        )
+        .bind(account.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut **c)
+        .await)
+    }
+
     pub async fn count_consumption(
         &mut self,
         account: &AccountId,

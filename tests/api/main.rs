@@ -14,6 +14,7 @@ mod errors;
 mod health;
 mod helpers;
 mod idempotency;
+mod invoices;
 mod licenses;
 mod payments;
 mod plans;

@@ -49,6 +49,12 @@ enum Command {
     },
     /// Load the demo account.
     Demo,
+    /// Issue the invoices of a period (a billing run), then print what it did.
+    Bill {
+        /// The month to bill, YYYY-MM.
+        #[arg(long)]
+        period: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -146,6 +152,29 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("demo account {} loaded", account.id);
+        }
+        Command::Bill { period } => {
+            let period = comptoir::domain::invoice::Period::parse(&period)
+                .context("--period must be a month such as 2026-05")?;
+            let store = Store::connect(&config.database_url).await?;
+            let ctx = service::Ctx {
+                caller: comptoir::domain::role::Caller {
+                    subject: "comptoir-bill".into(),
+                    role: Role::Support,
+                    account_id: None,
+                },
+                request_id: None,
+                now: clock.now(),
+            };
+            let report = service::invoices::run(&store, &ctx, period)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let failed = report.failed.len();
+            let dto = comptoir::api::invoices::run_dto(period, report);
+            println!("{}", serde_json::to_string_pretty(&dto)?);
+            if failed > 0 {
+                bail!("{failed} account(s) could not be billed");
+            }
         }
         Command::Serve { demo } => {
             let store = Store::connect(&config.database_url)

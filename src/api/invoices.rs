@@ -1,18 +1,23 @@
-//! `/v1/accounts/{a}/invoices`: the upcoming invoice.
+//! `/v1/accounts/{a}/invoices` (issued invoices and the upcoming one) and
+//! `/v1/billing-runs`.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::Date;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use super::accounts::account_id;
+use super::extract::{PageQuery, Paginated, ValidJson};
 use super::payments::PaymentMethodDto;
 use crate::AppState;
-use crate::domain::invoice::{Composition, Line, LineKind, TaxTreatment};
-use crate::domain::money::Currency;
+use crate::domain::ids::InvoiceId;
+use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
+use crate::domain::money::{Currency, Money};
+use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
 use crate::service::Ctx;
-use crate::service::invoices;
+use crate::service::invoices::{self, Invoice, RunReport};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -119,4 +124,250 @@ pub async fn upcoming(
         debit_date: u.issue_date,
         payment_method: u.payment_method.map(PaymentMethodDto::from),
     }))
+}
+
+/// An issued invoice: what was issued, never changed since.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceDto {
+    pub id: String,
+    #[schema(example = "F-2026-000123")]
+    pub number: Option<String>,
+    /// `issued`, `paid` or `void`.
+    #[schema(example = "issued")]
+    pub status: String,
+    pub issue_date: Date,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub lines: Vec<LineDto>,
+    pub subtotal: String,
+    /// In percent.
+    pub tax_rate: String,
+    pub tax_treatment: TaxTreatment,
+    pub tax_mention: Option<String>,
+    pub tax_amount: String,
+    pub total: String,
+    pub currency: Currency,
+    /// The buyer's billing address as it was on the issue date.
+    pub billing_address: Option<AddressSnapshotDto>,
+    /// The payment method debited, masked, as it was on the issue date.
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddressSnapshotDto {
+    pub company_name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub region: Option<String>,
+    pub country: String,
+    pub vat_number: Option<String>,
+}
+
+impl From<Invoice> for InvoiceDto {
+    fn from(i: Invoice) -> Self {
+        let s = i.snapshot;
+        let money = |minor| Money::from_minor(minor, i.currency).amount();
+        InvoiceDto {
+            id: i.id.to_string(),
+            number: Some(i.number),
+            status: i.status,
+            issue_date: i.issue_date,
+            period_start: s.period_start,
+            period_end: s.period_end,
+            lines: s
+                .lines
+                .iter()
+                .map(|l| LineDto {
+                    kind: l.kind,
+                    description: l.description.clone(),
+                    plan: l.plan.clone(),
+                    quantity: l.quantity,
+                    unit_amount: money(l.unit_amount_minor),
+                    amount: money(l.amount_minor),
+                    days: l.days,
+                    days_in_period: l.days_in_period,
+                })
+                .collect(),
+            subtotal: i.subtotal.amount(),
+            tax_rate: s.tax_rate,
+            tax_treatment: s.tax_treatment,
+            tax_mention: s.tax_treatment.mention().map(|(_, en)| en.to_owned()),
+            tax_amount: i.tax.amount(),
+            total: i.total.amount(),
+            currency: i.currency,
+            billing_address: s.buyer.map(|b| AddressSnapshotDto {
+                company_name: b.company_name,
+                line1: b.line1,
+                line2: b.line2,
+                postal_code: b.postal_code,
+                city: b.city,
+                region: b.region,
+                country: b.country,
+                vat_number: b.vat_number,
+            }),
+            payment_method: s.payment_method,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Issued,
+    Paid,
+    Void,
+}
+
+impl InvoiceStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Issued => "issued",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceFilter {
+    #[param(inline)]
+    pub status: Option<InvoiceStatus>,
+    /// Issued on or after this day.
+    pub from: Option<Date>,
+    /// Issued on or before this day.
+    pub to: Option<Date>,
+}
+
+/// List the account's invoices, oldest first.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices", operation_id = "list_invoices", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), InvoiceFilter, PageQuery),
+    responses(
+        (status = 200, description = "A page of invoices", body = Paginated<InvoiceDto>),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    filter: web::Query<InvoiceFilter>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path)?;
+    let page = invoices::list(
+        &state.store,
+        &ctx,
+        &account,
+        filter.status.map(InvoiceStatus::as_str),
+        filter.from,
+        filter.to,
+        &query.page()?,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Paginated::<InvoiceDto>::new(page, |i| i.id.to_string())))
+}
+
+/// An issued invoice.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}", operation_id = "get_invoice", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice", body = InvoiceDto),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.0)?;
+    let id = InvoiceId::parse(&path.1).ok_or(ApiError::NotFound("invoice"))?;
+    let invoice = invoices::get(&state.store, &ctx, &account, &id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRunRequest {
+    /// The month to bill, `YYYY-MM`; its invoices are issued on its 1st.
+    #[validate(length(equal = 7, message = "must be a month such as 2026-05"))]
+    #[schema(
+        min_length = 7,
+        max_length = 7,
+        pattern = r"^[0-9]{4}-[0-9]{2}$",
+        example = "2026-05"
+    )]
+    pub period: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedDto {
+    pub account_id: String,
+    pub invoice_id: String,
+    pub number: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FailedDto {
+    pub account_id: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BillingRunDto {
+    pub period: String,
+    pub issued: Vec<IssuedDto>,
+    /// Accounts whose invoice of the period already existed.
+    pub already_issued: usize,
+    /// Accounts with nothing to bill.
+    pub nothing_to_bill: usize,
+    /// Accounts whose invoice could not be issued; the run went on.
+    pub failed: Vec<FailedDto>,
+}
+
+/// Issue the invoices of a period (staff): every account, one transaction
+/// each. Running it again issues nothing twice; numbers `F-YYYY-NNNNNN` have
+/// no gaps, also under concurrent runs.
+#[utoipa::path(post, path = "/v1/billing-runs", operation_id = "run_billing", tag = "invoices",
+    request_body = BillingRunRequest,
+    responses(
+        (status = 200, description = "What the run did", body = BillingRunDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn run(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    body: ValidJson<BillingRunRequest>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require(Need::Staff)?;
+    let period = Period::parse(&body.value.period)
+        .ok_or_else(|| ApiError::validation("period", "must be a month such as 2026-05"))?;
+    let report = invoices::run(&state.store, &ctx, period).await?;
+    Ok(HttpResponse::Ok().json(run_dto(period, report)))
+}
+
+pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
+    BillingRunDto {
+        period: period.to_string(),
+        issued: r
+            .issued
+            .into_iter()
+            .map(|(account, number, id)| IssuedDto {
+                account_id: account.to_string(),
+                invoice_id: id.to_string(),
+                number,
+            })
+            .collect(),
+        already_issued: r.already_issued,
+        nothing_to_bill: r.nothing_to_bill,
+        failed: r
+            .failed
+            .into_iter()
+            .map(|(account, error)| FailedDto {
+                account_id: account.to_string(),
+                error,
+            })
+            .collect(),
+    }
 }

@@ -46,6 +46,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(invoices::upcoming)),
         )
         .service(
+            web::resource("/v1/accounts/{account_id}/invoices")
+                .route(web::get().to(invoices::list)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}")
+                .route(web::get().to(invoices::get)),
+        )
+        .service(web::resource("/v1/billing-runs").route(web::post().to(invoices::run)))
+        .service(
             web::resource("/v1/accounts/{account_id}/consumption/summary")
                 .route(web::get().to(consumption::summary)),
         )
@@ -329,6 +338,9 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         consumption::summary,
         consumption::export,
         invoices::upcoming,
+        invoices::list,
+        invoices::get,
+        invoices::run,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),

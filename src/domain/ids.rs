@@ -121,6 +121,11 @@ id_type!(
     "cns"
 );
 id_type!(
+    /// An issued invoice.
+    InvoiceId,
+    "inv"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -7,16 +7,17 @@ use time::Date;
 use tracing::instrument;
 
 use super::accounts::authorized;
-use super::{Ctx, payments};
+use super::{Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
-use crate::domain::ids::AccountId;
-use crate::domain::invoice::{Composition, Inputs, Item, Period, compose};
-use crate::domain::money::Money;
+use crate::domain::ids::{AccountId, InvoiceId};
+use crate::domain::invoice::{Composition, Inputs, Item, LineKind, Period, TaxTreatment, compose};
+use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::role::Need;
 use crate::error::ApiError;
-use crate::store::{Store, Tx};
+use crate::store::invoices::InvoiceRow;
+use crate::store::{Page, Store, Tx};
 
 /// Every license and number of an account fits in one read.
 const ALL: u32 = 1_000_000;
@@ -153,4 +154,269 @@ pub async fn upcoming(
         issue_date: period.start(),
         payment_method,
     })
+}
+
+/// What an issued invoice keeps of the moment it was issued: later changes
+/// to the address, prices or payment methods never alter it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub account_name: String,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub lines: Vec<SnapshotLine>,
+    pub tax_treatment: TaxTreatment,
+    /// In percent.
+    pub tax_rate: String,
+    pub buyer: Option<AddressFieldsSnapshot>,
+    /// The masked default payment method, debited on the issue date.
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotLine {
+    pub kind: LineKind,
+    pub description: String,
+    pub plan: Option<String>,
+    pub quantity: u32,
+    pub unit_amount_minor: i64,
+    pub amount_minor: i64,
+    pub days: Option<u8>,
+    pub days_in_period: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AddressFieldsSnapshot {
+    pub company_name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub region: Option<String>,
+    pub country: String,
+    pub vat_number: Option<String>,
+}
+
+/// An issued invoice, read back.
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub account_id: AccountId,
+    pub number: String,
+    pub period: String,
+    pub status: String,
+    pub issue_date: Date,
+    pub currency: Currency,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub snapshot: Snapshot,
+}
+
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = ApiError;
+
+    fn try_from(r: InvoiceRow) -> Result<Self, ApiError> {
+        let currency =
+            Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("currency"))?;
+        Ok(Invoice {
+            id: InvoiceId::from_trusted(r.id),
+            account_id: AccountId::from_trusted(r.account_id),
+            number: r.number,
+            period: r.period,
+            status: r.status,
+            issue_date: r.issue_date,
+            currency,
+            subtotal: Money::from_minor(r.subtotal_minor, currency),
+            tax: Money::from_minor(r.tax_minor, currency),
+            total: Money::from_minor(r.total_minor, currency),
+            snapshot: serde_json::from_str(&r.snapshot).map_err(ApiError::internal)?,
+        })
+    }
+}
+
+/// What a billing run did for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Issued {
+        number: String,
+        invoice_id: InvoiceId,
+    },
+    AlreadyIssued,
+    NothingToBill,
+}
+
+/// What a billing run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub issued: Vec<(AccountId, String, InvoiceId)>,
+    pub already_issued: usize,
+    pub nothing_to_bill: usize,
+    /// Accounts whose invoice could not be issued, with why; the run went on.
+    pub failed: Vec<(AccountId, String)>,
+}
+
+/// Issues the invoice of `period` for every account, one transaction each.
+/// Running it again issues nothing twice; an account that fails is reported
+/// and the others go on; a failed account's transaction leaves nothing.
+#[instrument(skip_all, fields(period = %period))]
+pub async fn run(store: &Store, ctx: &Ctx, period: Period) -> Result<RunReport, ApiError> {
+    ctx.require(Need::Staff)?;
+    let accounts = {
+        let mut tx = store.begin_read().await?;
+        tx.account_ids().await?
+    };
+    let mut report = RunReport::default();
+    for account in accounts {
+        match issue(store, ctx, &account, period).await {
+            Ok(Outcome::Issued { number, invoice_id }) => {
+                report.issued.push((account, number, invoice_id))
+            }
+            Ok(Outcome::AlreadyIssued) => report.already_issued += 1,
+            Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
+            Err(e) => {
+                tracing::error!(account = %account, error = %e, "invoice not issued");
+                report.failed.push((account, e.to_string()));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Issues one account's invoice of `period`, in one transaction.
+pub async fn issue(
+    store: &Store,
+    ctx: &Ctx,
+    account_id: &AccountId,
+    period: Period,
+) -> Result<Outcome, ApiError> {
+    let key = period.to_string();
+    let mut tx = store.begin_write().await?;
+    let account = tx
+        .account(account_id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    if tx.invoice_for_period(account_id, &key).await?.is_some() {
+        return Ok(Outcome::AlreadyIssued);
+    }
+    let (c, address) = compose_for(&mut tx, &account, period).await?;
+    if c.lines.is_empty() {
+        return Ok(Outcome::NothingToBill);
+    }
+    let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
+    let snapshot = Snapshot {
+        account_name: account.name.clone(),
+        period_start: period.start(),
+        period_end: period.end(),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| SnapshotLine {
+                kind: l.kind,
+                description: l.description.clone(),
+                plan: l.plan.clone(),
+                quantity: l.quantity,
+                unit_amount_minor: l.unit_amount.minor(),
+                amount_minor: l.amount.minor(),
+                days: l.days,
+                days_in_period: l.days_in_period,
+            })
+            .collect(),
+        tax_treatment: c.tax,
+        tax_rate: c.tax.rate().normalize().to_string(),
+        buyer: address.map(|a| AddressFieldsSnapshot {
+            company_name: a.fields.company_name,
+            line1: a.fields.line1,
+            line2: a.fields.line2,
+            postal_code: a.fields.postal_code,
+            city: a.fields.city,
+            region: a.fields.region,
+            country: a.fields.country.code().to_owned(),
+            vat_number: a.fields.vat_number,
+        }),
+        payment_method: payment_method.map(|m| m.masked()),
+    };
+    let n = tx.next_invoice_number(period.year).await?;
+    let number = format!("F-{:04}-{n:06}", period.year);
+    let id = InvoiceId::generate();
+    let row = InvoiceRow {
+        id: id.to_string(),
+        account_id: account_id.to_string(),
+        number: number.clone(),
+        period: key,
+        status: "issued".into(),
+        issue_date: period.start(),
+        currency: account.currency.code().into(),
+        subtotal_minor: c.subtotal.minor(),
+        tax_minor: c.tax_amount.minor(),
+        total_minor: c.total.minor(),
+        snapshot: serde_json::to_string(&snapshot).map_err(ApiError::internal)?,
+        created_at: ctx.now,
+    };
+    match tx.insert_invoice(&row).await {
+        Ok(()) => {}
+        // Another run issued it meanwhile: this transaction, and the number
+        // it took, roll back.
+        Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            return Ok(Outcome::AlreadyIssued);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let event = ctx.audit_event(
+        Some(account_id),
+        "invoice.issued",
+        ("invoice", id.as_str()),
+        None,
+        Some(serde_json::json!({ "number": number, "total_minor": c.total.minor() })),
+    );
+    super::audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Outcome::Issued {
+        number,
+        invoice_id: id,
+    })
+}
+
+pub async fn list(
+    store: &Store,
+    ctx: &Ctx,
+    account_id: &AccountId,
+    status: Option<&str>,
+    from: Option<Date>,
+    to: Option<Date>,
+    page: &PageRequest,
+) -> Result<Page<Invoice>, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let rows = tx
+        .list_invoices(
+            account_id,
+            status,
+            from,
+            to,
+            page.after.as_deref(),
+            page.limit,
+        )
+        .await?;
+    Ok(Page {
+        items: rows
+            .items
+            .into_iter()
+            .map(Invoice::try_from)
+            .collect::<Result<_, _>>()?,
+        has_more: rows.has_more,
+    })
+}
+
+pub async fn get(
+    store: &Store,
+    ctx: &Ctx,
+    account_id: &AccountId,
+    id: &InvoiceId,
+) -> Result<Invoice, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    tx.invoice(account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .try_into()
 }

@@ -113,3 +113,309 @@ async fn another_accounts_upcoming_invoice_is_404_and_integrations_cannot_read_i
     assert_eq!(body["total"], "0.00");
     assert_eq!(body["payment_method"], Value::Null);
 }
+
+async fn demo_on_april_9(app: &crate::helpers::TestApp) {
+    let key = comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap();
+    comptoir::service::demo::load(&app.store, &app.blobs, Some(&key), START)
+        .await
+        .unwrap();
+}
+
+async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
+    let res = app
+        .post(
+            "/v1/billing-runs",
+            &app.support(),
+            &json!({ "period": period }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// An account whose only billable item is 1.00 of April calls, not covered by credits.
+async fn account_with_april_calls(app: &crate::helpers::TestApp, name: &str) -> String {
+    let account = app.create_account(name).await;
+    let user: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/users"),
+            &app.admin(&account),
+            &json!({"name": "Léa", "email": "lea@example.fr"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/consumption"),
+            &app.token(Role::Integration, Some(&account)),
+            &json!({"records": [{
+                "external_id": "x1", "occurred_at": "2026-04-08T09:00:00Z", "user_id": user["id"],
+                "kind": "call", "direction": "outbound", "destination": "+32470123456",
+                "country": "BE", "duration_seconds": 60, "cost": "1.00"
+            }]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    account
+}
+
+async fn numbers(app: &crate::helpers::TestApp) -> Vec<String> {
+    let mut tx = app.store.begin_read().await.unwrap();
+    tx.invoice_numbers(2026).await.unwrap()
+}
+
+fn gapless(count: usize) -> Vec<String> {
+    (1..=count).map(|n| format!("F-2026-{n:06}")).collect()
+}
+
+#[tokio::test]
+async fn a_billing_run_issues_the_upcoming_invoice_once() {
+    let app = spawn_app().await;
+    demo_on_april_9(&app).await;
+    let upcoming: Value = app
+        .get(
+            "/v1/accounts/acc_demo/invoices/upcoming",
+            &app.admin("acc_demo"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = bill(&app, "2026-05").await;
+    assert_eq!(first["issued"].as_array().unwrap().len(), 1);
+    assert_eq!(first["issued"][0]["number"], "F-2026-000001");
+    let again = bill(&app, "2026-05").await;
+    assert_eq!(again["issued"], json!([]));
+    assert_eq!(again["already_issued"], 1);
+    assert_eq!(numbers(&app).await, gapless(1));
+
+    let list: Value = app
+        .get("/v1/accounts/acc_demo/invoices", &app.viewer("acc_demo"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let invoice = &list["data"][0];
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(invoice["number"], "F-2026-000001");
+    assert_eq!(invoice["status"], "issued");
+    assert_eq!(invoice["issue_date"], "2026-05-01");
+    for field in [
+        "lines",
+        "subtotal",
+        "tax_amount",
+        "total",
+        "period_start",
+        "period_end",
+    ] {
+        assert_eq!(invoice[field], upcoming[field], "{field}");
+    }
+    assert_eq!(invoice["total"], "1203.28");
+    assert_eq!(invoice["billing_address"]["country"], "FR");
+    let filtered: Value = app
+        .get(
+            "/v1/accounts/acc_demo/invoices?status=paid",
+            &app.viewer("acc_demo"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["data"], json!([]));
+    assert!(
+        app.audit_actions("acc_demo")
+            .await
+            .contains(&"invoice.issued".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_issued_invoice_does_not_change_when_the_address_or_prices_do() {
+    let app = spawn_app().await;
+    demo_on_april_9(&app).await;
+    let run = bill(&app, "2026-05").await;
+    let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/accounts/acc_demo/invoices/{id}");
+    let before: Value = app
+        .get(&path, &app.admin("acc_demo"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let res = app
+        .put(
+            "/v1/plans/ADVANCED",
+            &app.support(),
+            &json!({"name": "Advanced", "monthly_price": "99.00"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let addresses: Value = app
+        .get(
+            "/v1/accounts/acc_demo/billing-addresses",
+            &app.admin("acc_demo"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let primary = addresses["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["primary"] == true)
+        .unwrap();
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!(
+                "/v1/accounts/acc_demo/billing-addresses/{}",
+                primary["id"].as_str().unwrap()
+            ),
+            Some(&app.support()),
+        )
+        .json(&json!({"city": "Lyon", "company_name": "Nouveau Nom SAS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let after: Value = app
+        .get(&path, &app.admin("acc_demo"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    assert_ne!(after["billing_address"]["city"], "Lyon");
+}
+
+#[tokio::test]
+async fn concurrent_billing_runs_issue_each_invoice_once_with_no_gap() {
+    let app = spawn_app().await;
+    let mut accounts = Vec::new();
+    for i in 0..6 {
+        accounts.push(account_with_april_calls(&app, &format!("Client {i}")).await);
+    }
+    let runs = (0..3).map(|_| bill(&app, "2026-05"));
+    let reports = futures_util::future::join_all(runs).await;
+    let issued: usize = reports
+        .iter()
+        .map(|r| r["issued"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(issued, 6);
+    assert!(reports.iter().all(|r| r["failed"] == json!([])));
+    assert_eq!(numbers(&app).await, gapless(6));
+    for account in &accounts {
+        let list: Value = app
+            .get(
+                &format!("/v1/accounts/{account}/invoices"),
+                &app.admin(account),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let lines = &list["data"][0]["lines"];
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+        assert_eq!(lines[0]["kind"], "consumption");
+        assert_eq!(list["data"][0]["total"], "1.20");
+    }
+}
+
+/// Makes inserting an invoice of `account` fail inside its transaction.
+async fn fail_invoices_of(app: &crate::helpers::TestApp, account: &str) {
+    match &app.store {
+        comptoir::store::Store::Sqlite(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER fail_one BEFORE INSERT ON invoices WHEN NEW.account_id = '{account}' \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        comptoir::store::Store::Pg(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE FUNCTION fail_one() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.account_id = '{account}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            )))
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER fail_one BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION fail_one()",
+            )
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_account_that_fails_is_reported_leaves_nothing_and_the_others_are_billed() {
+    let app = spawn_app().await;
+    let mut accounts = Vec::new();
+    for i in 0..3 {
+        accounts.push(account_with_april_calls(&app, &format!("Client {i}")).await);
+    }
+    fail_invoices_of(&app, &accounts[1]).await;
+    let report = bill(&app, "2026-05").await;
+    assert_eq!(report["issued"].as_array().unwrap().len(), 2);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(report["failed"][0]["account_id"], accounts[1].as_str());
+    // The failed transaction took a number and gave it back.
+    assert_eq!(numbers(&app).await, gapless(2));
+    let list: Value = app
+        .get(
+            &format!("/v1/accounts/{}/invoices", accounts[1]),
+            &app.admin(&accounts[1]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"], json!([]));
+    assert!(
+        !app.audit_actions(&accounts[1])
+            .await
+            .contains(&"invoice.issued".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn invoices_are_404_from_another_account_and_runs_are_staff_only() {
+    let app = spawn_app().await;
+    let a = account_with_april_calls(&app, "A").await;
+    let b = app.create_account("B").await;
+    let run = bill(&app, "2026-05").await;
+    let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
+    let res = app
+        .get(&format!("/v1/accounts/{a}/invoices/{id}"), &app.admin(&b))
+        .await;
+    assert_problem(res, 404, "not_found").await;
+    let res = app
+        .get(&format!("/v1/accounts/{b}/invoices/{id}"), &app.admin(&b))
+        .await;
+    assert_problem(res, 404, "not_found").await;
+    let res = app
+        .post(
+            "/v1/billing-runs",
+            &app.admin(&a),
+            &json!({"period": "2026-05"}),
+        )
+        .await;
+    assert_problem(res, 403, "forbidden").await;
+    for bad in ["2026-13", "May", "2026-5"] {
+        let res = app
+            .post("/v1/billing-runs", &app.support(), &json!({"period": bad}))
+            .await;
+        assert_problem(res, 422, "validation_failed").await;
+    }
+    assert_eq!(numbers(&app).await, gapless(1));
+}

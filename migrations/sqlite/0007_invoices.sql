@@ -1,0 +1,28 @@
+-- Issued invoices and their gapless yearly numbering.
+
+-- One row per year: the last number issued. Incremented in the transaction
+-- that inserts the invoice, so a rolled-back invoice consumes no number.
+CREATE TABLE invoice_counters (
+    year         INTEGER PRIMARY KEY,
+    last_number  BIGINT NOT NULL
+);
+
+CREATE TABLE invoices (
+    id              TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    number          TEXT NOT NULL UNIQUE,
+    period          TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('issued', 'paid', 'void')),
+    issue_date      TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    subtotal_minor  BIGINT NOT NULL,
+    tax_minor       BIGINT NOT NULL,
+    total_minor     BIGINT NOT NULL,
+    -- Lines, billing address, tax treatment and payment method as issued: never updated.
+    snapshot        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    -- One invoice per account and period: a second run issues nothing twice.
+    UNIQUE (account_id, period)
+);
+
+CREATE INDEX invoices_by_account ON invoices (account_id, issue_date, id);

@@ -21,6 +21,10 @@ CREATE TABLE invoices (
     -- Lines, billing address, tax treatment and payment method as issued: never updated.
     snapshot        TEXT NOT NULL,
     created_at      TEXT NOT NULL,
+    -- Status changes: issued -> paid (payment webhook or staff) or void (staff, with a reason).
+    paid_at         TEXT,
+    voided_at       TEXT,
+    void_reason     TEXT,
     -- One invoice per account and period: a second run issues nothing twice.
     UNIQUE (account_id, period)
 );

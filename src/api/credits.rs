@@ -390,7 +390,7 @@ pub struct PaymentEventBody {
     /// The provider's event id: an event delivered again is ignored.
     #[schema(min_length = 1, max_length = 200, example = "evt_123")]
     pub id: String,
-    /// `top_up.succeeded` or `top_up.failed`; other types are acknowledged and ignored.
+    /// `top_up.succeeded`, `top_up.failed` or `invoice.paid`; other types are acknowledged and ignored.
     #[serde(rename = "type")]
     #[schema(example = "top_up.succeeded")]
     pub kind: String,
@@ -400,6 +400,8 @@ pub struct PaymentEventBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PaymentEventData {
     pub top_up_id: Option<String>,
+    /// For `invoice.paid`.
+    pub invoice_id: Option<String>,
     pub failure_reason: Option<String>,
 }
 
@@ -462,7 +464,8 @@ fn check_signature(
     responses(
         (status = 200, description = "Acknowledged", body = WebhookAck),
         (status = 401, description = "invalid_signature: missing, wrong or too old", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown top-up", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown top-up or invoice", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: the invoice is void", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "COMPTOIR_WEBHOOK_SECRET is not set", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn webhook(
@@ -474,6 +477,33 @@ pub async fn webhook(
     check_signature(&req, &state, &body, now)?;
     let event: PaymentEventBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if event.id.is_empty() || event.id.len() > 200 {
+        return Err(ApiError::validation("id", "must be 1 to 200 characters"));
+    }
+    let ctx = Ctx {
+        caller: Caller {
+            subject: "payment-webhook".into(),
+            role: Role::Integration,
+            account_id: None,
+        },
+        request_id: None,
+        now,
+    };
+    if event.kind == "invoice.paid" {
+        let invoice = event
+            .data
+            .invoice_id
+            .as_deref()
+            .and_then(crate::domain::ids::InvoiceId::parse)
+            .ok_or_else(|| ApiError::validation("data.invoice_id", "must be an invoice id"))?;
+        let applied =
+            crate::service::invoices::apply_paid_event(&state.store, &ctx, &event.id, &invoice)
+                .await?;
+        return Ok(HttpResponse::Ok().json(WebhookAck {
+            received: true,
+            applied,
+        }));
+    }
     let outcome = match event.kind.as_str() {
         "top_up.succeeded" => Settlement::Succeeded,
         "top_up.failed" => Settlement::Failed(
@@ -496,18 +526,6 @@ pub async fn webhook(
         .as_deref()
         .and_then(TopUpId::parse)
         .ok_or_else(|| ApiError::validation("data.top_up_id", "must be a top-up id"))?;
-    if event.id.is_empty() || event.id.len() > 200 {
-        return Err(ApiError::validation("id", "must be 1 to 200 characters"));
-    }
-    let ctx = Ctx {
-        caller: Caller {
-            subject: "payment-webhook".into(),
-            role: Role::Integration,
-            account_id: None,
-        },
-        request_id: None,
-        now,
-    };
     let applied = credits::apply_payment_event(
         &state.store,
         &ctx,

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use time::Date;
+use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
@@ -17,7 +17,7 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
 use crate::service::Ctx;
-use crate::service::invoices::{self, Invoice, RunReport};
+use crate::service::invoices::{self, Closing, Invoice, RunReport};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -151,6 +151,11 @@ pub struct InvoiceDto {
     pub billing_address: Option<AddressSnapshotDto>,
     /// The payment method debited, masked, as it was on the issue date.
     pub payment_method: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub paid_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub voided_at: Option<OffsetDateTime>,
+    pub void_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -208,6 +213,9 @@ impl From<Invoice> for InvoiceDto {
                 vat_number: b.vat_number,
             }),
             payment_method: s.payment_method,
+            paid_at: i.paid_at,
+            voided_at: i.voided_at,
+            void_reason: i.void_reason,
         }
     }
 }
@@ -281,8 +289,7 @@ pub async fn get(
     ctx: Ctx,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = InvoiceId::parse(&path.1).ok_or(ApiError::NotFound("invoice"))?;
+    let (account, id) = invoice_path(&path)?;
     let invoice = invoices::get(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
@@ -370,4 +377,69 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
             })
             .collect(),
     }
+}
+
+fn invoice_path(
+    path: &(String, String),
+) -> Result<(crate::domain::ids::AccountId, InvoiceId), ApiError> {
+    Ok((
+        account_id(&path.0)?,
+        InvoiceId::parse(&path.1).ok_or(ApiError::NotFound("invoice"))?,
+    ))
+}
+
+/// Mark an issued invoice paid (staff), e.g. after a bank transfer.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/mark-paid", operation_id = "mark_invoice_paid", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice, paid", body = InvoiceDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mark_paid(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, id) = invoice_path(&path)?;
+    let invoice =
+        invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Paid).await?;
+    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// Why the invoice is void (kept with it).
+    #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "Issued on the wrong account"
+    )]
+    pub reason: String,
+}
+
+/// Void an issued invoice (staff), with a reason. Its number stays used.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/void", operation_id = "void_invoice", tag = "invoices",
+    request_body = VoidRequest,
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice, void", body = InvoiceDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn void(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+    body: ValidJson<VoidRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, id) = invoice_path(&path)?;
+    let reason = crate::domain::account::clean_name(&body.value.reason, 500)
+        .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
+    let invoice =
+        invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Void { reason })
+            .await?;
+    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }

@@ -53,6 +53,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}")
                 .route(web::get().to(invoices::get)),
         )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/mark-paid")
+                .route(web::post().to(invoices::mark_paid)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/void")
+                .route(web::post().to(invoices::void)),
+        )
         .service(web::resource("/v1/billing-runs").route(web::post().to(invoices::run)))
         .service(
             web::resource("/v1/accounts/{account_id}/consumption/summary")
@@ -341,6 +349,8 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         invoices::list,
         invoices::get,
         invoices::run,
+        invoices::mark_paid,
+        invoices::void,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),

@@ -210,6 +210,9 @@ pub struct Invoice {
     pub tax: Money,
     pub total: Money,
     pub snapshot: Snapshot,
+    pub paid_at: Option<time::OffsetDateTime>,
+    pub voided_at: Option<time::OffsetDateTime>,
+    pub void_reason: Option<String>,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -230,6 +233,9 @@ impl TryFrom<InvoiceRow> for Invoice {
             tax: Money::from_minor(r.tax_minor, currency),
             total: Money::from_minor(r.total_minor, currency),
             snapshot: serde_json::from_str(&r.snapshot).map_err(ApiError::internal)?,
+            paid_at: r.paid_at,
+            voided_at: r.voided_at,
+            void_reason: r.void_reason,
         })
     }
 }
@@ -351,6 +357,9 @@ pub async fn issue(
         total_minor: c.total.minor(),
         snapshot: serde_json::to_string(&snapshot).map_err(ApiError::internal)?,
         created_at: ctx.now,
+        paid_at: None,
+        voided_at: None,
+        void_reason: None,
     };
     match tx.insert_invoice(&row).await {
         Ok(()) => {}
@@ -419,4 +428,89 @@ pub async fn get(
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
         .try_into()
+}
+
+/// How an issued invoice is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closing {
+    Paid,
+    Void { reason: String },
+}
+
+/// Closes an `issued` invoice in `tx`: paid or void, once. A second attempt
+/// is 409 `invoice_not_open`.
+async fn close(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    row: InvoiceRow,
+    closing: Closing,
+) -> Result<Invoice, ApiError> {
+    let (status, reason) = match &closing {
+        Closing::Paid => ("paid", None),
+        Closing::Void { reason } => ("void", Some(reason.as_str())),
+    };
+    if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
+        return Err(ApiError::Conflict {
+            code: "invoice_not_open",
+            detail: format!("invoice {} is {}, not issued", row.number, row.status),
+        });
+    }
+    let account = AccountId::from_trusted(row.account_id.clone());
+    let event = ctx.audit_event(
+        Some(&account),
+        &format!("invoice.{status}"),
+        ("invoice", &row.id),
+        Some(serde_json::json!({ "status": row.status })),
+        Some(serde_json::json!({ "status": status, "reason": reason })),
+    );
+    super::audit::record(tx, event).await?;
+    let id = InvoiceId::from_trusted(row.id);
+    tx.invoice(&account, &id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .try_into()
+}
+
+/// Staff: marks an issued invoice paid, or voids it with a reason.
+pub async fn close_by_staff(
+    store: &Store,
+    ctx: &Ctx,
+    account_id: &AccountId,
+    id: &InvoiceId,
+    closing: Closing,
+) -> Result<Invoice, ApiError> {
+    let mut tx = store.begin_write().await?;
+    authorized(&mut tx, ctx, account_id, Need::Staff).await?;
+    let row = tx
+        .invoice(account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    let invoice = close(&mut tx, ctx, row, closing).await?;
+    tx.commit().await?;
+    Ok(invoice)
+}
+
+/// The payment webhook's `invoice.paid`: applied once per event id; an
+/// invoice already paid stays as it is.
+pub async fn apply_paid_event(
+    store: &Store,
+    ctx: &Ctx,
+    event_id: &str,
+    id: &InvoiceId,
+) -> Result<bool, ApiError> {
+    let mut tx = store.begin_write().await?;
+    if !tx.record_webhook_event(event_id, ctx.now).await? {
+        return Ok(false);
+    }
+    let row = tx
+        .invoice_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    if row.status == "paid" {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    close(&mut tx, ctx, row, Closing::Paid).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -20,9 +20,14 @@ pub struct InvoiceRow {
     pub total_minor: i64,
     pub snapshot: String,
     pub created_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub voided_at: Option<OffsetDateTime>,
+    pub void_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, account_id, number, period, status, issue_date, currency, \
+    subtotal_minor, tax_minor, total_minor, snapshot, created_at, paid_at, voided_at, void_reason";
+const INSERT_COLUMNS: &str = "id, account_id, number, period, status, issue_date, currency, \
     subtotal_minor, tax_minor, total_minor, snapshot, created_at";
 
 impl Tx {
@@ -50,7 +55,7 @@ impl Tx {
 
     pub async fn insert_invoice(&mut self, i: &InvoiceRow) -> Result<(), sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO invoices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO invoices ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ));
         on_tx!(self, c => sqlx::query(sql)
             .bind(&i.id)
@@ -128,6 +133,47 @@ impl Tx {
             .fetch_all(&mut **c)
             .await)?;
         Ok(Page::from_rows(rows, limit))
+    }
+
+    /// Moves an `issued` invoice to `paid` or `void`; false when it was not
+    /// `issued` any more (the status only moves forward, once).
+    pub async fn close_invoice(
+        &mut self,
+        id: &str,
+        status: &str,
+        at: OffsetDateTime,
+        reason: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let column = if status == "paid" {
+            "paid_at"
+        } else {
+            "voided_at"
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE invoices SET status = $1, {column} = $2, void_reason = $3 \
+             WHERE id = $4 AND status = 'issued'"
+        ));
+        let n = on_tx!(self, c => sqlx::query(sql)
+            .bind(status)
+            .bind(at)
+            .bind(reason)
+            .bind(id)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// An invoice by id alone (the payment webhook names no account).
+    pub async fn invoice_by_id(
+        &mut self,
+        id: &InvoiceId,
+    ) -> Result<Option<InvoiceRow>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"));
+        on_tx!(self, c => sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(&mut **c)
+            .await)
     }
 
     /// Every invoice number of `year`, in order (tests check there is no gap).

@@ -40,13 +40,13 @@ async fn top_up(app: &TestApp, account: &str, amount: &str) -> Value {
     res.json().await.unwrap()
 }
 
-fn signed(body: &Value, at: i64, secret: &str) -> (String, String) {
+pub fn signed(body: &Value, at: i64, secret: &str) -> (String, String) {
     let raw = body.to_string();
     let sig = comptoir::crypto::webhook_signature(secret, at, raw.as_bytes());
     (raw, format!("t={at},v1={sig}"))
 }
 
-async fn deliver(app: &TestApp, raw: String, header: &str) -> reqwest::Response {
+pub async fn deliver(app: &TestApp, raw: String, header: &str) -> reqwest::Response {
     app.request(Method::POST, "/v1/webhooks/payments", None)
         .header("Content-Type", "application/json")
         .header("Comptoir-Signature", header)

@@ -419,3 +419,118 @@ async fn invoices_are_404_from_another_account_and_runs_are_staff_only() {
     }
     assert_eq!(numbers(&app).await, gapless(1));
 }
+
+#[tokio::test]
+async fn staff_mark_invoices_paid_or_void_once_and_customers_cannot() {
+    let app = spawn_app().await;
+    let a = account_with_april_calls(&app, "A").await;
+    let b = account_with_april_calls(&app, "B").await;
+    let run = bill(&app, "2026-05").await;
+    let id_of = |account: &str| {
+        run["issued"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["account_id"] == account)
+            .unwrap()["invoice_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ia, ib) = (id_of(&a), id_of(&b));
+    let paid = format!("/v1/accounts/{a}/invoices/{ia}/mark-paid");
+    assert_problem(
+        app.post(&paid, &app.admin(&a), &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let res = app.post(&paid, &app.support(), &json!({})).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "paid");
+    assert!(body["paid_at"].is_string());
+    assert_problem(
+        app.post(&paid, &app.support(), &json!({})).await,
+        409,
+        "invoice_not_open",
+    )
+    .await;
+
+    let void = format!("/v1/accounts/{b}/invoices/{ib}/void");
+    assert_problem(
+        app.post(&void, &app.support(), &json!({"reason": ""}))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let res = app
+        .post(&void, &app.support(), &json!({"reason": "wrong account"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["void_reason"].as_str()),
+        (Some("void"), Some("wrong account"))
+    );
+    assert_problem(
+        app.post(
+            &format!("/v1/accounts/{b}/invoices/{ib}/mark-paid"),
+            &app.support(),
+            &json!({}),
+        )
+        .await,
+        409,
+        "invoice_not_open",
+    )
+    .await;
+    let voided: Value = app
+        .get(
+            &format!("/v1/accounts/{b}/invoices?status=void"),
+            &app.viewer(&b),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(voided["data"].as_array().unwrap().len(), 1);
+    assert!(
+        app.audit_actions(&b)
+            .await
+            .contains(&"invoice.void".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_payment_webhook_marks_an_invoice_paid_once() {
+    let app = spawn_app().await;
+    let a = account_with_april_calls(&app, "A").await;
+    let run = bill(&app, "2026-05").await;
+    let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
+    let event = json!({"id": "evt_inv_1", "type": "invoice.paid", "data": {"invoice_id": id}});
+    let at = START.unix_timestamp();
+    for expected in [true, false] {
+        let (raw, header) = crate::credits::signed(&event, at, crate::helpers::WEBHOOK_SECRET);
+        let res = crate::credits::deliver(&app, raw, &header).await;
+        assert_eq!(res.status(), 200);
+        let ack: Value = res.json().await.unwrap();
+        assert_eq!(ack["applied"], expected);
+    }
+    let invoice: Value = app
+        .get(&format!("/v1/accounts/{a}/invoices/{id}"), &app.viewer(&a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(invoice["status"], "paid");
+    let unknown =
+        json!({"id": "evt_inv_2", "type": "invoice.paid", "data": {"invoice_id": "inv_0000"}});
+    let (raw, header) = crate::credits::signed(&unknown, at, crate::helpers::WEBHOOK_SECRET);
+    assert_problem(
+        crate::credits::deliver(&app, raw, &header).await,
+        404,
+        "not_found",
+    )
+    .await;
+}

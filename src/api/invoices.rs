@@ -1,13 +1,15 @@
 //! `/v1/accounts/{a}/invoices` (issued invoices and the upcoming one) and
 //! `/v1/billing-runs`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::accounts::account_id;
+use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
 use super::payments::PaymentMethodDto;
 use crate::AppState;
@@ -16,6 +18,7 @@ use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
 use crate::domain::money::{Currency, Money};
 use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
+use crate::render::Lang;
 use crate::service::Ctx;
 use crate::service::invoices::{self, Closing, Invoice, RunReport};
 
@@ -442,4 +445,66 @@ pub async fn void(
         invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Void { reason })
             .await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+}
+
+async fn rendering(
+    state: &AppState,
+    ctx: &Ctx,
+    path: &(String, String),
+) -> Result<Invoice, ApiError> {
+    let (account, id) = invoice_path(path)?;
+    invoices::get(&state.store, ctx, &account, &id).await
+}
+
+fn inline_file(name: String) -> ContentDisposition {
+    ContentDisposition {
+        disposition: DispositionType::Inline,
+        parameters: vec![DispositionParam::Filename(name)],
+    }
+}
+
+/// The invoice as a standalone printable HTML page; French unless
+/// `Accept-Language` prefers English.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/html", operation_id = "invoice_html", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+    responses(
+        (status = 200, description = "The invoice page", content_type = "text/html", body = String),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn html(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = rendering(&state, &ctx, &path).await?;
+    let lang = Lang::from_request(&req);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(inline_file(format!("{}.html", invoice.number)))
+        .body(crate::render::invoice::html(&invoice, lang)))
+}
+
+/// The invoice as a PDF (A4, embedded font, real text); French unless
+/// `Accept-Language` prefers English.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+    responses(
+        (status = 200, description = "The invoice PDF", content((FileBytes = "application/pdf"))),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pdf(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = rendering(&state, &ctx, &path).await?;
+    let lang = Lang::from_request(&req);
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(inline_file(format!("{}.pdf", invoice.number)))
+        .body(crate::render::invoice::pdf(&invoice, lang)))
 }

@@ -61,6 +61,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/void")
                 .route(web::post().to(invoices::void)),
         )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/html")
+                .route(web::get().to(invoices::html)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/pdf")
+                .route(web::get().to(invoices::pdf)),
+        )
         .service(web::resource("/v1/billing-runs").route(web::post().to(invoices::run)))
         .service(
             web::resource("/v1/accounts/{account_id}/consumption/summary")
@@ -351,6 +359,8 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         invoices::run,
         invoices::mark_paid,
         invoices::void,
+        invoices::html,
+        invoices::pdf,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),

@@ -534,3 +534,66 @@ async fn the_payment_webhook_marks_an_invoice_paid_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
+    let app = spawn_app().await;
+    demo_on_april_9(&app).await;
+    let run = bill(&app, "2026-05").await;
+    let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
+    let base = format!("/v1/accounts/acc_demo/invoices/{id}");
+    let res = app
+        .get(&format!("{base}/pdf"), &app.viewer("acc_demo"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("F-2026-000001.pdf")
+    );
+    let bytes = res.bytes().await.unwrap();
+    let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "Facture n° F-2026-000001",
+        "Date d'émission : 01/05/2026",
+        "Licence ADVANCED, mai 2026",
+        "Licence ADVANCED au prorata (22 jours sur 30)",
+        "Numéro supplémentaire, mai 2026",
+        "640,00 €",
+        "93,86 €",
+        "Total HT 1 002,73 €",
+        "TVA 20 % 200,55 €",
+        "Total TTC 1 203,28 €",
+        "Comptoir Télécom SAS",
+        "Démo Télécom SAS",
+        "indemnité forfaitaire de 40 €",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let english = app
+        .request(
+            reqwest::Method::GET,
+            &format!("{base}/html"),
+            Some(&app.viewer("acc_demo")),
+        )
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains("Invoice no. F-2026-000001"));
+    assert!(english.contains("€1,203.28"));
+    assert!(english.contains("ADVANCED license, May 2026"));
+    let other = app.create_account("Other").await;
+    assert_problem(
+        app.get(&format!("{base}/pdf"), &app.admin(&other)).await,
+        404,
+        "not_found",
+    )
+    .await;
+}

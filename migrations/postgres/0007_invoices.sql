@@ -30,3 +30,13 @@ CREATE TABLE invoices (
 );
 
 CREATE INDEX invoices_by_account ON invoices (account_id, issue_date, id);
+
+-- The email addresses that receive each issued invoice (at most 10 per account).
+CREATE TABLE invoice_recipients (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts (id),
+    email       TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE UNIQUE INDEX invoice_recipients_email ON invoice_recipients (account_id, lower(email));

@@ -22,6 +22,7 @@ pub mod invoices;
 pub mod licenses;
 pub mod payments;
 pub mod plans;
+pub mod recipients;
 pub mod users;
 
 /// The route table. Each path is one resource, so a wrong method gets 405.
@@ -68,6 +69,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/pdf")
                 .route(web::get().to(invoices::pdf)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoice-recipients")
+                .route(web::get().to(recipients::list))
+                .route(web::post().to(recipients::add)),
+        )
+        .service(
+            web::resource("/v1/accounts/{account_id}/invoice-recipients/{recipient_id}")
+                .route(web::get().to(recipients::get))
+                .route(web::patch().to(recipients::change))
+                .route(web::delete().to(recipients::remove)),
         )
         .service(web::resource("/v1/billing-runs").route(web::post().to(invoices::run)))
         .service(
@@ -361,6 +373,11 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         invoices::void,
         invoices::html,
         invoices::pdf,
+        recipients::add,
+        recipients::list,
+        recipients::get,
+        recipients::change,
+        recipients::remove,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&SecurityAndErrors),

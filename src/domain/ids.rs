@@ -126,6 +126,11 @@ id_type!(
     "inv"
 );
 id_type!(
+    /// An email address that receives the account's invoices.
+    RecipientId,
+    "rcp"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

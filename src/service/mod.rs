@@ -21,6 +21,7 @@ pub mod invoices;
 pub mod licenses;
 pub mod payments;
 pub mod plans;
+pub mod recipients;
 pub mod users;
 
 /// Who is asking, under which request id, and the one "now" of this request.

@@ -26,6 +26,7 @@ pub mod invoices;
 pub mod licenses;
 pub mod payments;
 pub mod plans;
+pub mod recipients;
 pub mod users;
 
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.

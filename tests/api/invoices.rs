@@ -597,3 +597,79 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn invoice_recipients_are_checked_unique_and_at_most_ten() {
+    let app = spawn_app().await;
+    let a = app.create_account("A").await;
+    let admin = app.admin(&a);
+    let path = format!("/v1/accounts/{a}/invoice-recipients");
+    let res = app
+        .post(&path, &admin, &json!({"email": "compta@acme.fr"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let first: Value = res.json().await.unwrap();
+    let res = app
+        .post(&path, &admin, &json!({"email": "COMPTA@acme.fr"}))
+        .await;
+    assert_problem(res, 409, "recipient_exists").await;
+    let res = app
+        .post(&path, &admin, &json!({"email": "not an email"}))
+        .await;
+    assert_problem(res, 422, "validation_failed").await;
+    assert_problem(
+        app.post(&path, &app.viewer(&a), &json!({"email": "v@acme.fr"}))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    for i in 1..10 {
+        let res = app
+            .post(&path, &admin, &json!({"email": format!("r{i}@acme.fr")}))
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let res = app
+        .post(&path, &admin, &json!({"email": "eleventh@acme.fr"}))
+        .await;
+    assert_problem(res, 422, "too_many_recipients").await;
+    let list: Value = app.get(&path, &app.viewer(&a)).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 10);
+
+    let one = format!("{path}/{}", first["id"].as_str().unwrap());
+    let res = app
+        .request(reqwest::Method::PATCH, &one, Some(&admin))
+        .json(&json!({"email": "r1@acme.fr"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 409, "recipient_exists").await;
+    let res = app
+        .request(reqwest::Method::PATCH, &one, Some(&admin))
+        .json(&json!({"email": "factures@acme.fr"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got: Value = app.get(&one, &app.viewer(&a)).await.json().await.unwrap();
+    assert_eq!(got["email"], "factures@acme.fr");
+
+    let b = app.create_account("B").await;
+    assert_problem(app.get(&one, &app.admin(&b)).await, 404, "not_found").await;
+    let res = app
+        .request(reqwest::Method::DELETE, &one, Some(&app.admin(&b)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 404, "not_found").await;
+    let res = app
+        .request(reqwest::Method::DELETE, &one, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_problem(app.get(&one, &admin).await, 404, "not_found").await;
+    let list: Value = app.get(&path, &admin).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 9);
+}

@@ -1,0 +1,146 @@
+//! Invoice recipients: add, list, change, remove; checked emails, no
+//! duplicates (case-insensitive), at most 10 per account.
+
+use serde_json::json;
+
+use super::accounts::authorized;
+use super::{Ctx, audit};
+use crate::domain::contact::Email;
+use crate::domain::ids::{AccountId, RecipientId};
+use crate::domain::role::Need;
+use crate::error::ApiError;
+use crate::store::recipients::RecipientRow;
+use crate::store::{Store, Tx};
+
+pub const MAX_RECIPIENTS: usize = 10;
+
+fn taken(email: &Email) -> ApiError {
+    ApiError::Conflict {
+        code: "recipient_exists",
+        detail: format!("{} already receives the invoices", email.as_str()),
+    }
+}
+
+pub async fn add(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    account: &AccountId,
+    email: Email,
+) -> Result<RecipientRow, ApiError> {
+    authorized(tx, ctx, account, Need::Manage).await?;
+    let existing = tx.recipients(account).await?;
+    if existing
+        .iter()
+        .any(|r| r.email.eq_ignore_ascii_case(email.as_str()))
+    {
+        return Err(taken(&email));
+    }
+    if existing.len() >= MAX_RECIPIENTS {
+        return Err(ApiError::Refused {
+            code: "too_many_recipients",
+            detail: format!("an account has at most {MAX_RECIPIENTS} invoice recipients"),
+        });
+    }
+    let row = RecipientRow {
+        id: RecipientId::generate().to_string(),
+        account_id: account.to_string(),
+        email: email.as_str().to_owned(),
+        created_at: ctx.now,
+    };
+    tx.insert_recipient(&row).await?;
+    let event = ctx.audit_event(
+        Some(account),
+        "invoice_recipient.added",
+        ("invoice_recipient", &row.id),
+        None,
+        Some(json!({"email": row.email})),
+    );
+    audit::record(tx, event).await?;
+    Ok(row)
+}
+
+pub async fn list(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+) -> Result<Vec<RecipientRow>, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account, Need::Read).await?;
+    Ok(tx.recipients(account).await?)
+}
+
+async fn find(
+    tx: &mut Tx,
+    account: &AccountId,
+    id: &RecipientId,
+) -> Result<RecipientRow, ApiError> {
+    tx.recipients(account)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id.as_str())
+        .ok_or(ApiError::NotFound("invoice recipient"))
+}
+
+pub async fn get(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    id: &RecipientId,
+) -> Result<RecipientRow, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account, Need::Read).await?;
+    find(&mut tx, account, id).await
+}
+
+pub async fn change(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    id: &RecipientId,
+    email: Email,
+) -> Result<RecipientRow, ApiError> {
+    let mut tx = store.begin_write().await?;
+    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    let before = find(&mut tx, account, id).await?;
+    let others = tx.recipients(account).await?;
+    if others
+        .iter()
+        .any(|r| r.id != before.id && r.email.eq_ignore_ascii_case(email.as_str()))
+    {
+        return Err(taken(&email));
+    }
+    tx.set_recipient_email(id, email.as_str()).await?;
+    let event = ctx.audit_event(
+        Some(account),
+        "invoice_recipient.changed",
+        ("invoice_recipient", id.as_str()),
+        Some(json!({"email": before.email})),
+        Some(json!({"email": email.as_str()})),
+    );
+    audit::record(&mut tx, event).await?;
+    let after = find(&mut tx, account, id).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+pub async fn remove(
+    store: &Store,
+    ctx: &Ctx,
+    account: &AccountId,
+    id: &RecipientId,
+) -> Result<(), ApiError> {
+    let mut tx = store.begin_write().await?;
+    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    let before = find(&mut tx, account, id).await?;
+    tx.delete_recipient(id).await?;
+    let event = ctx.audit_event(
+        Some(account),
+        "invoice_recipient.removed",
+        ("invoice_recipient", id.as_str()),
+        Some(json!({"email": before.email})),
+        None,
+    );
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}

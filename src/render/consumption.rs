@@ -143,11 +143,16 @@ struct Context {
 }
 
 impl Context {
+    /// `at` in the account's zone, as people of `lang` write it.
     fn local(&self, at: OffsetDateTime) -> String {
+        self.local_in(at, self.lang)
+    }
+
+    fn local_in(&self, at: OffsetDateTime, lang: Lang) -> String {
         let local = jiff::Timestamp::from_second(at.unix_timestamp())
             .map(|ts| self.zone.to_datetime(ts))
             .unwrap_or_default();
-        match self.lang {
+        match lang {
             Lang::Fr => local.strftime("%d/%m/%Y %H:%M:%S").to_string(),
             Lang::En => local.strftime("%Y-%m-%d %H:%M:%S").to_string(),
         }
@@ -277,19 +282,18 @@ fn csv_field(out: &mut String, value: &str, free_text: bool) {
 
 fn csv_rows(ctx: &Context, rows: &[Record]) -> String {
     let mut out = String::with_capacity(rows.len() * 200);
-    let local_format = |at: OffsetDateTime| {
-        let local = jiff::Timestamp::from_second(at.unix_timestamp())
-            .map(|ts| ctx.zone.to_datetime(ts))
-            .unwrap_or_default();
-        local.strftime("%Y-%m-%d %H:%M:%S").to_string()
-    };
     for r in rows {
         csv_field(&mut out, &r.external_id, true);
         let utc = r
             .occurred_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        let _ = write!(out, ",{utc},{},{},", local_format(r.occurred_at), r.user_id);
+        let _ = write!(
+            out,
+            ",{utc},{},{},",
+            ctx.local_in(r.occurred_at, Lang::En),
+            r.user_id
+        );
         csv_field(&mut out, ctx.names.user(&r.user_id), true);
         out.push(',');
         if let Some(t) = &r.team_id {

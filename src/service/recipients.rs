@@ -101,9 +101,13 @@ pub async fn change(
 ) -> Result<RecipientRow, ApiError> {
     let mut tx = store.begin_write().await?;
     authorized(&mut tx, ctx, account, Need::Manage).await?;
-    let before = find(&mut tx, account, id).await?;
-    let others = tx.recipients(account).await?;
-    if others
+    let all = tx.recipients(account).await?;
+    let before = all
+        .iter()
+        .find(|r| r.id == id.as_str())
+        .cloned()
+        .ok_or(ApiError::NotFound("invoice recipient"))?;
+    if all
         .iter()
         .any(|r| r.id != before.id && r.email.eq_ignore_ascii_case(email.as_str()))
     {

@@ -43,9 +43,11 @@ lint: ## rustfmt and clippy, warnings are errors
 fmt: ## Format the code
 	cargo fmt
 
-bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports
+bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports, invoices
 	cargo build --release --bin comptoir
 	cargo bench --bench http
 	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench http
 	cargo bench --bench consumption
 	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench consumption
+	cargo bench --bench invoices
+	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench invoices

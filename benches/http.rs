@@ -128,6 +128,7 @@ async fn main() {
         blobs,
         data_key: None,
         webhook_secret: None,
+        seller: Default::default(),
     };
     tokio::spawn(comptoir::run(listener, state, Vec::new()).unwrap());
 

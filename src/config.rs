@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::domain::seller::Seller;
+
 /// A secret value: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -60,6 +62,10 @@ pub struct Config {
     pub now: Option<OffsetDateTime>,
     pub data_key: Option<Secret>,
     pub smtp_url: Option<Secret>,
+    /// The `From` of invoice emails.
+    pub mail_from: String,
+    /// Who issues the invoices (printed on them, kept in each one's snapshot).
+    pub seller: Seller,
     pub webhook_secret: Option<Secret>,
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
@@ -148,6 +154,15 @@ impl Config {
                 .map_err(|_| err("COMPTOIR_MAX_BODY_BYTES", "must be a number of bytes"))?,
             None => 1024 * 1024,
         };
+        let default_seller = Seller::default();
+        let seller = Seller {
+            name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
+            address: get("COMPTOIR_SELLER_ADDRESS")
+                .map(|a| a.split('|').map(|l| l.trim().to_owned()).collect())
+                .unwrap_or(default_seller.address),
+            legal: get("COMPTOIR_SELLER_LEGAL").unwrap_or(default_seller.legal),
+            vat_number: get("COMPTOIR_SELLER_VAT_NUMBER").unwrap_or(default_seller.vat_number),
+        };
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://comptoir.db".into()),
             addr: get("COMPTOIR_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -164,6 +179,9 @@ impl Config {
             now,
             data_key: get("COMPTOIR_DATA_KEY").map(Secret::new),
             smtp_url: get("SMTP_URL").map(Secret::new),
+            mail_from: get("COMPTOIR_MAIL_FROM")
+                .unwrap_or_else(|| "Comptoir Facturation <factures@comptoir.example>".into()),
+            seller,
             webhook_secret: get("COMPTOIR_WEBHOOK_SECRET").map(Secret::new),
             cors_origins: get("COMPTOIR_CORS_ORIGINS")
                 .map(|v| {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub data_key: Option<crypto::DataKey>,
     /// Verifies the payment provider's webhook signatures.
     pub webhook_secret: Option<config::Secret>,
+    /// Who issues the invoices.
+    pub seller: domain::seller::Seller,
 }
 
 /// The OpenAPI document, generated from the handlers.

@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
                 request_id: None,
                 now: clock.now(),
             };
-            let report = service::invoices::run(&store, &ctx, period)
+            let report = service::invoices::run(&store, &ctx, &config.seller, period)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let failed = report.failed.len();
@@ -191,6 +191,15 @@ async fn main() -> anyhow::Result<()> {
             if data_key.is_none() && store.begin_read().await?.any_sepa_method().await? {
                 bail!("COMPTOIR_DATA_KEY is required: the database holds encrypted IBANs");
             }
+            match &config.smtp_url {
+                Some(url) => {
+                    let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
+                    let settings = service::outbox::Settings::default();
+                    tokio::spawn(service::outbox::worker(store.clone(), mailer, settings));
+                    tracing::info!("invoice emails are delivered through SMTP_URL");
+                }
+                None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),
+            }
             tracing::info!(addr = %config.addr, backend = ?store.backend(), "serving");
             let state = AppState {
                 store,
@@ -200,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
                 blobs,
                 data_key,
                 webhook_secret: config.webhook_secret.clone(),
+                seller: config.seller.clone(),
             };
             comptoir::run(listener, state, config.cors_origins)?.await?;
         }

@@ -353,7 +353,7 @@ pub async fn run(
     ctx.require(Need::Staff)?;
     let period = Period::parse(&body.value.period)
         .ok_or_else(|| ApiError::validation("period", "must be a month such as 2026-05"))?;
-    let report = invoices::run(&state.store, &ctx, period).await?;
+    let report = invoices::run(&state.store, &ctx, &state.seller, period).await?;
     Ok(HttpResponse::Ok().json(run_dto(period, report)))
 }
 
@@ -507,4 +507,65 @@ pub async fn pdf(
         .content_type("application/pdf")
         .insert_header(inline_file(format!("{}.pdf", invoice.number)))
         .body(crate::render::invoice::pdf(&invoice, lang)))
+}
+
+/// One email of an invoice: to whom, and how its delivery went.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceEmailDto {
+    pub id: String,
+    #[schema(example = "compta@example.fr")]
+    pub recipient: String,
+    #[schema(example = "Votre facture F-2026-000123 - Comptoir Télécom SAS")]
+    pub subject: String,
+    /// `pending` (queued, or waiting for a retry), `sent` or `failed`.
+    #[schema(example = "sent")]
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// When the next attempt is due, for a pending email already tried.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// Why the last attempt failed (the mail server's answer).
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceEmailsDto {
+    pub items: Vec<InvoiceEmailDto>,
+}
+
+/// The invoice's emails: one per recipient when it was issued, with their
+/// delivery status. The PDF is attached to each.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
+    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice's emails, oldest first", body = InvoiceEmailsDto),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn emails(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, id) = invoice_path(&path)?;
+    let rows = invoices::emails(&state.store, &ctx, &account, &id).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| InvoiceEmailDto {
+            id: r.id,
+            recipient: r.recipient,
+            subject: r.subject,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.filter(|_| r.attempts > 0),
+            last_error: r.last_error,
+            sent_at: r.sent_at,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(InvoiceEmailsDto { items }))
 }

@@ -71,6 +71,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(invoices::pdf)),
         )
         .service(
+            web::resource("/v1/accounts/{account_id}/invoices/{invoice_id}/emails")
+                .route(web::get().to(invoices::emails)),
+        )
+        .service(
             web::resource("/v1/accounts/{account_id}/invoice-recipients")
                 .route(web::get().to(recipients::list))
                 .route(web::post().to(recipients::add)),
@@ -373,6 +377,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         invoices::void,
         invoices::html,
         invoices::pdf,
+        invoices::emails,
         recipients::add,
         recipients::list,
         recipients::get,

@@ -131,6 +131,11 @@ id_type!(
     "rcp"
 );
 id_type!(
+    /// An invoice email in the outbox: one per invoice and recipient.
+    InvoiceEmailId,
+    "eml"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -112,9 +112,11 @@ impl std::fmt::Display for Period {
     }
 }
 
-/// What is billed: a license or an additional phone number.
+/// What is billed: `quantity` licenses or additional phone numbers that
+/// share everything an invoice reads of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    pub quantity: u32,
     pub phone_number: bool,
     /// The plan code (`ADVANCED`, `PHONE_NUMBER`).
     pub plan: String,
@@ -237,8 +239,9 @@ fn month_name(m: Month) -> &'static str {
 
 /// Composes the invoice of `inputs.period`.
 ///
-/// - Recurring: items active on the period's 1st (activated by then, not
-///   removed before it), by plan, at the period's price.
+/// - Recurring: items active on the period's 1st (activated before it, not
+///   removed before it), by plan, at the period's price. An item activated on
+///   the 1st or later owes its proration, billed on the next invoice.
 /// - Proration: items activated during the previous month, by plan,
 ///   activation day and unit: the proration charged when added; an item also
 ///   removed that month is prorated from activation to removal instead.
@@ -253,11 +256,14 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
     // Recurring, in advance.
     let mut recurring: BTreeMap<(bool, &str), u32> = BTreeMap::new();
     for item in &inputs.items {
-        let active = item.activation_date <= first && item.removal_date.is_none_or(|d| d >= first);
+        let active = item.activation_date < first && item.removal_date.is_none_or(|d| d >= first);
         if active {
-            *recurring
+            let count = recurring
                 .entry((item.phone_number, &item.plan))
-                .or_default() += 1;
+                .or_default();
+            *count = count
+                .checked_add(item.quantity)
+                .ok_or(MoneyError::Overflow)?;
         }
     }
     for ((phone_number, plan), quantity) in recurring {
@@ -295,7 +301,7 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
             }
             _ => (full.days, item.prorated_amount_minor),
         };
-        *prorated
+        let count = prorated
             .entry((
                 item.phone_number,
                 &item.plan,
@@ -303,7 +309,10 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
                 days,
                 unit,
             ))
-            .or_default() += 1;
+            .or_default();
+        *count = count
+            .checked_add(item.quantity)
+            .ok_or(MoneyError::Overflow)?;
     }
     for ((phone_number, plan, activation, days, unit), quantity) in prorated {
         let unit = Money::from_minor(unit, inputs.currency);
@@ -391,6 +400,7 @@ mod tests {
     fn license(activation: Date, removal: Option<Date>) -> Item {
         let price = eur(6_400);
         Item {
+            quantity: 1,
             phone_number: false,
             plan: "ADVANCED".into(),
             activation_date: activation,
@@ -403,6 +413,7 @@ mod tests {
     fn number(activation: Date) -> Item {
         let price = eur(500);
         Item {
+            quantity: 1,
             phone_number: true,
             plan: "PHONE_NUMBER".into(),
             activation_date: activation,
@@ -572,6 +583,56 @@ mod tests {
             Some(22)
         )));
         assert_eq!(c.lines[0].quantity, 9);
+    }
+
+    /// The same inputs with equal items merged into one of a larger
+    /// quantity, as the store reads them.
+    fn grouped(mut inputs: Inputs) -> Inputs {
+        let mut groups: Vec<Item> = Vec::new();
+        for item in inputs.items.drain(..) {
+            let same = |g: &&mut Item| {
+                Item {
+                    quantity: 1,
+                    ..(**g).clone()
+                } == item
+            };
+            match groups.iter_mut().find(same) {
+                Some(group) => group.quantity += item.quantity,
+                None => groups.push(item),
+            }
+        }
+        inputs.items = groups;
+        inputs
+    }
+
+    #[test]
+    fn items_with_a_quantity_compose_like_as_many_single_items() {
+        let inputs = grouped(april());
+        let quantities: Vec<u32> = inputs.items.iter().map(|i| i.quantity).collect();
+        assert_eq!(quantities, vec![4, 3, 1, 2, 3]);
+        assert_eq!(compose(&inputs).unwrap(), compose(&april()).unwrap());
+
+        // Both April 9 licenses removed April 15: one item of 2, prorated
+        // to the removal (7 days of 30 = 14.93 each), and not recurring.
+        let mut single = april();
+        let n = single.items.len();
+        for item in &mut single.items[n - 5..n - 3] {
+            assert_eq!(item.activation_date, date!(2026 - 04 - 09));
+            item.removal_date = Some(date!(2026 - 04 - 15));
+        }
+        let inputs = grouped(single.clone());
+        assert_eq!(inputs.items.len(), 5);
+        let c = compose(&inputs).unwrap();
+        assert_eq!(c, compose(&single).unwrap());
+        assert!(summary(&c).contains(&(
+            LineKind::LicenseProration,
+            2,
+            "14.93".into(),
+            "29.86".into(),
+            Some(7)
+        )));
+        assert_eq!(c.lines[0].quantity, 8);
+        assert_eq!(c.subtotal.amount(), "810.73");
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod payment;
 pub mod plan;
 pub mod proration;
 pub mod role;
+pub mod seller;
 pub mod user;

@@ -10,22 +10,6 @@ use crate::domain::invoice::{LineKind, TaxTreatment};
 use crate::domain::money::Money;
 use crate::service::invoices::{Invoice, SnapshotLine};
 
-/// Who issues the invoices.
-pub struct Seller {
-    pub name: &'static str,
-    pub address: [&'static str; 2],
-    pub legal: &'static str,
-    pub vat_number: &'static str,
-}
-
-/// The seller as printed on every invoice.
-pub const SELLER: Seller = Seller {
-    name: "Comptoir Télécom SAS",
-    address: ["10 rue de la Paix", "75002 Paris, France"],
-    legal: "SAS au capital de 100 000 € · RCS Paris 912 345 678 · SIREN 912 345 678",
-    vat_number: "FR32912345678",
-};
-
 struct Texts {
     invoice: &'static str,
     number: &'static str,
@@ -157,6 +141,16 @@ fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
     }
 }
 
+/// The seller block, as it was when the invoice was issued: name, address
+/// lines, VAT number.
+fn seller_lines(invoice: &Invoice, lang: Lang) -> Vec<String> {
+    let seller = &invoice.snapshot.seller;
+    let mut out = vec![seller.name.clone()];
+    out.extend(seller.address.iter().cloned());
+    out.push(format!("{} {}", texts(lang).vat_number, seller.vat_number));
+    out
+}
+
 /// The buyer block: name, address lines, VAT number.
 fn buyer_lines(invoice: &Invoice, lang: Lang) -> Vec<String> {
     let t = texts(lang);
@@ -180,6 +174,38 @@ fn payment_line(invoice: &Invoice, lang: Lang) -> String {
     match &invoice.snapshot.payment_method {
         Some(m) => format!("{} {} : {m}", t.debited, date(invoice.issue_date, lang)),
         None => t.no_method.to_owned(),
+    }
+}
+
+/// The subject and plain-text body of the email that carries the invoice's PDF.
+pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
+    let s = &invoice.snapshot;
+    let total = money(invoice, invoice.total.minor(), lang);
+    let period = format!(
+        "{} – {}",
+        date(s.period_start, lang),
+        date(s.period_end, lang)
+    );
+    let payment = payment_line(invoice, lang);
+    match lang {
+        Lang::Fr => (
+            format!("Votre facture {} - {}", invoice.number, s.seller.name),
+            format!(
+                "Bonjour,\n\nVotre facture {} ({}) pour la période du {period} est jointe \
+                 à ce message, au format PDF.\n\nMontant TTC : {total}\n{payment}\n\n\
+                 Cordialement,\n{}\n",
+                invoice.number, s.account_name, s.seller.name
+            ),
+        ),
+        Lang::En => (
+            format!("Your invoice {} - {}", invoice.number, s.seller.name),
+            format!(
+                "Hello,\n\nYour invoice {} ({}) for the period {period} is attached to \
+                 this message as a PDF.\n\nTotal (incl. VAT): {total}\n{payment}\n\n\
+                 Kind regards,\n{}\n",
+                invoice.number, s.account_name, s.seller.name
+            ),
+        ),
     }
 }
 
@@ -214,15 +240,18 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
     if let Some(stamp) = status_stamp(invoice, lang) {
         let _ = writeln!(out, "<p class=\"stamp\">{stamp}</p>");
     }
+    let _ = write!(out, "<div class=\"parties\"><div>");
+    for (i, line) in seller_lines(invoice, lang).iter().enumerate() {
+        let line = escape_html(line);
+        let _ = match i {
+            0 => write!(out, "<strong>{line}</strong>"),
+            _ => write!(out, "<br>{line}"),
+        };
+    }
     let _ = write!(
         out,
-        "<div class=\"parties\"><div><strong>{}</strong><br>{}<br>{}<br>{} {}<br><span class=\"small\">{}</span></div>",
-        escape_html(SELLER.name),
-        escape_html(SELLER.address[0]),
-        escape_html(SELLER.address[1]),
-        t.vat_number,
-        SELLER.vat_number,
-        escape_html(SELLER.legal)
+        "<br><span class=\"small\">{}</span></div>",
+        escape_html(&s.seller.legal)
     );
     let buyer: Vec<String> = buyer_lines(invoice, lang)
         .iter()
@@ -329,12 +358,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
         ),
     );
     y -= 32.0;
-    let seller = [
-        SELLER.name.to_owned(),
-        SELLER.address[0].to_owned(),
-        SELLER.address[1].to_owned(),
-        format!("{} {}", t.vat_number, SELLER.vat_number),
-    ];
+    let seller = seller_lines(invoice, lang);
     let buyer = buyer_lines(invoice, lang);
     p.text(320.0, y, 9.0, Face::Bold, t.billed_to);
     let top = y - 14.0;
@@ -421,7 +445,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
         9.0,
     ));
     notes.push((t.terms.to_owned(), 7.5));
-    notes.push((SELLER.legal.to_owned(), 7.5));
+    notes.push((s.seller.legal.clone(), 7.5));
     for (note, size) in notes {
         for line in wrap(&p, &note, size, right - margin) {
             p.text(margin, y, size, Face::Regular, &line);

@@ -42,6 +42,19 @@ impl Lang {
         }
     }
 
+    /// The stored code: `fr` or `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    /// Reads a stored code; anything but `en` is French.
+    pub fn from_code(code: &str) -> Self {
+        if code == "en" { Lang::En } else { Lang::Fr }
+    }
+
     pub fn from_request(req: &HttpRequest) -> Self {
         Self::from_accept_language(
             req.headers()

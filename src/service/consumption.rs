@@ -368,3 +368,173 @@ pub async fn export_chunk(
         .list_consumption(account_id, filter, after, EXPORT_CHUNK)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+    use crate::domain::account::Timezone;
+    use crate::domain::contact::Email;
+    use crate::domain::role::{Caller, Role};
+    use crate::store::Tx;
+
+    /// A fresh SQLite file, or a fresh schema when `TEST_DATABASE_URL` is a
+    /// PostgreSQL URL; and what to remove afterwards.
+    async fn fresh_store() -> (Store, Option<std::path::PathBuf>, Option<String>) {
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let schema = format!("cpt_t_{name}");
+                let store = Store::connect_pg_schema(&url, &schema).await.unwrap();
+                (store, None, Some(schema))
+            }
+            _ => {
+                let dir = std::env::temp_dir().join(format!("comptoir-unit-{name}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}", dir.join("test.db").display());
+                (Store::connect(&url).await.unwrap(), Some(dir), None)
+            }
+        }
+    }
+
+    /// The billable records of `[from, to)` counted from the records themselves.
+    async fn from_records(
+        tx: &mut Tx,
+        account: &AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> (i64, i64) {
+        crate::store::on_tx!(tx, c => sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(billable_minor), 0) AS BIGINT) \
+             FROM consumption_records WHERE account_id = $1 AND occurred_at >= $2 \
+             AND occurred_at < $3 AND billable_minor > 0",
+        )
+        .bind(account.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut **c)
+        .await)
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn billable_consumption_by_hour_adds_up_to_the_records_in_any_zone() {
+        let (store, dir, schema) = fresh_store().await;
+        let ctx = Ctx {
+            caller: Caller {
+                subject: "test".into(),
+                role: Role::Support,
+                account_id: None,
+            },
+            request_id: None,
+            now: datetime!(2026-05-10 10:00 UTC),
+        };
+        let mut tx = store.begin_write().await.unwrap();
+        let new = super::super::accounts::NewAccount {
+            name: "Katmandou".into(),
+            currency: Currency::Eur,
+            timezone: Timezone::parse("Asia/Kathmandu").unwrap(),
+        };
+        let account = super::super::accounts::create(&mut tx, &ctx, new)
+            .await
+            .unwrap();
+        let user = super::super::users::NewUser {
+            name: "Léa".into(),
+            email: Email::parse("lea@example.fr").unwrap(),
+            team_id: None,
+        };
+        let user = super::super::users::create_user(&mut tx, &ctx, &account.id, user)
+            .await
+            .unwrap();
+        // Credits cover the first records, one of them in part.
+        credits::adjust(
+            &mut tx,
+            &ctx,
+            &account.id,
+            Money::from_minor(1_005, Currency::Eur),
+            "test",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        // A record every 7 min 13 s from April 29 to May 3 (UTC), around
+        // the month's start in Kathmandu (+05:45), Paris and UTC.
+        let records: Vec<RecordInput> = (0..800_i64)
+            .map(|i| RecordInput {
+                external_id: format!("r{i}"),
+                occurred_at: (datetime!(2026-04-29 00:00 UTC) + time::Duration::seconds(433 * i))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+                user_id: user.id.to_string(),
+                kind: "call".into(),
+                direction: "outbound".into(),
+                destination: "+32470123456".into(),
+                country: "BE".into(),
+                duration_seconds: 60,
+                cost: Money::from_minor(if i % 3 == 0 { 0 } else { 1 + i % 50 }, Currency::Eur)
+                    .amount(),
+            })
+            .collect();
+        // Sent in two batches that overlap: the repeated records count once.
+        let first = ingest(&store, &ctx, &account.id, &records[..500])
+            .await
+            .unwrap();
+        let second = ingest(&store, &ctx, &account.id, &records[400..])
+            .await
+            .unwrap();
+        assert_eq!((first.inserted, second.inserted), (500, 300));
+        assert_eq!(second.duplicates, 100);
+        assert_eq!(first.covered_by_credits.minor(), 1_005);
+
+        let mut tx = store.begin_read().await.unwrap();
+        let mut ranges = Vec::new();
+        for zone in ["Asia/Kathmandu", "Asia/Kolkata", "Europe/Paris", "UTC"] {
+            let zone = Timezone::parse(zone).unwrap();
+            let (april, may, june) = (
+                zone.start_of(date!(2026 - 04 - 01)),
+                zone.start_of(date!(2026 - 05 - 01)),
+                zone.start_of(date!(2026 - 06 - 01)),
+            );
+            ranges.extend([(april, may), (may, june)]);
+        }
+        ranges.extend([
+            (
+                datetime!(2026-04-30 18:10 UTC),
+                datetime!(2026-04-30 18:50 UTC),
+            ),
+            (
+                datetime!(2026-04-30 17:30 UTC),
+                datetime!(2026-04-30 18:30 UTC),
+            ),
+            (
+                datetime!(2026-04-29 00:00 UTC),
+                datetime!(2026-05-03 00:00 UTC),
+            ),
+        ]);
+        let mut billed = 0;
+        for (from, to) in ranges {
+            let expected = from_records(&mut tx, &account.id, from, to).await;
+            let got = tx
+                .consumption_billable(&account.id, from, to)
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{from} to {to}");
+            billed += expected.0;
+        }
+        assert!(billed > 0);
+        drop(tx);
+        store.close().await;
+        if let Some(dir) = dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let (Some(schema), Ok(url)) = (schema, std::env::var("TEST_DATABASE_URL")) {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+}

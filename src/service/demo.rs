@@ -14,6 +14,7 @@ use crate::domain::contact::{ContactRole, Email, PhoneNumber};
 use crate::domain::document::DocumentType;
 use crate::domain::iban::Iban;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId};
+use crate::domain::invoice::Period;
 use crate::domain::license::{License, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::domain::proration::prorated_unit;
@@ -99,6 +100,7 @@ pub async fn load(
     {
         payments(store, key, &ctx, &id).await?;
     }
+    invoices(store, &ctx, &id).await?;
     Ok(account)
 }
 
@@ -273,8 +275,48 @@ async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Re
     Ok(())
 }
 
+/// Issues the March and April 2026 invoices as the billing runs of March 1
+/// and April 1 would have (March paid, April still open), then adds the
+/// accountant as a recipient of the next ones. The demo's invoices queue no
+/// email: the recipient is added after them.
+async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+    let seller = crate::domain::seller::Seller::default();
+    for (period, paid) in [
+        (Period::parse("2026-03"), true),
+        (Period::parse("2026-04"), false),
+    ] {
+        let period = period.expect("a valid month");
+        let at = Ctx {
+            now: period.start().midnight().assume_utc(),
+            ..ctx.clone()
+        };
+        let outcome = super::invoices::issue(store, &at, &seller, id, period).await?;
+        if let (super::invoices::Outcome::Issued { invoice_id, .. }, true) = (outcome, paid) {
+            let paid_at = Ctx {
+                now: at.now + time::Duration::hours(6),
+                ..ctx.clone()
+            };
+            super::invoices::close_by_staff(
+                store,
+                &paid_at,
+                id,
+                &invoice_id,
+                super::invoices::Closing::Paid,
+            )
+            .await?;
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    if tx.recipients(id).await?.is_empty() {
+        let email = Email::parse("compta@demo-telecom.fr").expect("a valid demo email");
+        super::recipients::add(&mut tx, ctx, id, email).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// The help page's April 2026 situation (SPEC.md section 6): 4 ADVANCED
-/// licenses and 3 additional numbers from before April, then 3 ADVANCED added
+/// licenses and 3 additional numbers from before April (February 2), then 3 ADVANCED added
 /// on April 1, 1 on April 2 and 2 on April 9; with users and teams, some
 /// licenses assigned. Dates are fixed: run with
 /// `COMPTOIR_NOW=2026-04-09T10:00:00Z` to see the page's numbers.
@@ -301,7 +343,7 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
         .await?
         .ok_or(ApiError::NotFound("plan"))?;
     let batches = [
-        (date!(2026 - 03 - 01), 4),
+        (date!(2026 - 02 - 02), 4),
         (date!(2026 - 04 - 01), 3),
         (date!(2026 - 04 - 02), 1),
         (date!(2026 - 04 - 09), 2),
@@ -327,6 +369,12 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     for (license, user) in licenses.iter().zip(&users) {
         tx.set_license_user(&license.id, Some(&user.id)).await?;
     }
+    let number_plan = tx
+        .plan("PHONE_NUMBER", date!(2026 - 02 - 02))
+        .await?
+        .ok_or(ApiError::NotFound("plan"))?;
+    let number_unit = prorated_unit(number_plan.monthly_price, date!(2026 - 02 - 02))
+        .map_err(ApiError::internal)?;
     for (i, number) in ["+33184800101", "+33184800102", "+33184800103"]
         .into_iter()
         .enumerate()
@@ -336,9 +384,9 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
             account_id: id.clone(),
             country: "FR".into(),
             number: number.into(),
-            activation_date: date!(2026 - 03 - 01),
+            activation_date: date!(2026 - 02 - 02),
             removal_date: None,
-            prorated_amount_minor: 500,
+            prorated_amount_minor: number_unit.minor(),
             created_at: ctx.now + time::Duration::milliseconds(i as i64),
         };
         tx.insert_phone_number(&line).await?;

@@ -15,12 +15,12 @@ use crate::domain::invoice::{Composition, Inputs, Item, LineKind, Period, TaxTre
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::role::Need;
+use crate::domain::seller::Seller;
 use crate::error::ApiError;
+use crate::render::Lang;
 use crate::store::invoices::InvoiceRow;
+use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
-
-/// Every license and number of an account fits in one read.
-const ALL: u32 = 1_000_000;
 
 /// The account's billing address for an invoice: the primary one, verified.
 async fn billing_address(
@@ -35,12 +35,36 @@ async fn billing_address(
         .find(|a| a.primary && a.status == AddressStatus::Verified))
 }
 
-async fn price_on(tx: &mut Tx, plan: &str, on: Date) -> Result<Money, ApiError> {
-    Ok(tx
-        .plan(plan, on)
-        .await?
-        .ok_or(ApiError::NotFound("plan"))?
-        .monthly_price)
+/// The catalog's prices on every date: read once per invoice, instead of
+/// one query per plan and activation day.
+#[derive(Default)]
+struct PriceList(BTreeMap<String, (Currency, Vec<(Date, i64)>)>);
+
+impl PriceList {
+    async fn load(tx: &mut Tx) -> Result<Self, ApiError> {
+        let mut plans: BTreeMap<String, (Currency, Vec<(Date, i64)>)> = BTreeMap::new();
+        for p in tx.dated_prices().await? {
+            let currency =
+                Currency::parse(&p.currency).ok_or_else(|| ApiError::internal("plan currency"))?;
+            plans
+                .entry(p.plan_code)
+                .or_insert_with(|| (currency, Vec::new()))
+                .1
+                .push((p.effective_from, p.monthly_price_minor));
+        }
+        Ok(PriceList(plans))
+    }
+
+    /// The monthly price of `plan` in force on `on` (prices are oldest first).
+    fn on(&self, plan: &str, on: Date) -> Result<Money, ApiError> {
+        let (currency, prices) = self.0.get(plan).ok_or(ApiError::NotFound("plan"))?;
+        prices
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= on)
+            .map(|&(_, minor)| Money::from_minor(minor, *currency))
+            .ok_or_else(|| ApiError::internal(format!("no price of {plan} on {on}")))
+    }
 }
 
 /// Composes the invoice of `period` for `account` from what is stored now.
@@ -49,58 +73,32 @@ pub async fn compose_for(
     account: &Account,
     period: Period,
 ) -> Result<(Composition, Option<BillingAddress>), ApiError> {
-    let mut items = Vec::new();
-    let mut activation_prices: BTreeMap<(String, Date), Money> = BTreeMap::new();
-    let licenses = tx.list_licenses(&account.id, false, None, ALL).await?.items;
-    let numbers = tx.list_phone_numbers(&account.id, None, ALL).await?.items;
-    let phone_plan = "PHONE_NUMBER";
-    let raw = licenses
-        .into_iter()
-        .map(|l| {
-            (
-                false,
-                l.plan,
-                l.activation_date,
-                l.removal_date,
-                l.prorated_amount_minor,
-            )
-        })
-        .chain(numbers.into_iter().map(|n| {
-            (
-                true,
-                phone_plan.to_owned(),
-                n.activation_date,
-                n.removal_date,
-                n.prorated_amount_minor,
-            )
-        }));
-    for (phone_number, plan, activation_date, removal_date, prorated_amount_minor) in raw {
-        let key = (plan.clone(), activation_date);
-        let price_at_activation = match activation_prices.get(&key) {
-            Some(p) => *p,
-            None => {
-                let p = price_on(tx, &plan, activation_date).await?;
-                activation_prices.insert(key, p);
-                p
-            }
-        };
+    let previous = period.previous();
+    // A license removed before the previous month is neither recurring nor
+    // prorated on this invoice.
+    let groups = tx.billable_groups(&account.id, previous.start()).await?;
+    let price_list = if groups.is_empty() {
+        PriceList::default()
+    } else {
+        PriceList::load(tx).await?
+    };
+    let mut items = Vec::with_capacity(groups.len());
+    let mut prices = BTreeMap::new();
+    for g in groups {
+        if !prices.contains_key(&g.plan_code) {
+            let price = price_list.on(&g.plan_code, period.start())?;
+            prices.insert(g.plan_code.clone(), price);
+        }
         items.push(Item {
-            phone_number,
-            plan,
-            activation_date,
-            removal_date,
-            prorated_amount_minor,
-            price_at_activation,
+            quantity: u32::try_from(g.quantity).map_err(ApiError::internal)?,
+            phone_number: g.phone_number,
+            price_at_activation: price_list.on(&g.plan_code, g.activation_date)?,
+            plan: g.plan_code,
+            activation_date: g.activation_date,
+            removal_date: g.removal_date,
+            prorated_amount_minor: g.prorated_amount_minor,
         });
     }
-    let mut prices = BTreeMap::new();
-    for item in &items {
-        if !prices.contains_key(&item.plan) {
-            let price = price_on(tx, &item.plan, period.start()).await?;
-            prices.insert(item.plan.clone(), price);
-        }
-    }
-    let previous = period.previous();
     let zone = &account.timezone;
     let (consumption_records, consumption_billable_minor) = tx
         .consumption_billable(
@@ -160,6 +158,9 @@ pub async fn upcoming(
 /// to the address, prices or payment methods never alter it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
+    /// The seller's identity on the issue date.
+    #[serde(default)]
+    pub seller: Seller,
     pub account_name: String,
     pub period_start: Date,
     pub period_end: Date,
@@ -265,7 +266,12 @@ pub struct RunReport {
 /// Running it again issues nothing twice; an account that fails is reported
 /// and the others go on; a failed account's transaction leaves nothing.
 #[instrument(skip_all, fields(period = %period))]
-pub async fn run(store: &Store, ctx: &Ctx, period: Period) -> Result<RunReport, ApiError> {
+pub async fn run(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    period: Period,
+) -> Result<RunReport, ApiError> {
     ctx.require(Need::Staff)?;
     let accounts = {
         let mut tx = store.begin_read().await?;
@@ -273,7 +279,7 @@ pub async fn run(store: &Store, ctx: &Ctx, period: Period) -> Result<RunReport, 
     };
     let mut report = RunReport::default();
     for account in accounts {
-        match issue(store, ctx, &account, period).await {
+        match issue(store, ctx, seller, &account, period).await {
             Ok(Outcome::Issued { number, invoice_id }) => {
                 report.issued.push((account, number, invoice_id))
             }
@@ -292,6 +298,7 @@ pub async fn run(store: &Store, ctx: &Ctx, period: Period) -> Result<RunReport, 
 pub async fn issue(
     store: &Store,
     ctx: &Ctx,
+    seller: &Seller,
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
@@ -310,6 +317,7 @@ pub async fn issue(
     }
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
     let snapshot = Snapshot {
+        seller: seller.clone(),
         account_name: account.name.clone(),
         period_start: period.start(),
         period_end: period.end(),
@@ -370,12 +378,17 @@ pub async fn issue(
         }
         Err(e) => return Err(e.into()),
     }
+    let emails = super::outbox::queue(&mut tx, &row, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(account_id),
         "invoice.issued",
         ("invoice", id.as_str()),
         None,
-        Some(serde_json::json!({ "number": number, "total_minor": c.total.minor() })),
+        Some(serde_json::json!({
+            "number": number,
+            "total_minor": c.total.minor(),
+            "emails_queued": emails,
+        })),
     );
     super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
@@ -428,6 +441,22 @@ pub async fn get(
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
         .try_into()
+}
+
+/// The emails queued when the invoice was issued, one per recipient, with
+/// how their delivery went.
+pub async fn emails(
+    store: &Store,
+    ctx: &Ctx,
+    account_id: &AccountId,
+    id: &InvoiceId,
+) -> Result<Vec<InvoiceEmailRow>, ApiError> {
+    let mut tx = store.begin_read().await?;
+    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    tx.invoice(account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?;
+    Ok(tx.invoice_emails(id).await?)
 }
 
 /// How an issued invoice is closed.

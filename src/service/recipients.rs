@@ -28,6 +28,8 @@ pub async fn add(
     email: Email,
 ) -> Result<RecipientRow, ApiError> {
     authorized(tx, ctx, account, Need::Manage).await?;
+    // Concurrent adds queue here, so the count below is the final one.
+    tx.lock_account(account).await?;
     let existing = tx.recipients(account).await?;
     if existing
         .iter()

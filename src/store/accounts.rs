@@ -38,6 +38,19 @@ pub(crate) fn corrupt(column: &str) -> sqlx::Error {
 const COLUMNS: &str = "id, name, currency, timezone, created_at";
 
 impl Tx {
+    /// Serialises the writers of one account's limited collections (at most
+    /// N of something) until the transaction ends. PostgreSQL: a row lock on
+    /// the account; SQLite: write transactions are already exclusive.
+    pub async fn lock_account(&mut self, account: &AccountId) -> Result<(), sqlx::Error> {
+        if let Tx::Pg(c) = self {
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                .bind(account.as_str())
+                .fetch_optional(&mut **c)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert_account(&mut self, account: &Account) -> Result<(), sqlx::Error> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO accounts (id, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",

@@ -1,14 +1,14 @@
 //! Consumption records: bulk insert, de-duplication by external id, the
-//! filtered list and its totals.
+//! filtered list and its totals; billable consumption per hour for invoices.
 //!
 //! Filters are built into the SQL text (only the conditions asked for), not
 //! as `$n IS NULL OR ...`, so that each one is served from its index on both
 //! databases. Bulk statements differ by backend: PostgreSQL takes a whole
 //! batch as arrays (`UNNEST`), SQLite as multi-row `VALUES`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 
 use super::{Tx, on_tx};
 use crate::domain::consumption::{Direction, Filter, Kind, Position, Record, Totals};
@@ -129,6 +129,65 @@ const COLUMN_COUNT: usize = 14;
 fn sqlite_instant(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The UTC hour an instant falls in, as hours since the Unix epoch (rounded
+/// down, before 1970 too): the key of `consumption_billable_hours`.
+pub fn epoch_hour(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp().div_euclid(3600)
+}
+
+/// `(account, epoch_hour, records, billable_minor)` of the records with a
+/// billable part.
+fn billable_hours(records: &[Record]) -> Vec<(&str, i64, i64, i64)> {
+    let mut hours: BTreeMap<(&str, i64), (i64, i64)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.billable_minor > 0) {
+        let key = (r.account_id.as_str(), epoch_hour(r.occurred_at));
+        let hour = hours.entry(key).or_default();
+        hour.0 += 1;
+        hour.1 += r.billable_minor;
+    }
+    hours
+        .into_iter()
+        .map(|((account, h), (n, b))| (account, h, n, b))
+        .collect()
+}
+
+const HOUR_NANOS: i128 = 3_600 * 1_000_000_000;
+
+/// `[from, to)` cut into the whole UTC hours it covers and the partial
+/// hours before and after them (empty unless the bounds are not on the
+/// hour, as months are in zones with a 30 or 45-minute offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HourSplit {
+    /// `[first, end)`, hours since the epoch.
+    hours: (i64, i64),
+    head: (OffsetDateTime, OffsetDateTime),
+    tail: (OffsetDateTime, OffsetDateTime),
+}
+
+fn split_hours(from: OffsetDateTime, to: OffsetDateTime) -> HourSplit {
+    let from = from.to_offset(UtcOffset::UTC);
+    let to = to.to_offset(UtcOffset::UTC).max(from);
+    let (f, t) = (from.unix_timestamp_nanos(), to.unix_timestamp_nanos());
+    let first = f.div_euclid(HOUR_NANOS) + i128::from(f.rem_euclid(HOUR_NANOS) != 0);
+    let end = t.div_euclid(HOUR_NANOS);
+    let at = |h: i128| {
+        OffsetDateTime::from_unix_timestamp_nanos(h * HOUR_NANOS)
+            .expect("an hour between two valid instants")
+    };
+    match (i64::try_from(first), i64::try_from(end)) {
+        (Ok(first_hour), Ok(end_hour)) if first < end => HourSplit {
+            hours: (first_hour, end_hour),
+            head: (from, at(first)),
+            tail: (at(end), to),
+        },
+        _ => HourSplit {
+            hours: (0, 0),
+            head: (from, to),
+            tail: (to, to),
+        },
+    }
 }
 
 enum Arg {
@@ -289,6 +348,51 @@ impl Tx {
                 sqlx::query(sql).bind(batch).execute(&mut **c).await?;
             }
         }
+        self.add_billable_hours(records).await
+    }
+
+    /// Adds the billable parts of records just inserted to their hours, in
+    /// the same transaction.
+    async fn add_billable_hours(&mut self, records: &[Record]) -> Result<(), sqlx::Error> {
+        let hours = billable_hours(records);
+        if hours.is_empty() {
+            return Ok(());
+        }
+        let upsert = "ON CONFLICT (account_id, epoch_hour) DO UPDATE SET \
+            records = consumption_billable_hours.records + excluded.records, \
+            billable_minor = consumption_billable_hours.billable_minor + excluded.billable_minor";
+        match self {
+            Tx::Pg(c) => {
+                let column = |f: fn(&(&str, i64, i64, i64)) -> i64| -> Vec<i64> {
+                    hours.iter().map(f).collect()
+                };
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO consumption_billable_hours \
+                     (account_id, epoch_hour, records, billable_minor) \
+                     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) {upsert}"
+                ));
+                sqlx::query(sql)
+                    .bind(hours.iter().map(|h| h.0).collect::<Vec<_>>())
+                    .bind(column(|h| h.1))
+                    .bind(column(|h| h.2))
+                    .bind(column(|h| h.3))
+                    .execute(&mut **c)
+                    .await?;
+            }
+            Tx::Sqlite(c) => {
+                let rows =
+                    serde_json::to_string(&hours).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                // `WHERE true` tells SQLite's parser the ON CONFLICT is the
+                // upsert's, not a join's.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO consumption_billable_hours \
+                     (account_id, epoch_hour, records, billable_minor) \
+                     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1) \
+                     WHERE true {upsert}"
+                ));
+                sqlx::query(sql).bind(rows).execute(&mut **c).await?;
+            }
+        }
         Ok(())
     }
 
@@ -380,20 +484,33 @@ impl Tx {
     }
 
     /// Records of `[from, to)` with a billable part: how many, and its sum.
+    /// Whole hours come from `consumption_billable_hours`, only the partial
+    /// hours at the edges from the records: a month of a million records
+    /// costs a few hundred rows.
     pub async fn consumption_billable(
         &mut self,
         account: &AccountId,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<(i64, i64), sqlx::Error> {
+        let split = split_hours(from, to);
         on_tx!(self, c => sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(billable_minor), 0) AS BIGINT) \
-             FROM consumption_records WHERE account_id = $1 AND occurred_at >= $2 \
-             AND occurred_at < $3 AND billable_minor > 0",
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(COALESCE(SUM(b), 0) AS BIGINT) FROM (\
+             SELECT records AS n, billable_minor AS b FROM consumption_billable_hours \
+             WHERE account_id = $1 AND epoch_hour >= $2 AND epoch_hour < $3 \
+             UNION ALL SELECT 1, billable_minor FROM consumption_records \
+             WHERE account_id = $1 AND occurred_at >= $4 AND occurred_at < $5 AND billable_minor > 0 \
+             UNION ALL SELECT 1, billable_minor FROM consumption_records \
+             WHERE account_id = $1 AND occurred_at >= $6 AND occurred_at < $7 AND billable_minor > 0\
+             ) AS t",
         )
         .bind(account.as_str())
-        .bind(from)
-        .bind(to)
+        .bind(split.hours.0)
+        .bind(split.hours.1)
+        .bind(split.head.0)
+        .bind(split.head.1)
+        .bind(split.tail.0)
+        .bind(split.tail.1)
         .fetch_one(&mut **c)
         .await)
     }
@@ -466,4 +583,90 @@ pub struct ConsumptionTotals {
     pub by_user: Vec<(UserId, Totals)>,
     /// `None`: records of users in no team.
     pub by_team: Vec<(Option<TeamId>, Totals)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_range_on_the_hour_is_whole_hours_only() {
+        // May 2026 in Paris.
+        let (from, to) = (
+            datetime!(2026-04-30 22:00 UTC),
+            datetime!(2026-05-31 22:00 UTC),
+        );
+        let split = split_hours(from, to);
+        assert_eq!(split.hours, (epoch_hour(from), epoch_hour(from) + 31 * 24));
+        assert_eq!(split.head, (from, from));
+        assert_eq!(split.tail, (to, to));
+    }
+
+    #[test]
+    fn the_partial_hours_of_a_half_hour_zone_are_read_from_the_records() {
+        // May 2026 in Kolkata (+05:30), then in Kathmandu (+05:45).
+        for (from, first, last, to) in [
+            (
+                datetime!(2026-04-30 18:30 UTC),
+                datetime!(2026-04-30 19:00 UTC),
+                datetime!(2026-05-31 18:00 UTC),
+                datetime!(2026-05-31 18:30 UTC),
+            ),
+            (
+                datetime!(2026-04-30 18:15 UTC),
+                datetime!(2026-04-30 19:00 UTC),
+                datetime!(2026-05-31 18:00 UTC),
+                datetime!(2026-05-31 18:15 UTC),
+            ),
+        ] {
+            let split = split_hours(from, to);
+            assert_eq!(split.hours, (epoch_hour(first), epoch_hour(last)));
+            assert_eq!(split.head, (from, first));
+            assert_eq!(split.tail, (last, to));
+        }
+    }
+
+    #[test]
+    fn a_range_without_a_whole_hour_is_read_from_the_records() {
+        for (from, to) in [
+            (
+                datetime!(2026-05-01 10:10 UTC),
+                datetime!(2026-05-01 10:50 UTC),
+            ),
+            (
+                datetime!(2026-05-01 10:30 UTC),
+                datetime!(2026-05-01 11:30 UTC),
+            ),
+            (
+                datetime!(2026-05-01 10:00:00.5 UTC),
+                datetime!(2026-05-01 11:00 UTC),
+            ),
+        ] {
+            let split = split_hours(from, to);
+            assert_eq!(split.hours.0, split.hours.1, "{from} {to}");
+            assert_eq!(split.head, (from, to));
+            assert_eq!(split.tail, (to, to));
+        }
+        // Backwards: empty.
+        let (from, to) = (
+            datetime!(2026-05-02 00:00 UTC),
+            datetime!(2026-05-01 00:00 UTC),
+        );
+        let split = split_hours(from, to);
+        assert_eq!(split.hours.0, split.hours.1);
+        assert_eq!(split.head, (from, from));
+        // Other offsets are read in UTC.
+        let paris = datetime!(2026-05-01 00:30 +2);
+        assert_eq!(split_hours(paris, paris).head.0.offset(), UtcOffset::UTC);
+    }
+
+    #[test]
+    fn hours_count_from_the_epoch_and_round_down() {
+        assert_eq!(epoch_hour(datetime!(1970-01-01 00:59:59 UTC)), 0);
+        assert_eq!(epoch_hour(datetime!(1970-01-01 01:00 UTC)), 1);
+        assert_eq!(epoch_hour(datetime!(1969-12-31 23:30 UTC)), -1);
+        assert_eq!(epoch_hour(datetime!(2026-05-01 00:30 UTC)), 493_776);
+    }
 }

@@ -352,3 +352,107 @@ impl Tx {
         Ok(n == 1)
     }
 }
+
+/// Licenses or numbers that an invoice cannot tell apart, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BillableGroup {
+    /// Additional phone numbers; licenses otherwise.
+    pub phone_number: bool,
+    pub plan_code: String,
+    pub activation_date: Date,
+    pub removal_date: Option<Date>,
+    pub prorated_amount_minor: i64,
+    pub quantity: i64,
+}
+
+/// A dated price of a plan, in the plan's currency.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DatedPrice {
+    pub plan_code: String,
+    pub currency: String,
+    pub effective_from: Date,
+    pub monthly_price_minor: i64,
+}
+
+/// A [`BillableGroup`] as SQLite's `json_array` writes it.
+#[derive(serde::Deserialize)]
+struct JsonGroup(u8, String, String, Option<String>, i64, i64);
+
+impl TryFrom<JsonGroup> for BillableGroup {
+    type Error = sqlx::Error;
+
+    fn try_from(g: JsonGroup) -> Result<Self, Self::Error> {
+        let day = |s: &str| {
+            Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        };
+        Ok(BillableGroup {
+            phone_number: g.0 != 0,
+            activation_date: day(&g.2)?,
+            removal_date: g.3.as_deref().map(day).transpose()?,
+            plan_code: g.1,
+            prorated_amount_minor: g.4,
+            quantity: g.5,
+        })
+    }
+}
+
+impl Tx {
+    /// What an invoice reads of an account's licenses and numbers, grouped
+    /// in the database: an account with 10,000 licenses is a few thousand
+    /// rows at most, read from covering indexes. Licenses removed before
+    /// `since` are left out; so are removed numbers, as
+    /// [`Tx::list_phone_numbers`] leaves them out.
+    pub async fn billable_groups(
+        &mut self,
+        account: &AccountId,
+        since: Date,
+    ) -> Result<Vec<BillableGroup>, sqlx::Error> {
+        const GROUPS: &str = "SELECT FALSE AS phone_number, plan_code, activation_date, \
+            removal_date, prorated_amount_minor, CAST(COUNT(*) AS BIGINT) AS quantity \
+            FROM licenses WHERE account_id = $1 AND (removal_date IS NULL OR removal_date >= $2) \
+            GROUP BY plan_code, activation_date, removal_date, prorated_amount_minor \
+            UNION ALL \
+            SELECT TRUE, 'PHONE_NUMBER', activation_date, removal_date, \
+            prorated_amount_minor, CAST(COUNT(*) AS BIGINT) FROM phone_numbers \
+            WHERE account_id = $1 AND (removal_date IS NULL OR removal_date >= $2) \
+            GROUP BY activation_date, removal_date, prorated_amount_minor";
+        match self {
+            Tx::Pg(c) => {
+                sqlx::query_as(GROUPS)
+                    .bind(account.as_str())
+                    .bind(since)
+                    .fetch_all(&mut **c)
+                    .await
+            }
+            Tx::Sqlite(c) => {
+                // sqlx hands SQLite rows over one at a time (2,500 groups:
+                // 5 ms of a 7 ms query); one JSON document crosses once.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT json_group_array(json_array(phone_number, plan_code, activation_date, \
+                     removal_date, prorated_amount_minor, quantity)) FROM ({GROUPS})"
+                ));
+                let (doc,): (String,) = sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(since)
+                    .fetch_one(&mut **c)
+                    .await?;
+                let rows: Vec<JsonGroup> =
+                    serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                rows.into_iter().map(BillableGroup::try_from).collect()
+            }
+        }
+    }
+
+    /// Every price of every plan, oldest first: a few rows, read once per
+    /// invoice instead of one query per plan and date.
+    pub async fn dated_prices(&mut self) -> Result<Vec<DatedPrice>, sqlx::Error> {
+        on_tx!(self, c => sqlx::query_as(
+            "SELECT p.code AS plan_code, p.currency, pp.effective_from, pp.monthly_price_minor \
+             FROM plans p JOIN plan_prices pp ON pp.plan_code = p.code \
+             ORDER BY p.code, pp.effective_from",
+        )
+        .fetch_all(&mut **c)
+        .await)
+    }
+}

@@ -24,6 +24,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod invoices;
 pub mod licenses;
+pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod recipients;

@@ -191,6 +191,7 @@ pub async fn spawn_app() -> TestApp {
         blobs: blobs.clone(),
         data_key: Some(comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap()),
         webhook_secret: Some(comptoir::config::Secret::new(WEBHOOK_SECRET)),
+        seller: Default::default(),
     };
     let server = comptoir::run(listener, state, vec!["https://app.example".into()]).unwrap();
     tokio::spawn(server);

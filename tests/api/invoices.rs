@@ -121,7 +121,7 @@ async fn demo_on_april_9(app: &crate::helpers::TestApp) {
         .unwrap();
 }
 
-async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
+pub(crate) async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
     let res = app
         .post(
             "/v1/billing-runs",
@@ -134,7 +134,7 @@ async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
 }
 
 /// An account whose only billable item is 1.00 of April calls, not covered by credits.
-async fn account_with_april_calls(app: &crate::helpers::TestApp, name: &str) -> String {
+pub(crate) async fn account_with_april_calls(app: &crate::helpers::TestApp, name: &str) -> String {
     let account = app.create_account(name).await;
     let user: Value = app
         .post(
@@ -185,21 +185,25 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .unwrap();
     let first = bill(&app, "2026-05").await;
     assert_eq!(first["issued"].as_array().unwrap().len(), 1);
-    assert_eq!(first["issued"][0]["number"], "F-2026-000001");
+    // The demo holds March's and April's invoices already.
+    assert_eq!(first["issued"][0]["number"], "F-2026-000003");
     let again = bill(&app, "2026-05").await;
     assert_eq!(again["issued"], json!([]));
     assert_eq!(again["already_issued"], 1);
-    assert_eq!(numbers(&app).await, gapless(1));
+    assert_eq!(numbers(&app).await, gapless(3));
 
     let list: Value = app
-        .get("/v1/accounts/acc_demo/invoices", &app.viewer("acc_demo"))
+        .get(
+            "/v1/accounts/acc_demo/invoices?from=2026-05-01",
+            &app.viewer("acc_demo"),
+        )
         .await
         .json()
         .await
         .unwrap();
     let invoice = &list["data"][0];
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    assert_eq!(invoice["number"], "F-2026-000001");
+    assert_eq!(invoice["number"], "F-2026-000003");
     assert_eq!(invoice["status"], "issued");
     assert_eq!(invoice["issue_date"], "2026-05-01");
     for field in [
@@ -216,7 +220,7 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
     assert_eq!(invoice["billing_address"]["country"], "FR");
     let filtered: Value = app
         .get(
-            "/v1/accounts/acc_demo/invoices?status=paid",
+            "/v1/accounts/acc_demo/invoices?status=paid&from=2026-04-01",
             &app.viewer("acc_demo"),
         )
         .await
@@ -551,13 +555,13 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         res.headers()["content-disposition"]
             .to_str()
             .unwrap()
-            .contains("F-2026-000001.pdf")
+            .contains("F-2026-000003.pdf")
     );
     let bytes = res.bytes().await.unwrap();
     let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for expected in [
-        "Facture n° F-2026-000001",
+        "Facture n° F-2026-000003",
         "Date d'émission : 01/05/2026",
         "Licence ADVANCED, mai 2026",
         "Licence ADVANCED au prorata (22 jours sur 30)",
@@ -586,7 +590,7 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         .text()
         .await
         .unwrap();
-    assert!(english.contains("Invoice no. F-2026-000001"));
+    assert!(english.contains("Invoice no. F-2026-000003"));
     assert!(english.contains("€1,203.28"));
     assert!(english.contains("ADVANCED license, May 2026"));
     let other = app.create_account("Other").await;
@@ -672,4 +676,88 @@ async fn invoice_recipients_are_checked_unique_and_at_most_ten() {
     assert_problem(app.get(&one, &admin).await, 404, "not_found").await;
     let list: Value = app.get(&path, &admin).await.json().await.unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn concurrent_recipient_adds_stop_at_ten() {
+    let app = spawn_app().await;
+    let a = app.create_account("A").await;
+    let admin = app.admin(&a);
+    let path = format!("/v1/accounts/{a}/invoice-recipients");
+    let adds = (0..14).map(|i| {
+        let (app, path, admin) = (&app, &path, &admin);
+        async move {
+            app.post(path, admin, &json!({"email": format!("r{i}@acme.fr")}))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(adds).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [vec![201; 10], vec![422; 4]].concat());
+    let list: Value = app.get(&path, &admin).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 10);
+}
+
+/// The demo's March and April invoices, as the runs of March 1 and April 1
+/// issued them: the licenses added on April 1 and later are not on April's
+/// invoice (they are prorated on May's), though they existed when it was issued.
+#[tokio::test]
+async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
+    let app = spawn_app().await;
+    demo_on_april_9(&app).await;
+    let list: Value = app
+        .get("/v1/accounts/acc_demo/invoices", &app.viewer("acc_demo"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let summary: Vec<(String, String, String, String)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let s = |k: &str| i[k].as_str().unwrap().to_owned();
+            (s("number"), s("status"), s("issue_date"), s("total"))
+        })
+        .collect();
+    let row = |n: &str, st: &str, d: &str, t: &str| (n.into(), st.into(), d.into(), t.into());
+    let expected = vec![
+        row("F-2026-000001", "paid", "2026-03-01", "638.76"),
+        row("F-2026-000002", "issued", "2026-04-01", "599.51"),
+    ];
+    // Newest first or oldest first, the two are these.
+    let mut sorted = summary.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+    let april = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["number"] == "F-2026-000002")
+        .unwrap();
+    let lines: Vec<(String, u64, String)> = april["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("license".into(), 4, "256.00".into()),
+            ("phone_number".into(), 3, "15.00".into()),
+            ("consumption".into(), 1, "228.59".into()),
+        ]
+    );
+    // Loading the demo again issues nothing more.
+    demo_on_april_9(&app).await;
+    assert_eq!(numbers(&app).await, gapless(2));
 }

@@ -544,6 +544,34 @@ async fn a_number_needs_a_verified_address_in_its_country() {
     );
     let list: Value = app.get(&path, &admin).await.json().await.unwrap();
     assert!(list["data"].as_array().unwrap().is_empty());
+    // Removed the day it was added: May's invoice bills that one day, like a license.
+    let upcoming: Value = app
+        .get(&format!("/v1/accounts/{account}/invoices/upcoming"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<(String, Value, String)> = upcoming["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"].as_str().unwrap().starts_with("phone_number"))
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["days"].clone(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![(
+            "phone_number_proration".to_owned(),
+            json!(1),
+            "0.17".to_owned()
+        )]
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,141 @@
+//! The invoice email outbox: rows written with the invoice, claimed and
+//! marked by the delivery worker.
+
+use time::OffsetDateTime;
+
+use super::{Backend, Tx, on_tx};
+use crate::domain::ids::{InvoiceEmailId, InvoiceId};
+
+/// An email of the outbox, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InvoiceEmailRow {
+    pub id: String,
+    pub invoice_id: String,
+    pub account_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub lang: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, invoice_id, account_id, recipient, subject, body, lang, status, \
+    attempts, next_attempt_at, last_error, sent_at, created_at";
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Sent {
+        at: OffsetDateTime,
+    },
+    /// Try again at `next` (a transient failure).
+    Retry {
+        next: OffsetDateTime,
+        error: String,
+    },
+    /// Never tried again (a permanent refusal, or too many attempts).
+    Failed {
+        error: String,
+    },
+}
+
+impl Tx {
+    pub async fn insert_invoice_email(&mut self, e: &InvoiceEmailRow) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO invoice_emails ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ));
+        on_tx!(self, c => sqlx::query(sql)
+            .bind(&e.id)
+            .bind(&e.invoice_id)
+            .bind(&e.account_id)
+            .bind(&e.recipient)
+            .bind(&e.subject)
+            .bind(&e.body)
+            .bind(&e.lang)
+            .bind(&e.status)
+            .bind(e.attempts)
+            .bind(e.next_attempt_at)
+            .bind(&e.last_error)
+            .bind(e.sent_at)
+            .bind(e.created_at)
+            .execute(&mut **c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` pending emails due at `now`: each one's attempt
+    /// count goes up and it is not due again before `lease_until`, so no
+    /// other worker takes it meanwhile. On PostgreSQL, rows another worker
+    /// is claiming are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a
+    /// single writer, so claims are serialised anyway.
+    pub async fn claim_invoice_emails(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<InvoiceEmailRow>, sqlx::Error> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE invoice_emails SET attempts = attempts + 1, next_attempt_at = $2 \
+             WHERE id IN (SELECT id FROM invoice_emails WHERE status = 'pending' \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= $1) ORDER BY id LIMIT $3{lock}) \
+             RETURNING {COLUMNS}"
+        ));
+        on_tx!(self, c => sqlx::query_as(sql)
+            .bind(now)
+            .bind(lease_until)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **c)
+            .await)
+    }
+
+    /// Records how an attempt at a claimed email ended.
+    pub async fn record_email_attempt(
+        &mut self,
+        id: &InvoiceEmailId,
+        attempt: &Attempt,
+    ) -> Result<(), sqlx::Error> {
+        let (status, next, error, sent_at) = match attempt {
+            Attempt::Sent { at } => ("sent", None, None, Some(*at)),
+            Attempt::Retry { next, error } => ("pending", Some(*next), Some(error.as_str()), None),
+            Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
+        };
+        on_tx!(self, c => sqlx::query(
+            "UPDATE invoice_emails SET status = $2, next_attempt_at = $3, last_error = $4, \
+             sent_at = $5 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(sent_at)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The emails of one invoice, in the order they were queued.
+    pub async fn invoice_emails(
+        &mut self,
+        invoice: &InvoiceId,
+    ) -> Result<Vec<InvoiceEmailRow>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM invoice_emails WHERE invoice_id = $1 ORDER BY id"
+        ));
+        on_tx!(self, c => sqlx::query_as(sql)
+            .bind(invoice.as_str())
+            .fetch_all(&mut **c)
+            .await)
+    }
+}

@@ -761,3 +761,99 @@ async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
     demo_on_april_9(&app).await;
     assert_eq!(numbers(&app).await, gapless(2));
 }
+
+/// A Spanish address with a VAT number: reverse charge, 0 % and the mention.
+/// A license removed in April (activated in March) is gone from May's invoice.
+#[tokio::test]
+async fn an_eu_vat_address_is_reverse_charged_and_a_removed_license_is_not_billed_next() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let a = app.create_account("Acme Iberia").await;
+    let admin = app.admin(&a);
+    let card = crate::payments::add_card(&app, &a, &crate::payments::visa()).await;
+    assert_eq!(card.status(), 201);
+    let address: Value = app
+        .post(
+            &format!("/v1/accounts/{a}/billing-addresses"),
+            &admin,
+            &json!({"company_name": "Acme Iberia SL", "line1": "Calle Mayor 1",
+                    "postal_code": "28013", "city": "Madrid", "country": "ES",
+                    "vat_number": "ESA12345674"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let verify = format!(
+        "/v1/accounts/{a}/billing-addresses/{}/verify",
+        address["id"].as_str().unwrap()
+    );
+    let res = app
+        .request(Method::POST, &verify, Some(&app.support()))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    app.clock.set(time::macros::datetime!(2026-03-10 09:00 UTC));
+    let res = app
+        .post(
+            &format!("/v1/accounts/{a}/licenses"),
+            &admin,
+            &json!({"plan": "SMART", "quantity": 2}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    app.clock.set(START);
+    let licenses: Value = app
+        .get(&format!("/v1/accounts/{a}/licenses"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let removed = licenses["data"][0]["id"].as_str().unwrap();
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/accounts/{a}/licenses/{removed}"),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+
+    let run = bill(&app, "2026-05").await;
+    let id = run["issued"][0]["invoice_id"].as_str().unwrap();
+    let invoice: Value = app
+        .get(&format!("/v1/accounts/{a}/invoices/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lines: Vec<(String, u64, String)> = invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(lines, vec![("license".to_owned(), 1, "24.00".to_owned())]);
+    assert_eq!(invoice["tax_treatment"], "reverse_charge");
+    assert_eq!(invoice["tax_rate"], "0");
+    assert_eq!(invoice["tax_amount"], "0.00");
+    assert_eq!(invoice["total"], "24.00");
+    assert!(
+        invoice["tax_mention"]
+            .as_str()
+            .unwrap()
+            .contains("Article 196"),
+        "{}",
+        invoice["tax_mention"]
+    );
+    assert_eq!(invoice["billing_address"]["vat_number"], "ESA12345674");
+}

@@ -7,7 +7,7 @@ export COMPTOIR_WEBHOOK_SECRET ?= dev-only-webhook-secret
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 VENV := .venv
 
-.PHONY: help run run-april test test-pg test-all openapi openapi-check lint fmt bench
+.PHONY: help run run-april test test-pg test-all test-fuzz openapi openapi-check lint fmt bench
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,15 @@ test-pg: ## The integration tests on PostgreSQL ($(PG_URL))
 	TEST_DATABASE_URL=$(PG_URL) cargo test --test api
 
 test-all: test test-pg ## Tests on both databases
+
+$(VENV)/bin/schemathesis:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q schemathesis
+
+test-fuzz: $(VENV)/bin/schemathesis ## Spec-driven fuzzing (schemathesis, every check, one token per role) on SQLite and PostgreSQL
+	cargo build --bin comptoir
+	tests/fuzz.sh
+	tests/fuzz.sh $(PG_URL:/test=/comptoir_fuzz)
 
 openapi: ## Regenerate openapi/openapi.json from the code
 	cargo run -q -- openapi > openapi/openapi.json

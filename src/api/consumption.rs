@@ -294,8 +294,25 @@ pub async fn ingest(
     Ok(HttpResponse::Ok().json(IngestDto::from(outcome)))
 }
 
-fn parse_position(query: &PageQuery) -> Result<(Option<Position>, u32), ApiError> {
-    let page = query.page()?;
+/// `?limit=&cursor=` on the consumption list, whose cursor is a position
+/// in time order: `<unix seconds>_<record id>`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsumptionPageQuery {
+    /// How many records to return: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,11}_cns_[A-Za-z0-9]{1,64}$")]
+    pub cursor: Option<String>,
+}
+
+fn parse_position(query: &ConsumptionPageQuery) -> Result<(Option<Position>, u32), ApiError> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .page()?;
     let after = match page.after.as_deref() {
         None => None,
         Some(raw) => Some(Position::decode(raw).ok_or_else(|| {
@@ -308,7 +325,7 @@ fn parse_position(query: &PageQuery) -> Result<(Option<Position>, u32), ApiError
 /// The detailed consumption, oldest first, filtered by date range, team,
 /// user and kind.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption", operation_id = "list_consumption", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter, PageQuery),
+    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter, ConsumptionPageQuery),
     responses(
         (status = 200, description = "A page of records", body = Paginated<RecordDto>),
         (status = 403, description = "Integrations cannot read consumption", body = Problem, content_type = "application/problem+json"),
@@ -318,7 +335,7 @@ pub async fn list(
     ctx: Ctx,
     path: web::Path<String>,
     filter: web::Query<ConsumptionFilter>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ConsumptionPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path)?;
     let selection = filter.selection()?;

@@ -6,8 +6,6 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -117,16 +115,58 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 return Err(ApiError::validation("body", "must be a JSON object"));
             }
             let fingerprint = hex::encode(Sha256::digest(format!("{fingerprint_prefix}\n{raw}")));
-            let value: T = serde_path_to_error::deserialize(raw).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                ApiError::Validation(vec![field_of_serde_error(&path, &inner)])
-            })?;
+            let value: T = match serde_path_to_error::deserialize(&raw) {
+                Ok(v) => v,
+                // JSON Schema counts 3.0 as an integer: so do we.
+                Err(_) if has_integral_float(&raw) => {
+                    serde_path_to_error::deserialize(integral_floats_as_integers(raw))
+                        .map_err(serde_field_error)?
+                }
+                Err(e) => return Err(serde_field_error(e)),
+            };
             value
                 .validate()
                 .map_err(|e| ApiError::Validation(flatten(&e, "")))?;
             Ok(ValidJson { value, fingerprint })
         })
+    }
+}
+
+/// Whether `v` holds a number like `3.0`: an integer to JSON Schema, a
+/// float to serde.
+fn has_integral_float(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|f| !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15),
+        Value::Array(items) => items.iter().any(has_integral_float),
+        Value::Object(map) => map.values().any(has_integral_float),
+        _ => false,
+    }
+}
+
+/// `v` with every `3.0` written `3`.
+fn integral_floats_as_integers(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n)
+            if !n.is_i64()
+                && !n.is_u64()
+                && n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) =>
+        {
+            Value::from(n.as_f64().unwrap_or_default() as i64)
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -147,9 +187,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for BulkJson<T> {
         Box::pin(async move {
             let body = body.await?;
             let mut de = serde_json::Deserializer::from_slice(&body);
-            let value: T = serde_path_to_error::deserialize(&mut de).map_err(serde_field_error)?;
-            de.end()
-                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let first = serde_path_to_error::deserialize(&mut de);
+            let value: T = match first {
+                Ok(v) => {
+                    de.end()
+                        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                    v
+                }
+                Err(e) => {
+                    // The slow path, on errors only: 3.0 is an integer too.
+                    let raw: serde_json::Value = serde_json::from_slice(&body)
+                        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                    if !has_integral_float(&raw) {
+                        return Err(serde_field_error(e));
+                    }
+                    serde_path_to_error::deserialize(integral_floats_as_integers(raw))
+                        .map_err(serde_field_error)?
+                }
+            };
             Ok(BulkJson(value))
         })
     }
@@ -290,7 +345,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
-    #[param(max_length = 200)]
+    #[param(pattern = "^[A-Za-z0-9_]{1,128}$")]
     pub cursor: Option<String>,
 }
 
@@ -310,9 +365,11 @@ impl PageQuery {
     }
 }
 
+/// A cursor is the position of the last item seen (an id, or for
+/// consumption `<unix seconds>_<id>`): any well-formed position is a valid
+/// place to start from, so the spec's pattern says exactly what is accepted.
 fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let position = String::from_utf8(bytes).ok()?;
+    let position = cursor.to_owned();
     let valid = !position.is_empty()
         && position.len() <= 128
         && position
@@ -321,9 +378,9 @@ fn decode_cursor(cursor: &str) -> Option<String> {
     valid.then_some(position)
 }
 
-/// The opaque cursor pointing after `position` (an id).
+/// The cursor pointing after `position` (an id).
 pub fn encode_cursor(position: &str) -> String {
-    URL_SAFE_NO_PAD.encode(position)
+    position.to_owned()
 }
 
 /// A page of a list.
@@ -387,7 +444,8 @@ mod tests {
         let c = encode_cursor("acc_0192abc");
         assert_eq!(decode_cursor(&c).as_deref(), Some("acc_0192abc"));
         assert_eq!(decode_cursor("!!!"), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("x' OR 1=1")), None);
+        assert_eq!(decode_cursor("x' OR 1=1"), None);
+        assert_eq!(decode_cursor(&"a".repeat(129)), None);
     }
 
     #[test]

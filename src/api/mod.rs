@@ -424,6 +424,26 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     )
 }
 
+/// The `Idempotency-Key` header as the extractor checks it: 1 to 255
+/// printable ASCII characters, no spaces.
+fn constrain_idempotency_key(op: &mut Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p
+            && p.name == extract::IDEMPOTENCY_HEADER
+        {
+            p.schema = Some(RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[!-~]{1,255}$"))
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .into(),
+            ));
+        }
+    }
+}
+
 fn add_errors(op: &mut Operation) {
     let public = op
         .security
@@ -441,6 +461,9 @@ fn add_errors(op: &mut Operation) {
     let mut wanted: Vec<(&str, &str)> = Vec::new();
     if !public {
         wanted.push(("401", "Missing, invalid or expired bearer token"));
+        // Every role is refused something: a token may be valid and still
+        // not allowed here (an integration reading an account, say).
+        wanted.push(("403", "The token's role does not allow this operation"));
     }
     if op.request_body.is_some() {
         wanted.extend([
@@ -503,6 +526,7 @@ impl Modify for SecurityAndErrors {
             .into_iter()
             .flatten()
             {
+                constrain_idempotency_key(op);
                 add_errors(op);
             }
         }

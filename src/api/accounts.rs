@@ -46,7 +46,12 @@ impl From<Account> for AccountDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Acme Téléphonie")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Acme Téléphonie"
+    )]
     pub name: String,
     /// ISO 4217; `EUR` by default.
     pub currency: Option<Currency>,

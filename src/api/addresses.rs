@@ -156,10 +156,15 @@ struct RawAddress<'a> {
     vat_number: Option<&'a str>,
 }
 
+/// An optional text: absent, empty or only spaces is none; otherwise a
+/// [`clean_name`]. No control character either way.
 fn optional(raw: Option<&str>, max: usize) -> Option<Option<String>> {
-    match raw.map(str::trim) {
-        None | Some("") => Some(None),
-        Some(value) => clean_name(value, max).map(Some),
+    match raw {
+        None => Some(None),
+        Some(r) if r.trim().is_empty() => {
+            (r.chars().count() <= max && !r.chars().any(char::is_control)).then_some(None)
+        }
+        Some(r) => clean_name(r, max).map(Some),
     }
 }
 
@@ -253,26 +258,41 @@ impl RawAddress<'_> {
 #[serde(deny_unknown_fields)]
 pub struct AddressRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Acme SAS")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Acme SAS"
+    )]
     pub company_name: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "12 rue de la Paix")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "12 rue de la Paix"
+    )]
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(max_length = 200)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
     #[schema(min_length = 1, max_length = 16, example = "75002")]
     pub postal_code: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100, example = "Paris")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "Paris"
+    )]
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(max_length = 100)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$", example = "FR")]
+    #[schema(schema_with = country_schema, example = "FR")]
     pub country: String,
     /// Checked against the country's format for EU countries.
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
@@ -301,25 +321,38 @@ impl AddressRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequestBody {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Acme Group SAS")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Acme Group SAS"
+    )]
     pub company_name: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(max_length = 200)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
     #[schema(min_length = 1, max_length = 16)]
     pub postal_code: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100
+    )]
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(max_length = 100)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = country_schema)]
     pub country: String,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20)]
@@ -335,25 +368,37 @@ pub struct ChangeRequestBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAddressRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub company_name: Option<String>,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub line1: Option<String>,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(max_length = 200)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
     #[schema(min_length = 1, max_length = 16)]
     pub postal_code: Option<String>,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100
+    )]
     pub city: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(max_length = 100)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$")]
+    #[schema(schema_with = optional_country_schema)]
     pub country: Option<String>,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20)]
@@ -368,6 +413,7 @@ pub struct RejectRequest {
     #[schema(
         min_length = 1,
         max_length = 500,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         example = "The Kbis is older than three months"
     )]
     pub reason: String,
@@ -583,8 +629,20 @@ pub async fn reject(
 }
 
 /// The versions of an address's fields, newest first.
+/// `?limit=&cursor=` on an address's history, whose cursor is a revision number.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevisionPageQuery {
+    /// How many revisions to return: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,9}$")]
+    pub cursor: Option<String>,
+}
+
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/history", operation_id = "billing_address_history", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), PageQuery),
+    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), RevisionPageQuery),
     responses(
         (status = 200, description = "A page of revisions, newest first", body = Paginated<AddressRevisionDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -593,9 +651,13 @@ pub async fn history(
     state: web::Data<AppState>,
     ctx: Ctx,
     path: web::Path<(String, String)>,
-    query: web::Query<PageQuery>,
+    query: web::Query<RevisionPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let query = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    };
     let page = addresses::history(&state.store, &ctx, &account, &id, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<AddressRevisionDto>::new(page, |r| {
@@ -748,4 +810,28 @@ pub async fn reject_change(
     let decided =
         addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
+}
+
+/// An ISO 3166-1 alpha-2 code of an existing country, upper case: the
+/// codes `Country::parse` accepts.
+pub(crate) fn country_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let codes: Vec<&str> = celes::Country::get_countries()
+        .iter()
+        .map(|c| c.alpha2)
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(codes))
+        .into()
+}
+
+/// [`country_schema`], or null (no change).
+pub(crate) fn optional_country_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(country_schema())
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }

@@ -176,10 +176,10 @@ pub struct SummaryDto {
 #[into_params(parameter_in = Query)]
 pub struct ConsumptionFilter {
     /// `2026-04-01` or `2026-04-01T00:00:00+02:00`.
-    #[param(max_length = 40, example = "2026-04-01")]
+    #[param(schema_with = date_or_instant, example = "2026-04-01")]
     pub from: Option<String>,
     /// `2026-04-30` (the whole day) or an instant (excluded).
-    #[param(max_length = 40, example = "2026-04-30")]
+    #[param(schema_with = date_or_instant, example = "2026-04-30")]
     pub to: Option<String>,
     #[param(max_length = 100)]
     pub team_id: Option<String>,
@@ -187,6 +187,21 @@ pub struct ConsumptionFilter {
     pub user_id: Option<String>,
     #[param(inline)]
     pub kind: Option<Kind>,
+}
+
+/// A civil date (`format: date`) or an RFC 3339 instant (`format: date-time`).
+fn date_or_instant() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let string = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    OneOfBuilder::new()
+        .item(string(KnownFormat::Date))
+        .item(string(KnownFormat::DateTime))
+        .build()
+        .into()
 }
 
 impl ConsumptionFilter {

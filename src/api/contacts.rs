@@ -66,7 +66,12 @@ fn parse_note(raw: String) -> Option<Option<String>> {
 #[serde(deny_unknown_fields)]
 pub struct CreateContactRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Claire Martin")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Claire Martin"
+    )]
     pub name: String,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     #[schema(min_length = 3, max_length = 254, format = Email, example = "compta@acme.fr")]
@@ -109,7 +114,11 @@ impl TryFrom<CreateContactRequest> for contacts::NewContact {
 #[serde(deny_unknown_fields)]
 pub struct UpdateContactRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub name: Option<String>,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     #[schema(min_length = 3, max_length = 254, format = Email)]

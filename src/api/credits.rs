@@ -120,7 +120,7 @@ pub struct TopUpRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        pattern = r"^0*((1[0-9]|[2-9][0-9]|[1-9][0-9]{2,3})(\.[0-9]{1,2})?|10000(\.0{1,2})?)$",
         example = "50.00"
     )]
     pub amount: String,
@@ -138,7 +138,7 @@ pub struct AutoRechargeRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
         example = "10.00"
     )]
     pub threshold: String,
@@ -151,7 +151,7 @@ pub struct AutoRechargeRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
         example = "50.00"
     )]
     pub amount: String,
@@ -169,12 +169,17 @@ pub struct AdjustmentRequest {
     #[schema(
         min_length = 1,
         max_length = 21,
-        pattern = r"^-?[0-9]+(\.[0-9]+)?$",
+        pattern = r"^-?[0-9]+(\.[0-9]{1,2})?$",
         example = "15.00"
     )]
     pub amount: String,
     #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
-    #[schema(min_length = 1, max_length = 500, example = "Geste commercial")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 500,
+        example = "Geste commercial"
+    )]
     pub reason: String,
 }
 
@@ -190,7 +195,11 @@ pub enum ConfirmStatus {
 pub struct ConfirmTopUpRequest {
     pub status: ConfirmStatus,
     #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 500
+    )]
     pub failure_reason: Option<String>,
 }
 

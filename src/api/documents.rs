@@ -52,11 +52,17 @@ impl From<Document> for DocumentDto {
     }
 }
 
-/// The upload form.
+/// The upload form: these three fields only.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UploadForm {
     /// A name for the document (defaults to the file's name).
-    #[schema(min_length = 1, max_length = 200, example = "Kbis 2026")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Kbis 2026"
+    )]
     pub name: Option<String>,
     #[serde(rename = "type")]
     pub doc_type: DocumentType,

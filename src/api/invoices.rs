@@ -305,7 +305,7 @@ pub struct BillingRunRequest {
     #[schema(
         min_length = 7,
         max_length = 7,
-        pattern = r"^[0-9]{4}-[0-9]{2}$",
+        pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$",
         example = "2026-05"
     )]
     pub period: String,
@@ -418,6 +418,7 @@ pub struct VoidRequest {
     #[schema(
         min_length = 1,
         max_length = 500,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         example = "Issued on the wrong account"
     )]
     pub reason: String,

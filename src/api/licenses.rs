@@ -235,7 +235,7 @@ pub struct AssigneeRequest {
 pub struct PhoneNumberRequest {
     /// ISO 3166-1 alpha-2; needs a verified billing address there.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$", example = "FR")]
+    #[schema(schema_with = super::addresses::country_schema, example = "FR")]
     pub country: String,
 }
 

@@ -92,7 +92,12 @@ pub struct CardRequest {
     )]
     pub cvc: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100, example = "CLAIRE MARTIN")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "CLAIRE MARTIN"
+    )]
     pub holder_name: String,
 }
 
@@ -112,10 +117,20 @@ pub struct SepaRequest {
     #[schema(min_length = 8, max_length = 11, example = "BNPAFRPP")]
     pub bic: Option<String>,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100, example = "Démo Télécom SAS")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "Démo Télécom SAS"
+    )]
     pub account_holder: String,
     #[validate(length(min = 1, max = 35, message = "must be 1 to 35 characters"))]
-    #[schema(min_length = 1, max_length = 35, example = "RUM-2026-0001")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 35,
+        example = "RUM-2026-0001"
+    )]
     pub mandate_reference: String,
     pub mandate_signed_on: Date,
 }

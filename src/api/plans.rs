@@ -66,7 +66,12 @@ pub struct PlanList {
 #[serde(deny_unknown_fields)]
 pub struct UpdatePlanRequest {
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100, example = "Advanced")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "Advanced"
+    )]
     pub name: String,
     /// Decimal string with the currency's digits, zero or more.
     #[validate(length(
@@ -77,7 +82,7 @@ pub struct UpdatePlanRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]+)?$",
+        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
         example = "70.00"
     )]
     pub monthly_price: String,

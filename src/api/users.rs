@@ -63,7 +63,12 @@ impl From<Team> for TeamDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Claire Martin")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Claire Martin"
+    )]
     pub name: String,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     #[schema(min_length = 3, max_length = 254, format = Email, example = "claire@acme.fr")]
@@ -84,7 +89,11 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub name: Option<String>,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
     #[schema(min_length = 3, max_length = 254, format = Email)]
@@ -99,7 +108,12 @@ pub struct UpdateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct TeamRequest {
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(min_length = 1, max_length = 100, example = "Support N1")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "Support N1"
+    )]
     pub name: String,
 }
 

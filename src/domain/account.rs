@@ -70,12 +70,12 @@ impl fmt::Display for Timezone {
     }
 }
 
-/// A display name: trimmed, 1 to 200 characters, no control characters.
+/// A display name or free text: trimmed, 1 to `max` characters as sent, no
+/// control character. Request schemas say the same (`maxLength` and a pattern).
 pub fn clean_name(raw: &str, max: usize) -> Option<String> {
     let trimmed = raw.trim();
-    let ok = !trimmed.is_empty()
-        && trimmed.chars().count() <= max
-        && !trimmed.chars().any(char::is_control);
+    let ok =
+        !trimmed.is_empty() && raw.chars().count() <= max && !trimmed.chars().any(char::is_control);
     ok.then(|| trimmed.to_owned())
 }
 

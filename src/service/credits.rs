@@ -296,6 +296,13 @@ pub async fn settle(
     outcome: Settlement,
     now: OffsetDateTime,
 ) -> Result<TopUp, ApiError> {
+    // Settlements of one top-up (webhook events, staff) queue here, then
+    // read its status again: only the first one credits it.
+    tx.lock_account(&top_up.account_id).await?;
+    let top_up = tx
+        .top_up(&top_up.id)
+        .await?
+        .ok_or(ApiError::NotFound("top-up"))?;
     if top_up.status != TopUpStatus::Pending {
         return Ok(top_up);
     }

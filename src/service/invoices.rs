@@ -510,6 +510,7 @@ pub async fn close_by_staff(
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_write().await?;
     authorized(&mut tx, ctx, account_id, Need::Staff).await?;
+    tx.lock_account(account_id).await?;
     let row = tx
         .invoice(account_id, id)
         .await?
@@ -531,6 +532,13 @@ pub async fn apply_paid_event(
     if !tx.record_webhook_event(event_id, ctx.now).await? {
         return Ok(false);
     }
+    let account = tx
+        .invoice_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .account_id;
+    // Changes to one account's invoices queue here; the status is read after.
+    tx.lock_account(&AccountId::from_trusted(account)).await?;
     let row = tx
         .invoice_by_id(id)
         .await?

@@ -419,6 +419,9 @@ pub async fn remove(
 ) -> Result<RemovalPreview, ApiError> {
     let mut tx = store.begin_write().await?;
     let account = authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    // Removals and assignments of the account's licenses queue here, so each
+    // reads the license as the previous one left it.
+    tx.lock_account(account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
         return Err(conflict(
@@ -461,6 +464,7 @@ pub async fn assign(
 ) -> Result<License, ApiError> {
     let mut tx = store.begin_write().await?;
     authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    tx.lock_account(account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
         return Err(conflict("license_removed", "this license is removed"));

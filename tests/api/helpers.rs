@@ -56,7 +56,22 @@ pub fn jwt_config(secret: &str, audience: &str) -> JwtConfig {
 
 static PG_CLEANED: OnceCell<()> = OnceCell::const_new();
 
-/// Drops the schemas that earlier runs left behind, once per run.
+/// Whether a test schema (`cpt_t_<uuid v7>`, so named by its creation time)
+/// is an hour old or more, or not named by time at all: left behind by an
+/// earlier run. A younger one may belong to a run going on now.
+fn stale_schema(name: &str, now_ms: u128) -> bool {
+    let created = name
+        .strip_prefix("cpt_t_")
+        .and_then(|hex| hex.get(..12))
+        .and_then(|ms| u128::from_str_radix(ms, 16).ok());
+    match created {
+        Some(ms) if ms <= now_ms + 60_000 => now_ms.saturating_sub(ms) >= 3_600_000,
+        _ => true,
+    }
+}
+
+/// Drops the schemas that earlier runs left behind, once per run; schemas
+/// of runs still going on (another engineer's, the fuzzing's) are kept.
 async fn clean_pg(url: &str) {
     PG_CLEANED
         .get_or_init(|| async {
@@ -69,7 +84,14 @@ async fn clean_pg(url: &str) {
             .fetch_all(&pool)
             .await
             .expect("list schemas");
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
             for (schema,) in schemas {
+                if !stale_schema(&schema, now_ms) {
+                    continue;
+                }
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {schema} CASCADE"
                 )))
@@ -82,7 +104,8 @@ async fn clean_pg(url: &str) {
 }
 
 pub async fn fresh_store() -> (Store, TempDir) {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    // Time-ordered, so that `clean_pg` can tell a live schema from a stale one.
+    let id = uuid::Uuid::now_v7().simple().to_string();
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             clean_pg(&url).await;
@@ -305,4 +328,17 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
         assert!(body[member].is_string(), "problem without {member}: {body}");
     }
     body
+}
+
+#[test]
+fn only_schemas_an_hour_old_or_not_named_by_time_are_stale() {
+    let now_ms: u128 = 1_790_000_000_000;
+    let named = |ms: u128| format!("cpt_t_{ms:012x}7000800000000000000000");
+    assert!(!stale_schema(&named(now_ms - 59 * 60_000), now_ms));
+    assert!(stale_schema(&named(now_ms - 61 * 60_000), now_ms));
+    assert!(
+        stale_schema(&named(now_ms + 86_400_000), now_ms),
+        "a random v4 name"
+    );
+    assert!(stale_schema("cpt_t_zz", now_ms));
 }

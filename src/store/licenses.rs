@@ -121,18 +121,41 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<License>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE account_id = $1 \
+        const PAGE: &str = "FROM licenses WHERE account_id = $1 \
              AND ($2 = FALSE OR removal_date IS NULL) \
-             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
-        ));
-        let rows: Vec<LicenseRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(active_only)
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4";
+        let rows: Vec<LicenseRow> = match self {
+            Tx::Pg(c) => {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {LICENSE_COLUMNS} {PAGE}"));
+                sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(active_only)
+                    .bind(after)
+                    .bind(i64::from(limit) + 1)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            Tx::Sqlite(c) => {
+                // sqlx hands SQLite rows over one at a time (a thread
+                // wake-up each); a page crosses as one JSON document.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT COALESCE(json_group_array(json_array({LICENSE_COLUMNS})), '[]') \
+                     FROM (SELECT {LICENSE_COLUMNS} {PAGE})"
+                ));
+                let (doc,): (String,) = sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(active_only)
+                    .bind(after)
+                    .bind(i64::from(limit) + 1)
+                    .fetch_one(&mut **c)
+                    .await?;
+                let rows: Vec<JsonLicense> =
+                    serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                rows.into_iter()
+                    .map(LicenseRow::try_from)
+                    .collect::<Result<_, _>>()?
+            }
+        };
         Ok(Page::from_rows(
             rows.into_iter().map(License::from).collect(),
             limit,
@@ -372,6 +395,42 @@ pub struct DatedPrice {
     pub currency: String,
     pub effective_from: Date,
     pub monthly_price_minor: i64,
+}
+
+/// A license row as SQLite's `json_array` writes it.
+#[derive(serde::Deserialize)]
+struct JsonLicense(
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+);
+
+impl TryFrom<JsonLicense> for LicenseRow {
+    type Error = sqlx::Error;
+
+    fn try_from(l: JsonLicense) -> Result<Self, Self::Error> {
+        let decode = |e: time::error::Parse| sqlx::Error::Decode(Box::new(e));
+        let day = |s: &str| {
+            Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(decode)
+        };
+        Ok(LicenseRow {
+            activation_date: day(&l.3)?,
+            removal_date: l.4.as_deref().map(day).transpose()?,
+            created_at: OffsetDateTime::parse(&l.7, &time::format_description::well_known::Rfc3339)
+                .map_err(decode)?,
+            id: l.0,
+            account_id: l.1,
+            plan_code: l.2,
+            user_id: l.5,
+            prorated_amount_minor: l.6,
+        })
+    }
 }
 
 /// A [`BillableGroup`] as SQLite's `json_array` writes it.

@@ -132,14 +132,18 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Whether `v` holds a number like `3.0`: an integer to JSON Schema, a
-/// float to serde.
+/// `3.0` as 3: an integer to JSON Schema, a float to serde. Plain integers
+/// and non-integral or huge floats give none.
+fn integral_float(n: &serde_json::Number) -> Option<i64> {
+    let f = n.as_f64()?;
+    (!n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+/// Whether `v` holds a number like `3.0`.
 fn has_integral_float(v: &serde_json::Value) -> bool {
     use serde_json::Value;
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .is_some_and(|f| !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15),
+        Value::Number(n) => integral_float(n).is_some(),
         Value::Array(items) => items.iter().any(has_integral_float),
         Value::Object(map) => map.values().any(has_integral_float),
         _ => false,
@@ -150,14 +154,7 @@ fn has_integral_float(v: &serde_json::Value) -> bool {
 fn integral_floats_as_integers(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
-        Value::Number(n)
-            if !n.is_i64()
-                && !n.is_u64()
-                && n.as_f64()
-                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) =>
-        {
-            Value::from(n.as_f64().unwrap_or_default() as i64)
-        }
+        Value::Number(n) => integral_float(&n).map_or(Value::Number(n), Value::from),
         Value::Array(items) => {
             Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
         }
@@ -446,6 +443,17 @@ mod tests {
         assert_eq!(decode_cursor("!!!"), None);
         assert_eq!(decode_cursor("x' OR 1=1"), None);
         assert_eq!(decode_cursor(&"a".repeat(129)), None);
+    }
+
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        let raw = serde_json::json!({"q": 21.0, "n": [3.0, 2.5, 7], "s": "4.0", "big": 1e300});
+        assert!(has_integral_float(&raw));
+        assert_eq!(
+            integral_floats_as_integers(raw),
+            serde_json::json!({"q": 21, "n": [3, 2.5, 7], "s": "4.0", "big": 1e300})
+        );
+        assert!(!has_integral_float(&serde_json::json!({"q": 21, "p": 2.5})));
     }
 
     #[test]

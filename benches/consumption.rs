@@ -8,9 +8,7 @@
 //! `clear_refs`). SQLite by default; PostgreSQL when `BENCH_DATABASE_URL` is
 //! a `postgres://` URL. `BENCH_RECORDS` changes the number of records.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use comptoir::auth::JwtKeys;
 use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
@@ -18,54 +16,16 @@ use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use serde_json::{Value, json};
 
-const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
+mod common;
+use common::{SECRET, Server};
+
+/// The clock of the server: the records are in May 2026.
+const NOW: &str = "2026-05-15T10:00:00Z";
 const BATCH: usize = 5_000;
 const USERS: usize = 10;
 const IN_FLIGHT: usize = 3;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    fn start(database_url: &str, dir: &std::path::Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let binary =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/comptoir");
-        assert!(
-            binary.exists(),
-            "build the release binary first (make bench does)"
-        );
-        let child = Command::new(binary)
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("COMPTOIR_ADDR", format!("127.0.0.1:{port}"))
-            .env("COMPTOIR_JWT_SECRET", SECRET)
-            .env("COMPTOIR_NOW", "2026-05-15T10:00:00Z")
-            .env("COMPTOIR_DATA_DIR", dir.join("data"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
     fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -162,23 +122,8 @@ async fn main() {
             "SQLite",
         ),
     };
-    let server = Server::start(&database_url, &dir);
+    let server = Server::start(&database_url, &dir, NOW).await;
     let client = reqwest::Client::new();
-    let ready = Instant::now();
-    while client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        assert!(
-            ready.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let keys = JwtKeys::from_config(&JwtConfig {
         algorithm: JwtAlgorithm::Hs256,
         secret: Some(Secret::new(SECRET)),
@@ -273,22 +218,7 @@ async fn main() {
     // A fresh server process for the exports, so that its peak memory is
     // the exports' own and not what the ingestion left in the allocator.
     drop(server);
-    let server = Server::start(&database_url, &dir);
-    let ready = Instant::now();
-    while client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .map(|r| r.status().is_success())
-        .ok()
-        != Some(true)
-    {
-        assert!(
-            ready.elapsed() < Duration::from_secs(30),
-            "the server did not restart"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = Server::start(&database_url, &dir, NOW).await;
     let base = &server.base;
     let pdf_user = &users[0];
     let exports = [

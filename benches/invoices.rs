@@ -21,8 +21,6 @@
 //! (20), `BENCH_ONLY=upcoming|run`, `BENCH_KEEP` (keep the databases).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use comptoir::auth::JwtKeys;
@@ -38,9 +36,11 @@ use comptoir::service::{self, Ctx};
 use comptoir::store::Store;
 use serde_json::{Value, json};
 use time::macros::{date, datetime};
+
+mod common;
+use common::{SECRET, Server};
 use time::{Date, OffsetDateTime};
 
-const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 /// May 31, 2026: the upcoming invoice is June's, billing May's consumption.
 const NOW: OffsetDateTime = datetime!(2026-05-31 12:00 UTC);
 const PERIOD: &str = "2026-06";
@@ -140,67 +140,6 @@ impl Database {
                 .unwrap();
             pool.close().await;
         }
-    }
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(database_url: &str, dir: &std::path::Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let binary =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/comptoir");
-        assert!(
-            binary.exists(),
-            "build the release binary first (make bench does)"
-        );
-        let child = Command::new(binary)
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("COMPTOIR_ADDR", format!("127.0.0.1:{port}"))
-            .env("COMPTOIR_JWT_SECRET", SECRET)
-            .env("COMPTOIR_NOW", "2026-05-31T12:00:00Z")
-            .env("COMPTOIR_DATA_DIR", dir.join("data"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while client
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .ok()
-            != Some(true)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
     }
 }
 
@@ -566,7 +505,7 @@ async fn upcoming_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row
         seeding.elapsed().as_secs_f64()
     );
 
-    let server = Server::start(&db.url, dir).await;
+    let server = Server::start(&db.url, dir, "2026-05-31T12:00:00Z").await;
     let token = keys
         .issue(
             "bench",
@@ -629,7 +568,7 @@ async fn run_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row>) ->
         seeding.elapsed().as_secs_f64()
     );
 
-    let server = Server::start(&db.url, dir).await;
+    let server = Server::start(&db.url, dir, "2026-05-31T12:00:00Z").await;
     let support = keys
         .issue("bench", Role::Support, None, time::Duration::hours(2))
         .unwrap();

@@ -41,6 +41,41 @@ macro_rules! on_tx {
 }
 pub(crate) use on_tx;
 
+/// Turns on SQLite's query planner stability guarantee on `conn`.
+///
+/// Without it, a statement whose plan looked at a bound value (every `LIMIT $n`
+/// of our pages does, SQLite 3.51 reads the number to size the loop) is marked
+/// expired each time that parameter is bound again, so the cached prepared
+/// statement is parsed and planned anew on every execution: a third of the
+/// licenses page's database time went to that. With the guarantee, a statement
+/// keeps one plan whatever its values; our queries bind no value a plan could
+/// use (no partial index compared to a parameter, no `LIKE` optimisation).
+async fn enable_qpsg(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let mut now_on: std::ffi::c_int = 0;
+    // SAFETY: `lock_handle` gives exclusive use of the open connection, and the
+    // call matches the documented variadic signature of this verb: an int (1
+    // turns the setting on) then an int* that receives the new setting.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            &mut now_on as *mut std::ffi::c_int,
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK || now_on != 1 {
+        return Err(sqlx::Error::Configuration(
+            format!("SQLite refused SQLITE_DBCONFIG_ENABLE_QPSG (code {rc})").into(),
+        ));
+    }
+    Ok(())
+}
+
+/// How long a PostgreSQL connection may sit idle before it is pinged on acquire.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqlitePool),
@@ -85,6 +120,10 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_connect(|conn, _| Box::pin(enable_qpsg(conn)))
+            // A file cannot hang up: the default ping before each acquire
+            // is a round trip to the connection's thread for nothing.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await?;
@@ -94,6 +133,18 @@ impl Store {
     async fn connect_pg(options: PgConnectOptions) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // The default pings before every acquire: one more round trip
+            // per request. Only a connection idle for a while is pinged; a
+            // busy one that broke fails its query and is discarded.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PG_PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await?;
@@ -201,5 +252,33 @@ impl<T> Page<T> {
             items: rows,
             has_more,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pooled SQLite connection keeps one plan per statement (see
+    /// [`enable_qpsg`]); a new connection without it would re-plan every page.
+    #[tokio::test]
+    async fn sqlite_connections_hold_the_query_planner_stability_guarantee() {
+        let Store::Sqlite(pool) = Store::connect("sqlite::memory:").await.unwrap() else {
+            unreachable!("a sqlite URL opens SQLite")
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        let mut on: std::ffi::c_int = -1;
+        // SAFETY: exclusive use of the open connection; -1 only reads the setting.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1 as std::ffi::c_int,
+                &mut on as *mut std::ffi::c_int,
+            )
+        };
+        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+        assert_eq!(on, 1);
     }
 }

@@ -72,13 +72,10 @@ pub async fn load(
     {
         documents(store, blobs, &ctx, &id).await?;
     }
-    let no_licenses = {
-        let mut tx = store.begin_read().await?;
-        tx.list_licenses(&id, false, None, 1)
-            .await?
-            .items
-            .is_empty()
-    };
+    let no_licenses = store
+        .licenses_overview(&id, false, None, 1)
+        .await?
+        .is_none_or(|o| o.page.items.is_empty());
     if no_licenses {
         licenses(store, &ctx, &id).await?;
     }

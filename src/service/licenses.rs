@@ -292,33 +292,44 @@ pub async fn list(
     include_removed: bool,
     page: &PageRequest,
 ) -> Result<(Page<License>, Vec<PlanSummary>), ApiError> {
-    let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
-    let today = account.timezone.date_at(ctx.now);
-    let licenses = tx
-        .list_licenses(
+    ctx.authorize(account_id, Need::Read)?;
+    let overview = store
+        .licenses_overview(
             account_id,
             !include_removed,
             page.after.as_deref(),
             page.limit,
         )
-        .await?;
-    let mut summary = Vec::new();
-    for (code, count, assigned) in tx.license_counts(account_id).await? {
-        let plan = tx
-            .plan(&code, today)
-            .await?
-            .ok_or(ApiError::NotFound("plan"))?;
-        summary.push(PlanSummary {
-            monthly_total: times(plan.monthly_price, u32::try_from(count).unwrap_or(0))
-                .map_err(money_err)?,
-            unit_price: plan.monthly_price,
-            plan: code,
-            count,
-            assigned,
-        });
-    }
-    Ok((licenses, summary))
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    let today = overview.timezone.date_at(ctx.now);
+    let summary = overview
+        .plans
+        .into_iter()
+        .map(|plan| {
+            let unit_price = price_on(&plan.prices, today)
+                .map(|minor| Money::from_minor(minor, plan.currency))
+                .ok_or(ApiError::NotFound("plan"))?;
+            Ok(PlanSummary {
+                monthly_total: times(unit_price, u32::try_from(plan.count).unwrap_or(0))
+                    .map_err(money_err)?,
+                unit_price,
+                plan: plan.code,
+                count: plan.count,
+                assigned: plan.assigned,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok((overview.page, summary))
+}
+
+/// The price in force on `day`: the latest one effective on or before it.
+fn price_on(prices: &[(Date, i64)], day: Date) -> Option<i64> {
+    prices
+        .iter()
+        .filter(|(from, _)| *from <= day)
+        .max_by_key(|(from, _)| *from)
+        .map(|(_, minor)| *minor)
 }
 
 async fn load(tx: &mut Tx, account: &AccountId, id: &LicenseId) -> Result<License, ApiError> {

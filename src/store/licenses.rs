@@ -1,10 +1,15 @@
 //! Licenses, quotes and additional phone numbers.
 
+use std::sync::LazyLock;
+
 use time::{Date, OffsetDateTime};
 
-use super::{Page, Tx, on_tx};
+use super::accounts::corrupt;
+use super::{Page, Store, Tx, on_tx};
+use crate::domain::account::Timezone;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{License, PhoneNumberLine, Quote};
+use crate::domain::money::Currency;
 
 #[derive(sqlx::FromRow)]
 struct LicenseRow {
@@ -74,6 +79,110 @@ impl From<NumberRow> for PhoneNumberLine {
     }
 }
 
+/// What the licenses page shows, read in one statement (one consistent
+/// snapshot without a transaction): the account's timezone, a page of
+/// licenses and, per plan in use, the active count, how many are assigned and
+/// the plan's dated prices (the caller picks the one of the account's today).
+pub struct LicensesOverview {
+    pub timezone: Timezone,
+    pub page: Page<License>,
+    pub plans: Vec<PlanInUse>,
+}
+
+/// A plan the account holds active licenses of.
+pub struct PlanInUse {
+    pub code: String,
+    pub count: i64,
+    pub assigned: i64,
+    pub currency: Currency,
+    /// `(effective_from, monthly price in minor units)`, in no given order.
+    pub prices: Vec<(Date, i64)>,
+}
+
+/// The licenses page's statement. `{OBJ}` and `{AGG}` are the backend's JSON
+/// array builder and aggregate; each sub-document is sorted by the caller.
+const OVERVIEW: &str = "SELECT a.timezone, \
+    (SELECT COALESCE({AGG}({OBJ}(id, account_id, plan_code, activation_date, removal_date, user_id, prorated_amount_minor, created_at)), '[]') \
+       FROM (SELECT * FROM licenses WHERE account_id = a.id \
+             AND ($2 = FALSE OR removal_date IS NULL) \
+             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4) l){CAST}, \
+    (SELECT COALESCE({AGG}({OBJ}(g.plan_code, g.n, g.assigned, p.currency, \
+              (SELECT {AGG}({OBJ}(pp.effective_from, pp.monthly_price_minor)) FROM plan_prices pp \
+                WHERE pp.plan_code = g.plan_code))), '[]') \
+       FROM (SELECT plan_code, COUNT(*) AS n, COUNT(user_id) AS assigned FROM licenses \
+             WHERE account_id = a.id AND removal_date IS NULL GROUP BY plan_code) g \
+       JOIN plans p ON p.code = g.plan_code){CAST} \
+    FROM accounts a WHERE a.id = $1";
+
+fn overview_sql(obj: &str, agg: &str, cast: &str) -> String {
+    OVERVIEW
+        .replace("{OBJ}", obj)
+        .replace("{AGG}", agg)
+        .replace("{CAST}", cast)
+}
+
+impl Store {
+    /// The licenses page of `account` (None when there is no such account):
+    /// licenses in id order after `after`, the removed ones left out when
+    /// `active_only`. One statement, so one round trip and no BEGIN/COMMIT:
+    /// on SQLite every statement is a hop to the connection's thread, on
+    /// PostgreSQL a network round trip, and this page is the busiest read.
+    pub async fn licenses_overview(
+        &self,
+        account: &AccountId,
+        active_only: bool,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<LicensesOverview>, sqlx::Error> {
+        static SQLITE: LazyLock<String> =
+            LazyLock::new(|| overview_sql("json_array", "json_group_array", ""));
+        static PG: LazyLock<String> =
+            LazyLock::new(|| overview_sql("json_build_array", "json_agg", "::text"));
+        let fetch_limit = i64::from(limit) + 1;
+        let row: Option<(String, String, String)> = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(SQLITE.as_str()))
+                    .bind(account.as_str())
+                    .bind(active_only)
+                    .bind(after)
+                    .bind(fetch_limit)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Store::Pg(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(PG.as_str()))
+                    .bind(account.as_str())
+                    .bind(active_only)
+                    .bind(after)
+                    .bind(fetch_limit)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        let Some((timezone, page, plans)) = row else {
+            return Ok(None);
+        };
+        let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+        let page: Vec<JsonLicense> = serde_json::from_str(&page).map_err(decode)?;
+        let mut rows = page
+            .into_iter()
+            .map(|l| LicenseRow::try_from(l).map(License::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let plans: Vec<JsonPlanInUse> = serde_json::from_str(&plans).map_err(decode)?;
+        let mut plans = plans
+            .into_iter()
+            .map(PlanInUse::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        plans.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(Some(LicensesOverview {
+            timezone: Timezone::parse(&timezone).ok_or_else(|| corrupt("timezone"))?,
+            page: Page::from_rows(rows, limit),
+            plans,
+        }))
+    }
+}
+
 const LICENSE_COLUMNS: &str = "id, account_id, plan_code, activation_date, removal_date, user_id, prorated_amount_minor, created_at";
 const NUMBER_COLUMNS: &str = "id, account_id, country, number, activation_date, removal_date, prorated_amount_minor, created_at";
 
@@ -111,55 +220,6 @@ impl Tx {
             .fetch_optional(&mut **c)
             .await)?;
         Ok(row.map(License::from))
-    }
-
-    /// Licenses in id order; `active_only` leaves the removed ones out.
-    pub async fn list_licenses(
-        &mut self,
-        account: &AccountId,
-        active_only: bool,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Page<License>, sqlx::Error> {
-        const PAGE: &str = "FROM licenses WHERE account_id = $1 \
-             AND ($2 = FALSE OR removal_date IS NULL) \
-             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4";
-        let rows: Vec<LicenseRow> = match self {
-            Tx::Pg(c) => {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {LICENSE_COLUMNS} {PAGE}"));
-                sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(active_only)
-                    .bind(after)
-                    .bind(i64::from(limit) + 1)
-                    .fetch_all(&mut **c)
-                    .await?
-            }
-            Tx::Sqlite(c) => {
-                // sqlx hands SQLite rows over one at a time (a thread
-                // wake-up each); a page crosses as one JSON document.
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT COALESCE(json_group_array(json_array({LICENSE_COLUMNS})), '[]') \
-                     FROM (SELECT {LICENSE_COLUMNS} {PAGE})"
-                ));
-                let (doc,): (String,) = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(active_only)
-                    .bind(after)
-                    .bind(i64::from(limit) + 1)
-                    .fetch_one(&mut **c)
-                    .await?;
-                let rows: Vec<JsonLicense> =
-                    serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                rows.into_iter()
-                    .map(LicenseRow::try_from)
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        Ok(Page::from_rows(
-            rows.into_iter().map(License::from).collect(),
-            limit,
-        ))
     }
 
     /// Per plan: active licenses and how many are assigned.
@@ -397,7 +457,36 @@ pub struct DatedPrice {
     pub monthly_price_minor: i64,
 }
 
-/// A license row as SQLite's `json_array` writes it.
+/// A [`PlanInUse`] as the overview's JSON writes it.
+#[derive(serde::Deserialize)]
+struct JsonPlanInUse(String, i64, i64, String, Option<Vec<(String, i64)>>);
+
+impl TryFrom<JsonPlanInUse> for PlanInUse {
+    type Error = sqlx::Error;
+
+    fn try_from(p: JsonPlanInUse) -> Result<Self, Self::Error> {
+        let prices =
+            p.4.unwrap_or_default()
+                .into_iter()
+                .map(|(from, minor)| json_date(&from).map(|d| (d, minor)))
+                .collect::<Result<_, _>>()?;
+        Ok(PlanInUse {
+            currency: Currency::parse(&p.3).ok_or_else(|| corrupt("currency"))?,
+            code: p.0,
+            count: p.1,
+            assigned: p.2,
+            prices,
+        })
+    }
+}
+
+fn json_date(s: &str) -> Result<Date, sqlx::Error> {
+    Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// A license row as a JSON array (SQLite's `json_array`, PostgreSQL's
+/// `json_build_array`: a timestamp there carries the session's offset).
 #[derive(serde::Deserialize)]
 struct JsonLicense(
     String,
@@ -414,16 +503,12 @@ impl TryFrom<JsonLicense> for LicenseRow {
     type Error = sqlx::Error;
 
     fn try_from(l: JsonLicense) -> Result<Self, Self::Error> {
-        let decode = |e: time::error::Parse| sqlx::Error::Decode(Box::new(e));
-        let day = |s: &str| {
-            Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(decode)
-        };
         Ok(LicenseRow {
-            activation_date: day(&l.3)?,
-            removal_date: l.4.as_deref().map(day).transpose()?,
+            activation_date: json_date(&l.3)?,
+            removal_date: l.4.as_deref().map(json_date).transpose()?,
             created_at: OffsetDateTime::parse(&l.7, &time::format_description::well_known::Rfc3339)
-                .map_err(decode)?,
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                .to_offset(time::UtcOffset::UTC),
             id: l.0,
             account_id: l.1,
             plan_code: l.2,

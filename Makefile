@@ -54,8 +54,8 @@ fmt: ## Format the code
 
 bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports, invoices
 	cargo build --release --bin comptoir
-	@echo "| database | route (wrk, 64 connections) | requests/s | p50 ms | p99 ms | requests | errors |"
-	@echo "|---|---|---:|---:|---:|---:|---:|"
+	@echo "| database | route (wrk, 64 connections) | requests/s | of /healthz | p50 ms | p99 ms | requests | errors |"
+	@echo "|---|---|---:|---:|---:|---:|---:|---:|"
 	@benches/http.sh
 	@benches/http.sh $(PG_URL:/test=/comptoir_bench)
 	cargo bench --bench consumption

@@ -50,16 +50,23 @@ done = function(summary, latency, requests)
 end
 LUA
 
+ceiling=
 run() { # name path [token]
     local header=()
     [[ -n ${3:-} ]] && header=(-H "Authorization: Bearer $3")
     local out
     out=$(wrk -t2 -c64 -d"${SECONDS_PER_ROUTE}s" "${header[@]}" -s "$work/report.lua" "$base$2" | grep '^RESULT')
     read -r _ rps p50 p99 total errors <<< "$out"
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$1" "$rps" "$p50" "$p99" "$total" "$errors"
+    ceiling=${ceiling:-$rps}
+    share=$(python3 -c "print(f'{100 * $rps / $ceiling:.1f} %')")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" "$1" "$rps" "$share" "$p50" "$p99" "$total" "$errors"
 }
 
+# /healthz first: the share column is relative to it. /readyz runs one
+# `SELECT 1` and nothing else (no token, no JSON): what one trip to the
+# database costs, the ceiling of any route that reads.
 run "GET /healthz" /healthz
+run "GET /readyz" /readyz
 run "GET /v1/plans" /v1/plans "$ADMIN"
 run "GET /v1/accounts/{a}" /v1/accounts/acc_demo "$ADMIN"
 run "GET /v1/accounts/{a}/licenses (50)" "/v1/accounts/acc_demo/licenses?limit=50" "$ADMIN"

@@ -309,7 +309,9 @@ pub async fn list(
         .map(|plan| {
             let unit_price = price_on(&plan.prices, today)
                 .map(|minor| Money::from_minor(minor, plan.currency))
-                .ok_or(ApiError::NotFound("plan"))?;
+                .ok_or_else(|| {
+                    ApiError::Internal(format!("plan {} has no price on {today}", plan.code))
+                })?;
             Ok(PlanSummary {
                 monthly_total: times(unit_price, u32::try_from(plan.count).unwrap_or(0))
                     .map_err(money_err)?,
@@ -663,4 +665,26 @@ pub async fn remove_number(
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::price_on;
+
+    #[test]
+    fn the_price_in_force_is_the_latest_one_effective_on_or_before_the_day() {
+        // In no given order, as the store returns them.
+        let prices = [
+            (date!(2026 - 05 - 01), 3000),
+            (date!(2026 - 01 - 01), 2400),
+            (date!(2026 - 03 - 01), 2600),
+        ];
+        assert_eq!(price_on(&prices, date!(2025 - 12 - 31)), None);
+        assert_eq!(price_on(&prices, date!(2026 - 01 - 01)), Some(2400));
+        assert_eq!(price_on(&prices, date!(2026 - 04 - 30)), Some(2600));
+        assert_eq!(price_on(&prices, date!(2026 - 05 - 01)), Some(3000));
+        assert_eq!(price_on(&[], date!(2026 - 05 - 01)), None);
+    }
 }

@@ -551,8 +551,7 @@ fn json_date(s: &str) -> Result<Date, sqlx::Error> {
         .map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-/// A license row as a JSON array (SQLite's `json_array`, PostgreSQL's
-/// `json_build_array`: a timestamp there carries the session's offset).
+/// A license row as SQLite's `json_array` writes it.
 #[derive(serde::Deserialize)]
 struct JsonLicense(
     String,
@@ -573,8 +572,7 @@ impl TryFrom<JsonLicense> for LicenseRow {
             activation_date: json_date(&l.3)?,
             removal_date: l.4.as_deref().map(json_date).transpose()?,
             created_at: OffsetDateTime::parse(&l.7, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
-                .to_offset(time::UtcOffset::UTC),
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             id: l.0,
             account_id: l.1,
             plan_code: l.2,

@@ -74,8 +74,13 @@ async fn enable_qpsg(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-/// How long a PostgreSQL connection may sit idle before it is pinged on acquire.
-const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// How long a PostgreSQL connection may sit idle before it is pinged on
+/// acquire (HikariCP's `aliveBypassWindowMs` has the same default). Under load
+/// a connection comes back within milliseconds and is never pinged; after a
+/// database restart, a connection unused for half a second is tested and
+/// replaced, so only one that served a request in the last half second before
+/// the restart can fail a request (with 503) before the pool drops it.
+const PG_PING_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -135,8 +140,7 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             // The default pings before every acquire: one more round trip
-            // per request. Only a connection idle for a while is pinged; a
-            // busy one that broke fails its query and is discarded.
+            // per request. Only a connection idle for a while is pinged.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

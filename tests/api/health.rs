@@ -113,3 +113,52 @@ async fn cors_allows_the_configured_frontend_origin_only() {
     let res = preflight("https://evil.example").await.unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
+
+/// PostgreSQL: the pool pings a connection only when it has been idle for
+/// half a second (not on every acquire), so after the database drops every
+/// connection (a restart, a failover) the next requests get fresh ones.
+/// SQLite: a file cannot hang up.
+#[tokio::test]
+async fn after_the_database_drops_every_connection_the_next_requests_are_served() {
+    use sqlx::Connection;
+
+    let app = spawn_app().await;
+    let comptoir::store::Store::Pg(pool) = &app.store else {
+        return;
+    };
+    let account = app.create_account("Acme").await;
+    let path = format!("/v1/accounts/{account}");
+    let token = app.admin(&account);
+
+    // Every connection the pool holds, by backend pid.
+    let mut held = Vec::new();
+    for _ in 0..pool.size().max(3) {
+        held.push(pool.acquire().await.unwrap());
+    }
+    let mut pids = Vec::new();
+    for conn in &mut held {
+        let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        pids.push(pid);
+    }
+    drop(held);
+    let url = std::env::var("TEST_DATABASE_URL").unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    for pid in &pids {
+        let (killed,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert!(killed, "backend {pid} terminated");
+    }
+
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let answers =
+        futures_util::future::join_all((0..pids.len()).map(|_| app.get(&path, &token))).await;
+    for res in answers {
+        assert_eq!(res.status(), 200, "a dropped connection was handed out");
+    }
+}

@@ -320,17 +320,10 @@ async fn adds_and_removals_at_once_lose_nothing_and_remove_each_license_once() {
 async fn users(app: &TestApp, account: &str, count: usize) -> Vec<String> {
     let mut out = Vec::new();
     for i in 0..count {
-        let user: Value = app
-            .post(
-                &format!("/v1/accounts/{account}/users"),
-                &app.admin(account),
-                &json!({"name": format!("User {i}"), "email": format!("u{i}@acme.fr")}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        out.push(user["id"].as_str().unwrap().to_owned());
+        out.push(
+            app.create_user(account, &format!("User {i}"), &format!("u{i}@acme.fr"))
+                .await,
+        );
     }
     out
 }

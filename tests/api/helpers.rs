@@ -294,6 +294,20 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Adds a user to `account` as its admin and returns the user's id.
+    pub async fn create_user(&self, account: &str, name: &str, email: &str) -> String {
+        let res = self
+            .post(
+                &format!("/v1/accounts/{account}/users"),
+                &self.admin(account),
+                &serde_json::json!({ "name": name, "email": email }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn audit_actions(&self, account: &str) -> Vec<String> {
         let res = self
             .get(

@@ -136,22 +136,13 @@ pub(crate) async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
 /// An account whose only billable item is 1.00 of April calls, not covered by credits.
 pub(crate) async fn account_with_april_calls(app: &crate::helpers::TestApp, name: &str) -> String {
     let account = app.create_account(name).await;
-    let user: Value = app
-        .post(
-            &format!("/v1/accounts/{account}/users"),
-            &app.admin(&account),
-            &json!({"name": "Léa", "email": "lea@example.fr"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let user = app.create_user(&account, "Léa", "lea@example.fr").await;
     let res = app
         .post(
             &format!("/v1/accounts/{account}/consumption"),
             &app.token(Role::Integration, Some(&account)),
             &json!({"records": [{
-                "external_id": "x1", "occurred_at": "2026-04-08T09:00:00Z", "user_id": user["id"],
+                "external_id": "x1", "occurred_at": "2026-04-08T09:00:00Z", "user_id": user,
                 "kind": "call", "direction": "outbound", "destination": "+32470123456",
                 "country": "BE", "duration_seconds": 60, "cost": "1.00"
             }]}),

@@ -302,22 +302,15 @@ async fn an_assigned_license_cannot_be_removed_and_deleting_its_user_frees_it() 
     )
     .await;
     let ids = license_ids(&app, &account).await;
-    let user: Value = app
-        .post(
-            &format!("/v1/accounts/{account}/users"),
-            &admin,
-            &json!({"name": "Claire Martin", "email": "claire@acme.fr"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let user = app
+        .create_user(&account, "Claire Martin", "claire@acme.fr")
+        .await;
     let lic = format!("/v1/accounts/{account}/licenses/{}", ids[0]);
     let res = app
         .put(
             &format!("{lic}/assignee"),
             &admin,
-            &json!({"user_id": user["id"]}),
+            &json!({"user_id": user}),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -326,7 +319,7 @@ async fn an_assigned_license_cannot_be_removed_and_deleting_its_user_frees_it() 
         .put(
             &format!("{other}/assignee"),
             &admin,
-            &json!({"user_id": user["id"]}),
+            &json!({"user_id": user}),
         )
         .await;
     assert_problem(res, 409, "user_has_license").await;
@@ -350,10 +343,7 @@ async fn an_assigned_license_cannot_be_removed_and_deleting_its_user_frees_it() 
         "nothing removed"
     );
 
-    let user_path = format!(
-        "/v1/accounts/{account}/users/{}",
-        user["id"].as_str().unwrap()
-    );
+    let user_path = format!("/v1/accounts/{account}/users/{user}");
     assert_eq!(
         app.request(Method::DELETE, &user_path, Some(&admin))
             .send()
@@ -678,45 +668,32 @@ async fn the_summary_counts_active_licenses_by_plan_at_the_price_of_the_accounts
 
     // One SMART removed, one BUSINESS assigned.
     let body = list(format!("{base}?limit=100")).await;
-    let smart = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["plan"] == "SMART")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let business = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["plan"] == "BUSINESS")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first_of = |plan: &str| {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["plan"] == plan)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (smart, business) = (first_of("SMART"), first_of("BUSINESS"));
     let res = app
         .request(Method::DELETE, &format!("{base}/{smart}"), Some(&admin))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let user: Value = app
-        .post(
-            &format!("/v1/accounts/{account}/users"),
-            &admin,
-            &json!({"name": "Claire Martin", "email": "claire@acme.fr"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let user = app
+        .create_user(&account, "Claire Martin", "claire@acme.fr")
+        .await;
     let res = app
         .put(
             &format!("{base}/{business}/assignee"),
             &admin,
-            &json!({"user_id": user["id"]}),
+            &json!({"user_id": user}),
         )
         .await;
     assert_eq!(res.status(), 200);

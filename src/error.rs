@@ -64,17 +64,152 @@ impl FieldErrors {
     }
 }
 
+/// Declares the table of error codes: each code once, with its HTTP status and
+/// its title (the RFC 9457 `title`, the same for every problem of that code).
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = ($code:tt, $status:ident, $title:literal),)+) => {
+        /// Every `code` the API can answer with. A frontend can switch on it:
+        /// a code never changes meaning, and new codes are only added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum Code {
+            $($(#[$doc])* #[serde(rename = $code)] $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)+ }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(Code::$variant => StatusCode::$status,)+ }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)+ }
+            }
+        }
+    };
+}
+
+codes! {
+    // Requests the server cannot read.
+    /// The query string cannot be read (a parameter is named in `errors`).
+    InvalidQuery = ("invalid_query", BAD_REQUEST, "Invalid query string"),
+    /// A path segment cannot be read.
+    InvalidPath = ("invalid_path", BAD_REQUEST, "Invalid path"),
+    /// The body is not JSON.
+    MalformedJson = ("malformed_json", BAD_REQUEST, "Malformed JSON"),
+    /// The multipart body cannot be read.
+    MalformedMultipart = ("malformed_multipart", BAD_REQUEST, "Malformed multipart body"),
+    /// The body has another content type than the route takes.
+    UnsupportedMediaType = ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
+    /// The body is larger than the server takes.
+    PayloadTooLarge = ("payload_too_large", PAYLOAD_TOO_LARGE, "Request body too large"),
+    /// Fields of the request are invalid: each one is in `errors`.
+    ValidationFailed = ("validation_failed", UNPROCESSABLE_ENTITY, "Invalid request"),
+    /// The `Idempotency-Key` was used before with another request.
+    IdempotencyKeyReused = ("idempotency_key_reused", UNPROCESSABLE_ENTITY, "Idempotency key reused"),
+
+    // Who is calling.
+    /// No bearer token, or one that is invalid or expired (the detail says why).
+    Unauthenticated = ("unauthenticated", UNAUTHORIZED, "Authentication required"),
+    /// The payment webhook's signature is missing, wrong or too old.
+    InvalidSignature = ("invalid_signature", UNAUTHORIZED, "Invalid webhook signature"),
+    /// The token's role may not do this (the detail names the roles that may).
+    Forbidden = ("forbidden", FORBIDDEN, "Forbidden"),
+    /// Only customer service may do this.
+    RequiresSupport = ("requires_support", FORBIDDEN, "Customer service required"),
+
+    // What is asked for.
+    /// No such resource, or not one of the caller's account.
+    NotFound = ("not_found", NOT_FOUND, "Not found"),
+    /// No route has this path.
+    RouteNotFound = ("route_not_found", NOT_FOUND, "No such route"),
+    /// The route exists, not with this method.
+    MethodNotAllowed = ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed"),
+    /// A resource with these unique values exists.
+    AlreadyExists = ("already_exists", CONFLICT, "Already exists"),
+
+    // Business rules.
+    /// Another user of the account has this email.
+    EmailTaken = ("email_taken", CONFLICT, "Email already used"),
+    /// Another team of the account has this name.
+    TeamNameTaken = ("team_name_taken", CONFLICT, "Team name already used"),
+    /// The user holds a license: unassign it first.
+    UserHasLicense = ("user_has_license", CONFLICT, "User holds a license"),
+    /// The quote was already used to add licenses.
+    QuoteUsed = ("quote_used", CONFLICT, "Quote already used"),
+    /// The quote is past its `expires_at`.
+    QuoteExpired = ("quote_expired", CONFLICT, "Quote expired"),
+    /// The quote was made for another plan or quantity.
+    QuoteMismatch = ("quote_mismatch", UNPROCESSABLE_ENTITY, "Quote does not match"),
+    /// The license is assigned to a user: unassign it first.
+    LicenseAssigned = ("license_assigned", CONFLICT, "License assigned"),
+    /// The license is removed.
+    LicenseRemoved = ("license_removed", CONFLICT, "License removed"),
+    /// The user already holds another license.
+    LicenseTaken = ("license_taken", CONFLICT, "User already licensed"),
+    /// The phone number is removed.
+    PhoneNumberRemoved = ("phone_number_removed", CONFLICT, "Phone number removed"),
+    /// The account has no usable payment method for this.
+    PaymentMethodRequired = ("payment_method_required", UNPROCESSABLE_ENTITY, "Payment method required"),
+    /// The card has expired.
+    PaymentMethodExpired = ("payment_method_expired", UNPROCESSABLE_ENTITY, "Payment method expired"),
+    /// The default payment method cannot be removed while others exist.
+    DefaultPaymentMethod = ("default_payment_method", CONFLICT, "Default payment method"),
+    /// The credit balance does not cover this.
+    InsufficientBalance = ("insufficient_balance", UNPROCESSABLE_ENTITY, "Insufficient balance"),
+    /// The top-up was already settled.
+    TopUpSettled = ("top_up_settled", CONFLICT, "Top-up already settled"),
+    /// The billing address is the primary one.
+    AddressIsPrimary = ("address_is_primary", CONFLICT, "Primary address"),
+    /// Only a verified address can be made primary.
+    AddressNotVerified = ("address_not_verified", CONFLICT, "Address not verified"),
+    /// A verified address is required for this.
+    VerifiedAddressRequired = ("verified_address_required", UNPROCESSABLE_ENTITY, "Verified address required"),
+    /// The address already has a pending change request.
+    ChangeRequestPending = ("change_request_pending", CONFLICT, "Change request pending"),
+    /// The change request was already approved or rejected.
+    ChangeRequestDecided = ("change_request_decided", CONFLICT, "Change request already decided"),
+    /// The document is referenced by a change request.
+    DocumentInUse = ("document_in_use", CONFLICT, "Document in use"),
+    /// The account already has this invoice recipient.
+    RecipientExists = ("recipient_exists", CONFLICT, "Recipient already exists"),
+    /// The account has the most invoice recipients it may have.
+    TooManyRecipients = ("too_many_recipients", UNPROCESSABLE_ENTITY, "Too many recipients"),
+    /// The invoice is not open (already paid or void).
+    InvoiceNotOpen = ("invoice_not_open", CONFLICT, "Invoice not open"),
+
+    // The server.
+    /// This server is not configured for this (a key or secret is missing).
+    NotConfigured = ("not_configured", SERVICE_UNAVAILABLE, "Not configured"),
+    /// The database does not answer.
+    DatabaseUnavailable = ("database_unavailable", SERVICE_UNAVAILABLE, "Database unavailable"),
+    /// Something failed inside; the details are in the server's log, under the request id.
+    InternalError = ("internal_error", INTERNAL_SERVER_ERROR, "Internal error"),
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// A URI naming the kind of problem (`https://comptoir.dev/problems/<code>`).
     #[serde(rename = "type")]
+    #[schema(example = "https://comptoir.dev/problems/validation_failed")]
     pub type_: String,
+    /// The code's title: the same for every problem of one code.
+    #[schema(example = "Invalid request")]
     pub title: String,
+    /// The HTTP status.
+    #[schema(example = 422)]
     pub status: u16,
+    /// What went wrong with this request, for a person.
+    #[schema(example = "the request is invalid; see errors for each field")]
     pub detail: String,
-    /// Stable machine-readable code (`validation_failed`, `not_found`, ...).
-    pub code: String,
+    /// Stable machine-readable code: switch on it.
+    pub code: Code,
     /// For 422 validation errors: each invalid field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -86,8 +221,9 @@ pub enum ApiError {
     Unauthenticated(String),
     #[error("the webhook signature is missing, wrong or too old")]
     BadSignature,
-    #[error("your role does not allow this operation")]
-    Forbidden,
+    /// The detail names the roles the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("only customer service can {0}: please contact customer service")]
     RequiresSupport(&'static str),
     #[error("{0} not found")]
@@ -112,15 +248,15 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("this Idempotency-Key was already used with another request")]
     IdempotencyKeyReused,
+    /// A well-formed request that a business rule refuses: the code (from the
+    /// table) says which rule and gives the status.
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
-    /// A well-formed request that a business rule refuses (422 with its own code).
-    #[error("{detail}")]
-    Refused { code: &'static str, detail: String },
+    Rule { code: Code, detail: String },
     #[error("this server is not configured for this: {0}")]
     NotConfigured(&'static str),
     #[error("the database is not reachable")]
     Unavailable,
+    /// The cause goes to the log with the request id, never to the client.
     #[error("an internal error occurred")]
     Internal(String),
 }
@@ -134,39 +270,64 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// An internal error with its whole cause chain (`a: b: c`), for the log.
+    pub fn internal_chain(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = error.to_string();
+        let mut source = error.source();
+        while let Some(inner) = source {
+            cause.push_str(": ");
+            cause.push_str(&inner.to_string());
+            source = inner.source();
+        }
+        ApiError::Internal(cause)
+    }
+
+    /// A business rule refuses the request.
+    pub fn rule(code: Code, detail: impl Into<String>) -> Self {
+        ApiError::Rule {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The role of the caller may not do this.
+    pub fn forbidden() -> Self {
+        ApiError::Forbidden("your role does not allow this operation".into())
+    }
+
     /// The stable code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::BadSignature => "invalid_signature",
-            ApiError::Forbidden => "forbidden",
-            ApiError::RequiresSupport(_) => "requires_support",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::RouteNotFound => "route_not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::MalformedMultipart(_) => "malformed_multipart",
-            ApiError::InvalidQuery(_) => "invalid_query",
-            ApiError::InvalidPath(_) => "invalid_path",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
-            ApiError::Conflict { code, .. } | ApiError::Refused { code, .. } => code,
-            ApiError::NotConfigured(_) => "not_configured",
-            ApiError::Unavailable => "database_unavailable",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::BadSignature => Code::InvalidSignature,
+            ApiError::Forbidden(_) => Code::Forbidden,
+            ApiError::RequiresSupport(_) => Code::RequiresSupport,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::RouteNotFound => Code::RouteNotFound,
+            ApiError::MethodNotAllowed => Code::MethodNotAllowed,
+            ApiError::MalformedJson(_) => Code::MalformedJson,
+            ApiError::MalformedMultipart(_) => Code::MalformedMultipart,
+            ApiError::InvalidQuery(_) => Code::InvalidQuery,
+            ApiError::InvalidPath(_) => Code::InvalidPath,
+            ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
+            ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            ApiError::Validation(_) => Code::ValidationFailed,
+            ApiError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
+            ApiError::Rule { code, .. } => *code,
+            ApiError::NotConfigured(_) => Code::NotConfigured,
+            ApiError::Unavailable => Code::DatabaseUnavailable,
+            ApiError::Internal(_) => Code::InternalError,
         }
     }
 
     pub fn problem(&self) -> Problem {
-        let status = self.status_code();
+        let code = self.code();
         Problem {
-            type_: format!("https://comptoir.dev/problems/{}", self.code()),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            type_: format!("https://comptoir.dev/problems/{}", code.as_str()),
+            title: code.title().to_owned(),
+            status: code.status().as_u16(),
             detail: self.to_string(),
-            code: self.code().to_owned(),
+            code,
             errors: match self {
                 ApiError::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
@@ -177,29 +338,13 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthenticated(_) | ApiError::BadSignature => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::RequiresSupport(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::MalformedJson(_)
-            | ApiError::MalformedMultipart(_)
-            | ApiError::InvalidQuery(_)
-            | ApiError::InvalidPath(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Validation(_) | ApiError::IdempotencyKeyReused | ApiError::Refused { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable | ApiError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
         if let ApiError::Internal(cause) = self {
-            // Internals go to the log, never to the client.
+            // Internals go to the log (the request id is on the span), never
+            // to the client.
             tracing::error!(cause = %cause, "internal error");
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -215,16 +360,16 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                ApiError::Conflict {
-                    code: "already_exists",
-                    detail: "a resource with these values already exists".into(),
-                }
+                ApiError::rule(
+                    Code::AlreadyExists,
+                    "a resource with these values already exists",
+                )
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::Unavailable
             }
-            _ => ApiError::internal(e),
+            _ => ApiError::internal_chain(&e),
         }
     }
 }
@@ -280,7 +425,8 @@ mod tests {
         let e = ApiError::internal("password=hunter2 in connection string");
         let p = e.problem();
         assert_eq!(p.status, 500);
-        assert_eq!(p.code, "internal_error");
+        assert_eq!(p.code, Code::InternalError);
+        assert_eq!(p.title, "Internal error");
         assert!(!p.detail.contains("hunter2"));
     }
 
@@ -295,7 +441,53 @@ mod tests {
     fn requires_support_tells_to_contact_customer_service() {
         let p = ApiError::RequiresSupport("change a billing address").problem();
         assert_eq!(p.status, 403);
-        assert_eq!(p.code, "requires_support");
+        assert_eq!(p.code, Code::RequiresSupport);
         assert!(p.detail.contains("contact customer service"));
+    }
+
+    #[test]
+    fn the_code_table_has_one_row_per_code_and_serializes_each_as_written() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::from(code.as_str())
+            );
+            assert!(
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{} is not snake_case",
+                code.as_str()
+            );
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn a_rule_takes_its_status_from_the_table() {
+        let conflict = ApiError::rule(Code::QuoteUsed, "this quote was already used");
+        assert_eq!(conflict.status_code(), StatusCode::CONFLICT);
+        let refused = ApiError::rule(Code::InsufficientBalance, "the balance is 3.00 EUR");
+        assert_eq!(refused.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(refused.problem().detail, "the balance is 3.00 EUR");
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_code_as_an_enum_of_the_problem() {
+        let spec = serde_json::to_value(crate::openapi()).unwrap();
+        let listed: Vec<&str> = spec["components"]["schemas"]["Code"]["enum"]
+            .as_array()
+            .expect("Code is an enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let table: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, table);
+        assert_eq!(
+            spec["components"]["schemas"]["Problem"]["properties"]["code"]["$ref"],
+            "#/components/schemas/Code"
+        );
     }
 }

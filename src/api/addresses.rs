@@ -558,7 +558,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; a verified address needs customer service", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "address_is_primary", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `address_is_primary`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -576,7 +576,7 @@ pub async fn delete(
     responses(
         (status = 200, description = "The address, now primary", body = BillingAddressDto),
         (status = 403, description = "Viewers cannot change addresses", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "address_not_verified", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `address_not_verified`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn make_primary(
     state: web::Data<AppState>,
@@ -675,7 +675,7 @@ pub async fn history(
     responses(
         (status = 201, description = "The pending change request", body = ChangeRequestDto),
         (status = 403, description = "Viewers cannot ask for changes", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "change_request_pending", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `change_request_pending`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn request_change(
     state: web::Data<AppState>,
@@ -778,7 +778,7 @@ pub async fn list_change_requests(
     responses(
         (status = 200, description = "The approved request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "change_request_decided", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `change_request_decided`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn approve_change(
     state: web::Data<AppState>,
@@ -797,7 +797,7 @@ pub async fn approve_change(
     responses(
         (status = 200, description = "The rejected request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "change_request_decided", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `change_request_decided`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reject_change(
     state: web::Data<AppState>,

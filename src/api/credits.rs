@@ -313,7 +313,7 @@ pub async fn create_top_up(
     responses(
         (status = 200, description = "The settled top-up", body = TopUpDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "top_up_settled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `top_up_settled`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn confirm_top_up(
     state: web::Data<AppState>,

@@ -331,7 +331,7 @@ pub async fn content(
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; contracts need customer service (requires_support)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "document_in_use", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `document_in_use`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     state: web::Data<AppState>,

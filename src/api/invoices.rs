@@ -15,12 +15,13 @@ use super::payments::PaymentMethodDto;
 use crate::AppState;
 use crate::domain::ids::InvoiceId;
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
+use crate::domain::issued::{Invoice, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
 use crate::render::Lang;
 use crate::service::Ctx;
-use crate::service::invoices::{self, Closing, Invoice, RunReport};
+use crate::service::invoices::{self, Closing, RunReport};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -136,8 +137,7 @@ pub struct InvoiceDto {
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
     /// `issued`, `paid` or `void`.
-    #[schema(example = "issued")]
-    pub status: String,
+    pub status: InvoiceStatus,
     pub issue_date: Date,
     pub period_start: Date,
     pub period_end: Date,
@@ -223,24 +223,6 @@ impl From<Invoice> for InvoiceDto {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatus {
-    Issued,
-    Paid,
-    Void,
-}
-
-impl InvoiceStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Issued => "issued",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Void => "void",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceFilter {
@@ -271,7 +253,7 @@ pub async fn list(
         &state.store,
         &ctx,
         &account,
-        filter.status.map(InvoiceStatus::as_str),
+        filter.status,
         filter.from,
         filter.to,
         &query.page()?,

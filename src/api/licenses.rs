@@ -76,10 +76,6 @@ pub struct QuoteDto {
 }
 
 fn quote_fields(p: &Pricing, quote_id: String, expires_at: OffsetDateTime) -> QuoteDto {
-    let additional = Money::from_minor(
-        p.unit_price.minor() * i64::from(p.quantity),
-        p.unit_price.currency(),
-    );
     QuoteDto {
         quote_id,
         expires_at,
@@ -87,7 +83,7 @@ fn quote_fields(p: &Pricing, quote_id: String, expires_at: OffsetDateTime) -> Qu
         quantity: p.quantity,
         currency: p.unit_price.currency(),
         unit_price: p.unit_price.amount(),
-        additional_monthly_total: additional.amount(),
+        additional_monthly_total: p.additional_monthly_total.amount(),
         current_monthly_total: p.current_monthly_total.amount(),
         new_monthly_total: p.new_monthly_total.amount(),
         first_payment_date: p.first_payment_date,
@@ -413,7 +409,7 @@ pub async fn remove(
     responses(
         (status = 200, description = "The preview", body = RemovalDto),
         (status = 403, description = "Integrations cannot read licenses", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "license_removed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `license_removed`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn removal_preview(
     state: web::Data<AppState>,
@@ -455,7 +451,7 @@ pub async fn assign(
     responses(
         (status = 200, description = "The license", body = LicenseDto),
         (status = 403, description = "Viewers cannot unassign", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "license_removed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `license_removed`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn unassign(
     state: web::Data<AppState>,
@@ -548,7 +544,7 @@ pub async fn get_number(
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot remove numbers", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "phone_number_removed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `phone_number_removed`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn remove_number(
     state: web::Data<AppState>,

@@ -310,7 +310,7 @@ pub async fn add_sepa(
     responses(
         (status = 200, description = "The method, now the default", body = PaymentMethodDto),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "payment_method_expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused: code `payment_method_expired`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn make_default(
     state: web::Data<AppState>,
@@ -328,7 +328,7 @@ pub async fn make_default(
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "default_payment_method", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `default_payment_method`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     state: web::Data<AppState>,

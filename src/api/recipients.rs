@@ -64,7 +64,7 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
     responses(
         (status = 201, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "recipient_exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `recipient_exists`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or too_many_recipients", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add(
@@ -125,7 +125,7 @@ pub async fn get(
     responses(
         (status = 200, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "recipient_exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `recipient_exists`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change(
     state: web::Data<AppState>,

@@ -148,7 +148,7 @@ fn team_name(raw: &str) -> Result<String, ApiError> {
     responses(
         (status = 201, description = "The user", body = UserDto),
         (status = 403, description = "Viewers cannot add users", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "email_taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `email_taken`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_user(
     state: web::Data<AppState>,
@@ -234,7 +234,7 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The user after the change", body = UserDto),
         (status = 403, description = "Viewers cannot change users", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "email_taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `email_taken`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_user(
     state: web::Data<AppState>,
@@ -285,7 +285,7 @@ pub async fn delete_user(
     responses(
         (status = 201, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot add teams", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "team_name_taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `team_name_taken`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_team(
     state: web::Data<AppState>,
@@ -345,7 +345,7 @@ pub async fn get_team(
     responses(
         (status = 200, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot change teams", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "team_name_taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `team_name_taken`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_team(
     state: web::Data<AppState>,

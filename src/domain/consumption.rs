@@ -2,6 +2,7 @@
 //! out-of-plan cost is split between credits and the invoice, and the
 //! filters of the detailed consumption.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -259,6 +260,24 @@ impl fmt::Display for Hms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.max(0);
         write!(f, "{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+/// Names of users and teams, for people reading totals and exports. A record
+/// of a deleted user or team shows its id.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub users: HashMap<UserId, String>,
+    pub teams: HashMap<TeamId, String>,
+}
+
+impl Names {
+    pub fn user<'a>(&'a self, id: &'a UserId) -> &'a str {
+        self.users.get(id).map_or(id.as_str(), String::as_str)
+    }
+
+    pub fn team<'a>(&'a self, id: Option<&'a TeamId>) -> &'a str {
+        id.map_or("", |t| self.teams.get(t).map_or(t.as_str(), String::as_str))
     }
 }
 

@@ -61,6 +61,8 @@ pub enum MoneyError {
     TooPrecise(u32),
     #[error("is too large")]
     Overflow,
+    #[error("mixes {0} and {1}")]
+    CurrencyMismatch(Currency, Currency),
 }
 
 /// An amount in minor units of a currency.
@@ -129,6 +131,54 @@ impl Money {
 
     pub fn is_negative(self) -> bool {
         self.minor < 0
+    }
+
+    /// `self + other`: an error, never a wrap or a panic, when the sum leaves
+    /// the range or the currencies differ.
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Self::from_minor(minor, self.currency))
+    }
+
+    /// `self - other`, checked like [`Money::checked_add`].
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Self::from_minor(minor, self.currency))
+    }
+
+    /// `self x quantity`, checked.
+    pub fn times(self, quantity: u32) -> Result<Money, MoneyError> {
+        let minor = self
+            .minor
+            .checked_mul(i64::from(quantity))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Self::from_minor(minor, self.currency))
+    }
+
+    /// The sum of `amounts`, all in `currency`, checked.
+    pub fn sum(
+        currency: Currency,
+        amounts: impl IntoIterator<Item = Money>,
+    ) -> Result<Money, MoneyError> {
+        amounts
+            .into_iter()
+            .try_fold(Money::zero(currency), Money::checked_add)
+    }
+
+    fn same_currency(self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
+        }
     }
 
     /// The amount as the API writes it: `"64.00"`.
@@ -211,5 +261,34 @@ mod tests {
         assert_eq!(Currency::parse("EUR"), Some(Currency::Eur));
         assert_eq!(Currency::parse("eur"), None);
         assert_eq!(Currency::parse("XYZ"), None);
+    }
+
+    #[test]
+    fn sums_and_products_refuse_to_overflow_or_mix_currencies() {
+        let max = Money::from_minor(i64::MAX, Currency::Eur);
+        let cent = Money::from_minor(1, Currency::Eur);
+        assert_eq!(max.checked_add(cent), Err(MoneyError::Overflow));
+        assert_eq!(
+            Money::from_minor(i64::MIN, Currency::Eur).checked_sub(cent),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(max.times(2), Err(MoneyError::Overflow));
+        assert_eq!(
+            cent.checked_add(Money::from_minor(1, Currency::Usd)),
+            Err(MoneyError::CurrencyMismatch(Currency::Eur, Currency::Usd))
+        );
+        let price = Money::from_minor(6400, Currency::Eur);
+        assert_eq!(price.times(10).unwrap().amount(), "640.00");
+        assert_eq!(
+            Money::sum(Currency::Eur, [price, cent, cent])
+                .unwrap()
+                .minor(),
+            6402
+        );
+        assert_eq!(
+            Money::sum(Currency::Eur, [max, cent]),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(price.checked_sub(cent).unwrap().minor(), 6399);
     }
 }

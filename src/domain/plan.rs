@@ -53,6 +53,26 @@ pub fn valid_code(raw: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The price in force on `day`, from a plan's dated prices: the latest one
+/// effective on or before it. The one rule for "the price on a date": the
+/// catalog, quotes, license summaries and invoices all ask it here.
+pub fn price_on<T: Copy>(prices: &[(Date, T)], day: Date) -> Option<T> {
+    prices
+        .iter()
+        .filter(|(from, _)| *from <= day)
+        .max_by_key(|(from, _)| *from)
+        .map(|(_, price)| *price)
+}
+
+/// The first price that takes effect after `day`, with its date.
+pub fn next_price_after<T: Copy>(prices: &[(Date, T)], day: Date) -> Option<(Date, T)> {
+    prices
+        .iter()
+        .filter(|(from, _)| *from > day)
+        .min_by_key(|(from, _)| *from)
+        .copied()
+}
+
 /// The first day of the month after `today`: when a price change takes effect.
 pub fn next_period_start(today: Date) -> Date {
     let (year, month) = match today.month() {
@@ -85,5 +105,29 @@ mod tests {
             next_period_start(date!(2028 - 02 - 29)),
             date!(2028 - 03 - 01)
         );
+    }
+
+    #[test]
+    fn the_price_on_a_day_is_the_latest_one_effective_on_or_before_it() {
+        // Out of order on purpose: the rule does not depend on the order read.
+        let prices = [
+            (date!(2026 - 05 - 01), 3000),
+            (date!(2026 - 01 - 01), 2400),
+            (date!(2026 - 03 - 01), 2600),
+        ];
+        assert_eq!(price_on(&prices, date!(2025 - 12 - 31)), None);
+        assert_eq!(price_on(&prices, date!(2026 - 01 - 01)), Some(2400));
+        assert_eq!(price_on(&prices, date!(2026 - 04 - 30)), Some(2600));
+        assert_eq!(price_on(&prices, date!(2026 - 05 - 01)), Some(3000));
+        assert_eq!(price_on::<i64>(&[], date!(2026 - 05 - 01)), None);
+        assert_eq!(
+            next_price_after(&prices, date!(2026 - 04 - 09)),
+            Some((date!(2026 - 05 - 01), 3000))
+        );
+        assert_eq!(
+            next_price_after(&prices, date!(2026 - 02 - 01)),
+            Some((date!(2026 - 03 - 01), 2600))
+        );
+        assert_eq!(next_price_after(&prices, date!(2026 - 05 - 01)), None);
     }
 }

@@ -46,11 +46,7 @@ pub fn prorated_unit(price: Money, activation: Date) -> Result<Money, MoneyError
 
 /// `unit x quantity`, after the unit was rounded.
 pub fn times(unit: Money, quantity: u32) -> Result<Money, MoneyError> {
-    let minor = unit
-        .minor()
-        .checked_mul(i64::from(quantity))
-        .ok_or(MoneyError::Overflow)?;
-    Ok(Money::from_minor(minor, unit.currency()))
+    unit.times(quantity)
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 use super::pdf::{Face, PdfWriter};
 use super::{Lang, escape_html, human_money};
 use crate::domain::account::Account;
+use crate::domain::consumption::Names;
 use crate::domain::consumption::{Direction, Hms, Kind, Record, Totals};
 use crate::domain::money::{Currency, Money};
-use crate::service::consumption::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

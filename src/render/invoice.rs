@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use super::pdf::{A4_HEIGHT, A4_WIDTH, Face, PdfWriter};
 use super::{Lang, escape_html, human_money};
 use crate::domain::invoice::{LineKind, TaxTreatment};
+use crate::domain::issued::{Invoice, InvoiceStatus, SnapshotLine};
 use crate::domain::money::Money;
-use crate::service::invoices::{Invoice, SnapshotLine};
 
 struct Texts {
     invoice: &'static str,
@@ -134,10 +134,10 @@ fn money(invoice: &Invoice, minor: i64, lang: Lang) -> String {
 }
 
 fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
-    match invoice.status.as_str() {
-        "paid" => Some(texts(lang).status_paid),
-        "void" => Some(texts(lang).status_void),
-        _ => None,
+    match invoice.status {
+        InvoiceStatus::Paid => Some(texts(lang).status_paid),
+        InvoiceStatus::Void => Some(texts(lang).status_void),
+        InvoiceStatus::Issued => None,
     }
 }
 

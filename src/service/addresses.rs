@@ -14,7 +14,7 @@ use crate::domain::address::{
 };
 use crate::domain::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
 fn fields_summary(f: &AddressFields) -> serde_json::Value {
@@ -41,13 +41,6 @@ async fn load(
     tx.address(account, id)
         .await?
         .ok_or(ApiError::NotFound("billing address"))
-}
-
-fn conflict(code: &'static str, detail: &str) -> ApiError {
-    ApiError::Conflict {
-        code,
-        detail: detail.to_owned(),
-    }
 }
 
 /// Records an address change: the new revision of its fields and the audit event.
@@ -155,8 +148,8 @@ pub async fn delete(
     authorized(&mut tx, ctx, account, Need::Manage).await?;
     let before = load(&mut tx, account, id).await?;
     if before.primary {
-        return Err(conflict(
-            "address_is_primary",
+        return Err(ApiError::rule(
+            Code::AddressIsPrimary,
             "the primary address cannot be deleted: make another address primary first",
         ));
     }
@@ -193,8 +186,8 @@ pub async fn make_primary(
         return Ok(before);
     }
     if before.status != AddressStatus::Verified {
-        return Err(conflict(
-            "address_not_verified",
+        return Err(ApiError::rule(
+            Code::AddressNotVerified,
             "only a verified address can become the primary address",
         ));
     }
@@ -320,8 +313,8 @@ pub async fn request_change(
         )
         .await?;
     if !pending.items.is_empty() {
-        return Err(conflict(
-            "change_request_pending",
+        return Err(ApiError::rule(
+            Code::ChangeRequestPending,
             "this address already has a pending change request",
         ));
     }
@@ -388,8 +381,8 @@ pub async fn decide_change_request(
         .await?
         .ok_or(ApiError::NotFound("change request"))?;
     if request.status != ChangeRequestStatus::Pending {
-        return Err(conflict(
-            "change_request_decided",
+        return Err(ApiError::rule(
+            Code::ChangeRequestDecided,
             "this change request was already decided",
         ));
     }

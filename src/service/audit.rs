@@ -24,7 +24,10 @@ pub async fn list_for_account(
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::authorized(&mut tx, ctx, account, Need::ReadAudit).await?;
+    ctx.authorize(account, Need::ReadAudit)?;
+    tx.account(account)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
     Ok(tx
         .list_audit_events(Some(account), page.after.as_deref(), page.limit)
         .await?)

@@ -13,8 +13,8 @@ use super::{Ctx, audit, credits};
 use crate::domain::account::Account;
 use crate::domain::address::Country;
 use crate::domain::consumption::{
-    Direction, Filter, Kind, Position, Record, Selection, allocate_credits, to_stored_instant,
-    valid_e164, valid_external_id,
+    Direction, Filter, Kind, Names, Position, Record, Selection, allocate_credits,
+    to_stored_instant, valid_e164, valid_external_id,
 };
 use crate::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
 use crate::domain::money::{Currency, Money};
@@ -265,24 +265,6 @@ pub async fn list(
         .list_consumption(account_id, filter, after, limit + 1)
         .await?;
     Ok((account, Page::from_rows(rows, limit)))
-}
-
-/// Names of users and teams, for people reading totals and exports. A record
-/// of a deleted user or team shows its id.
-#[derive(Debug, Clone, Default)]
-pub struct Names {
-    pub users: HashMap<UserId, String>,
-    pub teams: HashMap<TeamId, String>,
-}
-
-impl Names {
-    pub fn user<'a>(&'a self, id: &'a UserId) -> &'a str {
-        self.users.get(id).map_or(id.as_str(), String::as_str)
-    }
-
-    pub fn team<'a>(&'a self, id: Option<&'a TeamId>) -> &'a str {
-        id.map_or("", |t| self.teams.get(t).map_or(t.as_str(), String::as_str))
-    }
 }
 
 /// Totals of a selection, overall, by user and by team, with the names.

@@ -15,20 +15,13 @@ use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::credits::LedgerEntry;
 use crate::store::{Page, Store, Tx};
 
 /// Bounds of one top-up and of an auto-recharge amount, in minor units.
 pub const TOP_UP_MIN_MINOR: i64 = 1_000;
 pub const TOP_UP_MAX_MINOR: i64 = 1_000_000;
-
-fn refused(code: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Refused {
-        code,
-        detail: detail.into(),
-    }
-}
 
 pub fn check_top_up_amount(field: &str, amount: Money) -> Result<(), ApiError> {
     if (TOP_UP_MIN_MINOR..=TOP_UP_MAX_MINOR).contains(&amount.minor()) {
@@ -96,8 +89,8 @@ async fn open_top_up(
     let method = super::payments::usable_default(tx, account, ctx.now)
         .await?
         .ok_or_else(|| {
-            refused(
-                "payment_method_required",
+            ApiError::rule(
+                Code::PaymentMethodRequired,
                 "the account has no usable default payment method (none, or an expired card)",
             )
         })?;
@@ -187,8 +180,8 @@ pub async fn adjust(
         .checked_add(amount.minor())
         .ok_or_else(|| ApiError::validation("amount", "is too large"))?;
     if after < 0 {
-        return Err(refused(
-            "insufficient_balance",
+        return Err(ApiError::rule(
+            Code::InsufficientBalance,
             format!(
                 "the balance is {}: it cannot go below zero",
                 Money::from_minor(state.balance_minor, amount.currency())
@@ -240,7 +233,11 @@ pub async fn debit(
 ) -> Result<DebitOutcome, ApiError> {
     let state = tx.lock_credits(account).await?;
     let (covered, billable) = split_debit(state.balance_minor, amount_minor);
-    let after = state.balance_minor - covered;
+    // `covered` is at most the balance (split_debit): this cannot leave the range.
+    let after = state
+        .balance_minor
+        .checked_sub(covered)
+        .ok_or_else(|| ApiError::internal("credit balance out of range"))?;
     if covered > 0 {
         tx.post_ledger(
             account,
@@ -267,7 +264,10 @@ pub async fn debit(
         .await
         {
             Ok(top_up) => auto_recharge = Some(top_up),
-            Err(ApiError::Refused { .. }) => {
+            Err(ApiError::Rule {
+                code: Code::PaymentMethodRequired,
+                ..
+            }) => {
                 tracing::warn!(account = %account, "auto-recharge skipped: no usable payment method")
             }
             Err(e) => return Err(e),
@@ -365,10 +365,10 @@ pub async fn confirm(
         .filter(|t| &t.account_id == account)
         .ok_or(ApiError::NotFound("top-up"))?;
     if top_up.status != TopUpStatus::Pending {
-        return Err(ApiError::Conflict {
-            code: "top_up_settled",
-            detail: format!("this top-up is already {}", top_up.status.as_str()),
-        });
+        return Err(ApiError::rule(
+            Code::TopUpSettled,
+            format!("this top-up is already {}", top_up.status.as_str()),
+        ));
     }
     let settled = settle(&mut tx, ctx, top_up, outcome, ctx.now).await?;
     tx.commit().await?;

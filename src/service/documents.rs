@@ -10,7 +10,7 @@ use super::{Ctx, PageRequest, audit};
 use crate::domain::document::{ContentKind, Document, DocumentType};
 use crate::domain::ids::{AccountId, DocumentId};
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::blobs::{BlobStore, TempBlob};
 use crate::store::{Page, Store, Tx};
 
@@ -150,10 +150,10 @@ pub async fn delete(
         return Err(ApiError::RequiresSupport("delete a contract"));
     }
     if tx.document_in_pending_change_request(id).await? {
-        return Err(ApiError::Conflict {
-            code: "document_in_use",
-            detail: "a pending billing address change request cites this document".into(),
-        });
+        return Err(ApiError::rule(
+            Code::DocumentInUse,
+            "a pending billing address change request cites this document",
+        ));
     }
     tx.delete_document(id).await?;
     let event = ctx.audit_event(

@@ -11,12 +11,16 @@ use super::{Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
 use crate::domain::ids::{AccountId, InvoiceId};
-use crate::domain::invoice::{Composition, Inputs, Item, LineKind, Period, TaxTreatment, compose};
+use crate::domain::invoice::{Composition, Inputs, Item, Period, compose};
+use crate::domain::issued::{
+    AddressFieldsSnapshot, Invoice, InvoiceStatus, Snapshot, SnapshotLine,
+};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
+use crate::domain::plan::price_on;
 use crate::domain::role::Need;
 use crate::domain::seller::Seller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::render::Lang;
 use crate::store::invoices::InvoiceRow;
 use crate::store::outbox::InvoiceEmailRow;
@@ -58,11 +62,8 @@ impl PriceList {
     /// The monthly price of `plan` in force on `on` (prices are oldest first).
     fn on(&self, plan: &str, on: Date) -> Result<Money, ApiError> {
         let (currency, prices) = self.0.get(plan).ok_or(ApiError::NotFound("plan"))?;
-        prices
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= on)
-            .map(|&(_, minor)| Money::from_minor(minor, *currency))
+        price_on(prices, on)
+            .map(|minor| Money::from_minor(minor, *currency))
             .ok_or_else(|| ApiError::internal(format!("no price of {plan} on {on}")))
     }
 }
@@ -154,68 +155,6 @@ pub async fn upcoming(
     })
 }
 
-/// What an issued invoice keeps of the moment it was issued: later changes
-/// to the address, prices or payment methods never alter it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    /// The seller's identity on the issue date.
-    #[serde(default)]
-    pub seller: Seller,
-    pub account_name: String,
-    pub period_start: Date,
-    pub period_end: Date,
-    pub lines: Vec<SnapshotLine>,
-    pub tax_treatment: TaxTreatment,
-    /// In percent.
-    pub tax_rate: String,
-    pub buyer: Option<AddressFieldsSnapshot>,
-    /// The masked default payment method, debited on the issue date.
-    pub payment_method: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SnapshotLine {
-    pub kind: LineKind,
-    pub description: String,
-    pub plan: Option<String>,
-    pub quantity: u32,
-    pub unit_amount_minor: i64,
-    pub amount_minor: i64,
-    pub days: Option<u8>,
-    pub days_in_period: Option<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AddressFieldsSnapshot {
-    pub company_name: String,
-    pub line1: String,
-    pub line2: Option<String>,
-    pub postal_code: String,
-    pub city: String,
-    pub region: Option<String>,
-    pub country: String,
-    pub vat_number: Option<String>,
-}
-
-/// An issued invoice, read back.
-#[derive(Debug, Clone)]
-pub struct Invoice {
-    pub id: InvoiceId,
-    pub account_id: AccountId,
-    pub number: String,
-    pub period: String,
-    pub status: String,
-    pub issue_date: Date,
-    pub currency: Currency,
-    pub subtotal: Money,
-    pub tax: Money,
-    pub total: Money,
-    pub snapshot: Snapshot,
-    pub paid_at: Option<time::OffsetDateTime>,
-    pub voided_at: Option<time::OffsetDateTime>,
-    pub void_reason: Option<String>,
-}
-
 impl TryFrom<InvoiceRow> for Invoice {
     type Error = ApiError;
 
@@ -227,7 +166,8 @@ impl TryFrom<InvoiceRow> for Invoice {
             account_id: AccountId::from_trusted(r.account_id),
             number: r.number,
             period: r.period,
-            status: r.status,
+            status: InvoiceStatus::parse(&r.status)
+                .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?,
             issue_date: r.issue_date,
             currency,
             subtotal: Money::from_minor(r.subtotal_minor, currency),
@@ -357,7 +297,7 @@ pub async fn issue(
         account_id: account_id.to_string(),
         number: number.clone(),
         period: key,
-        status: "issued".into(),
+        status: InvoiceStatus::Issued.as_str().into(),
         issue_date: period.start(),
         currency: account.currency.code().into(),
         subtotal_minor: c.subtotal.minor(),
@@ -402,7 +342,7 @@ pub async fn list(
     store: &Store,
     ctx: &Ctx,
     account_id: &AccountId,
-    status: Option<&str>,
+    status: Option<InvoiceStatus>,
     from: Option<Date>,
     to: Option<Date>,
     page: &PageRequest,
@@ -475,22 +415,22 @@ async fn close(
     closing: Closing,
 ) -> Result<Invoice, ApiError> {
     let (status, reason) = match &closing {
-        Closing::Paid => ("paid", None),
-        Closing::Void { reason } => ("void", Some(reason.as_str())),
+        Closing::Paid => (InvoiceStatus::Paid, None),
+        Closing::Void { reason } => (InvoiceStatus::Void, Some(reason.as_str())),
     };
     if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
-        return Err(ApiError::Conflict {
-            code: "invoice_not_open",
-            detail: format!("invoice {} is {}, not issued", row.number, row.status),
-        });
+        return Err(ApiError::rule(
+            Code::InvoiceNotOpen,
+            format!("invoice {} is {}, not issued", row.number, row.status),
+        ));
     }
     let account = AccountId::from_trusted(row.account_id.clone());
     let event = ctx.audit_event(
         Some(&account),
-        &format!("invoice.{status}"),
+        &format!("invoice.{}", status.as_str()),
         ("invoice", &row.id),
         Some(serde_json::json!({ "status": row.status })),
-        Some(serde_json::json!({ "status": status, "reason": reason })),
+        Some(serde_json::json!({ "status": status.as_str(), "reason": reason })),
     );
     super::audit::record(tx, event).await?;
     let id = InvoiceId::from_trusted(row.id);
@@ -543,7 +483,7 @@ pub async fn apply_paid_event(
         .invoice_by_id(id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    if row.status == "paid" {
+    if InvoiceStatus::parse(&row.status) == Some(InvoiceStatus::Paid) {
         tx.commit().await?;
         return Ok(false);
     }

@@ -15,25 +15,11 @@ use crate::domain::license::{
     License, MAX_QUANTITY, PhoneNumberLine, QUOTE_VALIDITY, Quote, valid_backdate,
 };
 use crate::domain::money::Money;
-use crate::domain::plan::{Plan, PlanKind, next_period_start};
+use crate::domain::plan::{Plan, PlanKind, next_period_start, price_on};
 use crate::domain::proration::{PrepaidPeriod, prepaid_period, prorate, prorated_unit, times};
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
-
-fn refused(code: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Refused {
-        code,
-        detail: detail.into(),
-    }
-}
-
-fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Conflict {
-        code,
-        detail: detail.into(),
-    }
-}
 
 fn money_err(e: crate::domain::money::MoneyError) -> ApiError {
     ApiError::internal(e)
@@ -51,6 +37,8 @@ pub struct Pricing {
     pub prorated_total: Money,
     pub first_payment_date: Date,
     pub current_monthly_total: Money,
+    /// `unit_price x quantity`.
+    pub additional_monthly_total: Money,
     pub new_monthly_total: Money,
 }
 
@@ -100,7 +88,7 @@ async fn monthly_total(tx: &mut Tx, account: &Account, on: Date) -> Result<Money
             .ok_or(ApiError::NotFound("plan"))?;
         let line =
             times(plan.monthly_price, u32::try_from(count).unwrap_or(0)).map_err(money_err)?;
-        total = Money::from_minor(total.minor() + line.minor(), account.currency);
+        total = total.checked_add(line).map_err(money_err)?;
     }
     Ok(total)
 }
@@ -139,10 +127,8 @@ async fn price(
         prorated_total: times(prorated, quantity).map_err(money_err)?,
         first_payment_date: next_period_start(activation),
         current_monthly_total: current,
-        new_monthly_total: Money::from_minor(
-            current.minor() + additional.minor(),
-            account.currency,
-        ),
+        additional_monthly_total: additional,
+        new_monthly_total: current.checked_add(additional).map_err(money_err)?,
         plan,
     })
 }
@@ -200,8 +186,8 @@ pub async fn add(
 ) -> Result<Added, ApiError> {
     let account = authorized(tx, ctx, account_id, Need::Manage).await?;
     if !super::payments::has_usable_payment_method(tx, account_id, ctx.now).await? {
-        return Err(refused(
-            "payment_method_required",
+        return Err(ApiError::rule(
+            Code::PaymentMethodRequired,
             "add a card (or ask customer service for a SEPA debit) before adding licenses",
         ));
     }
@@ -215,8 +201,8 @@ pub async fn add(
                 ApiError::validation("quote_id", "is not a quote of this account")
             })?;
             if quote.expires_at <= ctx.now {
-                return Err(conflict(
-                    "quote_expired",
+                return Err(ApiError::rule(
+                    Code::QuoteExpired,
                     "this quote has expired: ask for a new one",
                 ));
             }
@@ -225,13 +211,16 @@ pub async fn add(
                 || quote.quantity != req.quantity
                 || quote.activation_date != asked
             {
-                return Err(refused(
-                    "quote_mismatch",
+                return Err(ApiError::rule(
+                    Code::QuoteMismatch,
                     "the plan, quantity or activation date differ from the quote's",
                 ));
             }
             if !tx.use_quote(id, ctx.now).await? {
-                return Err(conflict("quote_used", "this quote was already used"));
+                return Err(ApiError::rule(
+                    Code::QuoteUsed,
+                    "this quote was already used",
+                ));
             }
             let mut p = price(
                 tx,
@@ -325,15 +314,6 @@ pub async fn list(
     Ok((overview.page, summary))
 }
 
-/// The price in force on `day`: the latest one effective on or before it.
-fn price_on(prices: &[(Date, i64)], day: Date) -> Option<i64> {
-    prices
-        .iter()
-        .filter(|(from, _)| *from <= day)
-        .max_by_key(|(from, _)| *from)
-        .map(|(_, minor)| *minor)
-}
-
 async fn load(tx: &mut Tx, account: &AccountId, id: &LicenseId) -> Result<License, ApiError> {
     tx.license(account, id)
         .await?
@@ -341,8 +321,8 @@ async fn load(tx: &mut Tx, account: &AccountId, id: &LicenseId) -> Result<Licens
 }
 
 fn assigned_error(user: &UserId, name: Option<&str>) -> ApiError {
-    conflict(
-        "license_assigned",
+    ApiError::rule(
+        Code::LicenseAssigned,
         format!(
             "this license is assigned to {} ({user}): delete or unassign that user first",
             name.unwrap_or("a user")
@@ -386,7 +366,12 @@ async fn preview_of(
         let full = Money::from_minor(license.prorated_amount_minor, account.currency);
         let kept =
             prorate(plan.monthly_price, kept_days, period.days_in_month).map_err(money_err)?;
-        Money::from_minor((full.minor() - kept.minor()).max(0), account.currency)
+        let reduction = full.checked_sub(kept).map_err(money_err)?;
+        if reduction.is_negative() {
+            Money::zero(account.currency)
+        } else {
+            reduction
+        }
     } else {
         Money::zero(account.currency)
     };
@@ -395,10 +380,10 @@ async fn preview_of(
         removal_date: today,
         next_invoice_date: next,
         recurring_reduction: next_plan.monthly_price,
-        total_reduction: Money::from_minor(
-            next_plan.monthly_price.minor() + proration_reduction.minor(),
-            account.currency,
-        ),
+        total_reduction: next_plan
+            .monthly_price
+            .checked_add(proration_reduction)
+            .map_err(money_err)?,
         proration_reduction,
     })
 }
@@ -413,8 +398,8 @@ pub async fn removal_preview(
     let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
-        return Err(conflict(
-            "license_removed",
+        return Err(ApiError::rule(
+            Code::LicenseRemoved,
             "this license is already removed",
         ));
     }
@@ -437,8 +422,8 @@ pub async fn remove(
     tx.lock_account(account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
-        return Err(conflict(
-            "license_removed",
+        return Err(ApiError::rule(
+            Code::LicenseRemoved,
             "this license is already removed",
         ));
     }
@@ -449,8 +434,8 @@ pub async fn remove(
     let today = account.timezone.date_at(ctx.now);
     if !tx.remove_license(id, today).await? {
         // Removed or assigned by a concurrent request meanwhile.
-        return Err(conflict(
-            "license_removed",
+        return Err(ApiError::rule(
+            Code::LicenseRemoved,
             "this license is already removed",
         ));
     }
@@ -480,7 +465,10 @@ pub async fn assign(
     tx.lock_account(account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
-        return Err(conflict("license_removed", "this license is removed"));
+        return Err(ApiError::rule(
+            Code::LicenseRemoved,
+            "this license is removed",
+        ));
     }
     if license.user_id == user {
         return Ok(license);
@@ -493,14 +481,14 @@ pub async fn assign(
             ));
         }
         if license.user_id.is_some() {
-            return Err(conflict(
-                "license_taken",
+            return Err(ApiError::rule(
+                Code::LicenseTaken,
                 "this license is assigned to another user: unassign it first",
             ));
         }
         if tx.license_of_user(u).await?.is_some() {
-            return Err(conflict(
-                "user_has_license",
+            return Err(ApiError::rule(
+                Code::UserHasLicense,
                 "this user already holds a license",
             ));
         }
@@ -571,8 +559,8 @@ pub async fn add_number(
 ) -> Result<(PhoneNumberLine, Money), ApiError> {
     let account = authorized(tx, ctx, account_id, Need::Manage).await?;
     if !super::addresses::has_verified_address_in(tx, account_id, country).await? {
-        return Err(refused(
-            "verified_address_required",
+        return Err(ApiError::rule(
+            Code::VerifiedAddressRequired,
             format!(
                 "a verified billing address in {} is required to get a number there",
                 country.code()
@@ -580,8 +568,8 @@ pub async fn add_number(
         ));
     }
     if !super::payments::has_usable_payment_method(tx, account_id, ctx.now).await? {
-        return Err(refused(
-            "payment_method_required",
+        return Err(ApiError::rule(
+            Code::PaymentMethodRequired,
             "add a card (or ask customer service for a SEPA debit) first",
         ));
     }
@@ -650,8 +638,8 @@ pub async fn remove_number(
         .ok_or(ApiError::NotFound("phone number"))?;
     let today = account.timezone.date_at(ctx.now);
     if !tx.remove_phone_number(id, today).await? {
-        return Err(conflict(
-            "phone_number_removed",
+        return Err(ApiError::rule(
+            Code::PhoneNumberRemoved,
             "this number is already removed",
         ));
     }
@@ -665,26 +653,4 @@ pub async fn remove_number(
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::date;
-
-    use super::price_on;
-
-    #[test]
-    fn the_price_in_force_is_the_latest_one_effective_on_or_before_the_day() {
-        // In no given order, as the store returns them.
-        let prices = [
-            (date!(2026 - 05 - 01), 3000),
-            (date!(2026 - 01 - 01), 2400),
-            (date!(2026 - 03 - 01), 2600),
-        ];
-        assert_eq!(price_on(&prices, date!(2025 - 12 - 31)), None);
-        assert_eq!(price_on(&prices, date!(2026 - 01 - 01)), Some(2400));
-        assert_eq!(price_on(&prices, date!(2026 - 04 - 30)), Some(2600));
-        assert_eq!(price_on(&prices, date!(2026 - 05 - 01)), Some(3000));
-        assert_eq!(price_on(&[], date!(2026 - 05 - 01)), None);
-    }
 }

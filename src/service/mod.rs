@@ -40,7 +40,7 @@ impl Ctx {
             .check(account, need)
             .map_err(|denied| match denied {
                 Denied::OtherAccount => ApiError::NotFound("account"),
-                Denied::Role => ApiError::Forbidden,
+                Denied::Role => ApiError::forbidden(),
             })
     }
 
@@ -49,7 +49,7 @@ impl Ctx {
         if self.caller.has(need) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden)
+            Err(ApiError::forbidden())
         }
     }
 

@@ -13,8 +13,8 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::OffsetDateTime;
 
-use super::invoices::Invoice;
 use crate::domain::ids::{AccountId, InvoiceEmailId, InvoiceId};
+use crate::domain::issued::Invoice;
 use crate::error::ApiError;
 use crate::render::Lang;
 use crate::store::invoices::InvoiceRow;

@@ -13,7 +13,7 @@ use crate::domain::iban::Iban;
 use crate::domain::ids::{AccountId, PaymentMethodId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
 /// A checked card; the CVC was checked for shape and is already gone.
@@ -181,10 +181,10 @@ pub async fn make_default(
         return Ok(method);
     }
     if !method.is_usable(ctx.now.date()) {
-        return Err(ApiError::Refused {
-            code: "payment_method_expired",
-            detail: "an expired card cannot become the default payment method".into(),
-        });
+        return Err(ApiError::rule(
+            Code::PaymentMethodExpired,
+            "an expired card cannot become the default payment method",
+        ));
     }
     let before = summary(&method);
     save_as_default(&mut tx, &mut method).await?;
@@ -212,10 +212,10 @@ pub async fn delete(
     authorized(&mut tx, ctx, account, Need::Manage).await?;
     let method = load(&mut tx, account, id).await?;
     if method.default && all(&mut tx, account).await?.len() > 1 {
-        return Err(ApiError::Conflict {
-            code: "default_payment_method",
-            detail: "make another payment method the default before removing this one".into(),
-        });
+        return Err(ApiError::rule(
+            Code::DefaultPaymentMethod,
+            "make another payment method the default before removing this one",
+        ));
     }
     tx.delete_payment_method(id, ctx.now).await?;
     let event = ctx.audit_event(

@@ -8,17 +8,17 @@ use super::{Ctx, audit};
 use crate::domain::contact::Email;
 use crate::domain::ids::{AccountId, RecipientId};
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::recipients::RecipientRow;
 use crate::store::{Store, Tx};
 
 pub const MAX_RECIPIENTS: usize = 10;
 
 fn taken(email: &Email) -> ApiError {
-    ApiError::Conflict {
-        code: "recipient_exists",
-        detail: format!("{} already receives the invoices", email.as_str()),
-    }
+    ApiError::rule(
+        Code::RecipientExists,
+        format!("{} already receives the invoices", email.as_str()),
+    )
 }
 
 pub async fn add(
@@ -38,10 +38,10 @@ pub async fn add(
         return Err(taken(&email));
     }
     if existing.len() >= MAX_RECIPIENTS {
-        return Err(ApiError::Refused {
-            code: "too_many_recipients",
-            detail: format!("an account has at most {MAX_RECIPIENTS} invoice recipients"),
-        });
+        return Err(ApiError::rule(
+            Code::TooManyRecipients,
+            format!("an account has at most {MAX_RECIPIENTS} invoice recipients"),
+        ));
     }
     let row = RecipientRow {
         id: RecipientId::generate().to_string(),

@@ -10,7 +10,7 @@ use crate::domain::contact::Email;
 use crate::domain::ids::{AccountId, TeamId, UserId};
 use crate::domain::role::Need;
 use crate::domain::user::{Team, User};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
 fn user_summary(u: &User) -> serde_json::Value {
@@ -18,10 +18,10 @@ fn user_summary(u: &User) -> serde_json::Value {
 }
 
 fn email_taken() -> ApiError {
-    ApiError::Conflict {
-        code: "email_taken",
-        detail: "another user of this account has this email".into(),
-    }
+    ApiError::rule(
+        Code::EmailTaken,
+        "another user of this account has this email",
+    )
 }
 
 async fn load_user(tx: &mut Tx, account: &AccountId, id: &UserId) -> Result<User, ApiError> {
@@ -203,10 +203,10 @@ async fn check_team_name_free(
 ) -> Result<(), ApiError> {
     let holder = tx.team_named(account, name).await?;
     if holder.is_some_and(|h| Some(&h) != except) {
-        Err(ApiError::Conflict {
-            code: "team_name_taken",
-            detail: "another team of this account has this name".into(),
-        })
+        Err(ApiError::rule(
+            Code::TeamNameTaken,
+            "another team of this account has this name",
+        ))
     } else {
         Ok(())
     }

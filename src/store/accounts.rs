@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::account::{Account, Timezone};
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
@@ -52,26 +52,20 @@ impl Tx {
     }
 
     pub async fn insert_account(&mut self, account: &Account) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO accounts (id, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(account.id.as_str())
         .bind(&account.name)
         .bind(account.currency.code())
         .bind(account.timezone.as_str())
-        .bind(account.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(account.created_at))?;
         Ok(())
     }
 
     pub async fn account(&mut self, id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"));
-        let row: Option<AccountRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql = sql!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
+        let row: Option<AccountRow> = fetch_optional!(self, sqlx::query_as(sql).bind(id.as_str()))?;
         row.map(Account::try_from).transpose()
     }
 
@@ -81,15 +75,14 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<Account>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM accounts \
              WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) ORDER BY id LIMIT $2"
-        ));
-        let rows: Vec<AccountRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<AccountRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql).bind(after).bind(i64::from(limit) + 1)
+        )?;
         let accounts = rows
             .into_iter()
             .map(Account::try_from)

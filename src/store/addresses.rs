@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::accounts::corrupt;
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::address::{
     AddressFields, AddressRevision, AddressStatus, BillingAddress, ChangeRequest,
     ChangeRequestStatus, Country,
@@ -149,7 +149,7 @@ impl Tx {
     /// Inserts or, for an existing id, rewrites an address.
     pub async fn save_address(&mut self, a: &BillingAddress) -> Result<(), sqlx::Error> {
         let f = &a.fields;
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO billing_addresses (id, account_id, company_name, line1, line2, postal_code, \
              city, region, country, vat_number, status, is_primary, rejection_reason, revision, \
              created_at, updated_at) \
@@ -176,10 +176,7 @@ impl Tx {
         .bind(&a.rejection_reason)
         .bind(a.revision)
         .bind(a.created_at)
-        .bind(a.updated_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(a.updated_at))?;
         Ok(())
     }
 
@@ -188,15 +185,14 @@ impl Tx {
         account: &AccountId,
         id: &BillingAddressId,
     ) -> Result<Option<BillingAddress>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT id, account_id, {FIELDS}, status, is_primary, rejection_reason, revision, \
              created_at, updated_at FROM billing_addresses WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<AddressRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        );
+        let row: Option<AddressRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         row.map(BillingAddress::try_from).transpose()
     }
 
@@ -206,27 +202,26 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<BillingAddress>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT id, account_id, {FIELDS}, status, is_primary, rejection_reason, revision, \
              created_at, updated_at FROM billing_addresses WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        ));
-        let rows: Vec<AddressRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<AddressRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         page(rows, limit)
     }
 
     pub async fn has_primary_address(&mut self, account: &AccountId) -> Result<bool, sqlx::Error> {
-        let found: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
+        let found: Option<(String,)> = fetch_optional!(self, sqlx::query_as(
             "SELECT id FROM billing_addresses WHERE account_id = $1 AND is_primary",
         )
-        .bind(account.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+        .bind(account.as_str()))?;
         Ok(found.is_some())
     }
 
@@ -237,23 +232,23 @@ impl Tx {
         id: &BillingAddressId,
         now: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE billing_addresses SET is_primary = FALSE, updated_at = $2 \
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE billing_addresses SET is_primary = FALSE, updated_at = $2 \
              WHERE account_id = $1 AND is_primary",
-        )
-        .bind(account.as_str())
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        on_tx!(self, c => sqlx::query(
-            "UPDATE billing_addresses SET is_primary = TRUE, updated_at = $2 WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(account.as_str())
+            .bind(now)
+        )?;
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE billing_addresses SET is_primary = TRUE, updated_at = $2 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(now)
+        )?;
         Ok(())
     }
 
@@ -262,14 +257,15 @@ impl Tx {
         account: &AccountId,
         country: Country,
     ) -> Result<bool, sqlx::Error> {
-        let found: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM billing_addresses \
+        let found: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT id FROM billing_addresses \
              WHERE account_id = $1 AND country = $2 AND status = 'verified' LIMIT 1",
-        )
-        .bind(account.as_str())
-        .bind(country.code())
-        .fetch_optional(&mut **c)
-        .await)?;
+            )
+            .bind(account.as_str())
+            .bind(country.code())
+        )?;
         Ok(found.is_some())
     }
 
@@ -280,11 +276,7 @@ impl Tx {
             "DELETE FROM billing_address_change_requests WHERE address_id = $1",
             "DELETE FROM billing_addresses WHERE id = $1",
         ] {
-            on_tx!(self, c => sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))?;
+            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
         Ok(())
     }
@@ -296,27 +288,27 @@ impl Tx {
         change_request: Option<&ChangeRequestId>,
     ) -> Result<(), sqlx::Error> {
         let f = &address.fields;
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO billing_address_revisions (address_id, revision, company_name, line1, \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO billing_address_revisions (address_id, revision, company_name, line1, \
              line2, postal_code, city, region, country, vat_number, changed_by, change_request_id, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(address.id.as_str())
-        .bind(address.revision)
-        .bind(&f.company_name)
-        .bind(&f.line1)
-        .bind(&f.line2)
-        .bind(&f.postal_code)
-        .bind(&f.city)
-        .bind(&f.region)
-        .bind(f.country.code())
-        .bind(&f.vat_number)
-        .bind(changed_by)
-        .bind(change_request.map(|c| c.as_str()))
-        .bind(address.updated_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(address.id.as_str())
+            .bind(address.revision)
+            .bind(&f.company_name)
+            .bind(&f.line1)
+            .bind(&f.line2)
+            .bind(&f.postal_code)
+            .bind(&f.city)
+            .bind(&f.region)
+            .bind(f.country.code())
+            .bind(&f.vat_number)
+            .bind(changed_by)
+            .bind(change_request.map(|c| c.as_str()))
+            .bind(address.updated_at)
+        )?;
         Ok(())
     }
 
@@ -327,23 +319,24 @@ impl Tx {
         before: Option<i32>,
         limit: u32,
     ) -> Result<Page<AddressRevision>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT revision, {FIELDS}, changed_by, change_request_id, created_at \
              FROM billing_address_revisions WHERE address_id = $1 AND revision < $2 \
              ORDER BY revision DESC LIMIT $3"
-        ));
-        let rows: Vec<RevisionRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(id.as_str())
-            .bind(before.unwrap_or(i32::MAX))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<RevisionRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(id.as_str())
+                .bind(before.unwrap_or(i32::MAX))
+                .bind(i64::from(limit) + 1)
+        )?;
         page(rows, limit)
     }
 
     pub async fn save_change_request(&mut self, r: &ChangeRequest) -> Result<(), sqlx::Error> {
         let f = &r.fields;
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO billing_address_change_requests (id, account_id, address_id, company_name, \
              line1, line2, postal_code, city, region, country, vat_number, document_id, status, \
              reason, requested_by, decided_by, created_at, decided_at) \
@@ -368,10 +361,7 @@ impl Tx {
         .bind(&r.requested_by)
         .bind(&r.decided_by)
         .bind(r.created_at)
-        .bind(r.decided_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(r.decided_at))?;
         Ok(())
     }
 
@@ -380,16 +370,15 @@ impl Tx {
         account: &AccountId,
         id: &ChangeRequestId,
     ) -> Result<Option<ChangeRequest>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT id, account_id, address_id, {FIELDS}, document_id, status, reason, requested_by, \
              decided_by, created_at, decided_at FROM billing_address_change_requests \
              WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<ChangeRequestRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        );
+        let row: Option<ChangeRequestRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         row.map(ChangeRequest::try_from).transpose()
     }
 
@@ -402,21 +391,22 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<ChangeRequest>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT id, account_id, address_id, {FIELDS}, document_id, status, reason, requested_by, \
              decided_by, created_at, decided_at FROM billing_address_change_requests \
              WHERE account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR address_id = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
              AND (CAST($4 AS TEXT) IS NULL OR id > $4) ORDER BY id LIMIT $5"
-        ));
-        let rows: Vec<ChangeRequestRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(address.map(|a| a.as_str()))
-            .bind(status.map(ChangeRequestStatus::as_str))
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<ChangeRequestRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(address.map(|a| a.as_str()))
+                .bind(status.map(ChangeRequestStatus::as_str))
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         page(rows, limit)
     }
 
@@ -425,13 +415,14 @@ impl Tx {
         &mut self,
         document: &DocumentId,
     ) -> Result<bool, sqlx::Error> {
-        let found: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM billing_address_change_requests \
+        let found: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT id FROM billing_address_change_requests \
              WHERE document_id = $1 AND status = 'pending' LIMIT 1",
-        )
-        .bind(document.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+            )
+            .bind(document.as_str())
+        )?;
         Ok(found.is_some())
     }
 }

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::accounts::corrupt;
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::{AccountId, AuditEventId};
 use crate::domain::role::Role;
@@ -52,25 +52,25 @@ impl Tx {
     pub async fn insert_audit_event(&mut self, e: &AuditEvent) -> Result<(), sqlx::Error> {
         let before = e.before.as_ref().map(|v| v.to_string());
         let after = e.after.as_ref().map(|v| v.to_string());
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO audit_events (id, account_id, actor_subject, actor_role, action, \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO audit_events (id, account_id, actor_subject, actor_role, action, \
              target_type, target_id, before_state, after_state, request_id, occurred_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.account_id.as_ref().map(|a| a.as_str()))
-        .bind(&e.actor_subject)
-        .bind(e.actor_role.as_str())
-        .bind(&e.action)
-        .bind(&e.target_type)
-        .bind(&e.target_id)
-        .bind(&before)
-        .bind(&after)
-        .bind(&e.request_id)
-        .bind(e.occurred_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(e.id.as_str())
+            .bind(e.account_id.as_ref().map(|a| a.as_str()))
+            .bind(&e.actor_subject)
+            .bind(e.actor_role.as_str())
+            .bind(&e.action)
+            .bind(&e.target_type)
+            .bind(&e.target_id)
+            .bind(&before)
+            .bind(&after)
+            .bind(&e.request_id)
+            .bind(e.occurred_at)
+        )?;
         Ok(())
     }
 
@@ -81,7 +81,8 @@ impl Tx {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Page<AuditEvent>, sqlx::Error> {
-        let rows: Vec<AuditRow> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<AuditRow> =
+            fetch_all!(self, sqlx::query_as(
             "SELECT id, account_id, actor_subject, actor_role, action, target_type, target_id, \
              before_state, after_state, request_id, occurred_at FROM audit_events \
              WHERE (CAST($1 AS TEXT) IS NULL OR account_id = $1) \
@@ -90,9 +91,7 @@ impl Tx {
         )
         .bind(account.map(|a| a.as_str()))
         .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut **c)
-        .await)?;
+        .bind(i64::from(limit) + 1))?;
         let events = rows
             .into_iter()
             .map(AuditEvent::try_from)

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use super::{Tx, on_tx};
+use super::{Tx, fetch_one, on_tx, sql};
 use crate::domain::consumption::{Direction, Filter, Kind, Position, Record, Totals};
 use crate::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
 
@@ -281,12 +281,12 @@ impl Tx {
     pub async fn insert_consumption(&mut self, records: &[Record]) -> Result<(), sqlx::Error> {
         match self {
             Tx::Pg(c) => {
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "INSERT INTO consumption_records ({COLUMNS}) SELECT * FROM UNNEST(\
                      $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
                      $11::int8[], $12::int8[], $13::int8[], $14::timestamptz[])"
-                ));
+                );
                 let text =
                     |f: fn(&Record) -> &str| -> Vec<&str> { records.iter().map(f).collect() };
                 let int = |f: fn(&Record) -> i64| -> Vec<i64> { records.iter().map(f).collect() };
@@ -341,10 +341,10 @@ impl Tx {
                 let columns: Vec<String> = (0..COLUMN_COUNT)
                     .map(|i| format!("value ->> {i}"))
                     .collect();
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "INSERT INTO consumption_records ({COLUMNS}) SELECT {} FROM json_each(jsonb($1))",
                     columns.join(", ")
-                ));
+                );
                 sqlx::query(sql).bind(batch).execute(&mut **c).await?;
             }
         }
@@ -366,11 +366,11 @@ impl Tx {
                 let column = |f: fn(&(&str, i64, i64, i64)) -> i64| -> Vec<i64> {
                     hours.iter().map(f).collect()
                 };
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "INSERT INTO consumption_billable_hours \
                      (account_id, epoch_hour, records, billable_minor) \
                      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) {upsert}"
-                ));
+                );
                 sqlx::query(sql)
                     .bind(hours.iter().map(|h| h.0).collect::<Vec<_>>())
                     .bind(column(|h| h.1))
@@ -384,12 +384,12 @@ impl Tx {
                     serde_json::to_string(&hours).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 // `WHERE true` tells SQLite's parser the ON CONFLICT is the
                 // upsert's, not a join's.
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "INSERT INTO consumption_billable_hours \
                      (account_id, epoch_hour, records, billable_minor) \
                      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1) \
                      WHERE true {upsert}"
-                ));
+                );
                 sqlx::query(sql).bind(rows).execute(&mut **c).await?;
             }
         }
@@ -414,10 +414,10 @@ impl Tx {
                 sqlx::query("SET LOCAL enable_sort = off")
                     .execute(&mut **c)
                     .await?;
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "SELECT {COLUMNS} FROM consumption_records{clause} \
                      ORDER BY occurred_at, id LIMIT {limit}"
-                ));
+                );
                 bind_all!(sqlx::query_as(sql), &args)
                     .fetch_all(&mut **c)
                     .await?
@@ -428,10 +428,10 @@ impl Tx {
                 // document crosses once: exports run 5x faster. (On
                 // PostgreSQL, json_agg measured slower than binary rows.) The
                 // aggregate reads the ordered subquery in its order.
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "SELECT json_group_array(json_array({COLUMNS})) FROM (SELECT {COLUMNS} \
                      FROM consumption_records{clause} ORDER BY occurred_at, id LIMIT {limit})"
-                ));
+                );
                 let (doc,): (String,) = bind_all!(sqlx::query_as(sql), &args)
                     .fetch_one(&mut **c)
                     .await?;
@@ -461,7 +461,7 @@ impl Tx {
         );
         let lines: Vec<String> = match self {
             Tx::Sqlite(c) => {
-                let sql = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {select}"));
+                let sql = sql!("EXPLAIN QUERY PLAN {select}");
                 let rows: Vec<(i64, i64, i64, String)> = bind_all!(sqlx::query_as(sql), &args)
                     .fetch_all(&mut **c)
                     .await?;
@@ -469,11 +469,11 @@ impl Tx {
             }
             Tx::Pg(c) => {
                 for setting in ["enable_seqscan", "enable_sort"] {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL {setting} = off")))
+                    sqlx::query(sql!("SET LOCAL {setting} = off"))
                         .execute(&mut **c)
                         .await?;
                 }
-                let sql = sqlx::AssertSqlSafe(format!("EXPLAIN {select}"));
+                let sql = sql!("EXPLAIN {select}");
                 let rows: Vec<(String,)> = bind_all!(sqlx::query_as(sql), &args)
                     .fetch_all(&mut **c)
                     .await?;
@@ -494,7 +494,7 @@ impl Tx {
         to: OffsetDateTime,
     ) -> Result<(i64, i64), sqlx::Error> {
         let split = split_hours(from, to);
-        on_tx!(self, c => sqlx::query_as(
+        fetch_one!(self, sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(COALESCE(SUM(b), 0) AS BIGINT) FROM (\
              SELECT records AS n, billable_minor AS b FROM consumption_billable_hours \
              WHERE account_id = $1 AND epoch_hour >= $2 AND epoch_hour < $3 \
@@ -510,9 +510,7 @@ impl Tx {
         .bind(split.head.0)
         .bind(split.head.1)
         .bind(split.tail.0)
-        .bind(split.tail.1)
-        .fetch_one(&mut **c)
-        .await)
+        .bind(split.tail.1))
     }
 
     pub async fn count_consumption(
@@ -521,9 +519,7 @@ impl Tx {
         filter: &Filter,
     ) -> Result<i64, sqlx::Error> {
         let (clause, args) = where_clause(account, filter, None);
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM consumption_records{clause}"
-        ));
+        let sql = sql!("SELECT CAST(COUNT(*) AS BIGINT) FROM consumption_records{clause}");
         let (count,): (i64,) = on_tx!(self, c => bind_all!(sqlx::query_as(sql), &args)
             .fetch_one(&mut **c)
             .await)?;
@@ -548,9 +544,9 @@ impl Tx {
             } else {
                 format!(" GROUP BY {key} ORDER BY {key}")
             };
-            let sql = sqlx::AssertSqlSafe(format!(
+            let sql = sql!(
                 "SELECT CAST({key} AS TEXT) AS key, {sums} FROM consumption_records{clause}{group}"
-            ));
+            );
             let rows: Vec<TotalsRow> = on_tx!(self, c => bind_all!(sqlx::query_as(sql), &args)
                 .fetch_all(&mut **c)
                 .await)?;

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::accounts::corrupt;
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, on_tx, sql};
 use crate::domain::contact::{Contact, ContactRole, Email, PhoneNumber};
 use crate::domain::ids::{AccountId, ContactId};
 
@@ -69,14 +69,11 @@ impl Tx {
         account: &AccountId,
         id: &ContactId,
     ) -> Result<Option<Contact>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<ContactRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql = sql!("SELECT {COLUMNS} FROM contacts WHERE account_id = $1 AND id = $2");
+        let row: Option<ContactRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         row.map(Contact::try_from).transpose()
     }
 
@@ -87,18 +84,19 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<Contact>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM contacts WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR role = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
-        ));
-        let rows: Vec<ContactRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(role.map(ContactRole::as_str))
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<ContactRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(role.map(ContactRole::as_str))
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         let items = rows
             .into_iter()
             .map(Contact::try_from)
@@ -107,11 +105,10 @@ impl Tx {
     }
 
     pub async fn delete_contact(&mut self, id: &ContactId) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("DELETE FROM contacts WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("DELETE FROM contacts WHERE id = $1").bind(id.as_str())
+        )?;
         Ok(())
     }
 }

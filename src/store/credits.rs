@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::accounts::corrupt;
-use super::{Backend, Page, Tx, on_tx};
+use super::{Backend, Page, Tx, execute, fetch_all, fetch_one, fetch_optional, sql};
 use crate::domain::ids::{AccountId, LedgerEntryId, PaymentMethodId, TopUpId};
 use crate::domain::payment::{CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus};
 
@@ -87,39 +87,34 @@ impl Tx {
     /// (PostgreSQL: `FOR UPDATE`; SQLite: write transactions are already
     /// exclusive). The row is created at zero the first time.
     pub async fn lock_credits(&mut self, account: &AccountId) -> Result<CreditState, sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO credit_accounts (account_id, balance_minor, auto_recharge_enabled, \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO credit_accounts (account_id, balance_minor, auto_recharge_enabled, \
              threshold_minor, recharge_amount_minor) VALUES ($1, 0, FALSE, 0, 0) \
              ON CONFLICT (account_id) DO NOTHING",
-        )
-        .bind(account.as_str())
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(account.as_str())
+        )?;
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT balance_minor, auto_recharge_enabled, threshold_minor, recharge_amount_minor \
              FROM credit_accounts WHERE account_id = $1{lock}"
-        ));
-        let row: StateRow = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .fetch_one(&mut **c)
-            .await)?;
+        );
+        let row: StateRow = fetch_one!(self, sqlx::query_as(sql).bind(account.as_str()))?;
         Ok(row.into())
     }
 
     /// The credit state without creating or locking anything.
     pub async fn credits(&mut self, account: &AccountId) -> Result<CreditState, sqlx::Error> {
-        let row: Option<StateRow> = on_tx!(self, c => sqlx::query_as(
+        let row: Option<StateRow> = fetch_optional!(self, sqlx::query_as(
             "SELECT balance_minor, auto_recharge_enabled, threshold_minor, recharge_amount_minor \
              FROM credit_accounts WHERE account_id = $1",
         )
-        .bind(account.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+        .bind(account.as_str()))?;
         Ok(row.map(CreditState::from).unwrap_or_default())
     }
 
@@ -128,17 +123,17 @@ impl Tx {
         account: &AccountId,
         state: &CreditState,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE credit_accounts SET auto_recharge_enabled = $2, threshold_minor = $3, \
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE credit_accounts SET auto_recharge_enabled = $2, threshold_minor = $3, \
              recharge_amount_minor = $4 WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .bind(state.auto_recharge_enabled)
-        .bind(state.threshold_minor)
-        .bind(state.recharge_amount_minor)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(account.as_str())
+            .bind(state.auto_recharge_enabled)
+            .bind(state.threshold_minor)
+            .bind(state.recharge_amount_minor)
+        )?;
         Ok(())
     }
 
@@ -153,14 +148,12 @@ impl Tx {
         reference: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<LedgerEntry, sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE credit_accounts SET balance_minor = $2 WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .bind(balance_after_minor)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE credit_accounts SET balance_minor = $2 WHERE account_id = $1",)
+                .bind(account.as_str())
+                .bind(balance_after_minor)
+        )?;
         let entry = LedgerEntry {
             id: LedgerEntryId::generate(),
             kind,
@@ -169,7 +162,7 @@ impl Tx {
             reference: reference.map(str::to_owned),
             created_at: now,
         };
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO credit_ledger (id, account_id, kind, amount_minor, balance_after_minor, \
              reference, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -179,10 +172,7 @@ impl Tx {
         .bind(amount_minor)
         .bind(balance_after_minor)
         .bind(&entry.reference)
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now))?;
         Ok(entry)
     }
 
@@ -193,16 +183,17 @@ impl Tx {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Page<LedgerEntry>, sqlx::Error> {
-        let rows: Vec<LedgerRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, kind, amount_minor, balance_after_minor, reference, created_at \
+        let rows: Vec<LedgerRow> = fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT id, kind, amount_minor, balance_after_minor, reference, created_at \
              FROM credit_ledger WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-        )
-        .bind(account.as_str())
-        .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut **c)
-        .await)?;
+            )
+            .bind(account.as_str())
+            .bind(before)
+            .bind(i64::from(limit) + 1)
+        )?;
         let items = rows
             .into_iter()
             .map(|r| {
@@ -221,46 +212,40 @@ impl Tx {
 
     /// The sum of the ledger (tests check it equals the balance).
     pub async fn ledger_sum(&mut self, account: &AccountId) -> Result<i64, sqlx::Error> {
-        let (sum,): (Option<i64>,) = on_tx!(self, c => sqlx::query_as(
+        let (sum,): (Option<i64>,) =
+            fetch_one!(self, sqlx::query_as(
             "SELECT CAST(SUM(amount_minor) AS BIGINT) FROM credit_ledger WHERE account_id = $1",
         )
-        .bind(account.as_str())
-        .fetch_one(&mut **c)
-        .await)?;
+        .bind(account.as_str()))?;
         Ok(sum.unwrap_or(0))
     }
 
     pub async fn save_top_up(&mut self, t: &TopUp) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO top_ups ({TOP_UP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              failure_reason = excluded.failure_reason, settled_at = excluded.settled_at"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(t.id.as_str())
-            .bind(t.account_id.as_str())
-            .bind(t.amount_minor)
-            .bind(t.status.as_str())
-            .bind(t.origin.as_str())
-            .bind(t.payment_method_id.as_str())
-            .bind(&t.failure_reason)
-            .bind(t.created_at)
-            .bind(t.settled_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(t.id.as_str())
+                .bind(t.account_id.as_str())
+                .bind(t.amount_minor)
+                .bind(t.status.as_str())
+                .bind(t.origin.as_str())
+                .bind(t.payment_method_id.as_str())
+                .bind(&t.failure_reason)
+                .bind(t.created_at)
+                .bind(t.settled_at)
+        )?;
         Ok(())
     }
 
     /// A top-up by id, whatever its account (the webhook knows only the id).
     pub async fn top_up(&mut self, id: &TopUpId) -> Result<Option<TopUp>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE id = $1"
-        ));
-        let row: Option<TopUpRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql = sql!("SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE id = $1");
+        let row: Option<TopUpRow> = fetch_optional!(self, sqlx::query_as(sql).bind(id.as_str()))?;
         row.map(TopUp::try_from).transpose()
     }
 
@@ -270,16 +255,17 @@ impl Tx {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Page<TopUp>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
-        ));
-        let rows: Vec<TopUpRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(before)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<TopUpRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(before)
+                .bind(i64::from(limit) + 1)
+        )?;
         let items = rows
             .into_iter()
             .map(TopUp::try_from)
@@ -291,13 +277,14 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<bool, sqlx::Error> {
-        let found: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM top_ups WHERE account_id = $1 AND status = 'pending' \
+        let found: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT id FROM top_ups WHERE account_id = $1 AND status = 'pending' \
              AND origin = 'auto_recharge' LIMIT 1",
-        )
-        .bind(account.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+            )
+            .bind(account.as_str())
+        )?;
         Ok(found.is_some())
     }
 
@@ -307,15 +294,15 @@ impl Tx {
         event_id: &str,
         now: OffsetDateTime,
     ) -> Result<bool, sqlx::Error> {
-        let inserted = on_tx!(self, c => sqlx::query(
-            "INSERT INTO webhook_events (event_id, received_at) VALUES ($1, $2) \
+        let inserted = execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO webhook_events (event_id, received_at) VALUES ($1, $2) \
              ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(event_id)
+            .bind(now)
+        )?;
         Ok(inserted == 1)
     }
 }

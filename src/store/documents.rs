@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::accounts::corrupt;
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::document::{ContentKind, Document, DocumentType};
 use crate::domain::ids::{AccountId, DocumentId};
 
@@ -44,7 +44,7 @@ const COLUMNS: &str =
 
 impl Tx {
     pub async fn insert_document(&mut self, d: &Document) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO documents (id, account_id, name, doc_type, content_type, size, sha256, \
              uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -56,10 +56,7 @@ impl Tx {
         .bind(d.size)
         .bind(&d.sha256)
         .bind(&d.uploaded_by)
-        .bind(d.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(d.created_at))?;
         Ok(())
     }
 
@@ -68,14 +65,11 @@ impl Tx {
         account: &AccountId,
         id: &DocumentId,
     ) -> Result<Option<Document>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM documents WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<DocumentRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql = sql!("SELECT {COLUMNS} FROM documents WHERE account_id = $1 AND id = $2");
+        let row: Option<DocumentRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         row.map(Document::try_from).transpose()
     }
 
@@ -86,18 +80,19 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<Document>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM documents WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR doc_type = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
-        ));
-        let rows: Vec<DocumentRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(doc_type.map(DocumentType::as_str))
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<DocumentRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(doc_type.map(DocumentType::as_str))
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         let items = rows
             .into_iter()
             .map(Document::try_from)
@@ -112,11 +107,7 @@ impl Tx {
             "UPDATE billing_address_change_requests SET document_id = NULL WHERE document_id = $1",
             "DELETE FROM documents WHERE id = $1",
         ] {
-            on_tx!(self, c => sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))?;
+            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Tx, on_tx};
+use super::{Tx, execute, fetch_optional};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IdempotencyRecord {
@@ -23,17 +23,14 @@ impl Tx {
         fingerprint: &str,
         now: OffsetDateTime,
     ) -> Result<bool, sqlx::Error> {
-        let done = on_tx!(self, c => sqlx::query(
+        let done = execute!(self, sqlx::query(
             "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, status, body, created_at) \
              VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (scope, idem_key) DO NOTHING",
         )
         .bind(scope)
         .bind(key)
         .bind(fingerprint)
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now))?;
         Ok(done == 1)
     }
 
@@ -42,14 +39,15 @@ impl Tx {
         scope: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, sqlx::Error> {
-        on_tx!(self, c => sqlx::query_as(
-            "SELECT fingerprint, status, body, created_at FROM idempotency_keys \
+        fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT fingerprint, status, body, created_at FROM idempotency_keys \
              WHERE scope = $1 AND idem_key = $2",
+            )
+            .bind(scope)
+            .bind(key)
         )
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(&mut **c)
-        .await)
     }
 
     /// Takes over an expired key for a new request.
@@ -60,17 +58,14 @@ impl Tx {
         fingerprint: &str,
         now: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "UPDATE idempotency_keys SET fingerprint = $3, status = 0, body = '', created_at = $4 \
              WHERE scope = $1 AND idem_key = $2",
         )
         .bind(scope)
         .bind(key)
         .bind(fingerprint)
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now))?;
         Ok(())
     }
 
@@ -81,16 +76,13 @@ impl Tx {
         status: u16,
         body: &str,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "UPDATE idempotency_keys SET status = $3, body = $4 WHERE scope = $1 AND idem_key = $2",
         )
         .bind(scope)
         .bind(key)
         .bind(i32::from(status))
-        .bind(body)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(body))?;
         Ok(())
     }
 }

@@ -2,8 +2,9 @@
 
 use time::{Date, OffsetDateTime};
 
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_one, fetch_optional, sql};
 use crate::domain::ids::{AccountId, InvoiceId};
+use crate::domain::issued::InvoiceStatus;
 
 /// An issued invoice as stored; `snapshot` is the JSON of what was issued.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -35,44 +36,45 @@ impl Tx {
     /// transactions wait on the counter's row, and a rollback gives the
     /// number back, so issued numbers have no gaps.
     pub async fn next_invoice_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO invoice_counters (year, last_number) VALUES ($1, 0) \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO invoice_counters (year, last_number) VALUES ($1, 0) \
              ON CONFLICT (year) DO NOTHING",
-        )
-        .bind(year)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        let (n,): (i64,) = on_tx!(self, c => sqlx::query_as(
-            "UPDATE invoice_counters SET last_number = last_number + 1 WHERE year = $1 \
+            )
+            .bind(year)
+        )?;
+        let (n,): (i64,) = fetch_one!(
+            self,
+            sqlx::query_as(
+                "UPDATE invoice_counters SET last_number = last_number + 1 WHERE year = $1 \
              RETURNING last_number",
-        )
-        .bind(year)
-        .fetch_one(&mut **c)
-        .await)?;
+            )
+            .bind(year)
+        )?;
         Ok(n)
     }
 
     pub async fn insert_invoice(&mut self, i: &InvoiceRow) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO invoices ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(&i.id)
-            .bind(&i.account_id)
-            .bind(&i.number)
-            .bind(&i.period)
-            .bind(&i.status)
-            .bind(i.issue_date)
-            .bind(&i.currency)
-            .bind(i.subtotal_minor)
-            .bind(i.tax_minor)
-            .bind(i.total_minor)
-            .bind(&i.snapshot)
-            .bind(i.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&i.id)
+                .bind(&i.account_id)
+                .bind(&i.number)
+                .bind(&i.period)
+                .bind(&i.status)
+                .bind(i.issue_date)
+                .bind(&i.currency)
+                .bind(i.subtotal_minor)
+                .bind(i.tax_minor)
+                .bind(i.total_minor)
+                .bind(&i.snapshot)
+                .bind(i.created_at)
+        )?;
         Ok(())
     }
 
@@ -81,14 +83,11 @@ impl Tx {
         account: &AccountId,
         period: &str,
     ) -> Result<Option<InvoiceRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND period = $2"
-        ));
-        on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(period)
-            .fetch_optional(&mut **c)
-            .await)
+        let sql = sql!("SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND period = $2");
+        fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(period)
+        )
     }
 
     pub async fn invoice(
@@ -96,14 +95,11 @@ impl Tx {
         account: &AccountId,
         id: &InvoiceId,
     ) -> Result<Option<InvoiceRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND id = $2"
-        ));
-        on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)
+        let sql = sql!("SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND id = $2");
+        fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )
     }
 
     /// Invoices in id order (ids grow with time), optionally of one status
@@ -111,27 +107,28 @@ impl Tx {
     pub async fn list_invoices(
         &mut self,
         account: &AccountId,
-        status: Option<&str>,
+        status: Option<InvoiceStatus>,
         from: Option<Date>,
         to: Option<Date>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<InvoiceRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR status = $2) \
              AND ($3 IS NULL OR issue_date >= $3) AND ($4 IS NULL OR issue_date <= $4) \
              AND (CAST($5 AS TEXT) IS NULL OR id > $5) ORDER BY id LIMIT $6"
-        ));
-        let rows: Vec<InvoiceRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(status)
-            .bind(from)
-            .bind(to)
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<InvoiceRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(status.map(InvoiceStatus::as_str))
+                .bind(from)
+                .bind(to)
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         Ok(Page::from_rows(rows, limit))
     }
 
@@ -140,27 +137,27 @@ impl Tx {
     pub async fn close_invoice(
         &mut self,
         id: &str,
-        status: &str,
+        status: InvoiceStatus,
         at: OffsetDateTime,
         reason: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let column = if status == "paid" {
+        let column = if status == InvoiceStatus::Paid {
             "paid_at"
         } else {
             "voided_at"
         };
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "UPDATE invoices SET status = $1, {column} = $2, void_reason = $3 \
              WHERE id = $4 AND status = 'issued'"
-        ));
-        let n = on_tx!(self, c => sqlx::query(sql)
-            .bind(status)
-            .bind(at)
-            .bind(reason)
-            .bind(id)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        let n = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(status.as_str())
+                .bind(at)
+                .bind(reason)
+                .bind(id)
+        )?;
         Ok(n == 1)
     }
 
@@ -169,31 +166,24 @@ impl Tx {
         &mut self,
         id: &InvoiceId,
     ) -> Result<Option<InvoiceRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"));
-        on_tx!(self, c => sqlx::query_as(sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)
+        let sql = sql!("SELECT {COLUMNS} FROM invoices WHERE id = $1");
+        fetch_optional!(self, sqlx::query_as(sql).bind(id.as_str()))
     }
 
     /// Every invoice number of `year`, in order (tests check there is no gap).
     pub async fn invoice_numbers(&mut self, year: i32) -> Result<Vec<String>, sqlx::Error> {
-        let rows: Vec<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT number FROM invoices WHERE number LIKE $1 ORDER BY number",
-        )
-        .bind(format!("F-{year:04}-%"))
-        .fetch_all(&mut **c)
-        .await)?;
+        let rows: Vec<(String,)> = fetch_all!(
+            self,
+            sqlx::query_as("SELECT number FROM invoices WHERE number LIKE $1 ORDER BY number",)
+                .bind(format!("F-{year:04}-%"))
+        )?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
     /// Every account id, in order: what a billing run goes through.
     pub async fn account_ids(&mut self) -> Result<Vec<AccountId>, sqlx::Error> {
-        let rows: Vec<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM accounts ORDER BY id",
-        )
-        .fetch_all(&mut **c)
-        .await)?;
+        let rows: Vec<(String,)> =
+            fetch_all!(self, sqlx::query_as("SELECT id FROM accounts ORDER BY id",))?;
         Ok(rows
             .into_iter()
             .map(|(id,)| AccountId::from_trusted(id))

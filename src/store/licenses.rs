@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use time::{Date, OffsetDateTime};
 
 use super::accounts::corrupt;
-use super::{Page, Store, Tx, on_tx};
+use super::{Page, Store, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::account::Timezone;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{License, PhoneNumberLine, Quote};
@@ -254,21 +254,21 @@ const NUMBER_COLUMNS: &str = "id, account_id, country, number, activation_date, 
 
 impl Tx {
     pub async fn insert_license(&mut self, l: &License) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO licenses ({LICENSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(l.id.as_str())
-            .bind(l.account_id.as_str())
-            .bind(&l.plan)
-            .bind(l.activation_date)
-            .bind(l.removal_date)
-            .bind(l.user_id.as_ref().map(|u| u.as_str()))
-            .bind(l.prorated_amount_minor)
-            .bind(l.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(l.id.as_str())
+                .bind(l.account_id.as_str())
+                .bind(&l.plan)
+                .bind(l.activation_date)
+                .bind(l.removal_date)
+                .bind(l.user_id.as_ref().map(|u| u.as_str()))
+                .bind(l.prorated_amount_minor)
+                .bind(l.created_at)
+        )?;
         Ok(())
     }
 
@@ -277,14 +277,11 @@ impl Tx {
         account: &AccountId,
         id: &LicenseId,
     ) -> Result<Option<License>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<LicenseRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql = sql!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE account_id = $1 AND id = $2");
+        let row: Option<LicenseRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         Ok(row.map(License::from))
     }
 
@@ -293,25 +290,23 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-        on_tx!(self, c => sqlx::query_as(
-            "SELECT plan_code, COUNT(*), COUNT(user_id) FROM licenses \
+        fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT plan_code, COUNT(*), COUNT(user_id) FROM licenses \
              WHERE account_id = $1 AND removal_date IS NULL GROUP BY plan_code ORDER BY plan_code",
+            )
+            .bind(account.as_str())
         )
-        .bind(account.as_str())
-        .fetch_all(&mut **c)
-        .await)
     }
 
     /// Marks a license removed on `day`; false when it already was.
     pub async fn remove_license(&mut self, id: &LicenseId, day: Date) -> Result<bool, sqlx::Error> {
-        let n = on_tx!(self, c => sqlx::query(
+        let n = execute!(self, sqlx::query(
             "UPDATE licenses SET removal_date = $2 WHERE id = $1 AND removal_date IS NULL AND user_id IS NULL",
         )
         .bind(id.as_str())
-        .bind(day)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(day))?;
         Ok(n == 1)
     }
 
@@ -320,12 +315,12 @@ impl Tx {
         id: &LicenseId,
         user: Option<&UserId>,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("UPDATE licenses SET user_id = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(user.map(|u| u.as_str()))
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE licenses SET user_id = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(user.map(|u| u.as_str()))
+        )?;
         Ok(())
     }
 
@@ -334,44 +329,43 @@ impl Tx {
         &mut self,
         user: &UserId,
     ) -> Result<Option<LicenseId>, sqlx::Error> {
-        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM licenses WHERE user_id = $1 AND removal_date IS NULL",
-        )
-        .bind(user.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+        let row: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT id FROM licenses WHERE user_id = $1 AND removal_date IS NULL",)
+                .bind(user.as_str())
+        )?;
         Ok(row.map(|(id,)| LicenseId::from_trusted(id)))
     }
 
     /// Frees the licenses of a user being deleted: they stay, unassigned.
     pub async fn free_licenses_of(&mut self, user: &UserId) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("UPDATE licenses SET user_id = NULL WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE licenses SET user_id = NULL WHERE user_id = $1")
+                .bind(user.as_str())
+        )?;
         Ok(())
     }
 
     pub async fn insert_quote(&mut self, q: &Quote) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO license_quotes (id, account_id, plan_code, quantity, activation_date, \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO license_quotes (id, account_id, plan_code, quantity, activation_date, \
              unit_price_minor, prorated_unit_minor, expires_at, used_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(q.id.as_str())
-        .bind(q.account_id.as_str())
-        .bind(&q.plan)
-        .bind(i32::try_from(q.quantity).unwrap_or(i32::MAX))
-        .bind(q.activation_date)
-        .bind(q.unit_price_minor)
-        .bind(q.prorated_unit_minor)
-        .bind(q.expires_at)
-        .bind(q.used_at)
-        .bind(q.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(q.id.as_str())
+            .bind(q.account_id.as_str())
+            .bind(&q.plan)
+            .bind(i32::try_from(q.quantity).unwrap_or(i32::MAX))
+            .bind(q.activation_date)
+            .bind(q.unit_price_minor)
+            .bind(q.prorated_unit_minor)
+            .bind(q.expires_at)
+            .bind(q.used_at)
+            .bind(q.created_at)
+        )?;
         Ok(())
     }
 
@@ -380,15 +374,14 @@ impl Tx {
         account: &AccountId,
         id: &QuoteId,
     ) -> Result<Option<Quote>, sqlx::Error> {
-        let row: Option<QuoteRow> = on_tx!(self, c => sqlx::query_as(
+        let row: Option<QuoteRow> =
+            fetch_optional!(self, sqlx::query_as(
             "SELECT id, account_id, plan_code, quantity, activation_date, unit_price_minor, \
              prorated_unit_minor, expires_at, used_at, created_at FROM license_quotes \
              WHERE account_id = $1 AND id = $2",
         )
         .bind(account.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+        .bind(id.as_str()))?;
         Ok(row.map(|r| Quote {
             id: QuoteId::from_trusted(r.id),
             account_id: AccountId::from_trusted(r.account_id),
@@ -409,33 +402,30 @@ impl Tx {
         id: &QuoteId,
         now: OffsetDateTime,
     ) -> Result<bool, sqlx::Error> {
-        let n = on_tx!(self, c => sqlx::query(
+        let n = execute!(self, sqlx::query(
             "UPDATE license_quotes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
         )
         .bind(id.as_str())
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now))?;
         Ok(n == 1)
     }
 
     pub async fn insert_phone_number(&mut self, n: &PhoneNumberLine) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO phone_numbers ({NUMBER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(n.id.as_str())
-            .bind(n.account_id.as_str())
-            .bind(&n.country)
-            .bind(&n.number)
-            .bind(n.activation_date)
-            .bind(n.removal_date)
-            .bind(n.prorated_amount_minor)
-            .bind(n.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(n.id.as_str())
+                .bind(n.account_id.as_str())
+                .bind(&n.country)
+                .bind(&n.number)
+                .bind(n.activation_date)
+                .bind(n.removal_date)
+                .bind(n.prorated_amount_minor)
+                .bind(n.created_at)
+        )?;
         Ok(())
     }
 
@@ -444,14 +434,12 @@ impl Tx {
         account: &AccountId,
         id: &PhoneNumberId,
     ) -> Result<Option<PhoneNumberLine>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 AND id = $2"
-        ));
-        let row: Option<NumberRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        let sql =
+            sql!("SELECT {NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 AND id = $2");
+        let row: Option<NumberRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         Ok(row.map(PhoneNumberLine::from))
     }
 
@@ -461,16 +449,17 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<PhoneNumberLine>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {NUMBER_COLUMNS} FROM phone_numbers WHERE account_id = $1 AND removal_date IS NULL \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        ));
-        let rows: Vec<NumberRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<NumberRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         Ok(Page::from_rows(
             rows.into_iter().map(PhoneNumberLine::from).collect(),
             limit,
@@ -478,10 +467,10 @@ impl Tx {
     }
 
     pub async fn phone_number_taken(&mut self, number: &str) -> Result<bool, sqlx::Error> {
-        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as("SELECT id FROM phone_numbers WHERE number = $1")
-            .bind(number)
-            .fetch_optional(&mut **c)
-            .await)?;
+        let row: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT id FROM phone_numbers WHERE number = $1").bind(number)
+        )?;
         Ok(row.is_some())
     }
 
@@ -490,14 +479,12 @@ impl Tx {
         id: &PhoneNumberId,
         day: Date,
     ) -> Result<bool, sqlx::Error> {
-        let n = on_tx!(self, c => sqlx::query(
+        let n =
+            execute!(self, sqlx::query(
             "UPDATE phone_numbers SET removal_date = $2 WHERE id = $1 AND removal_date IS NULL",
         )
         .bind(id.as_str())
-        .bind(day)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(day))?;
         Ok(n == 1)
     }
 }
@@ -636,10 +623,10 @@ impl Tx {
             Tx::Sqlite(c) => {
                 // sqlx hands SQLite rows over one at a time (2,500 groups:
                 // 5 ms of a 7 ms query); one JSON document crosses once.
-                let sql = sqlx::AssertSqlSafe(format!(
+                let sql = sql!(
                     "SELECT json_group_array(json_array(phone_number, plan_code, activation_date, \
                      removal_date, prorated_amount_minor, quantity)) FROM ({GROUPS})"
-                ));
+                );
                 let (doc,): (String,) = sqlx::query_as(sql)
                     .bind(account.as_str())
                     .bind(since)
@@ -655,12 +642,13 @@ impl Tx {
     /// Every price of every plan, oldest first: a few rows, read once per
     /// invoice instead of one query per plan and date.
     pub async fn dated_prices(&mut self) -> Result<Vec<DatedPrice>, sqlx::Error> {
-        on_tx!(self, c => sqlx::query_as(
-            "SELECT p.code AS plan_code, p.currency, pp.effective_from, pp.monthly_price_minor \
+        fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT p.code AS plan_code, p.currency, pp.effective_from, pp.monthly_price_minor \
              FROM plans p JOIN plan_prices pp ON pp.plan_code = p.code \
              ORDER BY p.code, pp.effective_from",
+            )
         )
-        .fetch_all(&mut **c)
-        .await)
     }
 }

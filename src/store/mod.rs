@@ -41,6 +41,48 @@ macro_rules! on_tx {
 }
 pub(crate) use on_tx;
 
+/// Runs a statement on either backend (the same SQL text and binds) and
+/// gives the number of rows it changed.
+macro_rules! execute {
+    ($tx:expr, $query:expr) => {
+        $crate::store::on_tx!($tx, c => $query.execute(&mut **c).await.map(|r| r.rows_affected()))
+    };
+}
+pub(crate) use execute;
+
+/// Every row of a query, on either backend.
+macro_rules! fetch_all {
+    ($tx:expr, $query:expr) => {
+        $crate::store::on_tx!($tx, c => $query.fetch_all(&mut **c).await)
+    };
+}
+pub(crate) use fetch_all;
+
+/// At most one row of a query, on either backend.
+macro_rules! fetch_optional {
+    ($tx:expr, $query:expr) => {
+        $crate::store::on_tx!($tx, c => $query.fetch_optional(&mut **c).await)
+    };
+}
+pub(crate) use fetch_optional;
+
+/// Exactly one row of a query, on either backend.
+macro_rules! fetch_one {
+    ($tx:expr, $query:expr) => {
+        $crate::store::on_tx!($tx, c => $query.fetch_one(&mut **c).await)
+    };
+}
+pub(crate) use fetch_one;
+
+/// SQL text assembled from constants of this module (column lists, a
+/// backend's variant): never from a request's values, which are bound.
+macro_rules! sql {
+    ($($format:tt)*) => {
+        sqlx::AssertSqlSafe(format!($($format)*))
+    };
+}
+pub(crate) use sql;
+
 /// Turns on SQLite's query planner stability guarantee on `conn`.
 ///
 /// Without it, a statement whose plan looked at a bound value (every `LIMIT $n`

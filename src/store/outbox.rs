@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Backend, Tx, on_tx};
+use super::{Backend, Tx, execute, fetch_all, sql};
 use crate::domain::ids::{InvoiceEmailId, InvoiceId};
 
 /// An email of the outbox, as stored.
@@ -46,27 +46,27 @@ pub enum Attempt {
 
 impl Tx {
     pub async fn insert_invoice_email(&mut self, e: &InvoiceEmailRow) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO invoice_emails ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(&e.id)
-            .bind(&e.invoice_id)
-            .bind(&e.account_id)
-            .bind(&e.recipient)
-            .bind(&e.subject)
-            .bind(&e.body)
-            .bind(&e.lang)
-            .bind(&e.status)
-            .bind(e.attempts)
-            .bind(e.next_attempt_at)
-            .bind(&e.last_error)
-            .bind(e.sent_at)
-            .bind(e.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&e.id)
+                .bind(&e.invoice_id)
+                .bind(&e.account_id)
+                .bind(&e.recipient)
+                .bind(&e.subject)
+                .bind(&e.body)
+                .bind(&e.lang)
+                .bind(&e.status)
+                .bind(e.attempts)
+                .bind(e.next_attempt_at)
+                .bind(&e.last_error)
+                .bind(e.sent_at)
+                .bind(e.created_at)
+        )?;
         Ok(())
     }
 
@@ -85,18 +85,19 @@ impl Tx {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "UPDATE invoice_emails SET attempts = attempts + 1, next_attempt_at = $2 \
              WHERE id IN (SELECT id FROM invoice_emails WHERE status = 'pending' \
              AND (next_attempt_at IS NULL OR next_attempt_at <= $1) ORDER BY id LIMIT $3{lock}) \
              RETURNING {COLUMNS}"
-        ));
-        on_tx!(self, c => sqlx::query_as(sql)
-            .bind(now)
-            .bind(lease_until)
-            .bind(i64::from(limit))
-            .fetch_all(&mut **c)
-            .await)
+        );
+        fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(now)
+                .bind(lease_until)
+                .bind(i64::from(limit))
+        )
     }
 
     /// Records how an attempt at a claimed email ended.
@@ -110,18 +111,18 @@ impl Tx {
             Attempt::Retry { next, error } => ("pending", Some(*next), Some(error.as_str()), None),
             Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
         };
-        on_tx!(self, c => sqlx::query(
-            "UPDATE invoice_emails SET status = $2, next_attempt_at = $3, last_error = $4, \
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE invoice_emails SET status = $2, next_attempt_at = $3, last_error = $4, \
              sent_at = $5 WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(status)
-        .bind(next)
-        .bind(error)
-        .bind(sent_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(id.as_str())
+            .bind(status)
+            .bind(next)
+            .bind(error)
+            .bind(sent_at)
+        )?;
         Ok(())
     }
 
@@ -130,12 +131,7 @@ impl Tx {
         &mut self,
         invoice: &InvoiceId,
     ) -> Result<Vec<InvoiceEmailRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM invoice_emails WHERE invoice_id = $1 ORDER BY id"
-        ));
-        on_tx!(self, c => sqlx::query_as(sql)
-            .bind(invoice.as_str())
-            .fetch_all(&mut **c)
-            .await)
+        let sql = sql!("SELECT {COLUMNS} FROM invoice_emails WHERE invoice_id = $1 ORDER BY id");
+        fetch_all!(self, sqlx::query_as(sql).bind(invoice.as_str()))
     }
 }

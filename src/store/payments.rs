@@ -3,7 +3,7 @@
 use time::{Date, OffsetDateTime};
 
 use super::accounts::corrupt;
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::card::{CardBrand, Expiry};
 use crate::domain::ids::{AccountId, PaymentMethodId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
@@ -70,33 +70,33 @@ const COLUMNS: &str = "id, account_id, kind, is_default, brand, last4, exp_month
 impl Tx {
     /// Inserts or, for an existing id, rewrites a payment method.
     pub async fn save_payment_method(&mut self, m: &PaymentMethod) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "INSERT INTO payment_methods ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (id) DO UPDATE SET is_default = excluded.is_default, \
              exp_month = excluded.exp_month, exp_year = excluded.exp_year, \
              holder_name = excluded.holder_name"
-        ));
-        on_tx!(self, c => sqlx::query(sql)
-            .bind(m.id.as_str())
-            .bind(m.account_id.as_str())
-            .bind(m.kind.as_str())
-            .bind(m.default)
-            .bind(m.brand.map(CardBrand::as_str))
-            .bind(&m.last4)
-            .bind(m.expiry.map(|e| i32::from(e.month)))
-            .bind(m.expiry.map(|e| e.year))
-            .bind(&m.holder_name)
-            .bind(&m.fingerprint)
-            .bind(&m.iban_ciphertext)
-            .bind(&m.iban_prefix)
-            .bind(&m.bic)
-            .bind(&m.mandate_reference)
-            .bind(m.mandate_signed_on)
-            .bind(m.created_at)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(m.id.as_str())
+                .bind(m.account_id.as_str())
+                .bind(m.kind.as_str())
+                .bind(m.default)
+                .bind(m.brand.map(CardBrand::as_str))
+                .bind(&m.last4)
+                .bind(m.expiry.map(|e| i32::from(e.month)))
+                .bind(m.expiry.map(|e| e.year))
+                .bind(&m.holder_name)
+                .bind(&m.fingerprint)
+                .bind(&m.iban_ciphertext)
+                .bind(&m.iban_prefix)
+                .bind(&m.bic)
+                .bind(&m.mandate_reference)
+                .bind(m.mandate_signed_on)
+                .bind(m.created_at)
+        )?;
         Ok(())
     }
 
@@ -107,16 +107,17 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<PaymentMethod>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM payment_methods WHERE account_id = $1 AND deleted_at IS NULL \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        ));
-        let rows: Vec<MethodRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(after)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut **c)
-            .await)?;
+        );
+        let rows: Vec<MethodRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
         let items = rows
             .into_iter()
             .map(PaymentMethod::try_from)
@@ -129,15 +130,14 @@ impl Tx {
         account: &AccountId,
         id: &PaymentMethodId,
     ) -> Result<Option<PaymentMethod>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM payment_methods \
              WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL"
-        ));
-        let row: Option<MethodRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut **c)
-            .await)?;
+        );
+        let row: Option<MethodRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )?;
         row.map(PaymentMethod::try_from).transpose()
     }
 
@@ -146,15 +146,14 @@ impl Tx {
         account: &AccountId,
         fingerprint: &str,
     ) -> Result<Option<PaymentMethod>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = sql!(
             "SELECT {COLUMNS} FROM payment_methods \
              WHERE account_id = $1 AND fingerprint = $2 AND deleted_at IS NULL"
-        ));
-        let row: Option<MethodRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(fingerprint)
-            .fetch_optional(&mut **c)
-            .await)?;
+        );
+        let row: Option<MethodRow> = fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(fingerprint)
+        )?;
         row.map(PaymentMethod::try_from).transpose()
     }
 
@@ -163,13 +162,10 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "UPDATE payment_methods SET is_default = FALSE WHERE account_id = $1 AND is_default",
         )
-        .bind(account.as_str())
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(account.as_str()))?;
         Ok(())
     }
 
@@ -178,24 +174,23 @@ impl Tx {
         id: &PaymentMethodId,
         now: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE payment_methods SET deleted_at = $2, is_default = FALSE WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE payment_methods SET deleted_at = $2, is_default = FALSE WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(now)
+        )?;
         Ok(())
     }
 
     /// Whether any SEPA method exists (the server then needs its data key).
     pub async fn any_sepa_method(&mut self) -> Result<bool, sqlx::Error> {
-        let found: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM payment_methods WHERE kind = 'sepa_debit' LIMIT 1",
-        )
-        .fetch_optional(&mut **c)
-        .await)?;
+        let found: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT id FROM payment_methods WHERE kind = 'sepa_debit' LIMIT 1",)
+        )?;
         Ok(found.is_some())
     }
 }

@@ -3,81 +3,71 @@
 use time::{Date, OffsetDateTime};
 
 use super::accounts::corrupt;
-use super::{Tx, on_tx};
+use super::{Tx, execute, fetch_all, sql};
 use crate::domain::money::{Currency, Money};
-use crate::domain::plan::{Plan, PlanKind};
+use crate::domain::plan::{Plan, PlanKind, next_price_after, price_on};
 
+/// One dated price of a plan, with the plan.
 #[derive(sqlx::FromRow)]
-struct PlanRow {
+struct PlanPriceRow {
     code: String,
     name: String,
     kind: String,
     currency: String,
-    monthly_price_minor: Option<i64>,
-    next_effective_from: Option<Date>,
-    next_price_minor: Option<i64>,
+    effective_from: Date,
+    monthly_price_minor: i64,
 }
 
-impl TryFrom<PlanRow> for Plan {
-    type Error = sqlx::Error;
+/// Every plan with all its dated prices, in catalog order, prices oldest first.
+const SELECT_PLAN_PRICES: &str = "SELECT p.code, p.name, p.kind, p.currency, \
+    pp.effective_from, pp.monthly_price_minor \
+    FROM plans p JOIN plan_prices pp ON pp.plan_code = p.code";
 
-    fn try_from(row: PlanRow) -> Result<Self, Self::Error> {
-        let currency = Currency::parse(&row.currency).ok_or_else(|| corrupt("currency"))?;
-        let price = row
-            .monthly_price_minor
-            .ok_or_else(|| corrupt("plan_prices"))?;
-        Ok(Plan {
-            code: row.code,
-            name: row.name,
-            kind: PlanKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+/// The plans of `rows` as they stand on `on` (rows grouped by plan, prices
+/// oldest first): the price in force and the next one, by the catalog's rule.
+fn plans_on(rows: Vec<PlanPriceRow>, on: Date) -> Result<Vec<Plan>, sqlx::Error> {
+    let mut plans = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while let Some(first) = rows.next() {
+        let currency = Currency::parse(&first.currency).ok_or_else(|| corrupt("currency"))?;
+        let mut prices = vec![(first.effective_from, first.monthly_price_minor)];
+        while let Some(row) = rows.next_if(|r| r.code == first.code) {
+            prices.push((row.effective_from, row.monthly_price_minor));
+        }
+        let price = price_on(&prices, on).ok_or_else(|| corrupt("plan_prices"))?;
+        plans.push(Plan {
+            kind: PlanKind::parse(&first.kind).ok_or_else(|| corrupt("kind"))?,
+            code: first.code,
+            name: first.name,
             monthly_price: Money::from_minor(price, currency),
-            next_price: row
-                .next_effective_from
-                .zip(row.next_price_minor)
+            next_price: next_price_after(&prices, on)
                 .map(|(from, minor)| (from, Money::from_minor(minor, currency))),
-        })
+        });
     }
+    Ok(plans)
 }
-
-/// Each plan with the price in force on `$1` and the first later one.
-const SELECT_PLANS: &str = "SELECT p.code, p.name, p.kind, p.currency, \
-    (SELECT pp.monthly_price_minor FROM plan_prices pp \
-      WHERE pp.plan_code = p.code AND pp.effective_from <= $1 \
-      ORDER BY pp.effective_from DESC LIMIT 1) AS monthly_price_minor, \
-    (SELECT pp.effective_from FROM plan_prices pp \
-      WHERE pp.plan_code = p.code AND pp.effective_from > $1 \
-      ORDER BY pp.effective_from LIMIT 1) AS next_effective_from, \
-    (SELECT pp.monthly_price_minor FROM plan_prices pp \
-      WHERE pp.plan_code = p.code AND pp.effective_from > $1 \
-      ORDER BY pp.effective_from LIMIT 1) AS next_price_minor \
-    FROM plans p";
 
 impl Tx {
     /// The catalog as it stands on `on`.
     pub async fn plans(&mut self, on: Date) -> Result<Vec<Plan>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT_PLANS} ORDER BY p.position, p.code"));
-        let rows: Vec<PlanRow> =
-            on_tx!(self, c => sqlx::query_as(sql).bind(on).fetch_all(&mut **c).await)?;
-        rows.into_iter().map(Plan::try_from).collect()
+        let sql = sql!("{SELECT_PLAN_PRICES} ORDER BY p.position, p.code, pp.effective_from");
+        let rows: Vec<PlanPriceRow> = fetch_all!(self, sqlx::query_as(sql))?;
+        plans_on(rows, on)
     }
 
     pub async fn plan(&mut self, code: &str, on: Date) -> Result<Option<Plan>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT_PLANS} WHERE p.code = $2"));
-        let row: Option<PlanRow> = on_tx!(self, c => sqlx::query_as(sql)
-            .bind(on)
-            .bind(code)
-            .fetch_optional(&mut **c)
-            .await)?;
-        row.map(Plan::try_from).transpose()
+        let sql = sql!("{SELECT_PLAN_PRICES} WHERE p.code = $1 ORDER BY pp.effective_from");
+        let rows: Vec<PlanPriceRow> = fetch_all!(self, sqlx::query_as(sql).bind(code))?;
+        Ok(plans_on(rows, on)?.pop())
     }
 
     pub async fn rename_plan(&mut self, code: &str, name: &str) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("UPDATE plans SET name = $1 WHERE code = $2")
-            .bind(name)
-            .bind(code)
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE plans SET name = $1 WHERE code = $2")
+                .bind(name)
+                .bind(code)
+        )?;
         Ok(())
     }
 
@@ -90,7 +80,7 @@ impl Tx {
         price: Money,
         now: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO plan_prices (plan_code, effective_from, monthly_price_minor, created_at) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (plan_code, effective_from) \
@@ -99,10 +89,7 @@ impl Tx {
         .bind(code)
         .bind(effective_from)
         .bind(price.minor())
-        .bind(now)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(now))?;
         Ok(())
     }
 }

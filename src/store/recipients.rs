@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Tx, on_tx};
+use super::{Tx, execute, fetch_all};
 use crate::domain::ids::{AccountId, RecipientId};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -15,16 +15,13 @@ pub struct RecipientRow {
 
 impl Tx {
     pub async fn insert_recipient(&mut self, r: &RecipientRow) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
+        execute!(self, sqlx::query(
             "INSERT INTO invoice_recipients (id, account_id, email, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&r.id)
         .bind(&r.account_id)
         .bind(&r.email)
-        .bind(r.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(r.created_at))?;
         Ok(())
     }
 
@@ -33,13 +30,14 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<Vec<RecipientRow>, sqlx::Error> {
-        on_tx!(self, c => sqlx::query_as(
-            "SELECT id, account_id, email, created_at FROM invoice_recipients \
+        fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT id, account_id, email, created_at FROM invoice_recipients \
              WHERE account_id = $1 ORDER BY id",
+            )
+            .bind(account.as_str())
         )
-        .bind(account.as_str())
-        .fetch_all(&mut **c)
-        .await)
     }
 
     pub async fn set_recipient_email(
@@ -47,21 +45,20 @@ impl Tx {
         id: &RecipientId,
         email: &str,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("UPDATE invoice_recipients SET email = $1 WHERE id = $2")
-            .bind(email)
-            .bind(id.as_str())
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("UPDATE invoice_recipients SET email = $1 WHERE id = $2")
+                .bind(email)
+                .bind(id.as_str())
+        )?;
         Ok(())
     }
 
     pub async fn delete_recipient(&mut self, id: &RecipientId) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query("DELETE FROM invoice_recipients WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("DELETE FROM invoice_recipients WHERE id = $1").bind(id.as_str())
+        )?;
         Ok(())
     }
 }

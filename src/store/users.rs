@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Page, Tx, on_tx};
+use super::{Page, Tx, execute, fetch_all, fetch_optional};
 use crate::domain::contact::Email;
 use crate::domain::ids::{AccountId, TeamId, UserId};
 use crate::domain::user::{Team, User};
@@ -51,17 +51,17 @@ impl From<UserRow> for User {
 
 impl Tx {
     pub async fn save_team(&mut self, t: &Team) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO teams (id, account_id, name, created_at) VALUES ($1, $2, $3, $4) \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO teams (id, account_id, name, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-        )
-        .bind(t.id.as_str())
-        .bind(t.account_id.as_str())
-        .bind(&t.name)
-        .bind(t.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(t.id.as_str())
+            .bind(t.account_id.as_str())
+            .bind(&t.name)
+            .bind(t.created_at)
+        )?;
         Ok(())
     }
 
@@ -70,13 +70,11 @@ impl Tx {
         account: &AccountId,
         id: &TeamId,
     ) -> Result<Option<Team>, sqlx::Error> {
-        let row: Option<TeamRow> = on_tx!(self, c => sqlx::query_as(
+        let row: Option<TeamRow> = fetch_optional!(self, sqlx::query_as(
             "SELECT id, account_id, name, created_at FROM teams WHERE account_id = $1 AND id = $2",
         )
         .bind(account.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+        .bind(id.as_str()))?;
         Ok(row.map(Team::from))
     }
 
@@ -86,15 +84,16 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<Team>, sqlx::Error> {
-        let rows: Vec<TeamRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, account_id, name, created_at FROM teams WHERE account_id = $1 \
+        let rows: Vec<TeamRow> = fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT id, account_id, name, created_at FROM teams WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3",
-        )
-        .bind(account.as_str())
-        .bind(after)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut **c)
-        .await)?;
+            )
+            .bind(account.as_str())
+            .bind(after)
+            .bind(i64::from(limit) + 1)
+        )?;
         Ok(Page::from_rows(
             rows.into_iter().map(Team::from).collect(),
             limit,
@@ -107,30 +106,26 @@ impl Tx {
             "UPDATE users SET team_id = NULL WHERE team_id = $1",
             "DELETE FROM teams WHERE id = $1",
         ] {
-            on_tx!(self, c => sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()))?;
+            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
         Ok(())
     }
 
     pub async fn save_user(&mut self, u: &User) -> Result<(), sqlx::Error> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO users (id, account_id, name, email, team_id, created_at) \
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO users (id, account_id, name, email, team_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              email = excluded.email, team_id = excluded.team_id",
-        )
-        .bind(u.id.as_str())
-        .bind(u.account_id.as_str())
-        .bind(&u.name)
-        .bind(u.email.as_str())
-        .bind(u.team_id.as_ref().map(|t| t.as_str()))
-        .bind(u.created_at)
-        .execute(&mut **c)
-        .await
-        .map(|r| r.rows_affected()))?;
+            )
+            .bind(u.id.as_str())
+            .bind(u.account_id.as_str())
+            .bind(&u.name)
+            .bind(u.email.as_str())
+            .bind(u.team_id.as_ref().map(|t| t.as_str()))
+            .bind(u.created_at)
+        )?;
         Ok(())
     }
 
@@ -139,14 +134,15 @@ impl Tx {
         account: &AccountId,
         id: &UserId,
     ) -> Result<Option<User>, sqlx::Error> {
-        let row: Option<UserRow> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, account_id, name, email, team_id, created_at FROM users \
+        let row: Option<UserRow> = fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT id, account_id, name, email, team_id, created_at FROM users \
              WHERE account_id = $1 AND id = $2",
-        )
-        .bind(account.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&mut **c)
-        .await)?;
+            )
+            .bind(account.as_str())
+            .bind(id.as_str())
+        )?;
         Ok(row.map(User::from))
     }
 
@@ -157,7 +153,7 @@ impl Tx {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<User>, sqlx::Error> {
-        let rows: Vec<UserRow> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<UserRow> = fetch_all!(self, sqlx::query_as(
             "SELECT id, account_id, name, email, team_id, created_at FROM users WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR team_id = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4",
@@ -165,9 +161,7 @@ impl Tx {
         .bind(account.as_str())
         .bind(team.map(|t| t.as_str()))
         .bind(after)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&mut **c)
-        .await)?;
+        .bind(i64::from(limit) + 1))?;
         Ok(Page::from_rows(
             rows.into_iter().map(User::from).collect(),
             limit,
@@ -177,11 +171,10 @@ impl Tx {
     /// Deletes a user; its license stays on the account, unassigned.
     pub async fn delete_user(&mut self, id: &UserId) -> Result<(), sqlx::Error> {
         self.free_licenses_of(id).await?;
-        on_tx!(self, c => sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut **c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        execute!(
+            self,
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str())
+        )?;
         Ok(())
     }
 
@@ -191,13 +184,14 @@ impl Tx {
         account: &AccountId,
         email: &str,
     ) -> Result<Option<UserId>, sqlx::Error> {
-        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM users WHERE account_id = $1 AND lower(email) = lower($2)",
-        )
-        .bind(account.as_str())
-        .bind(email)
-        .fetch_optional(&mut **c)
-        .await)?;
+        let row: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as(
+                "SELECT id FROM users WHERE account_id = $1 AND lower(email) = lower($2)",
+            )
+            .bind(account.as_str())
+            .bind(email)
+        )?;
         Ok(row.map(|(id,)| UserId::from_trusted(id)))
     }
 
@@ -207,13 +201,12 @@ impl Tx {
         account: &AccountId,
         name: &str,
     ) -> Result<Option<TeamId>, sqlx::Error> {
-        let row: Option<(String,)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id FROM teams WHERE account_id = $1 AND name = $2",
-        )
-        .bind(account.as_str())
-        .bind(name)
-        .fetch_optional(&mut **c)
-        .await)?;
+        let row: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT id FROM teams WHERE account_id = $1 AND name = $2",)
+                .bind(account.as_str())
+                .bind(name)
+        )?;
         Ok(row.map(|(id,)| TeamId::from_trusted(id)))
     }
 
@@ -223,12 +216,11 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<Vec<(UserId, String, Option<TeamId>)>, sqlx::Error> {
-        let rows: Vec<(String, String, Option<String>)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, name, team_id FROM users WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .fetch_all(&mut **c)
-        .await)?;
+        let rows: Vec<(String, String, Option<String>)> = fetch_all!(
+            self,
+            sqlx::query_as("SELECT id, name, team_id FROM users WHERE account_id = $1",)
+                .bind(account.as_str())
+        )?;
         Ok(rows
             .into_iter()
             .map(|(id, name, team)| {
@@ -246,12 +238,11 @@ impl Tx {
         &mut self,
         account: &AccountId,
     ) -> Result<Vec<(TeamId, String)>, sqlx::Error> {
-        let rows: Vec<(String, String)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, name FROM teams WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .fetch_all(&mut **c)
-        .await)?;
+        let rows: Vec<(String, String)> = fetch_all!(
+            self,
+            sqlx::query_as("SELECT id, name FROM teams WHERE account_id = $1",)
+                .bind(account.as_str())
+        )?;
         Ok(rows
             .into_iter()
             .map(|(id, name)| (TeamId::from_trusted(id), name))

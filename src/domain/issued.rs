@@ -1,0 +1,120 @@
+//! An issued invoice: the immutable snapshot of what was issued, and its
+//! status. Services store and read it; renderings and emails only read it.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+use utoipa::ToSchema;
+
+use super::ids::{AccountId, InvoiceId};
+use super::invoice::{LineKind, TaxTreatment};
+use super::money::{Currency, Money};
+use super::seller::Seller;
+
+/// Where an issued invoice stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Issued and not paid yet.
+    Issued,
+    /// Paid.
+    Paid,
+    /// Cancelled by customer service.
+    Void,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Issued => "issued",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Issued, Self::Paid, Self::Void]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// What an issued invoice keeps of the moment it was issued: later changes
+/// to the address, prices or payment methods never alter it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The seller's identity on the issue date.
+    #[serde(default)]
+    pub seller: Seller,
+    pub account_name: String,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub lines: Vec<SnapshotLine>,
+    pub tax_treatment: TaxTreatment,
+    /// In percent.
+    pub tax_rate: String,
+    pub buyer: Option<AddressFieldsSnapshot>,
+    /// The masked default payment method, debited on the issue date.
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotLine {
+    pub kind: LineKind,
+    pub description: String,
+    pub plan: Option<String>,
+    pub quantity: u32,
+    pub unit_amount_minor: i64,
+    pub amount_minor: i64,
+    pub days: Option<u8>,
+    pub days_in_period: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressFieldsSnapshot {
+    pub company_name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub region: Option<String>,
+    pub country: String,
+    pub vat_number: Option<String>,
+}
+
+/// An issued invoice, read back.
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub account_id: AccountId,
+    pub number: String,
+    pub period: String,
+    pub status: InvoiceStatus,
+    pub issue_date: Date,
+    pub currency: Currency,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub snapshot: Snapshot,
+    pub paid_at: Option<time::OffsetDateTime>,
+    pub voided_at: Option<time::OffsetDateTime>,
+    pub void_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_back_what_it_writes_and_nothing_else() {
+        for s in [
+            InvoiceStatus::Issued,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Void,
+        ] {
+            assert_eq!(InvoiceStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(InvoiceStatus::parse("draft"), None);
+        assert_eq!(InvoiceStatus::parse("Paid"), None);
+    }
+}

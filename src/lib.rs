@@ -80,6 +80,97 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(3600)
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("COMPTOIR_DATA_KEY: {0}")]
+    DataKey(#[from] crypto::CryptoError),
+    #[error("SMTP_URL or COMPTOIR_MAIL_FROM: {0}")]
+    Mailer(#[from] service::outbox::MailerError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The running API and what its tests look into. `main` and the test suite
+/// both start Comptoir through [`Application::build`], so the tests run the
+/// server that ships.
+pub struct Application {
+    pub port: u16,
+    pub server: Server,
+    pub store: store::Store,
+    pub clock: clock::Clock,
+    pub keys: Arc<auth::JwtKeys>,
+    pub blobs: store::blobs::BlobStore,
+}
+
+impl Application {
+    /// Builds the server from `config` over an open, migrated `store`: the
+    /// keys, the clock (`COMPTOIR_NOW` or the system's), the documents'
+    /// directory, the SMTP worker when `SMTP_URL` is set, and the listener
+    /// on `COMPTOIR_ADDR` (`127.0.0.1:0` takes a free port).
+    pub fn build(config: &config::Config, store: store::Store) -> Result<Self, StartError> {
+        let keys = Arc::new(auth::JwtKeys::from_config(&config.jwt)?);
+        let clock = config
+            .now
+            .map_or_else(clock::Clock::system, clock::Clock::fixed);
+        let blobs = store::blobs::BlobStore::new(&config.data_dir);
+        let data_key = config
+            .data_key
+            .as_ref()
+            .map(|k| crypto::DataKey::from_base64(k.expose()))
+            .transpose()?;
+        match &config.smtp_url {
+            Some(url) => {
+                let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
+                let settings = service::outbox::Settings::default();
+                tokio::spawn(service::outbox::worker(store.clone(), mailer, settings));
+                tracing::info!("invoice emails are delivered through SMTP_URL");
+            }
+            None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),
+        }
+        let listener = TcpListener::bind(&config.addr).map_err(|source| StartError::Bind {
+            addr: config.addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.addr.clone(),
+                source,
+            })?
+            .port();
+        let state = AppState {
+            store: store.clone(),
+            clock: clock.clone(),
+            keys: keys.clone(),
+            max_body_bytes: config.max_body_bytes,
+            blobs: blobs.clone(),
+            data_key,
+            webhook_secret: config.webhook_secret.clone(),
+            seller: config.seller.clone(),
+        };
+        let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
+            StartError::Bind {
+                addr: config.addr.clone(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            port,
+            server,
+            store,
+            clock,
+            keys,
+            blobs,
+        })
+    }
+}
+
 /// Serves the API on `listener`. CORS is on only for `cors_origins`.
 pub fn run(
     listener: TcpListener,

@@ -1,8 +1,5 @@
 //! The `comptoir` binary: read config, set up tracing, open the store, run.
 
-use std::net::TcpListener;
-use std::sync::Arc;
-
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comptoir::auth::JwtKeys;
@@ -13,7 +10,7 @@ use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use comptoir::store::Store;
 use comptoir::store::blobs::BlobStore;
-use comptoir::{AppState, service, telemetry};
+use comptoir::{Application, service, telemetry};
 
 #[derive(Parser)]
 #[command(name = "comptoir", version, about = "Billing back-office API")]
@@ -180,8 +177,6 @@ async fn main() -> anyhow::Result<()> {
             let store = Store::connect(&config.database_url)
                 .await
                 .with_context(|| "opening the database")?;
-            let listener = TcpListener::bind(&config.addr)
-                .with_context(|| format!("binding {}", config.addr))?;
             if demo {
                 let account = service::demo::load(&store, &blobs, data_key.as_ref(), clock.now())
                     .await
@@ -191,27 +186,9 @@ async fn main() -> anyhow::Result<()> {
             if data_key.is_none() && store.begin_read().await?.any_sepa_method().await? {
                 bail!("COMPTOIR_DATA_KEY is required: the database holds encrypted IBANs");
             }
-            match &config.smtp_url {
-                Some(url) => {
-                    let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
-                    let settings = service::outbox::Settings::default();
-                    tokio::spawn(service::outbox::worker(store.clone(), mailer, settings));
-                    tracing::info!("invoice emails are delivered through SMTP_URL");
-                }
-                None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),
-            }
-            tracing::info!(addr = %config.addr, backend = ?store.backend(), "serving");
-            let state = AppState {
-                store,
-                clock,
-                keys: Arc::new(keys),
-                max_body_bytes: config.max_body_bytes,
-                blobs,
-                data_key,
-                webhook_secret: config.webhook_secret.clone(),
-                seller: config.seller.clone(),
-            };
-            comptoir::run(listener, state, config.cors_origins)?.await?;
+            let app = Application::build(&config, store)?;
+            tracing::info!(addr = %config.addr, backend = ?app.store.backend(), "serving");
+            app.server.await?;
         }
     }
     Ok(())

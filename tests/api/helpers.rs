@@ -2,10 +2,9 @@
 //! or PostgreSQL when `TEST_DATABASE_URL` is a `postgres://` URL (one schema
 //! per test, so tests run in parallel on one database).
 
-use std::net::TcpListener;
 use std::sync::Arc;
 
-use comptoir::AppState;
+use comptoir::Application;
 use comptoir::auth::JwtKeys;
 use comptoir::clock::Clock;
 use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
@@ -198,33 +197,43 @@ impl TestApp {
     }
 }
 
+/// The configuration of a test server, read like the environment is.
+pub fn test_config(data_dir: &std::path::Path) -> comptoir::config::Config {
+    let vars: std::collections::HashMap<&str, String> = [
+        ("COMPTOIR_ADDR", "127.0.0.1:0".to_owned()),
+        ("COMPTOIR_JWT_SECRET", SECRET.to_owned()),
+        (
+            "COMPTOIR_NOW",
+            START
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        ),
+        ("COMPTOIR_DATA_DIR", data_dir.display().to_string()),
+        ("COMPTOIR_DATA_KEY", DATA_KEY.to_owned()),
+        ("COMPTOIR_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("COMPTOIR_CORS_ORIGINS", "https://app.example".to_owned()),
+        ("COMPTOIR_MAX_BODY_BYTES", MAX_BODY.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    comptoir::config::Config::from_lookup(|name| vars.get(name).cloned())
+        .expect("test configuration")
+}
+
+/// A server started by `Application::build`, as `main` starts it.
 pub async fn spawn_app() -> TestApp {
     capture_logs();
     let (store, dir) = fresh_store().await;
-    let blobs = BlobStore::new(dir.0.join("data"));
-    let keys = Arc::new(JwtKeys::from_config(&jwt_config(SECRET, "comptoir-api")).unwrap());
-    let clock = Clock::fixed(START);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let state = AppState {
-        store: store.clone(),
-        clock: clock.clone(),
-        keys: keys.clone(),
-        max_body_bytes: MAX_BODY,
-        blobs: blobs.clone(),
-        data_key: Some(comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap()),
-        webhook_secret: Some(comptoir::config::Secret::new(WEBHOOK_SECRET)),
-        seller: Default::default(),
-    };
-    let server = comptoir::run(listener, state, vec!["https://app.example".into()]).unwrap();
-    tokio::spawn(server);
+    let app =
+        Application::build(&test_config(&dir.0.join("data")), store).expect("the server starts");
+    tokio::spawn(app.server);
     TestApp {
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("http://127.0.0.1:{}", app.port),
         client: reqwest::Client::new(),
-        clock,
-        keys,
-        store,
-        blobs,
+        clock: app.clock,
+        keys: app.keys,
+        store: app.store,
+        blobs: app.blobs,
         _dir: dir,
     }
 }

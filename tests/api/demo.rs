@@ -231,6 +231,48 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
             let phone = contact["phone"].as_str().unwrap();
             assert!(valid_phone(phone), "{phone}");
         }
+        // The open invoice's PDF names the month of its consumption, in both languages.
+        let open = invoices.iter().find(|i| i["status"] == "issued").unwrap();
+        let consumed =
+            time::Date::from_calendar_date(year, time::Month::try_from(month).unwrap(), 1)
+                .unwrap()
+                .previous_day()
+                .unwrap();
+        let pdf_path = format!(
+            "/v1/accounts/acc_demo/invoices/{}/pdf",
+            open["id"].as_str().unwrap()
+        );
+        for (lang, expected) in [
+            (
+                "fr",
+                format!("Consommation hors forfait, {}", french_month(consumed)),
+            ),
+            (
+                "en",
+                format!(
+                    "Out-of-plan consumption, {} {}",
+                    consumed.month(),
+                    consumed.year()
+                ),
+            ),
+        ] {
+            let res = app
+                .request(
+                    reqwest::Method::GET,
+                    &pdf_path,
+                    Some(&app.viewer("acc_demo")),
+                )
+                .header("Accept-Language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let text = pdf_extract::extract_text_from_mem(&res.bytes().await.unwrap()).unwrap();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&expected), "{expected} in {text}");
+            assert!(!text.contains('…'), "{text}");
+        }
+
         let records = before[11]["data"].as_array().unwrap();
         assert!(!records.is_empty());
         for record in records {
@@ -238,4 +280,22 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
             assert!(valid_phone(destination), "{destination}");
         }
     }
+}
+
+fn french_month(d: time::Date) -> String {
+    let names = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    format!("{} {}", names[u8::from(d.month()) as usize - 1], d.year())
 }

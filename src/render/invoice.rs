@@ -387,14 +387,17 @@ impl Columns {
     fn new(p: &PdfWriter, invoice: &Invoice, t: &Texts, lang: Lang, left: f32, right: f32) -> Self {
         let s = &invoice.snapshot;
         let width = |size, face, text: &str| p.text_width(size, face, text) + 2.0 * PAD;
-        // A heading may wrap at its spaces, but never inside a word.
+        // A heading may wrap at its spaces, but never inside a word: a long
+        // one ("Unit price (excl. VAT)") takes two lines rather than more
+        // than this width from the descriptions.
+        const WIDEST_HEADING: f32 = 110.0;
         let heading = |text: &str| {
             let full = width(HEAD, Face::Bold, text);
             let word = text
                 .split_whitespace()
                 .map(|w| width(HEAD, Face::Bold, w))
                 .fold(0.0, f32::max);
-            (full.min(110.0)).max(word)
+            full.min(WIDEST_HEADING).max(word)
         };
         let column = |i: usize, cells: &mut dyn Iterator<Item = f32>| {
             cells.fold(heading(t.columns[i]), f32::max)

@@ -237,6 +237,12 @@ fn month_name(m: Month) -> &'static str {
     }
 }
 
+/// `1 day of 30`, `22 days of 30`: a proration line's share of its month.
+fn days_of(days: u8, in_month: u8) -> String {
+    let unit = if days == 1 { "day" } else { "days" };
+    format!("{days} {unit} of {in_month}")
+}
+
 /// Composes the invoice of `inputs.period`.
 ///
 /// - Recurring: items active on the period's 1st (activated before it, not
@@ -327,8 +333,8 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
         lines.push(Line {
             kind,
             description: format!(
-                "{what}, prorated from {activation} ({days} of {} days)",
-                previous.days()
+                "{what}, prorated from {activation} ({})",
+                days_of(days, previous.days())
             ),
             plan: Some(plan.to_owned()),
             quantity,
@@ -345,10 +351,13 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
         lines.push(Line {
             kind: LineKind::Consumption,
             description: format!(
-                "Out-of-plan consumption, {} {} ({} calls and SMS not covered by credits)",
+                "Out-of-plan consumption, {} {} ({} not covered by credits)",
                 month_name(previous.month),
                 previous.year,
-                inputs.consumption_records
+                match inputs.consumption_records {
+                    1 => "1 call or SMS".to_owned(),
+                    n => format!("{n} calls and SMS"),
+                }
             ),
             plan: None,
             quantity: 1,
@@ -650,6 +659,39 @@ mod tests {
         assert_eq!(last.amount.amount(), "12.34");
         assert!(last.description.contains("April 2026"));
         assert_eq!(c.subtotal.amount(), "1075.07");
+    }
+
+    #[test]
+    fn descriptions_name_the_month_the_activation_day_and_count_days_in_the_singular_or_plural() {
+        let mut inputs = april();
+        // One of the April 9 licenses removed that same day: 1 day of 30.
+        let last = inputs.items.len() - 4;
+        inputs.items[last].removal_date = Some(date!(2026 - 04 - 09));
+        inputs.consumption_records = 1;
+        inputs.consumption_billable_minor = 25;
+        let c = compose(&inputs).unwrap();
+        let descriptions: Vec<&str> = c.lines.iter().map(|l| l.description.as_str()).collect();
+        assert_eq!(
+            descriptions,
+            [
+                "ADVANCED license, May 2026",
+                "Additional phone number, May 2026",
+                "ADVANCED license, prorated from 2026-04-01 (30 days of 30)",
+                "ADVANCED license, prorated from 2026-04-02 (29 days of 30)",
+                "ADVANCED license, prorated from 2026-04-09 (1 day of 30)",
+                "ADVANCED license, prorated from 2026-04-09 (22 days of 30)",
+                "Out-of-plan consumption, April 2026 (1 call or SMS not covered by credits)",
+            ]
+        );
+        inputs.consumption_records = 12;
+        let c = compose(&inputs).unwrap();
+        assert!(
+            c.lines
+                .last()
+                .unwrap()
+                .description
+                .ends_with("(12 calls and SMS not covered by credits)")
+        );
     }
 
     #[test]

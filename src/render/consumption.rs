@@ -200,7 +200,8 @@ enum Inner {
 }
 
 impl ExportWriter {
-    pub fn new(format: Format, lang: Lang, heading: Heading, names: Names) -> Self {
+    pub fn new(format: Format, lang: Lang, mut heading: Heading, names: Names) -> Self {
+        heading.selection = local_dates(&heading.selection, lang);
         let ctx = Context {
             lang,
             currency: heading.account.currency,
@@ -248,6 +249,37 @@ impl ExportWriter {
             Inner::Pdf(t) => t.finish(&self.ctx, &self.heading, &self.totals),
         }
     }
+}
+
+/// The selection's ISO days (`du 2026-04-01 au 2026-04-30`) written the way
+/// the rows write theirs (`du 01/04/2026 au 30/04/2026` in French), so the
+/// title and the table read alike.
+fn local_dates(selection: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        return selection.to_owned();
+    }
+    let iso = time::macros::format_description!("[year]-[month]-[day]");
+    let french = time::macros::format_description!("[day]/[month]/[year]");
+    let mut out = String::with_capacity(selection.len());
+    let mut rest = selection;
+    while !rest.is_empty() {
+        let day = rest
+            .get(..10)
+            .and_then(|c| time::Date::parse(c, &iso).ok())
+            .and_then(|d| d.format(&french).ok());
+        match day {
+            Some(day) => {
+                out.push_str(&day);
+                rest = &rest[10..];
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or_default();
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------- CSV
@@ -611,6 +643,49 @@ mod tests {
             csv_field(&mut out, value, free);
             assert_eq!(out, expected, "{value}");
         }
+    }
+
+    fn export(format: Format, lang: Lang) -> String {
+        let at = time::macros::datetime!(2026-04-09 08:30 UTC);
+        let heading = Heading {
+            account: Account {
+                id: crate::domain::ids::AccountId::parse("acc_demo").expect("an id"),
+                name: "Démo".into(),
+                currency: Currency::Eur,
+                timezone: crate::domain::account::Timezone::parse("Europe/Paris").expect("a zone"),
+                created_at: at,
+            },
+            selection: match lang {
+                Lang::Fr => "du 2026-04-01 au 2026-04-30".into(),
+                Lang::En => "from 2026-04-01 to 2026-04-30".into(),
+            },
+            generated_at: at,
+            count: 0,
+        };
+        let mut w = ExportWriter::new(format, lang, heading, Names::default());
+        let mut bytes = w.start();
+        bytes.extend(w.finish());
+        match format {
+            Format::Pdf => pdf_extract::extract_text_from_mem(&bytes).expect("text extracts"),
+            _ => String::from_utf8(bytes).expect("utf-8"),
+        }
+    }
+
+    #[test]
+    fn the_title_block_writes_its_days_the_way_the_rows_do() {
+        for format in [Format::Html, Format::Pdf] {
+            let fr = export(format, Lang::Fr);
+            assert!(fr.contains("du 01/04/2026 au 30/04/2026"), "{fr}");
+            assert!(fr.contains("09/04/2026 10:30:00"), "{fr}");
+            assert!(!fr.contains("2026-04"), "{fr}");
+            let en = export(format, Lang::En);
+            assert!(en.contains("from 2026-04-01 to 2026-04-30"), "{en}");
+            assert!(en.contains("2026-04-09 10:30:00"), "{en}");
+        }
+        assert_eq!(
+            local_dates("du 2026-04-01 au 2026-13-01, été", Lang::Fr),
+            "du 01/04/2026 au 2026-13-01, été"
+        );
     }
 
     #[test]

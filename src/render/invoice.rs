@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::pdf::{A4_HEIGHT, A4_WIDTH, Face, PdfWriter};
-use super::{Lang, escape_html, human_money};
+use super::{Lang, country_name, escape_html, human_money};
 use crate::domain::invoice::{LineKind, TaxTreatment};
 use crate::domain::issued::{Invoice, InvoiceStatus, SnapshotLine};
 use crate::domain::money::Money;
@@ -99,28 +99,56 @@ fn date(d: time::Date, lang: Lang) -> String {
     }
 }
 
+/// The activation day a proration line names: the stored description says
+/// `prorated from 2026-04-09 (…)`, and the snapshot keeps no other trace of it.
+fn activation_day(description: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    description
+        .char_indices()
+        .filter_map(|(i, _)| description.get(i..i + 10))
+        .find_map(|candidate| time::Date::parse(candidate, &format).ok())
+}
+
+/// `1 jour sur 30`, `22 jours sur 30`.
+fn days_fr(days: u8, in_month: u8) -> String {
+    let unit = if days == 1 { "jour" } else { "jours" };
+    format!("{days} {unit} sur {in_month}")
+}
+
 /// A line's description in the invoice's language (the stored one is English).
 fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
     if lang == Lang::En {
         return l.description.clone();
     }
+    let month_of = |d: time::Date| {
+        format!(
+            "{} {}",
+            FR_MONTHS[u8::from(d.month()) as usize - 1],
+            d.year()
+        )
+    };
     let start = invoice.snapshot.period_start;
-    let month = format!(
-        "{} {}",
-        FR_MONTHS[u8::from(start.month()) as usize - 1],
-        start.year()
-    );
+    let previous = start.previous_day().unwrap_or(start);
     let plan = l.plan.as_deref().unwrap_or("");
-    let days = match (l.days, l.days_in_period) {
-        (Some(d), Some(n)) => format!("{d} jours sur {n}"),
-        _ => String::new(),
+    let prorata = || {
+        let from = activation_day(&l.description)
+            .map(|d| format!(" à partir du {}", date(d, lang)))
+            .unwrap_or_default();
+        let days = match (l.days, l.days_in_period) {
+            (Some(d), Some(n)) => format!(" ({})", days_fr(d, n)),
+            _ => String::new(),
+        };
+        format!("au prorata{from}{days}")
     };
     match l.kind {
-        LineKind::License => format!("Licence {plan}, {month}"),
-        LineKind::PhoneNumber => format!("Numéro supplémentaire, {month}"),
-        LineKind::LicenseProration => format!("Licence {plan} au prorata ({days})"),
-        LineKind::PhoneNumberProration => format!("Numéro supplémentaire au prorata ({days})"),
-        LineKind::Consumption => "Consommation hors forfait non couverte par les crédits".into(),
+        LineKind::License => format!("Licence {plan}, {}", month_of(start)),
+        LineKind::PhoneNumber => format!("Numéro supplémentaire, {}", month_of(start)),
+        LineKind::LicenseProration => format!("Licence {plan} {}", prorata()),
+        LineKind::PhoneNumberProration => format!("Numéro supplémentaire {}", prorata()),
+        LineKind::Consumption => format!(
+            "Consommation hors forfait, {} (non couverte par les crédits)",
+            month_of(previous)
+        ),
     }
 }
 
@@ -160,8 +188,13 @@ fn buyer_lines(invoice: &Invoice, lang: Lang) -> Vec<String> {
         if let Some(l2) = &b.line2 {
             out.push(l2.clone());
         }
-        out.push(format!("{} {}", b.postal_code, b.city));
-        out.push(b.country.clone());
+        // Written out like the seller's `75002 Paris, France`.
+        out.push(format!(
+            "{} {}, {}",
+            b.postal_code,
+            b.city,
+            country_name(&b.country, lang)
+        ));
         if let Some(v) = &b.vat_number {
             out.push(format!("{} {v}", t.vat_number));
         }
@@ -302,26 +335,116 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
     out
 }
 
-/// Splits `text` into lines that fit `width` at `size`.
-fn wrap(pdf: &PdfWriter, text: &str, size: f32, width: f32) -> Vec<String> {
+/// Splits `text` into lines that fit `width` at `size`: at spaces, and
+/// inside a word only when the word alone is wider than a line.
+fn wrap(pdf: &PdfWriter, text: &str, size: f32, face: Face, width: f32) -> Vec<String> {
+    let fits = |s: &str| pdf.text_width(size, face, s) <= width + 0.001;
     let mut lines = Vec::new();
     let mut current = String::new();
-    for word in text.split(' ') {
+    for word in text.split_whitespace() {
         let candidate = if current.is_empty() {
             word.to_owned()
         } else {
             format!("{current} {word}")
         };
-        if pdf.text_width(size, Face::Regular, &candidate) > width && !current.is_empty() {
-            lines.push(std::mem::replace(&mut current, word.to_owned()));
-        } else {
+        if fits(&candidate) {
             current = candidate;
+            continue;
+        }
+        if !current.is_empty() {
+            lines.push(std::mem::take(&mut current));
+        }
+        for c in word.chars() {
+            current.push(c);
+            if !fits(&current) && current.chars().count() > 1 {
+                current.pop();
+                lines.push(std::mem::replace(&mut current, c.to_string()));
+            }
         }
     }
-    if !current.is_empty() {
+    if !current.is_empty() || lines.is_empty() {
         lines.push(current);
     }
     lines
+}
+
+/// Where the table's columns are: the description takes what the three
+/// numeric columns, each as wide as its widest cell or heading, leave.
+struct Columns {
+    /// Right edge of the description, quantity, unit price and amount cells.
+    ends: [f32; 4],
+    left: f32,
+}
+
+const PAD: f32 = 6.0;
+const BODY: f32 = 9.5;
+const HEAD: f32 = 9.0;
+const TOTALS: f32 = 10.0;
+/// Leading of wrapped lines, as a share of the size.
+const LEADING: f32 = 1.3;
+
+impl Columns {
+    fn new(p: &PdfWriter, invoice: &Invoice, t: &Texts, lang: Lang, left: f32, right: f32) -> Self {
+        let s = &invoice.snapshot;
+        let width = |size, face, text: &str| p.text_width(size, face, text) + 2.0 * PAD;
+        // A heading may wrap at its spaces, but never inside a word: a long
+        // one ("Unit price (excl. VAT)") takes two lines rather than more
+        // than this width from the descriptions.
+        const WIDEST_HEADING: f32 = 110.0;
+        let heading = |text: &str| {
+            let full = width(HEAD, Face::Bold, text);
+            let word = text
+                .split_whitespace()
+                .map(|w| width(HEAD, Face::Bold, w))
+                .fold(0.0, f32::max);
+            full.min(WIDEST_HEADING).max(word)
+        };
+        let column = |i: usize, cells: &mut dyn Iterator<Item = f32>| {
+            cells.fold(heading(t.columns[i]), f32::max)
+        };
+        let quantity = column(
+            1,
+            &mut s
+                .lines
+                .iter()
+                .map(|l| width(BODY, Face::Regular, &l.quantity.to_string())),
+        );
+        let unit = column(
+            2,
+            &mut s.lines.iter().map(|l| {
+                width(
+                    BODY,
+                    Face::Regular,
+                    &money(invoice, l.unit_amount_minor, lang),
+                )
+            }),
+        );
+        let totals = [invoice.subtotal, invoice.tax, invoice.total]
+            .map(|m| width(TOTALS, Face::Bold, &human_money(m, lang)));
+        let amount = column(
+            3,
+            &mut s
+                .lines
+                .iter()
+                .map(|l| width(BODY, Face::Regular, &money(invoice, l.amount_minor, lang)))
+                .chain(totals),
+        );
+        let ends = [
+            right - amount - unit - quantity,
+            right - amount - unit,
+            right - amount,
+            right,
+        ];
+        Columns { ends, left }
+    }
+
+    fn start(&self, i: usize) -> f32 {
+        if i == 0 { self.left } else { self.ends[i - 1] }
+    }
+
+    fn width(&self, i: usize) -> f32 {
+        self.ends[i] - self.start(i) - 2.0 * PAD
+    }
 }
 
 pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
@@ -330,89 +453,130 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
     let margin = 50.0;
     let right = A4_WIDTH - margin;
-    let mut y = A4_HEIGHT - margin - 10.0;
+    let top_of_page = A4_HEIGHT - margin - 10.0;
+    let bottom = margin + 10.0;
+    let mut y = top_of_page;
     p.begin_page();
-    p.text(
-        margin,
-        y,
+    let stamp = status_stamp(invoice, lang);
+    let stamp_width = stamp.map_or(0.0, |st| p.text_width(16.0, Face::Bold, st) + 12.0);
+    for line in wrap(
+        &p,
+        &format!("{} {}", t.number, invoice.number),
         20.0,
         Face::Bold,
-        &format!("{} {}", t.number, invoice.number),
-    );
-    if let Some(stamp) = status_stamp(invoice, lang) {
-        p.text_right(right, y, 16.0, Face::Bold, stamp);
+        right - margin - stamp_width,
+    ) {
+        p.text(margin, y, 20.0, Face::Bold, &line);
+        y -= 24.0;
     }
-    y -= 18.0;
-    p.text(
-        margin,
-        y,
-        9.5,
-        Face::Regular,
-        &format!(
-            "{} : {} · {} : {} – {}",
-            t.issued,
-            date(invoice.issue_date, lang),
-            t.period,
-            date(s.period_start, lang),
-            date(s.period_end, lang)
-        ),
+    if let Some(stamp) = stamp {
+        p.text_right(right, top_of_page, 16.0, Face::Bold, stamp);
+    }
+    y += 6.0;
+    let dates = format!(
+        "{} : {} · {} : {} – {}",
+        t.issued,
+        date(invoice.issue_date, lang),
+        t.period,
+        date(s.period_start, lang),
+        date(s.period_end, lang)
     );
-    y -= 32.0;
-    let seller = seller_lines(invoice, lang);
-    let buyer = buyer_lines(invoice, lang);
-    p.text(320.0, y, 9.0, Face::Bold, t.billed_to);
+    for line in wrap(&p, &dates, 9.5, Face::Regular, right - margin) {
+        p.text(margin, y, 9.5, Face::Regular, &line);
+        y -= 13.0;
+    }
+    y -= 19.0;
+
+    // Seller on the left, buyer on the right, each wrapped to its half.
+    let split = 320.0;
+    let block = |p: &PdfWriter, lines: Vec<String>, width: f32| -> Vec<(String, Face)> {
+        lines
+            .iter()
+            .enumerate()
+            .flat_map(|(i, line)| {
+                let face = if i == 0 { Face::Bold } else { Face::Regular };
+                wrap(p, line, 10.0, face, width)
+                    .into_iter()
+                    .map(move |l| (l, face))
+            })
+            .collect()
+    };
+    let seller = block(&p, seller_lines(invoice, lang), split - margin - 16.0);
+    let buyer = block(&p, buyer_lines(invoice, lang), right - split);
+    p.text(split, y, 9.0, Face::Bold, t.billed_to);
     let top = y - 14.0;
-    for (i, line) in seller.iter().enumerate() {
-        let face = if i == 0 { Face::Bold } else { Face::Regular };
-        p.text(margin, top - 13.0 * i as f32, 10.0, face, line);
+    for (i, (line, face)) in seller.iter().enumerate() {
+        p.text(margin, top - 13.0 * i as f32, 10.0, *face, line);
     }
-    for (i, line) in buyer.iter().enumerate() {
-        let face = if i == 0 { Face::Bold } else { Face::Regular };
-        p.text(320.0, top - 13.0 * i as f32, 10.0, face, line);
+    for (i, (line, face)) in buyer.iter().enumerate() {
+        p.text(split, top - 13.0 * i as f32, 10.0, *face, line);
     }
     y = top - 13.0 * seller.len().max(buyer.len()) as f32 - 24.0;
-    let cols = [margin, 380.0, 465.0, right];
-    p.fill_rect(margin, y - 4.0, right - margin, 16.0, 0.92);
-    p.text(cols[0] + 4.0, y, 9.0, Face::Bold, t.columns[0]);
-    for (x, label) in cols.iter().zip(t.columns).skip(1) {
-        p.text_right(x - 4.0, y, 9.0, Face::Bold, label);
-    }
-    y -= 20.0;
-    for l in &s.lines {
-        if y < 160.0 {
-            p.begin_page();
-            y = A4_HEIGHT - margin - 10.0;
+
+    let cols = Columns::new(&p, invoice, t, lang, margin, right);
+    let headings: Vec<Vec<String>> = (0..4)
+        .map(|i| wrap(&p, t.columns[i], HEAD, Face::Bold, cols.width(i)))
+        .collect();
+    let head_lines = headings.iter().map(Vec::len).max().unwrap_or(1);
+    let head_leading = HEAD * LEADING;
+    let draw_headings = |p: &mut PdfWriter, y: f32| -> f32 {
+        let height = head_leading * head_lines as f32;
+        p.fill_rect(
+            margin,
+            y - height + HEAD - 3.0,
+            right - margin,
+            height + 4.0,
+            0.92,
+        );
+        for (i, lines) in headings.iter().enumerate() {
+            for (k, line) in lines.iter().enumerate() {
+                let at = y - head_leading * k as f32;
+                if i == 0 {
+                    p.text(cols.start(0) + PAD, at, HEAD, Face::Bold, line);
+                } else {
+                    p.text_right(cols.ends[i] - PAD, at, HEAD, Face::Bold, line);
+                }
+            }
         }
-        let text = describe(l, invoice, lang);
-        let fitted = p
-            .fit(9.5, Face::Regular, &text, cols[1] - cols[0] - 45.0)
-            .into_owned();
-        p.text(cols[0] + 4.0, y, 9.5, Face::Regular, &fitted);
-        p.text_right(
-            cols[1] - 4.0,
-            y,
-            9.5,
+        y - height - 8.0
+    };
+    y = draw_headings(&mut p, y);
+    let body_leading = BODY * LEADING;
+    for l in &s.lines {
+        let text = wrap(
+            &p,
+            &describe(l, invoice, lang),
+            BODY,
             Face::Regular,
-            &l.quantity.to_string(),
+            cols.width(0),
         );
-        p.text_right(
-            cols[2] - 4.0,
-            y,
-            9.5,
-            Face::Regular,
-            &money(invoice, l.unit_amount_minor, lang),
-        );
-        p.text_right(
-            cols[3] - 4.0,
-            y,
-            9.5,
-            Face::Regular,
-            &money(invoice, l.amount_minor, lang),
-        );
-        p.line_gray(margin, y - 5.0, right, y - 5.0, 0.5, 0.8);
-        y -= 18.0;
+        let height = body_leading * text.len() as f32;
+        if y - height < bottom {
+            p.begin_page();
+            y = draw_headings(&mut p, top_of_page);
+        }
+        for (k, line) in text.iter().enumerate() {
+            p.text(
+                cols.start(0) + PAD,
+                y - body_leading * k as f32,
+                BODY,
+                Face::Regular,
+                line,
+            );
+        }
+        let numbers = [
+            l.quantity.to_string(),
+            money(invoice, l.unit_amount_minor, lang),
+            money(invoice, l.amount_minor, lang),
+        ];
+        for (i, n) in numbers.iter().enumerate() {
+            p.text_right(cols.ends[i + 1] - PAD, y, BODY, Face::Regular, n);
+        }
+        let rule = y - height + body_leading - 5.5;
+        p.line_gray(margin, rule, right, rule, 0.5, 0.8);
+        y = rule - 13.0;
     }
-    y -= 10.0;
+    y -= 6.0;
     let totals = [
         (
             t.subtotal.to_owned(),
@@ -430,9 +594,15 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
             Face::Bold,
         ),
     ];
+    if y - 16.0 * (totals.len() as f32) < bottom {
+        p.begin_page();
+        y = top_of_page;
+    }
     for (label, amount, face) in totals {
-        p.text_right(cols[2] - 4.0, y, 10.0, face, &label);
-        p.text_right(cols[3] - 4.0, y, 10.0, face, &amount);
+        // The label ends where the amount column starts; it may reach into
+        // the empty description column, never into the amount.
+        p.text_right(cols.ends[2] - PAD, y, TOTALS, face, &label);
+        p.text_right(cols.ends[3] - PAD, y, TOTALS, face, &amount);
         y -= 16.0;
     }
     y -= 12.0;
@@ -447,7 +617,11 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     notes.push((t.terms.to_owned(), 7.5));
     notes.push((s.seller.legal.clone(), 7.5));
     for (note, size) in notes {
-        for line in wrap(&p, &note, size, right - margin) {
+        for line in wrap(&p, &note, size, Face::Regular, right - margin) {
+            if y < bottom {
+                p.begin_page();
+                y = top_of_page;
+            }
             p.text(margin, y, size, Face::Regular, &line);
             y -= size + 3.0;
         }
@@ -455,4 +629,265 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     }
     let created = invoice.issue_date.midnight().assume_utc();
     p.finish(&format!("{} {}", t.invoice, invoice.number), created)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+    use crate::domain::ids::{AccountId, InvoiceId};
+    use crate::domain::money::Currency;
+    use crate::domain::seller::Seller;
+    use crate::service::invoices::{AddressFieldsSnapshot, Snapshot};
+
+    const PLAN: &str = "ENTERPRISE_UNLIMITED_INTERNATIONAL_CALLING_WITH_RECORDING";
+
+    fn line(kind: LineKind, description: &str, quantity: u32, unit: i64) -> SnapshotLine {
+        let prorated = matches!(
+            kind,
+            LineKind::LicenseProration | LineKind::PhoneNumberProration
+        );
+        SnapshotLine {
+            kind,
+            description: description.into(),
+            plan: (kind != LineKind::Consumption).then(|| PLAN.to_owned()),
+            quantity,
+            unit_amount_minor: unit,
+            amount_minor: unit * i64::from(quantity),
+            days: prorated.then_some(if quantity == 1 { 1 } else { 30 }),
+            days_in_period: prorated.then_some(30),
+        }
+    }
+
+    /// Long names everywhere, a 3-digit quantity and every kind of line.
+    fn invoice() -> Invoice {
+        let lines = vec![
+            line(
+                LineKind::License,
+                &format!("{PLAN} license, May 2026"),
+                250,
+                123_456,
+            ),
+            line(
+                LineKind::PhoneNumber,
+                "Additional phone number, May 2026",
+                120,
+                500,
+            ),
+            line(
+                LineKind::LicenseProration,
+                &format!("{PLAN} license, prorated from 2026-04-01 (30 days of 30)"),
+                250,
+                123_456,
+            ),
+            line(
+                LineKind::PhoneNumberProration,
+                "Additional phone number, prorated from 2026-04-30 (1 day of 30)",
+                1,
+                17,
+            ),
+            line(
+                LineKind::Consumption,
+                "Out-of-plan consumption, April 2026 (1234 calls and SMS not covered by credits)",
+                1,
+                98_765,
+            ),
+        ];
+        let subtotal: i64 = lines.iter().map(|l| l.amount_minor).sum();
+        let eur = |minor| Money::from_minor(minor, Currency::Eur);
+        Invoice {
+            id: InvoiceId::generate(),
+            account_id: AccountId::parse("acc_demo").expect("an id"),
+            number: "F-2026-000123".into(),
+            period: "2026-05".into(),
+            status: "paid".into(),
+            issue_date: date!(2026 - 05 - 01),
+            currency: Currency::Eur,
+            subtotal: eur(subtotal),
+            tax: eur(0),
+            total: eur(subtotal),
+            snapshot: Snapshot {
+                seller: Seller {
+                    address: vec![
+                        "Bâtiment C, 3e étage, Parc d'activités des Technologies de l'Information"
+                            .into(),
+                        "75002 Paris, France".into(),
+                    ],
+                    ..Seller::default()
+                },
+                account_name: "Demo".into(),
+                period_start: date!(2026 - 05 - 01),
+                period_end: date!(2026 - 05 - 31),
+                lines,
+                tax_treatment: TaxTreatment::ReverseCharge,
+                tax_rate: "0".into(),
+                buyer: Some(AddressFieldsSnapshot {
+                    company_name:
+                        "Compañía Internacional de Telecomunicaciones Avanzadas del Mediterráneo SL"
+                            .into(),
+                    line1:
+                        "Avenida de la Constitución Española de mil novecientos setenta y ocho 1234"
+                            .into(),
+                    line2: Some("Edificio Torre Picasso, planta 27, puerta izquierda".into()),
+                    postal_code: "28014".into(),
+                    city: "Madrid".into(),
+                    region: None,
+                    country: "ES".into(),
+                    vat_number: Some("ESA12345674".into()),
+                }),
+                payment_method: Some("Visa **** 4242".into()),
+            },
+            paid_at: None,
+            voided_at: None,
+            void_reason: None,
+        }
+    }
+
+    fn normalise(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn text(lang: Lang) -> String {
+        let bytes = pdf(&invoice(), lang);
+        normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text extracts"))
+    }
+
+    #[test]
+    fn every_description_heading_and_amount_of_the_pdf_is_whole_in_both_languages() {
+        let inv = invoice();
+        for lang in [Lang::Fr, Lang::En] {
+            let text = text(lang);
+            assert!(!text.contains('…'), "{lang:?}: {text}");
+            // A word wider than the column (the plan code) goes on two lines.
+            let squash = |s: &str| s.split_whitespace().collect::<String>();
+            for l in &inv.snapshot.lines {
+                let description = describe(l, &inv, lang);
+                assert!(
+                    squash(&text).contains(&squash(&description)),
+                    "{description:?} in {text}"
+                );
+                for amount in [l.unit_amount_minor, l.amount_minor] {
+                    let amount = normalise(&money(&inv, amount, lang));
+                    assert!(text.contains(&amount), "{amount:?} in {text}");
+                }
+                assert!(text.contains(&format!(" {} ", l.quantity)), "{text}");
+            }
+            for total in [inv.subtotal, inv.total] {
+                let total = normalise(&human_money(total, lang));
+                assert!(text.contains(&total), "{total:?} in {text}");
+            }
+            // Each heading is its own words: nothing overlaps it or glues to it.
+            let t = texts(lang);
+            let mut from = 0;
+            for heading in t.columns {
+                let at = text[from..]
+                    .find(&format!(" {heading} "))
+                    .unwrap_or_else(|| panic!("{heading:?} in {text}"));
+                from += at + 1 + heading.len();
+            }
+            for line in buyer_lines(&inv, lang)
+                .iter()
+                .chain(&seller_lines(&inv, lang))
+            {
+                assert!(text.contains(&normalise(line)), "{line:?} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_two_texts_of_the_table_overlap() {
+        let inv = invoice();
+        for lang in [Lang::Fr, Lang::En] {
+            let p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
+            let t = texts(lang);
+            let cols = Columns::new(&p, &inv, t, lang, 50.0, A4_WIDTH - 50.0);
+            assert!(cols.width(0) > 150.0, "{lang:?}: {}", cols.width(0));
+            for i in 1..4 {
+                for heading in wrap(&p, t.columns[i], HEAD, Face::Bold, cols.width(i)) {
+                    assert!(p.text_width(HEAD, Face::Bold, &heading) <= cols.width(i) + 0.01);
+                }
+            }
+            for l in &inv.snapshot.lines {
+                for line in wrap(
+                    &p,
+                    &describe(l, &inv, lang),
+                    BODY,
+                    Face::Regular,
+                    cols.width(0),
+                ) {
+                    assert!(p.text_width(BODY, Face::Regular, &line) <= cols.width(0) + 0.01);
+                }
+                let cells = [
+                    l.quantity.to_string(),
+                    money(&inv, l.unit_amount_minor, lang),
+                    money(&inv, l.amount_minor, lang),
+                ];
+                for (i, cell) in cells.iter().enumerate() {
+                    assert!(p.text_width(BODY, Face::Regular, cell) <= cols.width(i + 1) + 0.01);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_lines_break_onto_pages_that_repeat_the_headings() {
+        let mut inv = invoice();
+        let lines = inv.snapshot.lines.clone();
+        for _ in 0..12 {
+            inv.snapshot.lines.extend(lines.iter().cloned());
+        }
+        let bytes = pdf(&inv, Lang::En);
+        let doc = pdf_extract::Document::load_mem(&bytes).expect("lopdf loads it");
+        assert!(doc.get_pages().len() >= 3);
+        let text = normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text"));
+        assert!(text.matches("Unit price").count() >= 3);
+        assert_eq!(
+            text.matches("Additional phone number, May 2026").count(),
+            13
+        );
+    }
+
+    #[test]
+    fn french_descriptions_count_days_name_the_month_and_the_activation_day() {
+        let inv = invoice();
+        let fr: Vec<String> = inv
+            .snapshot
+            .lines
+            .iter()
+            .map(|l| describe(l, &inv, Lang::Fr))
+            .collect();
+        assert_eq!(
+            fr,
+            [
+                format!("Licence {PLAN}, mai 2026"),
+                "Numéro supplémentaire, mai 2026".to_owned(),
+                format!("Licence {PLAN} au prorata à partir du 01/04/2026 (30 jours sur 30)"),
+                "Numéro supplémentaire au prorata à partir du 30/04/2026 (1 jour sur 30)"
+                    .to_owned(),
+                "Consommation hors forfait, avril 2026 (non couverte par les crédits)".to_owned(),
+            ]
+        );
+        assert!(describe(&inv.snapshot.lines[4], &inv, Lang::En).contains("April 2026"));
+    }
+
+    #[test]
+    fn the_buyers_country_is_written_out_like_the_sellers() {
+        let inv = invoice();
+        assert!(buyer_lines(&inv, Lang::Fr).contains(&"28014 Madrid, Espagne".to_owned()));
+        assert!(buyer_lines(&inv, Lang::En).contains(&"28014 Madrid, Spain".to_owned()));
+        assert!(html(&inv, Lang::Fr).contains("28014 Madrid, Espagne"));
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_inside_words_only_when_they_are_too_long() {
+        let p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
+        let lines = wrap(&p, "un deux trois", 10.0, Face::Regular, 45.0);
+        assert_eq!(lines, ["un deux", "trois"]);
+        let long = "A".repeat(60);
+        let lines = wrap(&p, &long, 10.0, Face::Regular, 50.0);
+        assert!(lines.len() > 1);
+        assert_eq!(lines.concat(), long);
+        assert_eq!(wrap(&p, "", 10.0, Face::Regular, 50.0), [""]);
+    }
 }

@@ -113,6 +113,66 @@ pub fn human_money(m: Money, lang: Lang) -> String {
     }
 }
 
+/// Country names for the countries buyers are most often in: (code, French, English).
+const COUNTRIES: [(&str, &str, &str); 44] = [
+    ("AT", "Autriche", "Austria"),
+    ("BE", "Belgique", "Belgium"),
+    ("BG", "Bulgarie", "Bulgaria"),
+    ("HR", "Croatie", "Croatia"),
+    ("CY", "Chypre", "Cyprus"),
+    ("CZ", "Tchéquie", "Czechia"),
+    ("DK", "Danemark", "Denmark"),
+    ("EE", "Estonie", "Estonia"),
+    ("FI", "Finlande", "Finland"),
+    ("FR", "France", "France"),
+    ("DE", "Allemagne", "Germany"),
+    ("GR", "Grèce", "Greece"),
+    ("HU", "Hongrie", "Hungary"),
+    ("IE", "Irlande", "Ireland"),
+    ("IT", "Italie", "Italy"),
+    ("LV", "Lettonie", "Latvia"),
+    ("LT", "Lituanie", "Lithuania"),
+    ("LU", "Luxembourg", "Luxembourg"),
+    ("MT", "Malte", "Malta"),
+    ("NL", "Pays-Bas", "Netherlands"),
+    ("PL", "Pologne", "Poland"),
+    ("PT", "Portugal", "Portugal"),
+    ("RO", "Roumanie", "Romania"),
+    ("SK", "Slovaquie", "Slovakia"),
+    ("SI", "Slovénie", "Slovenia"),
+    ("ES", "Espagne", "Spain"),
+    ("SE", "Suède", "Sweden"),
+    ("CH", "Suisse", "Switzerland"),
+    ("GB", "Royaume-Uni", "United Kingdom"),
+    ("NO", "Norvège", "Norway"),
+    ("IS", "Islande", "Iceland"),
+    ("LI", "Liechtenstein", "Liechtenstein"),
+    ("MC", "Monaco", "Monaco"),
+    ("AD", "Andorre", "Andorra"),
+    ("US", "États-Unis", "United States"),
+    ("CA", "Canada", "Canada"),
+    ("MA", "Maroc", "Morocco"),
+    ("TN", "Tunisie", "Tunisia"),
+    ("DZ", "Algérie", "Algeria"),
+    ("SN", "Sénégal", "Senegal"),
+    ("CI", "Côte d'Ivoire", "Côte d'Ivoire"),
+    ("CM", "Cameroun", "Cameroon"),
+    ("IL", "Israël", "Israel"),
+    ("JP", "Japon", "Japan"),
+];
+
+/// A country written out (`Espagne`, `Spain`) from its ISO code; a country
+/// outside the table gets its official English name, and an unknown code stays as is.
+pub fn country_name(code: &str, lang: Lang) -> String {
+    if let Some((_, fr, en)) = COUNTRIES.iter().find(|(c, _, _)| *c == code) {
+        return match lang {
+            Lang::Fr => (*fr).to_owned(),
+            Lang::En => (*en).to_owned(),
+        };
+    }
+    celes::Country::from_alpha2(code).map_or_else(|_| code.to_owned(), |c| c.long_name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +204,11 @@ mod tests {
             human_money(Money::from_minor(100_000_000, Currency::Chf), Lang::En),
             "CHF\u{a0}1,000,000.00"
         );
+        assert_eq!(country_name("ES", Lang::Fr), "Espagne");
+        assert_eq!(country_name("ES", Lang::En), "Spain");
+        assert_eq!(country_name("FR", Lang::En), "France");
+        assert_eq!(country_name("BR", Lang::Fr), "Brazil");
+        assert_eq!(country_name("ZZ", Lang::Fr), "ZZ");
         assert_eq!(
             escape_html("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"

@@ -1,7 +1,11 @@
 //! The demo account that `comptoir demo` and `make run` load: contacts of
 //! each role, a verified French address, a pending Spanish one, a Kbis and a
-//! contract. Loading it twice changes nothing: each part is loaded only if
-//! the account has none of it yet. Later resources add their demo data here.
+//! contract, and a billing history that ends on the day it is loaded (the
+//! clock's `now`): licenses and numbers for months, past invoices issued
+//! (paid, the last one open), licenses added this month and calls. Loading
+//! it twice changes nothing: each part is loaded only if the account has
+//! none of it yet. In April 2026 it is the help page's example (SPEC.md
+//! section 6) to the cent.
 
 use time::OffsetDateTime;
 
@@ -22,9 +26,70 @@ use crate::domain::role::{Caller, Role};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::blobs::BlobStore;
-use time::macros::date;
 
 pub const DEMO_ACCOUNT: &str = "acc_demo";
+
+/// The month of the help page's example: its upcoming invoice must come out
+/// as the page prints it, so this month adds nothing to the example.
+const EXAMPLE_MONTH: Period = Period {
+    year: 2026,
+    month: time::Month::April,
+};
+
+/// The demo's numbers (French geographic numbers of Paris, valid ones).
+const NUMBERS: [&str; 4] = [
+    "+33142685301",
+    "+33142685302",
+    "+33142685303",
+    "+33142685304",
+];
+
+/// Destinations of the demo's calls: a prefix completed with three digits,
+/// the country, and the out-of-plan price per minute in cents.
+const DESTINATIONS: [(&str, &str, i64); 5] = [
+    ("+33142685", "FR", 0),
+    ("+33612345", "FR", 0),
+    ("+32470123", "BE", 18),
+    ("+447400123", "GB", 25),
+    ("+14157230", "US", 12),
+];
+
+/// When things happened in the demo's history, from the day it is loaded.
+#[derive(Debug, Clone, Copy)]
+struct Timeline {
+    today: time::Date,
+    /// The current month.
+    month: Period,
+    /// The instant the current month starts in the account's zone.
+    zone_start: OffsetDateTime,
+}
+
+impl Timeline {
+    fn new(today: time::Date, zone: &Timezone) -> Self {
+        Timeline {
+            today,
+            month: Period::of(today),
+            zone_start: zone.start_of(Period::of(today).start()),
+        }
+    }
+
+    /// The first months' licenses and numbers: the 2nd, four months ago.
+    fn start(self) -> time::Date {
+        let first = self.month.previous().previous().previous().previous();
+        first.start().replace_day(2).expect("every month has a 2nd")
+    }
+
+    /// Day `day` of this month, or today if that is still to come.
+    fn this_month(self, day: u8) -> time::Date {
+        self.today
+            .replace_day(day.min(self.today.day()))
+            .expect("a day up to today's exists")
+    }
+
+    fn is_example(self) -> bool {
+        self.month == EXAMPLE_MONTH
+    }
+}
 
 fn one() -> PageRequest {
     PageRequest {
@@ -51,6 +116,7 @@ pub async fn load(
         now,
     };
     let account = account(store, &ctx, &id).await?;
+    let when = Timeline::new(account.timezone.date_at(now), &account.timezone);
     if super::contacts::list(store, &ctx, &id, None, &one())
         .await?
         .items
@@ -77,7 +143,7 @@ pub async fn load(
         .await?
         .is_none_or(|o| o.page.items.is_empty());
     if no_licenses {
-        licenses(store, &ctx, &id).await?;
+        licenses(store, &ctx, &id, when).await?;
     }
     let no_consumption = {
         let mut tx = store.begin_read().await?;
@@ -86,7 +152,7 @@ pub async fn load(
             .is_empty()
     };
     if no_consumption {
-        consumption(store, &ctx, &id).await?;
+        consumption(store, &ctx, &id, when).await?;
     }
     // Payment methods need the data key; without it the demo has none.
     if let Some(key) = key
@@ -95,9 +161,9 @@ pub async fn load(
             .items
             .is_empty()
     {
-        payments(store, key, &ctx, &id).await?;
+        payments(store, key, &ctx, &id, when).await?;
     }
-    invoices(store, &ctx, &id).await?;
+    invoices(store, &ctx, &id, when).await?;
     Ok(account)
 }
 
@@ -227,7 +293,13 @@ async fn documents(
 
 /// An IBAN (staff's SEPA mandate), then a Visa card that becomes the
 /// default, and a balance with some history.
-async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn payments(
+    store: &Store,
+    key: &DataKey,
+    ctx: &Ctx,
+    id: &AccountId,
+    when: Timeline,
+) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let sepa = super::payments::NewSepa {
         iban: Iban::parse("FR76 3000 6000 0112 3456 7890 189").expect("a valid demo IBAN"),
@@ -259,7 +331,7 @@ async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Re
         ctx.now,
     )
     .await?;
-    super::credits::debit(&mut tx, ctx, id, 1_240, "calls 2026-04").await?;
+    super::credits::debit(&mut tx, ctx, id, 1_240, &format!("calls {}", when.month)).await?;
     super::credits::adjust(
         &mut tx,
         ctx,
@@ -272,17 +344,20 @@ async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Re
     Ok(())
 }
 
-/// Issues the March and April 2026 invoices as the billing runs of March 1
-/// and April 1 would have (March paid, April still open), then adds the
-/// accountant as a recipient of the next ones. The demo's invoices queue no
-/// email: the recipient is added after them.
-async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+/// Issues every past month's invoice as the billing run of its 1st would
+/// have, up to this month's: all paid but this month's, still open. Then
+/// adds the accountant as a recipient of the next ones. The demo's invoices
+/// queue no email: the recipient is added after them.
+async fn invoices(
+    store: &Store,
+    ctx: &Ctx,
+    id: &AccountId,
+    when: Timeline,
+) -> Result<(), ApiError> {
     let seller = crate::domain::seller::Seller::default();
-    for (period, paid) in [
-        (Period::parse("2026-03"), true),
-        (Period::parse("2026-04"), false),
-    ] {
-        let period = period.expect("a valid month");
+    let mut period = Period::of(when.start());
+    while period <= when.month {
+        let paid = period < when.month;
         let at = Ctx {
             now: period.start().midnight().assume_utc(),
             ..ctx.clone()
@@ -302,6 +377,7 @@ async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
             )
             .await?;
         }
+        period = period.next();
     }
     let mut tx = store.begin_write().await?;
     if tx.recipients(id).await?.is_empty() {
@@ -312,12 +388,19 @@ async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     Ok(())
 }
 
-/// The help page's April 2026 situation (SPEC.md section 6): 4 ADVANCED
-/// licenses and 3 additional numbers from before April (February 2), then 3 ADVANCED added
-/// on April 1, 1 on April 2 and 2 on April 9; with users and teams, some
-/// licenses assigned. Dates are fixed: run with
+/// The help page's situation (SPEC.md section 6), moved to this month: 4
+/// ADVANCED licenses and 3 additional numbers from four months ago (the
+/// 2nd), then 3 ADVANCED added on this month's 1st, 1 on the 2nd and 2 on
+/// the 9th (or today, when those days are still to come); with users and
+/// teams, some licenses assigned. Outside the example's month, a fourth
+/// number added on the 5th shows a number's proration too. Run with
 /// `COMPTOIR_NOW=2026-04-09T10:00:00Z` to see the page's numbers.
-async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn licenses(
+    store: &Store,
+    ctx: &Ctx,
+    id: &AccountId,
+    when: Timeline,
+) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let support = super::users::create_team(&mut tx, ctx, id, "Support client".into()).await?;
     let sales = super::users::create_team(&mut tx, ctx, id, "Ventes".into()).await?;
@@ -335,18 +418,18 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
         };
         users.push(super::users::create_user(&mut tx, ctx, id, new).await?);
     }
-    let advanced = tx
-        .plan("ADVANCED", date!(2026 - 04 - 01))
-        .await?
-        .ok_or(ApiError::NotFound("plan"))?;
     let batches = [
-        (date!(2026 - 02 - 02), 4),
-        (date!(2026 - 04 - 01), 3),
-        (date!(2026 - 04 - 02), 1),
-        (date!(2026 - 04 - 09), 2),
+        (when.start(), 4),
+        (when.this_month(1), 3),
+        (when.this_month(2), 1),
+        (when.this_month(9), 2),
     ];
     let mut licenses = Vec::new();
     for (activation, quantity) in batches {
+        let advanced = tx
+            .plan("ADVANCED", activation)
+            .await?
+            .ok_or(ApiError::NotFound("plan"))?;
         let unit = prorated_unit(advanced.monthly_price, activation).map_err(ApiError::internal)?;
         for _ in 0..quantity {
             let license = License {
@@ -366,24 +449,28 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     for (license, user) in licenses.iter().zip(&users) {
         tx.set_license_user(&license.id, Some(&user.id)).await?;
     }
-    let number_plan = tx
-        .plan("PHONE_NUMBER", date!(2026 - 02 - 02))
-        .await?
-        .ok_or(ApiError::NotFound("plan"))?;
-    let number_unit = prorated_unit(number_plan.monthly_price, date!(2026 - 02 - 02))
-        .map_err(ApiError::internal)?;
-    for (i, number) in ["+33184800101", "+33184800102", "+33184800103"]
-        .into_iter()
-        .enumerate()
-    {
+    let mut numbers = vec![
+        (NUMBERS[0], when.start()),
+        (NUMBERS[1], when.start()),
+        (NUMBERS[2], when.start()),
+    ];
+    if !when.is_example() {
+        numbers.push((NUMBERS[3], when.this_month(5)));
+    }
+    for (i, (number, activation)) in numbers.into_iter().enumerate() {
+        let plan = tx
+            .plan("PHONE_NUMBER", activation)
+            .await?
+            .ok_or(ApiError::NotFound("plan"))?;
+        let unit = prorated_unit(plan.monthly_price, activation).map_err(ApiError::internal)?;
         let line = PhoneNumberLine {
             id: PhoneNumberId::generate(),
             account_id: id.clone(),
             country: "FR".into(),
             number: number.into(),
-            activation_date: date!(2026 - 02 - 02),
+            activation_date: activation,
             removal_date: None,
-            prorated_amount_minor: number_unit.minor(),
+            prorated_amount_minor: unit.minor(),
             created_at: ctx.now + time::Duration::milliseconds(i as i64),
         };
         tx.insert_phone_number(&line).await?;
@@ -400,11 +487,17 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Calls and SMS of the demo users from March 1 to April 9, 2026, the same
-/// at every load (a fixed pseudo-random sequence). March has out-of-plan
-/// international calls (billed on April's invoice); April's records are all
-/// in the plan, so the upcoming invoice stays the help page's example.
-async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+/// Calls and SMS of the demo users from last month's 1st to now, the same
+/// at every load of the same day (a fixed pseudo-random sequence). Last
+/// month has out-of-plan international calls (billed on this month's
+/// invoice), and so has this month (billed on the upcoming one), except in
+/// the example's month, whose upcoming invoice is the help page's.
+async fn consumption(
+    store: &Store,
+    ctx: &Ctx,
+    id: &AccountId,
+    when: Timeline,
+) -> Result<(), ApiError> {
     let users: Vec<String> = {
         let mut tx = store.begin_read().await?;
         tx.user_directory(id)
@@ -423,16 +516,10 @@ async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), Api
             .wrapping_add(1_442_695_040_888_963_407);
         (seed >> 33) % n
     };
-    let destinations = [
-        ("+33184800", "FR", 0),
-        ("+33612345", "FR", 0),
-        ("+32470123", "BE", 18),
-        ("+44770090", "GB", 25),
-        ("+1415555", "US", 12),
-    ];
-    let start = time::macros::datetime!(2026-03-01 07:00 UTC);
+    let start = when.month.previous().start().midnight().assume_utc() + time::Duration::hours(7);
+    let days = (when.today - when.month.previous().start()).whole_days() + 1;
     let mut records = Vec::new();
-    for day in 0..40_i64 {
+    for day in 0..days {
         let date = start + time::Duration::days(day);
         if matches!(
             date.weekday(),
@@ -440,16 +527,21 @@ async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), Api
         ) {
             continue;
         }
-        let in_march = date.month() == time::Month::March;
+        let billed = Period::of(date.date()) != when.month || !when.is_example();
         for user in &users {
             for _ in 0..(3 + next(6)) {
                 let at = date + time::Duration::seconds((next(10 * 3600)) as i64);
                 let (prefix, country, cents_per_minute) =
-                    destinations[next(destinations.len() as u64) as usize];
+                    DESTINATIONS[next(DESTINATIONS.len() as u64) as usize];
                 let sms = next(5) == 0;
                 let duration = if sms { 0 } else { 20 + next(900) as i64 };
                 let inbound = next(3) == 0;
-                let cost = if in_march && !inbound && cents_per_minute > 0 {
+                let destination = format!("{prefix}{:03}", next(1000));
+                // Nothing is recorded ahead of the clock.
+                if at > ctx.now {
+                    continue;
+                }
+                let cost = if billed && !inbound && cents_per_minute > 0 {
                     let minutes = if sms { 1 } else { (duration + 59) / 60 };
                     minutes * cents_per_minute
                 } else {
@@ -463,13 +555,46 @@ async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), Api
                     user_id: user.clone(),
                     kind: if sms { "sms" } else { "call" }.into(),
                     direction: if inbound { "inbound" } else { "outbound" }.into(),
-                    destination: format!("{prefix}{:03}", next(1000)),
+                    destination,
                     country: country.into(),
                     duration_seconds: duration,
                     cost: Money::from_minor(cost, Currency::Eur).amount(),
                 });
             }
         }
+    }
+    if !when.is_example() {
+        let this_month = when.zone_start;
+        let billed = |r: &super::consumption::RecordInput| {
+            r.cost != "0.00"
+                && time::OffsetDateTime::parse(
+                    &r.occurred_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .is_ok_and(|at| at >= this_month)
+        };
+        if !records.iter().any(billed) {
+            // Early on a 1st, or on a weekend, no call of this month is
+            // billed yet: one call to London between the month's first
+            // instant and now still puts consumption on the upcoming invoice.
+            let at: OffsetDateTime = this_month + (ctx.now - this_month) / 2_i32;
+            records.push(super::consumption::RecordInput {
+                external_id: format!("demo-{}", records.len() + 1),
+                occurred_at: at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(ApiError::internal)?,
+                user_id: users[0].clone(),
+                kind: "call".into(),
+                direction: "outbound".into(),
+                destination: format!("{}042", DESTINATIONS[3].0),
+                country: DESTINATIONS[3].1.into(),
+                duration_seconds: 60,
+                cost: Money::from_minor(DESTINATIONS[3].2, Currency::Eur).amount(),
+            });
+        }
+    }
+    if records.is_empty() {
+        return Ok(());
     }
     super::consumption::ingest(store, ctx, id, &records).await?;
     Ok(())
@@ -511,4 +636,35 @@ pub fn tiny_pdf(text: &str) -> Vec<u8> {
         .as_bytes(),
     );
     pdf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::contact::PhoneNumber;
+
+    #[test]
+    fn every_demo_number_and_call_destination_is_a_valid_number() {
+        for number in NUMBERS {
+            assert!(PhoneNumber::parse(number).is_some(), "{number}");
+        }
+        for (prefix, _, _) in DESTINATIONS {
+            for suffix in ["000", "500", "999"] {
+                let number = format!("{prefix}{suffix}");
+                assert!(PhoneNumber::parse(&number).is_some(), "{number}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_timeline_starts_four_months_back_and_never_goes_past_today() {
+        let paris = Timezone::parse(Timezone::DEFAULT).expect("a known zone");
+        let t = Timeline::new(time::macros::date!(2027 - 02 - 01), &paris);
+        assert_eq!(t.start(), time::macros::date!(2026 - 10 - 02));
+        assert_eq!(t.this_month(9), time::macros::date!(2027 - 02 - 01));
+        let t = Timeline::new(time::macros::date!(2026 - 04 - 09), &paris);
+        assert!(t.is_example());
+        assert_eq!(t.start(), time::macros::date!(2025 - 12 - 02));
+        assert_eq!(t.this_month(9), time::macros::date!(2026 - 04 - 09));
+    }
 }

@@ -176,12 +176,12 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .unwrap();
     let first = bill(&app, "2026-05").await;
     assert_eq!(first["issued"].as_array().unwrap().len(), 1);
-    // The demo holds March's and April's invoices already.
-    assert_eq!(first["issued"][0]["number"], "F-2026-000003");
+    // The demo holds the invoices of January to April already.
+    assert_eq!(first["issued"][0]["number"], "F-2026-000005");
     let again = bill(&app, "2026-05").await;
     assert_eq!(again["issued"], json!([]));
     assert_eq!(again["already_issued"], 1);
-    assert_eq!(numbers(&app).await, gapless(3));
+    assert_eq!(numbers(&app).await, gapless(5));
 
     let list: Value = app
         .get(
@@ -194,7 +194,7 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .unwrap();
     let invoice = &list["data"][0];
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    assert_eq!(invoice["number"], "F-2026-000003");
+    assert_eq!(invoice["number"], "F-2026-000005");
     assert_eq!(invoice["status"], "issued");
     assert_eq!(invoice["issue_date"], "2026-05-01");
     for field in [
@@ -546,16 +546,16 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         res.headers()["content-disposition"]
             .to_str()
             .unwrap()
-            .contains("F-2026-000003.pdf")
+            .contains("F-2026-000005.pdf")
     );
     let bytes = res.bytes().await.unwrap();
     let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for expected in [
-        "Facture n° F-2026-000003",
+        "Facture n° F-2026-000005",
         "Date d'émission : 01/05/2026",
         "Licence ADVANCED, mai 2026",
-        "Licence ADVANCED au prorata (22 jours sur 30)",
+        "Licence ADVANCED au prorata à partir du 09/04/2026 (22 jours sur 30)",
         "Numéro supplémentaire, mai 2026",
         "640,00 €",
         "93,86 €",
@@ -581,7 +581,7 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         .text()
         .await
         .unwrap();
-    assert!(english.contains("Invoice no. F-2026-000003"));
+    assert!(english.contains("Invoice no. F-2026-000005"));
     assert!(english.contains("€1,203.28"));
     assert!(english.contains("ADVANCED license, May 2026"));
     let other = app.create_account("Other").await;
@@ -691,11 +691,11 @@ async fn concurrent_recipient_adds_stop_at_ten() {
     assert_eq!(list["data"].as_array().unwrap().len(), 10);
 }
 
-/// The demo's March and April invoices, as the runs of March 1 and April 1
-/// issued them: the licenses added on April 1 and later are not on April's
-/// invoice (they are prorated on May's), though they existed when it was issued.
+/// The demo's invoices of January to April, as the runs of each 1st issued
+/// them: the licenses added on April 1 and later are not on April's invoice
+/// (they are prorated on May's), though they existed when it was issued.
 #[tokio::test]
-async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
+async fn the_demo_has_paid_invoices_up_to_march_and_an_open_april_one() {
     let app = spawn_app().await;
     demo_on_april_9(&app).await;
     let list: Value = app
@@ -715,10 +715,12 @@ async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
         .collect();
     let row = |n: &str, st: &str, d: &str, t: &str| (n.into(), st.into(), d.into(), t.into());
     let expected = vec![
-        row("F-2026-000001", "paid", "2026-03-01", "638.76"),
-        row("F-2026-000002", "issued", "2026-04-01", "599.51"),
+        row("F-2026-000001", "paid", "2026-01-01", "639.94"),
+        row("F-2026-000002", "paid", "2026-02-01", "325.20"),
+        row("F-2026-000003", "paid", "2026-03-01", "325.20"),
+        row("F-2026-000004", "issued", "2026-04-01", "599.51"),
     ];
-    // Newest first or oldest first, the two are these.
+    // Newest first or oldest first, the four are these.
     let mut sorted = summary.clone();
     sorted.sort();
     assert_eq!(sorted, expected);
@@ -726,7 +728,7 @@ async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["number"] == "F-2026-000002")
+        .find(|i| i["number"] == "F-2026-000004")
         .unwrap();
     let lines: Vec<(String, u64, String)> = april["lines"]
         .as_array()
@@ -750,7 +752,7 @@ async fn the_demo_has_a_paid_march_invoice_and_an_open_april_one() {
     );
     // Loading the demo again issues nothing more.
     demo_on_april_9(&app).await;
-    assert_eq!(numbers(&app).await, gapless(2));
+    assert_eq!(numbers(&app).await, gapless(4));
 }
 
 /// A Spanish address with a VAT number: reverse charge, 0 % and the mention.

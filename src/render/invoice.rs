@@ -637,9 +637,9 @@ mod tests {
 
     use super::*;
     use crate::domain::ids::{AccountId, InvoiceId};
+    use crate::domain::issued::{AddressFieldsSnapshot, Snapshot};
     use crate::domain::money::Currency;
     use crate::domain::seller::Seller;
-    use crate::service::invoices::{AddressFieldsSnapshot, Snapshot};
 
     const PLAN: &str = "ENTERPRISE_UNLIMITED_INTERNATIONAL_CALLING_WITH_RECORDING";
 
@@ -701,7 +701,7 @@ mod tests {
             account_id: AccountId::parse("acc_demo").expect("an id"),
             number: "F-2026-000123".into(),
             period: "2026-05".into(),
-            status: "paid".into(),
+            status: InvoiceStatus::Paid,
             issue_date: date!(2026 - 05 - 01),
             currency: Currency::Eur,
             subtotal: eur(subtotal),

@@ -5,18 +5,31 @@ export COMPTOIR_JWT_SECRET ?= dev-only-secret-change-me-0123456789abcdef
 export COMPTOIR_DATA_KEY ?= ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=
 export COMPTOIR_WEBHOOK_SECRET ?= dev-only-webhook-secret
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+# The usual local frontends (Vite, Next/CRA), for `make run` only: production
+# sets COMPTOIR_CORS_ORIGINS itself.
+DEV_CORS_ORIGINS ?= http://localhost:5173,http://localhost:3000
 VENV := .venv
 
 .PHONY: help run run-april test test-pg test-all test-fuzz openapi openapi-check lint fmt bench
 
-help: ## This list
+help: ## This list, and the values the targets will use
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@echo
+	@echo "Values (override with VAR=... make TARGET):"
+	@echo "  DATABASE_URL            $${DATABASE_URL:-sqlite://comptoir.db (default)}"
+	@echo "  PG_URL                  $(PG_URL)"
+	@echo "  COMPTOIR_ADDR           $${COMPTOIR_ADDR:-127.0.0.1:8080 (default)}"
+	@echo "  DEV_CORS_ORIGINS        $(DEV_CORS_ORIGINS) (make run, run-april)"
+	@echo "  COMPTOIR_JWT_SECRET     $(if $(filter dev-only-%,$(COMPTOIR_JWT_SECRET)),the development value,set by you)"
+	@echo "  COMPTOIR_DATA_KEY       $(if $(filter ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=,$(COMPTOIR_DATA_KEY)),the development value,set by you)"
+	@echo "  COMPTOIR_WEBHOOK_SECRET $(if $(filter dev-only-%,$(COMPTOIR_WEBHOOK_SECRET)),the development value,set by you)"
+	@echo "  COMPTOIR_NOW            $${COMPTOIR_NOW:-the system clock}"
 
 run: ## Serve on SQLite (comptoir.db) with the demo account, printing tokens
-	cargo run -- serve --demo
+	COMPTOIR_CORS_ORIGINS=$${COMPTOIR_CORS_ORIGINS:-$(DEV_CORS_ORIGINS)} cargo run -- serve --demo
 
 run-april: ## The demo on April 9, 2026 (the help page's example), in comptoir-april.db
-	COMPTOIR_NOW=2026-04-09T10:00:00Z DATABASE_URL=sqlite://comptoir-april.db cargo run -- serve --demo
+	COMPTOIR_CORS_ORIGINS=$${COMPTOIR_CORS_ORIGINS:-$(DEV_CORS_ORIGINS)} COMPTOIR_NOW=2026-04-09T10:00:00Z DATABASE_URL=sqlite://comptoir-april.db cargo run -- serve --demo
 
 test: ## All tests on SQLite
 	cargo test

@@ -171,6 +171,12 @@ impl Application {
     }
 }
 
+async fn to_swagger_ui() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Found()
+        .insert_header((header::LOCATION, "/swagger-ui/"))
+        .finish()
+}
+
 /// Serves the API on `listener`. CORS is on only for `cors_origins`.
 pub fn run(
     listener: TcpListener,
@@ -184,6 +190,9 @@ pub fn run(
             .app_data(state.clone())
             .configure(api::extractor_config)
             .configure(api::configure)
+            // A person typing the host, or the UI's path without its slash,
+            // lands on the Swagger UI.
+            .service(web::resource(["/", "/swagger-ui"]).route(web::get().to(to_swagger_ui)))
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}")
                     .url("/api-docs/openapi.json", spec.clone())

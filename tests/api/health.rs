@@ -162,3 +162,29 @@ async fn after_the_database_drops_every_connection_the_next_requests_are_served(
         assert_eq!(res.status(), 200, "a dropped connection was handed out");
     }
 }
+
+#[tokio::test]
+async fn the_host_and_the_ui_path_without_its_slash_lead_to_the_swagger_ui() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/", "/swagger-ui"] {
+        let res = client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302, "{path}");
+        assert_eq!(res.headers()["location"], "/swagger-ui/", "{path}");
+    }
+    let ui = app
+        .client
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+}

@@ -88,6 +88,9 @@ pub enum ApiError {
     BadSignature,
     #[error("your role does not allow this operation")]
     Forbidden,
+    /// The route's declared roles do not include the token's (code `forbidden` too).
+    #[error("this operation needs one of the roles: {needs} (your token's role: {role})")]
+    RoleNotAllowed { needs: String, role: &'static str },
     #[error("only customer service can {0}: please contact customer service")]
     RequiresSupport(&'static str),
     #[error("{0} not found")]
@@ -139,7 +142,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::BadSignature => "invalid_signature",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::RoleNotAllowed { .. } => "forbidden",
             ApiError::RequiresSupport(_) => "requires_support",
             ApiError::NotFound(_) => "not_found",
             ApiError::RouteNotFound => "route_not_found",
@@ -179,7 +182,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated(_) | ApiError::BadSignature => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::RequiresSupport(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden
+            | ApiError::RoleNotAllowed { .. }
+            | ApiError::RequiresSupport(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MalformedJson(_)

@@ -468,7 +468,6 @@ fn check_signature(
 /// with `COMPTOIR_WEBHOOK_SECRET`, within 5 minutes. A replayed event id is
 /// acknowledged and changes nothing.
 #[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits",
-    security(("webhook_signature" = [])),
     request_body = PaymentEventBody,
     responses(
         (status = 200, description = "Acknowledged", body = WebhookAck),

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::address::{
@@ -16,7 +16,7 @@ use crate::domain::address::{
 };
 use crate::domain::ids::{BillingAddressId, ChangeRequestId, DocumentId};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, addresses};
+use crate::service::addresses;
 
 /// The fields of an address, as printed on invoices.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -457,12 +457,10 @@ fn ok_address(a: BillingAddress) -> HttpResponse {
     ))]
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AddressRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let fields = body.value.raw().parse()?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let address = addresses::create(tx, &ctx, &account, fields).await?;
@@ -479,12 +477,10 @@ pub async fn create(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = addresses::list(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = addresses::list(&state.store, &account, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<BillingAddressDto>::new(page, |a| {
             a.id.to_string()
@@ -501,12 +497,12 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
-        addresses::get(&state.store, &ctx, &account, &id).await?,
+        addresses::get(&state.store, &account, &id).await?,
     ))
 }
 
@@ -521,11 +517,11 @@ pub async fn get(
     ))]
 pub async fn update(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateAddressRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let patch = body.value;
     let address = addresses::edit(&state.store, &ctx, &account, &id, |current| {
         let country = current.country.code();
@@ -562,10 +558,10 @@ pub async fn update(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     addresses::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -580,10 +576,10 @@ pub async fn delete(
     ))]
 pub async fn make_primary(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
         addresses::make_primary(&state.store, &ctx, &account, &id).await?,
     ))
@@ -598,10 +594,10 @@ pub async fn make_primary(
     ))]
 pub async fn verify(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
         addresses::decide(&state.store, &ctx, &account, &id, None).await?,
     ))
@@ -617,11 +613,11 @@ pub async fn verify(
     ))]
 pub async fn reject(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let reason = body.value.reason()?;
     Ok(ok_address(
         addresses::decide(&state.store, &ctx, &account, &id, Some(reason)).await?,
@@ -649,16 +645,16 @@ pub struct RevisionPageQuery {
     ))]
 pub async fn history(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
     query: web::Query<RevisionPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let query = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     };
-    let page = addresses::history(&state.store, &ctx, &account, &id, &query.page()?).await?;
+    let page = addresses::history(&state.store, &account, &id, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<AddressRevisionDto>::new(page, |r| {
             r.revision.to_string()
@@ -679,12 +675,12 @@ pub async fn history(
     ))]
 pub async fn request_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     key: IdempotencyKey,
     body: ValidJson<ChangeRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let b = &body.value;
     let fields = RawAddress {
         company_name: &b.company_name,
@@ -718,15 +714,14 @@ pub async fn request_change(
     ))]
 pub async fn list_address_change_requests(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
     filter: web::Query<ChangeRequestFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let page = addresses::list_change_requests(
         &state.store,
-        &ctx,
         &account,
         Some(&id),
         filter.status,
@@ -749,15 +744,12 @@ pub async fn list_address_change_requests(
     ))]
 pub async fn list_change_requests(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ChangeRequestFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let page = addresses::list_change_requests(
         &state.store,
-        &ctx,
         &account,
         None,
         filter.status,
@@ -782,10 +774,10 @@ pub async fn list_change_requests(
     ))]
 pub async fn approve_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, request_id(&path.1)?);
+    let id = request_id(&path)?;
     let decided = addresses::decide_change_request(&state.store, &ctx, &account, &id, None).await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
 }
@@ -801,11 +793,11 @@ pub async fn approve_change(
     ))]
 pub async fn reject_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, request_id(&path.1)?);
+    let id = request_id(&path)?;
     let reason = body.value.reason()?;
     let decided =
         addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;

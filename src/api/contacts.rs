@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::{Contact, ContactRole, Email, PhoneNumber};
 use crate::domain::ids::ContactId;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, contacts};
+use crate::service::contacts;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ContactDto {
@@ -172,12 +172,10 @@ fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
     ))]
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<CreateContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let new = contacts::NewContact::try_from(body.value)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let contact = contacts::create(tx, &ctx, &account, new).await?;
@@ -195,13 +193,11 @@ pub async fn create(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ContactFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = contacts::list(&state.store, &ctx, &account, filter.role, &query.page()?).await?;
+    let page = contacts::list(&state.store, &account, filter.role, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<ContactDto>::new(page, |c| c.id.to_string())))
 }
 
@@ -215,12 +211,11 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
-    let contact = contacts::get(&state.store, &ctx, &account, &id).await?;
+    let id = contact_id(&path)?;
+    let contact = contacts::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(ContactDto::from(contact)))
 }
 
@@ -235,12 +230,11 @@ pub async fn get(
     ))]
 pub async fn update(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
+    let id = contact_id(&path)?;
     let patch = contacts::ContactPatch::try_from(body.value)?;
     let contact = contacts::update(&state.store, &ctx, &account, &id, patch).await?;
     Ok(HttpResponse::Ok().json(ContactDto::from(contact)))
@@ -256,11 +250,10 @@ pub async fn update(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
+    let id = contact_id(&path)?;
     contacts::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

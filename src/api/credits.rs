@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::{account_id, currency_of};
+use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::ids::TopUpId;
@@ -224,11 +225,9 @@ fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, Api
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let (acc, credit) = credits::state(&state.store, &ctx, &account).await?;
+    let (acc, credit) = credits::state(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(credits_dto(credit, acc.currency)))
 }
 
@@ -241,13 +240,11 @@ pub async fn get(
     ))]
 pub async fn transactions(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = credits::ledger(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = credits::ledger(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |e| e.id.to_string(),
@@ -264,13 +261,11 @@ pub async fn transactions(
     ))]
 pub async fn list_top_ups(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = credits::top_ups(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = credits::top_ups(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |t| t.id.to_string(),
@@ -291,13 +286,11 @@ pub async fn list_top_ups(
     ))]
 pub async fn create_top_up(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<TopUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let amount = money("amount", &body.value.amount, currency)?;
     credits::check_top_up_amount("amount", amount)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
@@ -317,12 +310,11 @@ pub async fn create_top_up(
     ))]
 pub async fn confirm_top_up(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<ConfirmTopUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = TopUpId::parse(&path.1).ok_or(ApiError::NotFound("top-up"))?;
+    let id = TopUpId::parse(&path).ok_or(ApiError::NotFound("top-up"))?;
     let outcome = match body.value.status {
         ConfirmStatus::Succeeded => Settlement::Succeeded,
         ConfirmStatus::Failed => Settlement::Failed(
@@ -332,7 +324,7 @@ pub async fn confirm_top_up(
                 .and_then(|r| clean_name(r, 500)),
         ),
     };
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let top_up = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
     Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
 }
@@ -347,12 +339,10 @@ pub async fn confirm_top_up(
     ))]
 pub async fn set_auto_recharge(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<AutoRechargeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let r = body.value;
     let threshold = non_negative("threshold", &r.threshold, currency)?;
     let amount = non_negative("amount", &r.amount, currency)?;
@@ -377,13 +367,11 @@ pub async fn set_auto_recharge(
     ))]
 pub async fn adjust(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AdjustmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let amount = money("amount", &body.value.amount, currency)?;
     let reason = clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;

@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::account_id;
 use super::extract::{PageQuery, Paginated};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::document::{Document, DocumentType, MAX_DOCUMENT_BYTES};
 use crate::domain::ids::DocumentId;
 use crate::error::{ApiError, Problem};
-use crate::service::{Ctx, documents};
+use crate::service::documents;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DocumentDto {
@@ -187,12 +187,10 @@ async fn read_field(
     ))]
 pub async fn upload(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    if let Err(e) = documents::check_upload(&state.store, &ctx, &account).await {
+    if let Err(e) = documents::check_upload(&state.store, &account).await {
         drain_form(&mut form).await;
         return Err(e);
     }
@@ -251,20 +249,11 @@ pub async fn upload(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<DocumentFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = documents::list(
-        &state.store,
-        &ctx,
-        &account,
-        filter.doc_type,
-        &query.page()?,
-    )
-    .await?;
+    let page = documents::list(&state.store, &account, filter.doc_type, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<DocumentDto>::new(page, |d| d.id.to_string())))
 }
 
@@ -277,11 +266,11 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
-    let document = documents::get(&state.store, &ctx, &account, &id).await?;
+    let id = document_id(&path)?;
+    let document = documents::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(DocumentDto::from(document)))
 }
 
@@ -295,12 +284,11 @@ pub async fn get(
     ))]
 pub async fn content(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
-    let (document, bytes) =
-        documents::content(&state.store, &state.blobs, &ctx, &account, &id).await?;
+    let id = document_id(&path)?;
+    let (document, bytes) = documents::content(&state.store, &state.blobs, &account, &id).await?;
     let file_name = document.file_name();
     let ascii: String = file_name
         .chars()
@@ -335,10 +323,10 @@ pub async fn content(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
+    let id = document_id(&path)?;
     documents::delete(&state.store, &state.blobs, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -25,18 +25,23 @@ fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("AppState missing"))
 }
 
+impl Ctx {
+    /// The caller of the request's bearer token (401 without a valid one).
+    pub fn extract_now(req: &HttpRequest) -> Result<Ctx, ApiError> {
+        Ok(Ctx {
+            caller: crate::auth::caller_of(req)?,
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            now: state(req)?.clock.now(),
+        })
+    }
+}
+
 impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready((|| {
-            Ok(Ctx {
-                caller: crate::auth::caller_of(req)?,
-                request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-                now: state(req)?.clock.now(),
-            })
-        })())
+        ready(Ctx::extract_now(req))
     }
 }
 

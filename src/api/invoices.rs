@@ -8,10 +8,10 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
 use super::payments::PaymentMethodDto;
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::ids::InvoiceId;
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
@@ -19,8 +19,8 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
 use crate::render::Lang;
-use crate::service::Ctx;
 use crate::service::invoices::{self, Closing, Invoice, RunReport};
+use crate::service::{Authorized, Ctx};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -103,10 +103,8 @@ fn totals(c: &Composition) -> (String, String, String, String) {
     ))]
 pub async fn upcoming(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let u = invoices::upcoming(&state.store, &ctx, &account).await?;
     let c = &u.composition;
     let (subtotal, tax_rate, tax_amount, total) = totals(c);
@@ -261,15 +259,12 @@ pub struct InvoiceFilter {
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<InvoiceFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let page = invoices::list(
         &state.store,
-        &ctx,
         &account,
         filter.status.map(InvoiceStatus::as_str),
         filter.from,
@@ -289,11 +284,11 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
-    let invoice = invoices::get(&state.store, &ctx, &account, &id).await?;
+    let id = invoice_id(&path)?;
+    let invoice = invoices::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
@@ -382,13 +377,8 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
     }
 }
 
-fn invoice_path(
-    path: &(String, String),
-) -> Result<(crate::domain::ids::AccountId, InvoiceId), ApiError> {
-    Ok((
-        account_id(&path.0)?,
-        InvoiceId::parse(&path.1).ok_or(ApiError::NotFound("invoice"))?,
-    ))
+fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
+    InvoiceId::parse(raw).ok_or(ApiError::NotFound("invoice"))
 }
 
 /// Mark an issued invoice paid (staff), e.g. after a bank transfer.
@@ -401,10 +391,10 @@ fn invoice_path(
     ))]
 pub async fn mark_paid(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
+    let id = invoice_id(&path)?;
     let invoice =
         invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Paid).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
@@ -435,11 +425,11 @@ pub struct VoidRequest {
     ))]
 pub async fn void(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<VoidRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
+    let id = invoice_id(&path)?;
     let reason = crate::domain::account::clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
     let invoice =
@@ -450,11 +440,10 @@ pub async fn void(
 
 async fn rendering(
     state: &AppState,
-    ctx: &Ctx,
-    path: &(String, String),
+    account: &Authorized,
+    path: &ItemId,
 ) -> Result<Invoice, ApiError> {
-    let (account, id) = invoice_path(path)?;
-    invoices::get(&state.store, ctx, &account, &id).await
+    invoices::get(&state.store, account, &invoice_id(path)?).await
 }
 
 fn inline_file(name: String) -> ContentDisposition {
@@ -475,11 +464,11 @@ fn inline_file(name: String) -> ContentDisposition {
     ))]
 pub async fn html(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    AccountScope { account, .. }: AccountScope,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &ctx, &path).await?;
+    let invoice = rendering(&state, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -498,11 +487,11 @@ pub async fn html(
     ))]
 pub async fn pdf(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    AccountScope { account, .. }: AccountScope,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &ctx, &path).await?;
+    let invoice = rendering(&state, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
@@ -549,11 +538,11 @@ pub struct InvoiceEmailsDto {
     ))]
 pub async fn emails(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
-    let rows = invoices::emails(&state.store, &ctx, &account, &id).await?;
+    let id = invoice_id(&path)?;
+    let rows = invoices::emails(&state.store, &account, &id).await?;
     let items = rows
         .into_iter()
         .map(|r| InvoiceEmailDto {

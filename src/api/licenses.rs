@@ -6,15 +6,15 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::{account_id, currency_of};
+use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::address::Country;
 use crate::domain::ids::{LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{License, LicenseStatus, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Problem};
-use crate::service::Ctx;
 use crate::service::licenses::{self, Pricing, RemovalPreview};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -273,11 +273,9 @@ fn number_id(raw: &str) -> Result<PhoneNumberId, ApiError> {
     ))]
 pub async fn quote(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<QuoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = body.value;
     let outcome = licenses::quote(
         &state.store,
@@ -307,12 +305,10 @@ pub async fn quote(
     ))]
 pub async fn add(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AddLicensesRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = &body.value;
     let quote_id =
         match r.quote_id.as_deref() {
@@ -360,12 +356,10 @@ pub async fn add(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     filter: web::Query<LicenseFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let all = matches!(filter.status, Some(StatusFilter::All));
     let (page, summary) = licenses::list(&state.store, &ctx, &account, all, &query.page()?).await?;
     let Paginated { data, next_cursor } = Paginated::<LicenseDto>::new(page, |l| l.id.to_string());
@@ -398,10 +392,10 @@ pub async fn list(
     ))]
 pub async fn remove(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(removal_dto(
         licenses::remove(&state.store, &ctx, &account, &id).await?,
     )))
@@ -417,10 +411,10 @@ pub async fn remove(
     ))]
 pub async fn removal_preview(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(removal_dto(
         licenses::removal_preview(&state.store, &ctx, &account, &id).await?,
     )))
@@ -437,11 +431,11 @@ pub async fn removal_preview(
     ))]
 pub async fn assign(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<AssigneeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     let user = UserId::parse(&body.value.user_id)
         .ok_or_else(|| ApiError::validation("user_id", "is not a user of this account"))?;
     Ok(HttpResponse::Ok().json(LicenseDto::from(
@@ -459,10 +453,10 @@ pub async fn assign(
     ))]
 pub async fn unassign(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(LicenseDto::from(
         licenses::assign(&state.store, &ctx, &account, &id, None).await?,
     )))
@@ -480,19 +474,17 @@ pub async fn unassign(
     ))]
 pub async fn add_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<PhoneNumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let country = Country::parse(&body.value.country).ok_or_else(|| {
         ApiError::validation(
             "country",
             "must be an ISO 3166-1 alpha-2 country code such as FR",
         )
     })?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let (line, _) = licenses::add_number(tx, &ctx, &account, country).await?;
         number_dto(line, currency)
@@ -508,13 +500,11 @@ pub async fn add_number(
     ))]
 pub async fn list_numbers(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = licenses::list_numbers(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = licenses::list_numbers(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |n| n.id.to_string(),
@@ -531,13 +521,13 @@ pub async fn list_numbers(
     ))]
 pub async fn get_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, number_id(&path.1)?);
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let id = number_id(&path)?;
+    let currency = currency_of(&state, &account).await?;
     Ok(HttpResponse::Ok().json(number_dto(
-        licenses::get_number(&state.store, &ctx, &account, &id).await?,
+        licenses::get_number(&state.store, &account, &id).await?,
         currency,
     )))
 }
@@ -552,10 +542,10 @@ pub async fn get_number(
     ))]
 pub async fn remove_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, number_id(&path.1)?);
+    let id = number_id(&path)?;
     licenses::remove_number(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

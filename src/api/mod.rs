@@ -24,6 +24,7 @@ pub mod payments;
 pub mod plans;
 pub mod recipients;
 pub mod routes;
+pub mod scope;
 pub mod users;
 
 /// Registers the route table. Each path is one resource, so a wrong method

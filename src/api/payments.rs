@@ -6,8 +6,8 @@ use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::card::{CardBrand, CardError, CardNumber, Expiry};
@@ -186,12 +186,10 @@ fn parse_card(r: CardRequest, ctx: &Ctx) -> Result<payments::NewCard, ApiError> 
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = payments::list(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = payments::list(&state.store, &account, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<PaymentMethodDto>::new(page, |m| {
             m.id.to_string()
@@ -215,11 +213,9 @@ pub async fn list(
     ))]
 pub async fn add_card(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<CardRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let card = parse_card(body.value, &ctx)?;
     let key = payments::require_key(state.data_key.as_ref())?;
     let mut tx = state.store.begin_write().await?;
@@ -246,14 +242,11 @@ pub async fn add_card(
     ))]
 pub async fn add_sepa(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<SepaRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     if !ctx.caller.role.is_staff() {
-        ctx.authorize(&account, crate::domain::role::Need::Manage)?;
         return Err(ApiError::RequiresSupport("set an IBAN"));
     }
     let r = &body.value;
@@ -314,10 +307,10 @@ pub async fn add_sepa(
     ))]
 pub async fn make_default(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, method_id(&path.1)?);
+    let id = method_id(&path)?;
     let method = payments::make_default(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::Ok().json(PaymentMethodDto::from(method)))
 }
@@ -332,10 +325,10 @@ pub async fn make_default(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, method_id(&path.1)?);
+    let id = method_id(&path)?;
     payments::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

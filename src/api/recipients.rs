@@ -6,13 +6,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::contact::Email;
 use crate::domain::ids::RecipientId;
 use crate::error::{ApiError, Problem};
-use crate::service::{Ctx, recipients};
+use crate::service::recipients;
 use crate::store::recipients::RecipientRow;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -69,12 +69,10 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
     ))]
 pub async fn add(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<RecipientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let email = email(&body.value)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         RecipientDto::from(recipients::add(tx, &ctx, &account, email).await?)
@@ -90,11 +88,9 @@ pub async fn add(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let rows = recipients::list(&state.store, &ctx, &account).await?;
+    let rows = recipients::list(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(RecipientListDto {
         data: rows.into_iter().map(RecipientDto::from).collect(),
         next_cursor: None,
@@ -110,11 +106,11 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
-    let row = recipients::get(&state.store, &ctx, &account, &id).await?;
+    let id = recipient_id(&path)?;
+    let row = recipients::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(RecipientDto::from(row)))
 }
 
@@ -129,11 +125,11 @@ pub async fn get(
     ))]
 pub async fn change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RecipientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
+    let id = recipient_id(&path)?;
     let row = recipients::change(&state.store, &ctx, &account, &id, email(&body.value)?).await?;
     Ok(HttpResponse::Ok().json(RecipientDto::from(row)))
 }
@@ -147,10 +143,10 @@ pub async fn change(
     ))]
 pub async fn remove(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
+    let id = recipient_id(&path)?;
     recipients::remove(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

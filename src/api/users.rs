@@ -6,15 +6,15 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::Email;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::user::{Team, User};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, users};
+use crate::service::users;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserDto {
@@ -152,12 +152,10 @@ fn team_name(raw: &str) -> Result<String, ApiError> {
     ))]
 pub async fn create_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = &body.value;
     let mut v = FieldErrors::default();
     let name = v.check("name", clean_name(&r.name, 200), NAME_MSG);
@@ -192,20 +190,17 @@ pub async fn create_user(
     ))]
 pub async fn list_users(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<UserFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let team = match filter.team_id.as_deref() {
         None => None,
         Some(raw) => {
             Some(TeamId::parse(raw).ok_or_else(|| ApiError::validation("team_id", TEAM_MSG))?)
         }
     };
-    let page =
-        users::list_users(&state.store, &ctx, &account, team.as_ref(), &query.page()?).await?;
+    let page = users::list_users(&state.store, &account, team.as_ref(), &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<UserDto>::new(page, |u| u.id.to_string())))
 }
 
@@ -218,12 +213,12 @@ pub async fn list_users(
     ))]
 pub async fn get_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     Ok(HttpResponse::Ok().json(UserDto::from(
-        users::get_user(&state.store, &ctx, &account, &id).await?,
+        users::get_user(&state.store, &account, &id).await?,
     )))
 }
 
@@ -238,11 +233,11 @@ pub async fn get_user(
     ))]
 pub async fn update_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     let r = body.value;
     let mut v = FieldErrors::default();
     let patch = users::UserPatch {
@@ -270,10 +265,10 @@ pub async fn update_user(
     ))]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     users::delete_user(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -289,12 +284,10 @@ pub async fn delete_user(
     ))]
 pub async fn create_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<TeamRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let name = team_name(&body.value.name)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let team = users::create_team(tx, &ctx, &account, name).await?;
@@ -311,12 +304,10 @@ pub async fn create_team(
     ))]
 pub async fn list_teams(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = users::list_teams(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = users::list_teams(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<TeamDto>::new(page, |t| t.id.to_string())))
 }
 
@@ -329,12 +320,12 @@ pub async fn list_teams(
     ))]
 pub async fn get_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     Ok(HttpResponse::Ok().json(TeamDto::from(
-        users::get_team(&state.store, &ctx, &account, &id).await?,
+        users::get_team(&state.store, &account, &id).await?,
     )))
 }
 
@@ -349,11 +340,11 @@ pub async fn get_team(
     ))]
 pub async fn update_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<TeamRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     let name = team_name(&body.value.name)?;
     Ok(HttpResponse::Ok().json(TeamDto::from(
         users::rename_team(&state.store, &ctx, &account, &id, name).await?,
@@ -369,10 +360,10 @@ pub async fn update_team(
     ))]
 pub async fn delete_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     users::delete_team(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

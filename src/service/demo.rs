@@ -5,7 +5,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Ctx, PageRequest};
+use super::{Authorized, Ctx, PageRequest};
 use crate::crypto::DataKey;
 use crate::domain::account::{Account, Timezone};
 use crate::domain::address::{AddressFields, Country};
@@ -18,7 +18,7 @@ use crate::domain::invoice::Period;
 use crate::domain::license::{License, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::domain::proration::prorated_unit;
-use crate::domain::role::{Caller, Role};
+use crate::domain::role::{Caller, Need, Role};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::blobs::BlobStore;
@@ -50,22 +50,24 @@ pub async fn load(
         request_id: None,
         now,
     };
+    // Staff: the one check the services below rely on (support may do anything).
+    let id = ctx.authorize(&id, Need::Staff)?;
     let account = account(store, &ctx, &id).await?;
-    if super::contacts::list(store, &ctx, &id, None, &one())
+    if super::contacts::list(store, &id, None, &one())
         .await?
         .items
         .is_empty()
     {
         contacts(store, &ctx, &id).await?;
     }
-    if super::addresses::list(store, &ctx, &id, &one())
+    if super::addresses::list(store, &id, &one())
         .await?
         .items
         .is_empty()
     {
         addresses(store, &ctx, &id).await?;
     }
-    if super::documents::list(store, &ctx, &id, None, &one())
+    if super::documents::list(store, &id, None, &one())
         .await?
         .items
         .is_empty()
@@ -90,7 +92,7 @@ pub async fn load(
     }
     // Payment methods need the data key; without it the demo has none.
     if let Some(key) = key
-        && super::payments::list(store, &ctx, &id, &one())
+        && super::payments::list(store, &id, &one())
             .await?
             .items
             .is_empty()
@@ -118,7 +120,7 @@ async fn account(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, Ap
     Ok(account)
 }
 
-async fn contacts(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn contacts(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let people = [
         (
             "Hugo Bernard",
@@ -164,7 +166,7 @@ async fn contacts(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     Ok(())
 }
 
-async fn addresses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn addresses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let paris = AddressFields {
         company_name: "Démo Télécom SAS".into(),
         line1: "10 rue de la Paix".into(),
@@ -197,7 +199,7 @@ async fn documents(
     store: &Store,
     blobs: &BlobStore,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
 ) -> Result<(), ApiError> {
     for (name, doc_type, text) in [
         (
@@ -227,7 +229,12 @@ async fn documents(
 
 /// An IBAN (staff's SEPA mandate), then a Visa card that becomes the
 /// default, and a balance with some history.
-async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn payments(
+    store: &Store,
+    key: &DataKey,
+    ctx: &Ctx,
+    id: &Authorized,
+) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let sepa = super::payments::NewSepa {
         iban: Iban::parse("FR76 3000 6000 0112 3456 7890 189").expect("a valid demo IBAN"),
@@ -276,7 +283,7 @@ async fn payments(store: &Store, key: &DataKey, ctx: &Ctx, id: &AccountId) -> Re
 /// and April 1 would have (March paid, April still open), then adds the
 /// accountant as a recipient of the next ones. The demo's invoices queue no
 /// email: the recipient is added after them.
-async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn invoices(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let seller = crate::domain::seller::Seller::default();
     for (period, paid) in [
         (Period::parse("2026-03"), true),
@@ -317,7 +324,7 @@ async fn invoices(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
 /// on April 1, 1 on April 2 and 2 on April 9; with users and teams, some
 /// licenses assigned. Dates are fixed: run with
 /// `COMPTOIR_NOW=2026-04-09T10:00:00Z` to see the page's numbers.
-async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn licenses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let support = super::users::create_team(&mut tx, ctx, id, "Support client".into()).await?;
     let sales = super::users::create_team(&mut tx, ctx, id, "Ventes".into()).await?;
@@ -351,7 +358,7 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
         for _ in 0..quantity {
             let license = License {
                 id: LicenseId::generate(),
-                account_id: id.clone(),
+                account_id: id.id().clone(),
                 plan: advanced.code.clone(),
                 activation_date: activation,
                 removal_date: None,
@@ -378,7 +385,7 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     {
         let line = PhoneNumberLine {
             id: PhoneNumberId::generate(),
-            account_id: id.clone(),
+            account_id: id.id().clone(),
             country: "FR".into(),
             number: number.into(),
             activation_date: date!(2026 - 02 - 02),
@@ -404,7 +411,7 @@ async fn licenses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
 /// at every load (a fixed pseudo-random sequence). March has out-of-plan
 /// international calls (billed on April's invoice); April's records are all
 /// in the plan, so the upcoming invoice stays the help page's example.
-async fn consumption(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn consumption(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let users: Vec<String> = {
         let mut tx = store.begin_read().await?;
         tx.user_directory(id)

@@ -134,7 +134,6 @@ pub async fn list(
 
 /// An account: its own users, and staff.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}", operation_id = "get_account", tag = "accounts",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account", body = AccountDto),
         (status = 404, description = "No such account, or not yours", body = Problem, content_type = "application/problem+json"),

@@ -449,8 +449,7 @@ fn ok_address(a: BillingAddress) -> HttpResponse {
 /// account's first address becomes its primary one.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses", operation_id = "create_billing_address", tag = "billing-addresses",
     request_body = AddressRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The address, pending verification", body = BillingAddressDto),
         (status = 403, description = "Viewers cannot add addresses", body = Problem, content_type = "application/problem+json"),
@@ -470,7 +469,7 @@ pub async fn create(
 
 /// List the account's billing addresses.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses", operation_id = "list_billing_addresses", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of addresses", body = Paginated<BillingAddressDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -490,7 +489,7 @@ pub async fn list(
 
 /// A billing address.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "get_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address", body = BillingAddressDto),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -510,7 +509,7 @@ pub async fn get(
 /// and submits a change request instead.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "update_billing_address", tag = "billing-addresses",
     request_body = UpdateAddressRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address after the edit (a new revision)", body = BillingAddressDto),
         (status = 403, description = "requires_support: customers ask for a change instead", body = Problem, content_type = "application/problem+json"),
@@ -550,7 +549,7 @@ pub async fn update(
 /// Delete a billing address: never the primary one; a customer only an
 /// unverified one (a verified one: 403 `requires_support`).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "delete_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; a verified address needs customer service", body = Problem, content_type = "application/problem+json"),
@@ -568,7 +567,7 @@ pub async fn delete(
 
 /// Make a verified address the primary one (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/make-primary", operation_id = "make_billing_address_primary", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, now primary", body = BillingAddressDto),
         (status = 403, description = "Viewers cannot change addresses", body = Problem, content_type = "application/problem+json"),
@@ -587,7 +586,7 @@ pub async fn make_primary(
 
 /// Verify an address (staff).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/verify", operation_id = "verify_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, verified", body = BillingAddressDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -606,7 +605,7 @@ pub async fn verify(
 /// Reject an address (staff), with a reason.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/reject", operation_id = "reject_billing_address", tag = "billing-addresses",
     request_body = RejectRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, rejected", body = BillingAddressDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -638,7 +637,7 @@ pub struct RevisionPageQuery {
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/history", operation_id = "billing_address_history", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), RevisionPageQuery),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), RevisionPageQuery),
     responses(
         (status = 200, description = "A page of revisions, newest first", body = Paginated<AddressRevisionDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -666,7 +665,7 @@ pub async fn history(
 /// request per address.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/change-requests", operation_id = "create_billing_address_change_request", tag = "billing-addresses",
     request_body = ChangeRequestBody,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The pending change request", body = ChangeRequestDto),
@@ -707,7 +706,7 @@ pub async fn request_change(
 
 /// An address's change requests.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/change-requests", operation_id = "list_address_change_requests", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), ChangeRequestFilter, PageQuery),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), ChangeRequestFilter, PageQuery),
     responses(
         (status = 200, description = "A page of change requests", body = Paginated<ChangeRequestDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -737,7 +736,7 @@ pub async fn list_address_change_requests(
 
 /// All the account's change requests (staff's queue with `status=pending`).
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-address-change-requests", operation_id = "list_change_requests", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ChangeRequestFilter, PageQuery),
+    params(ChangeRequestFilter, PageQuery),
     responses(
         (status = 200, description = "A page of change requests", body = Paginated<ChangeRequestDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
@@ -766,7 +765,7 @@ pub async fn list_change_requests(
 /// Approve a change request (staff): the change is applied as a new revision
 /// and the address becomes verified.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/approve", operation_id = "approve_change_request", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("request_id" = String, Path, description = "Change request id")),
+    params(("request_id" = String, Path, description = "Change request id", example = "bcr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The approved request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -785,7 +784,7 @@ pub async fn approve_change(
 /// Reject a change request (staff), with a reason.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/reject", operation_id = "reject_change_request", tag = "billing-addresses",
     request_body = RejectRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("request_id" = String, Path, description = "Change request id")),
+    params(("request_id" = String, Path, description = "Change request id", example = "bcr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The rejected request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),

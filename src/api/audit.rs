@@ -62,7 +62,7 @@ impl From<AuditEvent> for AuditEventDto {
 
 /// An account's audit log, newest first (account admins and staff).
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/audit-events", operation_id = "list_account_audit_events", tag = "audit",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of events, newest first", body = Paginated<AuditEventDto>),
         (status = 403, description = "Viewers and integrations cannot read the audit log", body = Problem, content_type = "application/problem+json"),

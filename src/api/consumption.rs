@@ -271,7 +271,6 @@ pub struct ExportQuery {
 /// invoice.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/consumption", operation_id = "ingest_consumption", tag = "consumption",
     request_body = IngestRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "What the batch added", body = IngestDto),
         (status = 403, description = "Only integrations and staff ingest consumption", body = Problem, content_type = "application/problem+json"),
@@ -337,7 +336,7 @@ fn parse_position(query: &ConsumptionPageQuery) -> Result<(Option<Position>, u32
 /// The detailed consumption, oldest first, filtered by date range, team,
 /// user and kind.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption", operation_id = "list_consumption", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter, ConsumptionPageQuery),
+    params(ConsumptionFilter, ConsumptionPageQuery),
     responses(
         (status = 200, description = "A page of records", body = Paginated<RecordDto>),
         (status = 403, description = "Integrations cannot read consumption", body = Problem, content_type = "application/problem+json"),
@@ -368,7 +367,7 @@ pub async fn list(
 
 /// Totals of the selection: overall, by user and by team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption/summary", operation_id = "consumption_summary", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter),
+    params(ConsumptionFilter),
     responses(
         (status = 200, description = "The totals", body = SummaryDto),
         (status = 403, description = "Integrations cannot read consumption", body = Problem, content_type = "application/problem+json"),
@@ -411,7 +410,7 @@ pub async fn summary(
 /// totals at the end). HTML and PDF are in French unless `Accept-Language`
 /// asks for English. The file is streamed as it is read, whatever its size.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption/export", operation_id = "export_consumption", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ExportQuery, ConsumptionFilter,
+    params(ExportQuery, ConsumptionFilter,
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The file, streamed",

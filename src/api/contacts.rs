@@ -163,8 +163,7 @@ fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
 /// Add a contact (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/contacts", operation_id = "create_contact", tag = "contacts",
     request_body = CreateContactRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The contact", body = ContactDto),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),
@@ -185,7 +184,7 @@ pub async fn create(
 
 /// List contacts, optionally of one role.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/contacts", operation_id = "list_contacts", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ContactFilter, PageQuery),
+    params(ContactFilter, PageQuery),
     responses(
         (status = 200, description = "A page of contacts", body = Paginated<ContactDto>),
         (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
@@ -203,7 +202,7 @@ pub async fn list(
 
 /// A contact.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "get_contact", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The contact", body = ContactDto),
         (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
@@ -222,7 +221,7 @@ pub async fn get(
 /// Change a contact (admin): only the fields sent.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "update_contact", tag = "contacts",
     request_body = UpdateContactRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The contact after the change", body = ContactDto),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),
@@ -242,7 +241,7 @@ pub async fn update(
 
 /// Delete a contact (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "delete_contact", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),

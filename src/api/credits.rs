@@ -218,7 +218,6 @@ fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, Api
 
 /// The balance and the auto-recharge settings.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits", operation_id = "get_credits", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Balance and auto-recharge", body = CreditsDto),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
@@ -233,7 +232,7 @@ pub async fn get(
 
 /// The ledger, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/transactions", operation_id = "list_credit_transactions", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of ledger lines", body = Paginated<LedgerEntryDto>),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
@@ -254,7 +253,7 @@ pub async fn transactions(
 
 /// The top-ups, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "list_top_ups", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of top-ups", body = Paginated<TopUpDto>),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
@@ -277,8 +276,7 @@ pub async fn list_top_ups(
 /// credited when the payment is confirmed.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "create_top_up", tag = "credits",
     request_body = TopUpRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The pending top-up", body = TopUpDto),
         (status = 403, description = "Viewers cannot top up", body = Problem, content_type = "application/problem+json"),
@@ -302,7 +300,7 @@ pub async fn create_top_up(
 /// Confirm a top-up's payment by hand (staff): `succeeded` credits it once.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups/{top_up_id}/confirm", operation_id = "confirm_top_up", tag = "credits",
     request_body = ConfirmTopUpRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("top_up_id" = String, Path, description = "Top-up id")),
+    params(("top_up_id" = String, Path, description = "Top-up id", example = "tup_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The settled top-up", body = TopUpDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -332,7 +330,6 @@ pub async fn confirm_top_up(
 /// Set auto-recharge (admin).
 #[utoipa::path(put, path = "/v1/accounts/{account_id}/credits/auto-recharge", operation_id = "set_auto_recharge", tag = "credits",
     request_body = AutoRechargeRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Balance and the new settings", body = CreditsDto),
         (status = 403, description = "Viewers cannot change settings", body = Problem, content_type = "application/problem+json"),
@@ -358,8 +355,7 @@ pub async fn set_auto_recharge(
 /// Adjust the balance (staff): a signed amount and a reason; never below zero.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/adjustments", operation_id = "adjust_credits", tag = "credits",
     request_body = AdjustmentRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The ledger line", body = LedgerEntryDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),

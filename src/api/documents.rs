@@ -176,7 +176,6 @@ async fn read_field(
 /// bytes; at most 10 MiB (413 beyond). The SHA-256 and size are kept.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/documents", operation_id = "upload_document", tag = "documents",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The stored document", body = DocumentDto),
         (status = 400, description = "The multipart body cannot be read", body = Problem, content_type = "application/problem+json"),
@@ -242,7 +241,7 @@ pub async fn upload(
 
 /// List documents, optionally of one type.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents", operation_id = "list_documents", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), DocumentFilter, PageQuery),
+    params(DocumentFilter, PageQuery),
     responses(
         (status = 200, description = "A page of documents", body = Paginated<DocumentDto>),
         (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
@@ -259,7 +258,7 @@ pub async fn list(
 
 /// A document's metadata.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents/{document_id}", operation_id = "get_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The document", body = DocumentDto),
         (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
@@ -276,7 +275,7 @@ pub async fn get(
 
 /// Download a document ("Open"): its bytes with their type and file name.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents/{document_id}/content", operation_id = "download_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The bytes", content(
             (FileBytes = "application/pdf"), (FileBytes = "image/png"), (FileBytes = "image/jpeg"))),
@@ -315,7 +314,7 @@ pub async fn content(
 /// Delete a document (admin). Not a contract (customer service only), not a
 /// document cited by a pending change request (409 `document_in_use`).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/documents/{document_id}", operation_id = "delete_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; contracts need customer service (requires_support)", body = Problem, content_type = "application/problem+json"),

@@ -96,7 +96,6 @@ fn totals(c: &Composition) -> (String, String, String, String) {
 /// and billing address, with the debit date and the masked default payment
 /// method.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/upcoming", operation_id = "upcoming_invoice", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "The upcoming invoice", body = UpcomingInvoiceDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
@@ -252,7 +251,7 @@ pub struct InvoiceFilter {
 
 /// List the account's invoices, oldest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices", operation_id = "list_invoices", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), InvoiceFilter, PageQuery),
+    params(InvoiceFilter, PageQuery),
     responses(
         (status = 200, description = "A page of invoices", body = Paginated<InvoiceDto>),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
@@ -277,7 +276,7 @@ pub async fn list(
 
 /// An issued invoice.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}", operation_id = "get_invoice", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice", body = InvoiceDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
@@ -383,7 +382,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
 
 /// Mark an issued invoice paid (staff), e.g. after a bank transfer.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/mark-paid", operation_id = "mark_invoice_paid", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, paid", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -417,7 +416,7 @@ pub struct VoidRequest {
 /// Void an issued invoice (staff), with a reason. Its number stays used.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/void", operation_id = "void_invoice", tag = "invoices",
     request_body = VoidRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, void", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -456,7 +455,7 @@ fn inline_file(name: String) -> ContentDisposition {
 /// The invoice as a standalone printable HTML page; French unless
 /// `Accept-Language` prefers English.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/html", operation_id = "invoice_html", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The invoice page", content_type = "text/html", body = String),
@@ -479,7 +478,7 @@ pub async fn html(
 /// The invoice as a PDF (A4, embedded font, real text); French unless
 /// `Accept-Language` prefers English.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The invoice PDF", content((FileBytes = "application/pdf"))),
@@ -531,7 +530,7 @@ pub struct InvoiceEmailsDto {
 /// The invoice's emails: one per recipient when it was issued, with their
 /// delivery status. The PDF is attached to each.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice's emails, oldest first", body = InvoiceEmailsDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),

@@ -266,7 +266,6 @@ fn number_id(raw: &str) -> Result<PhoneNumberId, ApiError> {
 /// end of its month, and a quote id valid 15 minutes.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/license-quotes", operation_id = "quote_licenses", tag = "licenses",
     request_body = QuoteRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The quote", body = QuoteDto),
         (status = 403, description = "Viewers cannot quote; only staff choose an activation date", body = Problem, content_type = "application/problem+json"),
@@ -296,7 +295,7 @@ pub async fn quote(
 /// Add licenses (admin): 1 to 500 of a plan, with or without a quote.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/licenses", operation_id = "add_licenses", tag = "licenses",
     request_body = AddLicensesRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The licenses and the proration charged", body = AddedDto),
         (status = 403, description = "Viewers cannot add licenses; only staff choose an activation date", body = Problem, content_type = "application/problem+json"),
@@ -349,7 +348,7 @@ pub async fn add(
 
 /// The licenses and a summary by plan.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/licenses", operation_id = "list_licenses", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), LicenseFilter, PageQuery),
+    params(LicenseFilter, PageQuery),
     responses(
         (status = 200, description = "A page of licenses and the summary", body = LicenseListDto),
         (status = 403, description = "Integrations cannot read licenses", body = Problem, content_type = "application/problem+json"),
@@ -384,7 +383,7 @@ pub async fn list(
 /// Remove one license (admin), after the frontend's confirmation. An assigned
 /// license is 409 `license_assigned`, naming the user.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/licenses/{license_id}", operation_id = "remove_license", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "Removed: what the next invoice loses", body = RemovalDto),
         (status = 403, description = "Viewers cannot remove licenses", body = Problem, content_type = "application/problem+json"),
@@ -403,7 +402,7 @@ pub async fn remove(
 
 /// What the next invoice would lose if this license were removed today.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/licenses/{license_id}/removal-preview", operation_id = "license_removal_preview", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The preview", body = RemovalDto),
         (status = 403, description = "Integrations cannot read licenses", body = Problem, content_type = "application/problem+json"),
@@ -423,7 +422,7 @@ pub async fn removal_preview(
 /// Assign a license to a user of the account (admin).
 #[utoipa::path(put, path = "/v1/accounts/{account_id}/licenses/{license_id}/assignee", operation_id = "assign_license", tag = "licenses",
     request_body = AssigneeRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The license", body = LicenseDto),
         (status = 403, description = "Viewers cannot assign", body = Problem, content_type = "application/problem+json"),
@@ -445,7 +444,7 @@ pub async fn assign(
 
 /// Unassign a license (admin): it stays, available.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/licenses/{license_id}/assignee", operation_id = "unassign_license", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The license", body = LicenseDto),
         (status = 403, description = "Viewers cannot unassign", body = Problem, content_type = "application/problem+json"),
@@ -466,7 +465,7 @@ pub async fn unassign(
 /// prorated like a license; needs a verified billing address in that country.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/phone-numbers", operation_id = "add_phone_number", tag = "licenses",
     request_body = PhoneNumberRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The number", body = PhoneNumberDto),
         (status = 403, description = "Viewers cannot add numbers", body = Problem, content_type = "application/problem+json"),
@@ -493,7 +492,7 @@ pub async fn add_number(
 
 /// The account's additional numbers.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/phone-numbers", operation_id = "list_phone_numbers", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of numbers", body = Paginated<PhoneNumberDto>),
         (status = 403, description = "Integrations cannot read numbers", body = Problem, content_type = "application/problem+json"),
@@ -514,7 +513,7 @@ pub async fn list_numbers(
 
 /// An additional number.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/phone-numbers/{number_id}", operation_id = "get_phone_number", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("number_id" = String, Path, description = "Phone number id")),
+    params(("number_id" = String, Path, description = "Phone number id", example = "num_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The number", body = PhoneNumberDto),
         (status = 403, description = "Integrations cannot read numbers", body = Problem, content_type = "application/problem+json"),
@@ -534,7 +533,7 @@ pub async fn get_number(
 
 /// Remove an additional number (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/phone-numbers/{number_id}", operation_id = "remove_phone_number", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("number_id" = String, Path, description = "Phone number id")),
+    params(("number_id" = String, Path, description = "Phone number id", example = "num_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot remove numbers", body = Problem, content_type = "application/problem+json"),

@@ -179,7 +179,7 @@ fn parse_card(r: CardRequest, ctx: &Ctx) -> Result<payments::NewCard, ApiError> 
 
 /// List payment methods, masked.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/payment-methods", operation_id = "list_payment_methods", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of payment methods", body = Paginated<PaymentMethodDto>),
         (status = 403, description = "Integrations cannot read payment methods", body = Problem, content_type = "application/problem+json"),
@@ -204,7 +204,6 @@ pub async fn list(
 /// number, and the fingerprint already makes a retry harmless.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/card", operation_id = "add_card", tag = "payment-methods",
     request_body = CardRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The new card, now the default", body = PaymentMethodDto),
         (status = 200, description = "The same card, updated", body = PaymentMethodDto),
@@ -233,8 +232,7 @@ pub async fn add_card(
 /// `requires_support`). The IBAN is stored encrypted and shown masked.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/sepa", operation_id = "add_sepa_debit", tag = "payment-methods",
     request_body = SepaRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The SEPA debit", body = PaymentMethodDto),
         (status = 403, description = "requires_support: only customer service sets an IBAN", body = Problem, content_type = "application/problem+json"),
@@ -299,7 +297,7 @@ pub async fn add_sepa(
 
 /// Make a payment method the default one (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/{method_id}/make-default", operation_id = "make_payment_method_default", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), ("method_id" = String, Path, description = "Payment method id")),
+    params(("method_id" = String, Path, description = "Payment method id", example = "pm_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The method, now the default", body = PaymentMethodDto),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),
@@ -317,7 +315,7 @@ pub async fn make_default(
 
 /// Remove a payment method (admin); the default one only when it is the last.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/payment-methods/{method_id}", operation_id = "delete_payment_method", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), ("method_id" = String, Path, description = "Payment method id")),
+    params(("method_id" = String, Path, description = "Payment method id", example = "pm_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),

@@ -60,7 +60,7 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
 /// Add an invoice recipient (admin): at most 10, no duplicates.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoice-recipients", operation_id = "add_invoice_recipient", tag = "invoices",
     request_body = RecipientRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
@@ -81,7 +81,6 @@ pub async fn add(
 
 /// The invoice recipients.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoice-recipients", operation_id = "list_invoice_recipients", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Every recipient (at most 10)", body = RecipientListDto),
         (status = 403, description = "Integrations cannot read recipients", body = Problem, content_type = "application/problem+json"),
@@ -99,7 +98,7 @@ pub async fn list(
 
 /// An invoice recipient.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "get_invoice_recipient", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Integrations cannot read recipients", body = Problem, content_type = "application/problem+json"),
@@ -117,7 +116,7 @@ pub async fn get(
 /// Change a recipient's email (admin).
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "change_invoice_recipient", tag = "invoices",
     request_body = RecipientRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
@@ -136,7 +135,7 @@ pub async fn change(
 
 /// Remove a recipient (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "remove_invoice_recipient", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),

@@ -9,11 +9,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{FromRequest, Handler, HttpMessage, Responder, web};
+use utoipa::IntoParams;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::SecurityRequirement;
 
+use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, consumption, contacts, credits, documents, health, invoices,
     licenses, payments, plans, recipients, users,
@@ -111,6 +113,12 @@ impl Route {
     /// a "Roles:" sentence.
     pub fn operation(&self) -> Operation {
         let mut op = (self.operation)();
+        if self.path.starts_with(ACCOUNT_SCOPE) {
+            // `{account_id}` is declared here once, for every account route.
+            let account = AccountPath::into_params(|| Some(ParameterIn::Path));
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            params.splice(0..0, account.into_iter().map(RefOr::T));
+        }
         let tags = (self.tags)().into_iter().map(str::to_owned);
         op.tags.get_or_insert_with(Vec::new).extend(tags);
         let (security, sentence) = match self.access {

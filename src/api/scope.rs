@@ -75,12 +75,12 @@ impl FromRequest for ItemId {
     }
 }
 
-/// The `{account_id}` path parameter, declared once for every account route.
+/// The `{account_id}` path parameter, declared once for every account route
+/// (the route table adds it to each operation's documentation).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-#[allow(dead_code)]
 pub struct AccountPath {
     /// Account id
     #[param(example = "acc_demo")]
-    account_id: String,
+    pub account_id: String,
 }

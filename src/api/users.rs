@@ -144,7 +144,7 @@ fn team_name(raw: &str) -> Result<String, ApiError> {
 /// Add a user (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/users", operation_id = "create_user", tag = "users",
     request_body = CreateUserRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The user", body = UserDto),
         (status = 403, description = "Viewers cannot add users", body = Problem, content_type = "application/problem+json"),
@@ -183,7 +183,7 @@ pub async fn create_user(
 
 /// List users, optionally of one team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/users", operation_id = "list_users", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), UserFilter, PageQuery),
+    params(UserFilter, PageQuery),
     responses(
         (status = 200, description = "A page of users", body = Paginated<UserDto>),
         (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
@@ -206,7 +206,7 @@ pub async fn list_users(
 
 /// A user.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "get_user", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The user", body = UserDto),
         (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
@@ -225,7 +225,7 @@ pub async fn get_user(
 /// Change a user (admin): name, email, team.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "update_user", tag = "users",
     request_body = UpdateUserRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The user after the change", body = UserDto),
         (status = 403, description = "Viewers cannot change users", body = Problem, content_type = "application/problem+json"),
@@ -258,7 +258,7 @@ pub async fn update_user(
 /// Delete a user (admin). Its license is freed, not removed: it stays on the
 /// account, available.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "delete_user", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete users", body = Problem, content_type = "application/problem+json"),
@@ -276,7 +276,7 @@ pub async fn delete_user(
 /// Add a team (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/teams", operation_id = "create_team", tag = "users",
     request_body = TeamRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot add teams", body = Problem, content_type = "application/problem+json"),
@@ -297,7 +297,7 @@ pub async fn create_team(
 
 /// List teams.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/teams", operation_id = "list_teams", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of teams", body = Paginated<TeamDto>),
         (status = 403, description = "Integrations cannot read teams", body = Problem, content_type = "application/problem+json"),
@@ -313,7 +313,7 @@ pub async fn list_teams(
 
 /// A team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "get_team", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The team", body = TeamDto),
         (status = 403, description = "Integrations cannot read teams", body = Problem, content_type = "application/problem+json"),
@@ -332,7 +332,7 @@ pub async fn get_team(
 /// Rename a team (admin).
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "update_team", tag = "users",
     request_body = TeamRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot change teams", body = Problem, content_type = "application/problem+json"),
@@ -353,7 +353,7 @@ pub async fn update_team(
 
 /// Delete a team (admin); its users stay, without a team.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "delete_team", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete teams", body = Problem, content_type = "application/problem+json"),

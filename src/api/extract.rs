@@ -40,8 +40,20 @@ impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
+    /// Also checks the role the route table declares for the route (the
+    /// account routes check it in [`super::scope::AccountScope`], after the
+    /// tenant rule).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ctx::extract_now(req))
+        let need = req
+            .extensions()
+            .get::<crate::domain::role::Access>()
+            .and_then(|access| access.need());
+        ready(Ctx::extract_now(req).and_then(|ctx| {
+            if let Some(need) = need {
+                ctx.require(need)?;
+            }
+            Ok(ctx)
+        }))
     }
 }
 

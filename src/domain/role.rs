@@ -217,6 +217,22 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_role_names_the_need_and_the_callers_role() {
+        let a = AccountId::generate();
+        let c = caller(Role::Viewer, Some(&a));
+        assert_eq!(
+            c.check(&a, Need::Manage),
+            Err(Denied::Role {
+                needs: Need::Manage,
+                has: Role::Viewer
+            })
+        );
+        assert_eq!(Access::from(Need::Manage).roles(), Need::Manage.roles());
+        assert!(Access::Public.roles().is_empty());
+        assert_eq!(Access::AnyToken.roles().len(), 4);
+    }
+
+    #[test]
     fn staff_reach_every_account() {
         let c = caller(Role::Support, None);
         assert!(c.check(&AccountId::generate(), Need::Manage).is_ok());

@@ -1,5 +1,6 @@
-//! Use cases, one file per resource. Transactions begin here; authorization
-//! (the tenant rule, then the role) is checked here, before any data is read.
+//! Use cases, one file per resource. Transactions begin here. Authorization
+//! (the tenant rule, then the role) is checked once, by [`Ctx::authorize`],
+//! before any data is read: account services take its [`Authorized`] value.
 
 use time::OffsetDateTime;
 

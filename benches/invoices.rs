@@ -31,7 +31,7 @@ use comptoir::domain::ids::{AccountId, LicenseId, PhoneNumberId};
 use comptoir::domain::invoice::{Composition, Inputs, Item, Period, compose};
 use comptoir::domain::money::{Currency, Money};
 use comptoir::domain::proration::prorated_unit;
-use comptoir::domain::role::{Caller, Role};
+use comptoir::domain::role::{Caller, Need, Role};
 use comptoir::service::{self, Ctx};
 use comptoir::store::Store;
 use serde_json::{Value, json};
@@ -407,6 +407,7 @@ fn shown_json(body: &Value) -> (Vec<(String, u64, String, String)>, String) {
 /// service, and returns how many are billable and their sum.
 async fn ingest_may(store: &Store, account: &AccountId, count: usize) -> (i64, i64) {
     let ctx = staff();
+    let account = &ctx.authorize(account, Need::Staff).unwrap();
     let mut users = Vec::with_capacity(USERS);
     {
         let mut tx = store.begin_write().await.unwrap();

@@ -224,6 +224,9 @@ pub enum ApiError {
     /// The detail names the roles the operation needs.
     #[error("{0}")]
     Forbidden(String),
+    /// The route's declared roles do not include the token's.
+    #[error("this operation needs one of the roles: {needs} (your token's role: {role})")]
+    RoleNotAllowed { needs: String, role: &'static str },
     #[error("only customer service can {0}: please contact customer service")]
     RequiresSupport(&'static str),
     #[error("{0} not found")]
@@ -300,7 +303,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::BadSignature => Code::InvalidSignature,
-            ApiError::Forbidden(_) => Code::Forbidden,
+            ApiError::Forbidden(_) | ApiError::RoleNotAllowed { .. } => Code::Forbidden,
             ApiError::RequiresSupport(_) => Code::RequiresSupport,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::RouteNotFound => Code::RouteNotFound,

@@ -7,12 +7,12 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::AccountScope;
 use crate::AppState;
 use crate::domain::account::{Account, Timezone, clean_name};
-use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
 use crate::error::{ApiError, Problem};
-use crate::service::{Ctx, accounts};
+use crate::service::{Authorized, Ctx, accounts};
 
 /// An account: the customer company that is billed.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -134,31 +134,19 @@ pub async fn list(
 
 /// An account: its own users, and staff.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}", operation_id = "get_account", tag = "accounts",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account", body = AccountDto),
         (status = 404, description = "No such account, or not yours", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let id = account_id(&path)?;
-    let account = accounts::get(&state.store, &ctx, &id).await?;
+    let account = accounts::get(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(AccountDto::from(account)))
 }
 
-/// An account id from a path: a malformed one cannot exist, so it is 404.
-pub fn account_id(raw: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(raw).ok_or(ApiError::NotFound("account"))
-}
-
 /// The account's currency, for showing amounts (the caller's read right is checked).
-pub async fn currency_of(
-    state: &AppState,
-    ctx: &Ctx,
-    account: &AccountId,
-) -> Result<Currency, ApiError> {
-    Ok(accounts::get(&state.store, ctx, account).await?.currency)
+pub async fn currency_of(state: &AppState, account: &Authorized) -> Result<Currency, ApiError> {
+    Ok(accounts::get(&state.store, account).await?.currency)
 }

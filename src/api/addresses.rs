@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::address::{
@@ -16,7 +16,7 @@ use crate::domain::address::{
 };
 use crate::domain::ids::{BillingAddressId, ChangeRequestId, DocumentId};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, addresses};
+use crate::service::addresses;
 
 /// The fields of an address, as printed on invoices.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -449,20 +449,17 @@ fn ok_address(a: BillingAddress) -> HttpResponse {
 /// account's first address becomes its primary one.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses", operation_id = "create_billing_address", tag = "billing-addresses",
     request_body = AddressRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The address, pending verification", body = BillingAddressDto),
         (status = 403, description = "Viewers cannot add addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AddressRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let fields = body.value.raw().parse()?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let address = addresses::create(tx, &ctx, &account, fields).await?;
@@ -472,19 +469,17 @@ pub async fn create(
 
 /// List the account's billing addresses.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses", operation_id = "list_billing_addresses", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of addresses", body = Paginated<BillingAddressDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = addresses::list(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = addresses::list(&state.store, &account, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<BillingAddressDto>::new(page, |a| {
             a.id.to_string()
@@ -494,19 +489,19 @@ pub async fn list(
 
 /// A billing address.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "get_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address", body = BillingAddressDto),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
-        addresses::get(&state.store, &ctx, &account, &id).await?,
+        addresses::get(&state.store, &account, &id).await?,
     ))
 }
 
@@ -514,18 +509,18 @@ pub async fn get(
 /// and submits a change request instead.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "update_billing_address", tag = "billing-addresses",
     request_body = UpdateAddressRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address after the edit (a new revision)", body = BillingAddressDto),
         (status = 403, description = "requires_support: customers ask for a change instead", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateAddressRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let patch = body.value;
     let address = addresses::edit(&state.store, &ctx, &account, &id, |current| {
         let country = current.country.code();
@@ -554,7 +549,7 @@ pub async fn update(
 /// Delete a billing address: never the primary one; a customer only an
 /// unverified one (a verified one: 403 `requires_support`).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}", operation_id = "delete_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; a verified address needs customer service", body = Problem, content_type = "application/problem+json"),
@@ -562,17 +557,17 @@ pub async fn update(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     addresses::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Make a verified address the primary one (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/make-primary", operation_id = "make_billing_address_primary", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, now primary", body = BillingAddressDto),
         (status = 403, description = "Viewers cannot change addresses", body = Problem, content_type = "application/problem+json"),
@@ -580,10 +575,10 @@ pub async fn delete(
     ))]
 pub async fn make_primary(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
         addresses::make_primary(&state.store, &ctx, &account, &id).await?,
     ))
@@ -591,17 +586,17 @@ pub async fn make_primary(
 
 /// Verify an address (staff).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/verify", operation_id = "verify_billing_address", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, verified", body = BillingAddressDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     Ok(ok_address(
         addresses::decide(&state.store, &ctx, &account, &id, None).await?,
     ))
@@ -610,18 +605,18 @@ pub async fn verify(
 /// Reject an address (staff), with a reason.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/reject", operation_id = "reject_billing_address", tag = "billing-addresses",
     request_body = RejectRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id")),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The address, rejected", body = BillingAddressDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reject(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let reason = body.value.reason()?;
     Ok(ok_address(
         addresses::decide(&state.store, &ctx, &account, &id, Some(reason)).await?,
@@ -642,23 +637,23 @@ pub struct RevisionPageQuery {
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/history", operation_id = "billing_address_history", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), RevisionPageQuery),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), RevisionPageQuery),
     responses(
         (status = 200, description = "A page of revisions, newest first", body = Paginated<AddressRevisionDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn history(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
     query: web::Query<RevisionPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let query = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     };
-    let page = addresses::history(&state.store, &ctx, &account, &id, &query.page()?).await?;
+    let page = addresses::history(&state.store, &account, &id, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<AddressRevisionDto>::new(page, |r| {
             r.revision.to_string()
@@ -670,7 +665,7 @@ pub async fn history(
 /// request per address.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/change-requests", operation_id = "create_billing_address_change_request", tag = "billing-addresses",
     request_body = ChangeRequestBody,
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The pending change request", body = ChangeRequestDto),
@@ -679,12 +674,12 @@ pub async fn history(
     ))]
 pub async fn request_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     key: IdempotencyKey,
     body: ValidJson<ChangeRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let b = &body.value;
     let fields = RawAddress {
         company_name: &b.company_name,
@@ -711,22 +706,21 @@ pub async fn request_change(
 
 /// An address's change requests.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/change-requests", operation_id = "list_address_change_requests", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("address_id" = String, Path, description = "Address id"), ChangeRequestFilter, PageQuery),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), ChangeRequestFilter, PageQuery),
     responses(
         (status = 200, description = "A page of change requests", body = Paginated<ChangeRequestDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_address_change_requests(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
     filter: web::Query<ChangeRequestFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, address_id(&path.1)?);
+    let id = address_id(&path)?;
     let page = addresses::list_change_requests(
         &state.store,
-        &ctx,
         &account,
         Some(&id),
         filter.status,
@@ -742,22 +736,19 @@ pub async fn list_address_change_requests(
 
 /// All the account's change requests (staff's queue with `status=pending`).
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/billing-address-change-requests", operation_id = "list_change_requests", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ChangeRequestFilter, PageQuery),
+    params(ChangeRequestFilter, PageQuery),
     responses(
         (status = 200, description = "A page of change requests", body = Paginated<ChangeRequestDto>),
         (status = 403, description = "Integrations cannot read addresses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_change_requests(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ChangeRequestFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let page = addresses::list_change_requests(
         &state.store,
-        &ctx,
         &account,
         None,
         filter.status,
@@ -774,7 +765,7 @@ pub async fn list_change_requests(
 /// Approve a change request (staff): the change is applied as a new revision
 /// and the address becomes verified.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/approve", operation_id = "approve_change_request", tag = "billing-addresses",
-    params(("account_id" = String, Path, description = "Account id"), ("request_id" = String, Path, description = "Change request id")),
+    params(("request_id" = String, Path, description = "Change request id", example = "bcr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The approved request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -782,10 +773,10 @@ pub async fn list_change_requests(
     ))]
 pub async fn approve_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, request_id(&path.1)?);
+    let id = request_id(&path)?;
     let decided = addresses::decide_change_request(&state.store, &ctx, &account, &id, None).await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
 }
@@ -793,7 +784,7 @@ pub async fn approve_change(
 /// Reject a change request (staff), with a reason.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/reject", operation_id = "reject_change_request", tag = "billing-addresses",
     request_body = RejectRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("request_id" = String, Path, description = "Change request id")),
+    params(("request_id" = String, Path, description = "Change request id", example = "bcr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The rejected request", body = ChangeRequestDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -801,11 +792,11 @@ pub async fn approve_change(
     ))]
 pub async fn reject_change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, request_id(&path.1)?);
+    let id = request_id(&path)?;
     let reason = body.value.reason()?;
     let decided =
         addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;

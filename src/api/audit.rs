@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::accounts::account_id;
 use super::extract::{PageQuery, Paginated};
+use super::scope::AccountScope;
 use crate::AppState;
 use crate::domain::audit::AuditEvent;
 use crate::domain::role::Role;
@@ -62,7 +62,7 @@ impl From<AuditEvent> for AuditEventDto {
 
 /// An account's audit log, newest first (account admins and staff).
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/audit-events", operation_id = "list_account_audit_events", tag = "audit",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of events, newest first", body = Paginated<AuditEventDto>),
         (status = 403, description = "Viewers and integrations cannot read the audit log", body = Problem, content_type = "application/problem+json"),
@@ -71,12 +71,10 @@ impl From<AuditEvent> for AuditEventDto {
     ))]
 pub async fn list_for_account(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = audit::list_for_account(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = audit::list_for_account(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<AuditEventDto>::new(page, |e| e.id.to_string())))
 }
 

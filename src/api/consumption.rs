@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::account_id;
 use super::documents::FileBytes;
 use super::extract::{BulkJson, PageQuery, Paginated};
+use super::scope::AccountScope;
 use crate::AppState;
 use crate::domain::consumption::{
     Bound, Direction, Filter, Kind, Position, Record, Selection, Totals,
@@ -19,7 +19,6 @@ use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::render::Lang;
 use crate::render::consumption::{ExportWriter, Format, Heading};
-use crate::service::Ctx;
 use crate::service::consumption::{self, IngestOutcome, MAX_BATCH, RecordInput};
 
 /// A call or an SMS as the telephony platform sends it.
@@ -272,18 +271,15 @@ pub struct ExportQuery {
 /// invoice.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/consumption", operation_id = "ingest_consumption", tag = "consumption",
     request_body = IngestRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "What the batch added", body = IngestDto),
         (status = 403, description = "Only integrations and staff ingest consumption", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ingest(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: BulkJson<IngestRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let records = body.0.records;
     if records.is_empty() || records.len() > MAX_BATCH {
         return Err(ApiError::validation(
@@ -340,30 +336,21 @@ fn parse_position(query: &ConsumptionPageQuery) -> Result<(Option<Position>, u32
 /// The detailed consumption, oldest first, filtered by date range, team,
 /// user and kind.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption", operation_id = "list_consumption", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter, ConsumptionPageQuery),
+    params(ConsumptionFilter, ConsumptionPageQuery),
     responses(
         (status = 200, description = "A page of records", body = Paginated<RecordDto>),
         (status = 403, description = "Integrations cannot read consumption", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ConsumptionFilter>,
     query: web::Query<ConsumptionPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let selection = filter.selection()?;
     let (after, limit) = parse_position(&query)?;
-    let (acc, page) = consumption::list(
-        &state.store,
-        &ctx,
-        &account,
-        &selection,
-        after.as_ref(),
-        limit,
-    )
-    .await?;
+    let (acc, page) =
+        consumption::list(&state.store, &account, &selection, after.as_ref(), limit).await?;
     let currency = acc.currency;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
@@ -380,19 +367,17 @@ pub async fn list(
 
 /// Totals of the selection: overall, by user and by team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption/summary", operation_id = "consumption_summary", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ConsumptionFilter),
+    params(ConsumptionFilter),
     responses(
         (status = 200, description = "The totals", body = SummaryDto),
         (status = 403, description = "Integrations cannot read consumption", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn summary(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ConsumptionFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let s = consumption::summary(&state.store, &ctx, &account, &filter.selection()?).await?;
+    let s = consumption::summary(&state.store, &account, &filter.selection()?).await?;
     let currency = s.account.currency;
     Ok(HttpResponse::Ok().json(SummaryDto {
         total: totals_dto(s.totals.total, currency),
@@ -425,7 +410,7 @@ pub async fn summary(
 /// totals at the end). HTML and PDF are in French unless `Accept-Language`
 /// asks for English. The file is streamed as it is read, whatever its size.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/consumption/export", operation_id = "export_consumption", tag = "consumption",
-    params(("account_id" = String, Path, description = "Account id"), ExportQuery, ConsumptionFilter,
+    params(ExportQuery, ConsumptionFilter,
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The file, streamed",
@@ -435,13 +420,11 @@ pub async fn summary(
     ))]
 pub async fn export(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    AccountScope { ctx, account }: AccountScope,
     req: HttpRequest,
-    path: web::Path<String>,
     format: web::Query<ExportQuery>,
     query: web::Query<ConsumptionFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let selection = query.selection()?;
     let format = match format.format {
         ExportFormat::Csv => Format::Csv,
@@ -449,7 +432,7 @@ pub async fn export(
         ExportFormat::Pdf => Format::Pdf,
     };
     let lang = Lang::from_request(&req);
-    let export = consumption::start_export(&state.store, &ctx, &account, &selection).await?;
+    let export = consumption::start_export(&state.store, &account, &selection).await?;
     let day = export.account.timezone.date_at(ctx.now);
     let filename = format!("consumption-{}-{day}.{}", account, format.extension());
     let heading = Heading {
@@ -461,7 +444,13 @@ pub async fn export(
     let writer = ExportWriter::new(format, lang, heading, export.names);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     let store = state.store.clone();
-    actix_web::rt::spawn(stream_export(store, account, export.filter, writer, sender));
+    actix_web::rt::spawn(stream_export(
+        store,
+        account.id().clone(),
+        export.filter,
+        writer,
+        sender,
+    ));
     let body = futures_util::stream::unfold(receiver, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });

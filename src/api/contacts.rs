@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::{Contact, ContactRole, Email, PhoneNumber};
 use crate::domain::ids::ContactId;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, contacts};
+use crate::service::contacts;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ContactDto {
@@ -163,8 +163,7 @@ fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
 /// Add a contact (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/contacts", operation_id = "create_contact", tag = "contacts",
     request_body = CreateContactRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The contact", body = ContactDto),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),
@@ -172,12 +171,10 @@ fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
     ))]
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<CreateContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let new = contacts::NewContact::try_from(body.value)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let contact = contacts::create(tx, &ctx, &account, new).await?;
@@ -187,7 +184,7 @@ pub async fn create(
 
 /// List contacts, optionally of one role.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/contacts", operation_id = "list_contacts", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ContactFilter, PageQuery),
+    params(ContactFilter, PageQuery),
     responses(
         (status = 200, description = "A page of contacts", body = Paginated<ContactDto>),
         (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
@@ -195,19 +192,17 @@ pub async fn create(
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<ContactFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = contacts::list(&state.store, &ctx, &account, filter.role, &query.page()?).await?;
+    let page = contacts::list(&state.store, &account, filter.role, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<ContactDto>::new(page, |c| c.id.to_string())))
 }
 
 /// A contact.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "get_contact", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The contact", body = ContactDto),
         (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
@@ -215,19 +210,18 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
-    let contact = contacts::get(&state.store, &ctx, &account, &id).await?;
+    let id = contact_id(&path)?;
+    let contact = contacts::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(ContactDto::from(contact)))
 }
 
 /// Change a contact (admin): only the fields sent.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "update_contact", tag = "contacts",
     request_body = UpdateContactRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The contact after the change", body = ContactDto),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),
@@ -235,12 +229,11 @@ pub async fn get(
     ))]
 pub async fn update(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
+    let id = contact_id(&path)?;
     let patch = contacts::ContactPatch::try_from(body.value)?;
     let contact = contacts::update(&state.store, &ctx, &account, &id, patch).await?;
     Ok(HttpResponse::Ok().json(ContactDto::from(contact)))
@@ -248,7 +241,7 @@ pub async fn update(
 
 /// Delete a contact (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/contacts/{contact_id}", operation_id = "delete_contact", tag = "contacts",
-    params(("account_id" = String, Path, description = "Account id"), ("contact_id" = String, Path, description = "Contact id")),
+    params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot change contacts", body = Problem, content_type = "application/problem+json"),
@@ -256,11 +249,10 @@ pub async fn update(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = contact_id(&path.1)?;
+    let id = contact_id(&path)?;
     contacts::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

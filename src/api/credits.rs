@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::{account_id, currency_of};
+use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::ids::TopUpId;
@@ -217,37 +218,32 @@ fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, Api
 
 /// The balance and the auto-recharge settings.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits", operation_id = "get_credits", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Balance and auto-recharge", body = CreditsDto),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let (acc, credit) = credits::state(&state.store, &ctx, &account).await?;
+    let (acc, credit) = credits::state(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(credits_dto(credit, acc.currency)))
 }
 
 /// The ledger, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/transactions", operation_id = "list_credit_transactions", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of ledger lines", body = Paginated<LedgerEntryDto>),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn transactions(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = credits::ledger(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = credits::ledger(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |e| e.id.to_string(),
@@ -257,20 +253,18 @@ pub async fn transactions(
 
 /// The top-ups, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "list_top_ups", tag = "credits",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of top-ups", body = Paginated<TopUpDto>),
         (status = 403, description = "Integrations cannot read credits", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_top_ups(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = credits::top_ups(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = credits::top_ups(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |t| t.id.to_string(),
@@ -282,8 +276,7 @@ pub async fn list_top_ups(
 /// credited when the payment is confirmed.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "create_top_up", tag = "credits",
     request_body = TopUpRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The pending top-up", body = TopUpDto),
         (status = 403, description = "Viewers cannot top up", body = Problem, content_type = "application/problem+json"),
@@ -291,13 +284,11 @@ pub async fn list_top_ups(
     ))]
 pub async fn create_top_up(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<TopUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let amount = money("amount", &body.value.amount, currency)?;
     credits::check_top_up_amount("amount", amount)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
@@ -309,7 +300,7 @@ pub async fn create_top_up(
 /// Confirm a top-up's payment by hand (staff): `succeeded` credits it once.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups/{top_up_id}/confirm", operation_id = "confirm_top_up", tag = "credits",
     request_body = ConfirmTopUpRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("top_up_id" = String, Path, description = "Top-up id")),
+    params(("top_up_id" = String, Path, description = "Top-up id", example = "tup_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The settled top-up", body = TopUpDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -317,12 +308,11 @@ pub async fn create_top_up(
     ))]
 pub async fn confirm_top_up(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<ConfirmTopUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.0)?;
-    let id = TopUpId::parse(&path.1).ok_or(ApiError::NotFound("top-up"))?;
+    let id = TopUpId::parse(&path).ok_or(ApiError::NotFound("top-up"))?;
     let outcome = match body.value.status {
         ConfirmStatus::Succeeded => Settlement::Succeeded,
         ConfirmStatus::Failed => Settlement::Failed(
@@ -332,7 +322,7 @@ pub async fn confirm_top_up(
                 .and_then(|r| clean_name(r, 500)),
         ),
     };
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let top_up = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
     Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
 }
@@ -340,19 +330,16 @@ pub async fn confirm_top_up(
 /// Set auto-recharge (admin).
 #[utoipa::path(put, path = "/v1/accounts/{account_id}/credits/auto-recharge", operation_id = "set_auto_recharge", tag = "credits",
     request_body = AutoRechargeRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Balance and the new settings", body = CreditsDto),
         (status = 403, description = "Viewers cannot change settings", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_auto_recharge(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<AutoRechargeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let r = body.value;
     let threshold = non_negative("threshold", &r.threshold, currency)?;
     let amount = non_negative("amount", &r.amount, currency)?;
@@ -368,8 +355,7 @@ pub async fn set_auto_recharge(
 /// Adjust the balance (staff): a signed amount and a reason; never below zero.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/adjustments", operation_id = "adjust_credits", tag = "credits",
     request_body = AdjustmentRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The ledger line", body = LedgerEntryDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -377,13 +363,11 @@ pub async fn set_auto_recharge(
     ))]
 pub async fn adjust(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AdjustmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     let amount = money("amount", &body.value.amount, currency)?;
     let reason = clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
@@ -468,7 +452,6 @@ fn check_signature(
 /// with `COMPTOIR_WEBHOOK_SECRET`, within 5 minutes. A replayed event id is
 /// acknowledged and changes nothing.
 #[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits",
-    security(("webhook_signature" = [])),
     request_body = PaymentEventBody,
     responses(
         (status = 200, description = "Acknowledged", body = WebhookAck),

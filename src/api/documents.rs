@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::account_id;
 use super::extract::{PageQuery, Paginated};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::document::{Document, DocumentType, MAX_DOCUMENT_BYTES};
 use crate::domain::ids::DocumentId;
 use crate::error::{ApiError, Problem};
-use crate::service::{Ctx, documents};
+use crate::service::documents;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DocumentDto {
@@ -176,7 +176,6 @@ async fn read_field(
 /// bytes; at most 10 MiB (413 beyond). The SHA-256 and size are kept.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/documents", operation_id = "upload_document", tag = "documents",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The stored document", body = DocumentDto),
         (status = 400, description = "The multipart body cannot be read", body = Problem, content_type = "application/problem+json"),
@@ -187,12 +186,10 @@ async fn read_field(
     ))]
 pub async fn upload(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    if let Err(e) = documents::check_upload(&state.store, &ctx, &account).await {
+    if let Err(e) = documents::check_upload(&state.store, &account).await {
         drain_form(&mut form).await;
         return Err(e);
     }
@@ -244,50 +241,41 @@ pub async fn upload(
 
 /// List documents, optionally of one type.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents", operation_id = "list_documents", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), DocumentFilter, PageQuery),
+    params(DocumentFilter, PageQuery),
     responses(
         (status = 200, description = "A page of documents", body = Paginated<DocumentDto>),
         (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<DocumentFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = documents::list(
-        &state.store,
-        &ctx,
-        &account,
-        filter.doc_type,
-        &query.page()?,
-    )
-    .await?;
+    let page = documents::list(&state.store, &account, filter.doc_type, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<DocumentDto>::new(page, |d| d.id.to_string())))
 }
 
 /// A document's metadata.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents/{document_id}", operation_id = "get_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The document", body = DocumentDto),
         (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
-    let document = documents::get(&state.store, &ctx, &account, &id).await?;
+    let id = document_id(&path)?;
+    let document = documents::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(DocumentDto::from(document)))
 }
 
 /// Download a document ("Open"): its bytes with their type and file name.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/documents/{document_id}/content", operation_id = "download_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The bytes", content(
             (FileBytes = "application/pdf"), (FileBytes = "image/png"), (FileBytes = "image/jpeg"))),
@@ -295,12 +283,11 @@ pub async fn get(
     ))]
 pub async fn content(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
-    let (document, bytes) =
-        documents::content(&state.store, &state.blobs, &ctx, &account, &id).await?;
+    let id = document_id(&path)?;
+    let (document, bytes) = documents::content(&state.store, &state.blobs, &account, &id).await?;
     let file_name = document.file_name();
     let ascii: String = file_name
         .chars()
@@ -327,7 +314,7 @@ pub async fn content(
 /// Delete a document (admin). Not a contract (customer service only), not a
 /// document cited by a pending change request (409 `document_in_use`).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/documents/{document_id}", operation_id = "delete_document", tag = "documents",
-    params(("account_id" = String, Path, description = "Account id"), ("document_id" = String, Path, description = "Document id")),
+    params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete; contracts need customer service (requires_support)", body = Problem, content_type = "application/problem+json"),
@@ -335,10 +322,10 @@ pub async fn content(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, document_id(&path.1)?);
+    let id = document_id(&path)?;
     documents::delete(&state.store, &state.blobs, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

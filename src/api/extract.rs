@@ -25,18 +25,35 @@ fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("AppState missing"))
 }
 
+impl Ctx {
+    /// The caller of the request's bearer token (401 without a valid one).
+    pub fn extract_now(req: &HttpRequest) -> Result<Ctx, ApiError> {
+        Ok(Ctx {
+            caller: crate::auth::caller_of(req)?,
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            now: state(req)?.clock.now(),
+        })
+    }
+}
+
 impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
+    /// Also checks the role the route table declares for the route (the
+    /// account routes check it in [`super::scope::AccountScope`], after the
+    /// tenant rule).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready((|| {
-            Ok(Ctx {
-                caller: crate::auth::caller_of(req)?,
-                request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-                now: state(req)?.clock.now(),
-            })
-        })())
+        let need = req
+            .extensions()
+            .get::<crate::domain::role::Access>()
+            .and_then(|access| access.need());
+        ready(Ctx::extract_now(req).and_then(|ctx| {
+            if let Some(need) = need {
+                ctx.require(need)?;
+            }
+            Ok(ctx)
+        }))
     }
 }
 

@@ -14,14 +14,14 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health", security(()),
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health",
     responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health", security(()),
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health",
     responses(
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database is not reachable", body = crate::error::Problem, content_type = "application/problem+json"),

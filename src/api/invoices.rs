@@ -8,20 +8,19 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
 use super::payments::PaymentMethodDto;
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::ids::InvoiceId;
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
 use crate::domain::issued::{Invoice, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Problem};
 use crate::render::Lang;
-use crate::service::Ctx;
 use crate::service::invoices::{self, Closing, RunReport};
+use crate::service::{Authorized, Ctx};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -97,17 +96,14 @@ fn totals(c: &Composition) -> (String, String, String, String) {
 /// and billing address, with the debit date and the masked default payment
 /// method.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/upcoming", operation_id = "upcoming_invoice", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "The upcoming invoice", body = UpcomingInvoiceDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upcoming(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let u = invoices::upcoming(&state.store, &ctx, &account).await?;
     let c = &u.composition;
     let (subtotal, tax_rate, tax_amount, total) = totals(c);
@@ -236,22 +232,19 @@ pub struct InvoiceFilter {
 
 /// List the account's invoices, oldest first.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices", operation_id = "list_invoices", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), InvoiceFilter, PageQuery),
+    params(InvoiceFilter, PageQuery),
     responses(
         (status = 200, description = "A page of invoices", body = Paginated<InvoiceDto>),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<InvoiceFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let page = invoices::list(
         &state.store,
-        &ctx,
         &account,
         filter.status,
         filter.from,
@@ -264,18 +257,18 @@ pub async fn list(
 
 /// An issued invoice.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}", operation_id = "get_invoice", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice", body = InvoiceDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
-    let invoice = invoices::get(&state.store, &ctx, &account, &id).await?;
+    let id = invoice_id(&path)?;
+    let invoice = invoices::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
@@ -332,7 +325,6 @@ pub async fn run(
     ctx: Ctx,
     body: ValidJson<BillingRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.require(Need::Staff)?;
     let period = Period::parse(&body.value.period)
         .ok_or_else(|| ApiError::validation("period", "must be a month such as 2026-05"))?;
     let report = invoices::run(&state.store, &ctx, &state.seller, period).await?;
@@ -364,18 +356,13 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
     }
 }
 
-fn invoice_path(
-    path: &(String, String),
-) -> Result<(crate::domain::ids::AccountId, InvoiceId), ApiError> {
-    Ok((
-        account_id(&path.0)?,
-        InvoiceId::parse(&path.1).ok_or(ApiError::NotFound("invoice"))?,
-    ))
+fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
+    InvoiceId::parse(raw).ok_or(ApiError::NotFound("invoice"))
 }
 
 /// Mark an issued invoice paid (staff), e.g. after a bank transfer.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/mark-paid", operation_id = "mark_invoice_paid", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, paid", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -383,10 +370,10 @@ fn invoice_path(
     ))]
 pub async fn mark_paid(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
+    let id = invoice_id(&path)?;
     let invoice =
         invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Paid).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
@@ -409,7 +396,7 @@ pub struct VoidRequest {
 /// Void an issued invoice (staff), with a reason. Its number stays used.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/void", operation_id = "void_invoice", tag = "invoices",
     request_body = VoidRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, void", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
@@ -417,11 +404,11 @@ pub struct VoidRequest {
     ))]
 pub async fn void(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<VoidRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
+    let id = invoice_id(&path)?;
     let reason = crate::domain::account::clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
     let invoice =
@@ -432,11 +419,10 @@ pub async fn void(
 
 async fn rendering(
     state: &AppState,
-    ctx: &Ctx,
-    path: &(String, String),
+    account: &Authorized,
+    path: &ItemId,
 ) -> Result<Invoice, ApiError> {
-    let (account, id) = invoice_path(path)?;
-    invoices::get(&state.store, ctx, &account, &id).await
+    invoices::get(&state.store, account, &invoice_id(path)?).await
 }
 
 fn inline_file(name: String) -> ContentDisposition {
@@ -449,7 +435,7 @@ fn inline_file(name: String) -> ContentDisposition {
 /// The invoice as a standalone printable HTML page; French unless
 /// `Accept-Language` prefers English.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/html", operation_id = "invoice_html", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The invoice page", content_type = "text/html", body = String),
@@ -457,11 +443,11 @@ fn inline_file(name: String) -> ContentDisposition {
     ))]
 pub async fn html(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    AccountScope { account, .. }: AccountScope,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &ctx, &path).await?;
+    let invoice = rendering(&state, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -472,7 +458,7 @@ pub async fn html(
 /// The invoice as a PDF (A4, embedded font, real text); French unless
 /// `Accept-Language` prefers English.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id"),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
     responses(
         (status = 200, description = "The invoice PDF", content((FileBytes = "application/pdf"))),
@@ -480,11 +466,11 @@ pub async fn html(
     ))]
 pub async fn pdf(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    AccountScope { account, .. }: AccountScope,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &ctx, &path).await?;
+    let invoice = rendering(&state, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
@@ -524,18 +510,18 @@ pub struct InvoiceEmailsDto {
 /// The invoice's emails: one per recipient when it was issued, with their
 /// delivery status. The PDF is attached to each.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice's emails, oldest first", body = InvoiceEmailsDto),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn emails(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = invoice_path(&path)?;
-    let rows = invoices::emails(&state.store, &ctx, &account, &id).await?;
+    let id = invoice_id(&path)?;
+    let rows = invoices::emails(&state.store, &account, &id).await?;
     let items = rows
         .into_iter()
         .map(|r| InvoiceEmailDto {

@@ -6,15 +6,15 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::{account_id, currency_of};
+use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::address::Country;
 use crate::domain::ids::{LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{License, LicenseStatus, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Problem};
-use crate::service::Ctx;
 use crate::service::licenses::{self, Pricing, RemovalPreview};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -262,18 +262,15 @@ fn number_id(raw: &str) -> Result<PhoneNumberId, ApiError> {
 /// end of its month, and a quote id valid 15 minutes.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/license-quotes", operation_id = "quote_licenses", tag = "licenses",
     request_body = QuoteRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The quote", body = QuoteDto),
         (status = 403, description = "Viewers cannot quote; only staff choose an activation date", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn quote(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<QuoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = body.value;
     let outcome = licenses::quote(
         &state.store,
@@ -294,7 +291,7 @@ pub async fn quote(
 /// Add licenses (admin): 1 to 500 of a plan, with or without a quote.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/licenses", operation_id = "add_licenses", tag = "licenses",
     request_body = AddLicensesRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The licenses and the proration charged", body = AddedDto),
         (status = 403, description = "Viewers cannot add licenses; only staff choose an activation date", body = Problem, content_type = "application/problem+json"),
@@ -303,12 +300,10 @@ pub async fn quote(
     ))]
 pub async fn add(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<AddLicensesRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = &body.value;
     let quote_id =
         match r.quote_id.as_deref() {
@@ -349,19 +344,17 @@ pub async fn add(
 
 /// The licenses and a summary by plan.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/licenses", operation_id = "list_licenses", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), LicenseFilter, PageQuery),
+    params(LicenseFilter, PageQuery),
     responses(
         (status = 200, description = "A page of licenses and the summary", body = LicenseListDto),
         (status = 403, description = "Integrations cannot read licenses", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     filter: web::Query<LicenseFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let all = matches!(filter.status, Some(StatusFilter::All));
     let (page, summary) = licenses::list(&state.store, &ctx, &account, all, &query.page()?).await?;
     let Paginated { data, next_cursor } = Paginated::<LicenseDto>::new(page, |l| l.id.to_string());
@@ -386,7 +379,7 @@ pub async fn list(
 /// Remove one license (admin), after the frontend's confirmation. An assigned
 /// license is 409 `license_assigned`, naming the user.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/licenses/{license_id}", operation_id = "remove_license", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "Removed: what the next invoice loses", body = RemovalDto),
         (status = 403, description = "Viewers cannot remove licenses", body = Problem, content_type = "application/problem+json"),
@@ -394,10 +387,10 @@ pub async fn list(
     ))]
 pub async fn remove(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(removal_dto(
         licenses::remove(&state.store, &ctx, &account, &id).await?,
     )))
@@ -405,7 +398,7 @@ pub async fn remove(
 
 /// What the next invoice would lose if this license were removed today.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/licenses/{license_id}/removal-preview", operation_id = "license_removal_preview", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The preview", body = RemovalDto),
         (status = 403, description = "Integrations cannot read licenses", body = Problem, content_type = "application/problem+json"),
@@ -413,10 +406,10 @@ pub async fn remove(
     ))]
 pub async fn removal_preview(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(removal_dto(
         licenses::removal_preview(&state.store, &ctx, &account, &id).await?,
     )))
@@ -425,7 +418,7 @@ pub async fn removal_preview(
 /// Assign a license to a user of the account (admin).
 #[utoipa::path(put, path = "/v1/accounts/{account_id}/licenses/{license_id}/assignee", operation_id = "assign_license", tag = "licenses",
     request_body = AssigneeRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The license", body = LicenseDto),
         (status = 403, description = "Viewers cannot assign", body = Problem, content_type = "application/problem+json"),
@@ -433,11 +426,11 @@ pub async fn removal_preview(
     ))]
 pub async fn assign(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<AssigneeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     let user = UserId::parse(&body.value.user_id)
         .ok_or_else(|| ApiError::validation("user_id", "is not a user of this account"))?;
     Ok(HttpResponse::Ok().json(LicenseDto::from(
@@ -447,7 +440,7 @@ pub async fn assign(
 
 /// Unassign a license (admin): it stays, available.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/licenses/{license_id}/assignee", operation_id = "unassign_license", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("license_id" = String, Path, description = "License id")),
+    params(("license_id" = String, Path, description = "License id", example = "lic_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The license", body = LicenseDto),
         (status = 403, description = "Viewers cannot unassign", body = Problem, content_type = "application/problem+json"),
@@ -455,10 +448,10 @@ pub async fn assign(
     ))]
 pub async fn unassign(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, license_id(&path.1)?);
+    let id = license_id(&path)?;
     Ok(HttpResponse::Ok().json(LicenseDto::from(
         licenses::assign(&state.store, &ctx, &account, &id, None).await?,
     )))
@@ -468,7 +461,7 @@ pub async fn unassign(
 /// prorated like a license; needs a verified billing address in that country.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/phone-numbers", operation_id = "add_phone_number", tag = "licenses",
     request_body = PhoneNumberRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The number", body = PhoneNumberDto),
         (status = 403, description = "Viewers cannot add numbers", body = Problem, content_type = "application/problem+json"),
@@ -476,19 +469,17 @@ pub async fn unassign(
     ))]
 pub async fn add_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<PhoneNumberRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let country = Country::parse(&body.value.country).ok_or_else(|| {
         ApiError::validation(
             "country",
             "must be an ISO 3166-1 alpha-2 country code such as FR",
         )
     })?;
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let currency = currency_of(&state, &account).await?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let (line, _) = licenses::add_number(tx, &ctx, &account, country).await?;
         number_dto(line, currency)
@@ -497,20 +488,18 @@ pub async fn add_number(
 
 /// The account's additional numbers.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/phone-numbers", operation_id = "list_phone_numbers", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of numbers", body = Paginated<PhoneNumberDto>),
         (status = 403, description = "Integrations cannot read numbers", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_numbers(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let currency = currency_of(&state, &ctx, &account).await?;
-    let page = licenses::list_numbers(&state.store, &ctx, &account, &query.page()?).await?;
+    let currency = currency_of(&state, &account).await?;
+    let page = licenses::list_numbers(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |n| n.id.to_string(),
@@ -520,27 +509,27 @@ pub async fn list_numbers(
 
 /// An additional number.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/phone-numbers/{number_id}", operation_id = "get_phone_number", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("number_id" = String, Path, description = "Phone number id")),
+    params(("number_id" = String, Path, description = "Phone number id", example = "num_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The number", body = PhoneNumberDto),
         (status = 403, description = "Integrations cannot read numbers", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, number_id(&path.1)?);
-    let currency = currency_of(&state, &ctx, &account).await?;
+    let id = number_id(&path)?;
+    let currency = currency_of(&state, &account).await?;
     Ok(HttpResponse::Ok().json(number_dto(
-        licenses::get_number(&state.store, &ctx, &account, &id).await?,
+        licenses::get_number(&state.store, &account, &id).await?,
         currency,
     )))
 }
 
 /// Remove an additional number (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/phone-numbers/{number_id}", operation_id = "remove_phone_number", tag = "licenses",
-    params(("account_id" = String, Path, description = "Account id"), ("number_id" = String, Path, description = "Phone number id")),
+    params(("number_id" = String, Path, description = "Phone number id", example = "num_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot remove numbers", body = Problem, content_type = "application/problem+json"),
@@ -548,10 +537,10 @@ pub async fn get_number(
     ))]
 pub async fn remove_number(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, number_id(&path.1)?);
+    let id = number_id(&path)?;
     licenses::remove_number(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

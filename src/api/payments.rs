@@ -6,8 +6,8 @@ use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::card::{CardBrand, CardError, CardNumber, Expiry};
@@ -179,19 +179,17 @@ fn parse_card(r: CardRequest, ctx: &Ctx) -> Result<payments::NewCard, ApiError> 
 
 /// List payment methods, masked.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/payment-methods", operation_id = "list_payment_methods", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of payment methods", body = Paginated<PaymentMethodDto>),
         (status = 403, description = "Integrations cannot read payment methods", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = payments::list(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = payments::list(&state.store, &account, &query.page()?).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<PaymentMethodDto>::new(page, |m| {
             m.id.to_string()
@@ -206,7 +204,6 @@ pub async fn list(
 /// number, and the fingerprint already makes a retry harmless.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/card", operation_id = "add_card", tag = "payment-methods",
     request_body = CardRequest,
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 201, description = "The new card, now the default", body = PaymentMethodDto),
         (status = 200, description = "The same card, updated", body = PaymentMethodDto),
@@ -215,11 +212,9 @@ pub async fn list(
     ))]
 pub async fn add_card(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     body: ValidJson<CardRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let card = parse_card(body.value, &ctx)?;
     let key = payments::require_key(state.data_key.as_ref())?;
     let mut tx = state.store.begin_write().await?;
@@ -237,8 +232,7 @@ pub async fn add_card(
 /// `requires_support`). The IBAN is stored encrypted and shown masked.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/sepa", operation_id = "add_sepa_debit", tag = "payment-methods",
     request_body = SepaRequest,
-    params(("account_id" = String, Path, description = "Account id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The SEPA debit", body = PaymentMethodDto),
         (status = 403, description = "requires_support: only customer service sets an IBAN", body = Problem, content_type = "application/problem+json"),
@@ -246,14 +240,11 @@ pub async fn add_card(
     ))]
 pub async fn add_sepa(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<SepaRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     if !ctx.caller.role.is_staff() {
-        ctx.authorize(&account, crate::domain::role::Need::Manage)?;
         return Err(ApiError::RequiresSupport("set an IBAN"));
     }
     let r = &body.value;
@@ -306,7 +297,7 @@ pub async fn add_sepa(
 
 /// Make a payment method the default one (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/payment-methods/{method_id}/make-default", operation_id = "make_payment_method_default", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), ("method_id" = String, Path, description = "Payment method id")),
+    params(("method_id" = String, Path, description = "Payment method id", example = "pm_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The method, now the default", body = PaymentMethodDto),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),
@@ -314,17 +305,17 @@ pub async fn add_sepa(
     ))]
 pub async fn make_default(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, method_id(&path.1)?);
+    let id = method_id(&path)?;
     let method = payments::make_default(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::Ok().json(PaymentMethodDto::from(method)))
 }
 
 /// Remove a payment method (admin); the default one only when it is the last.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/payment-methods/{method_id}", operation_id = "delete_payment_method", tag = "payment-methods",
-    params(("account_id" = String, Path, description = "Account id"), ("method_id" = String, Path, description = "Payment method id")),
+    params(("method_id" = String, Path, description = "Payment method id", example = "pm_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot change payment methods", body = Problem, content_type = "application/problem+json"),
@@ -332,10 +323,10 @@ pub async fn make_default(
     ))]
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, method_id(&path.1)?);
+    let id = method_id(&path)?;
     payments::delete(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -104,7 +104,7 @@ pub async fn list(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, 
 /// The new price applies to billing periods starting after the change: from
 /// the first day of next month (UTC). Until then it shows as `next_price`.
 #[utoipa::path(put, path = "/v1/plans/{code}", operation_id = "update_plan", tag = "plans",
-    params(("code" = String, Path, description = "Plan code, e.g. ADVANCED")),
+    params(("code" = String, Path, description = "Plan code", example = "ADVANCED")),
     request_body = UpdatePlanRequest,
     responses(
         (status = 200, description = "The plan after the change", body = PlanDto),

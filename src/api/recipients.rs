@@ -6,13 +6,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::contact::Email;
 use crate::domain::ids::RecipientId;
 use crate::error::{ApiError, Problem};
-use crate::service::{Ctx, recipients};
+use crate::service::recipients;
 use crate::store::recipients::RecipientRow;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -60,7 +60,7 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
 /// Add an invoice recipient (admin): at most 10, no duplicates.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoice-recipients", operation_id = "add_invoice_recipient", tag = "invoices",
     request_body = RecipientRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
@@ -69,12 +69,10 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
     ))]
 pub async fn add(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<RecipientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let email = email(&body.value)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         RecipientDto::from(recipients::add(tx, &ctx, &account, email).await?)
@@ -83,18 +81,15 @@ pub async fn add(
 
 /// The invoice recipients.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoice-recipients", operation_id = "list_invoice_recipients", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id")),
     responses(
         (status = 200, description = "Every recipient (at most 10)", body = RecipientListDto),
         (status = 403, description = "Integrations cannot read recipients", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let rows = recipients::list(&state.store, &ctx, &account).await?;
+    let rows = recipients::list(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(RecipientListDto {
         data: rows.into_iter().map(RecipientDto::from).collect(),
         next_cursor: None,
@@ -103,25 +98,25 @@ pub async fn list(
 
 /// An invoice recipient.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "get_invoice_recipient", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Integrations cannot read recipients", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
-    let row = recipients::get(&state.store, &ctx, &account, &id).await?;
+    let id = recipient_id(&path)?;
+    let row = recipients::get(&state.store, &account, &id).await?;
     Ok(HttpResponse::Ok().json(RecipientDto::from(row)))
 }
 
 /// Change a recipient's email (admin).
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "change_invoice_recipient", tag = "invoices",
     request_body = RecipientRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The recipient", body = RecipientDto),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
@@ -129,28 +124,28 @@ pub async fn get(
     ))]
 pub async fn change(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<RecipientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
+    let id = recipient_id(&path)?;
     let row = recipients::change(&state.store, &ctx, &account, &id, email(&body.value)?).await?;
     Ok(HttpResponse::Ok().json(RecipientDto::from(row)))
 }
 
 /// Remove a recipient (admin).
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/invoice-recipients/{recipient_id}", operation_id = "remove_invoice_recipient", tag = "invoices",
-    params(("account_id" = String, Path, description = "Account id"), ("recipient_id" = String, Path, description = "Recipient id")),
+    params(("recipient_id" = String, Path, description = "Recipient id", example = "rcp_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = "Viewers cannot change recipients", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn remove(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, recipient_id(&path.1)?);
+    let id = recipient_id(&path)?;
     recipients::remove(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

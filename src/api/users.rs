@@ -6,15 +6,15 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::account_id;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::contact::Email;
 use crate::domain::ids::{TeamId, UserId};
 use crate::domain::user::{Team, User};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, users};
+use crate::service::users;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserDto {
@@ -144,7 +144,7 @@ fn team_name(raw: &str) -> Result<String, ApiError> {
 /// Add a user (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/users", operation_id = "create_user", tag = "users",
     request_body = CreateUserRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The user", body = UserDto),
         (status = 403, description = "Viewers cannot add users", body = Problem, content_type = "application/problem+json"),
@@ -152,12 +152,10 @@ fn team_name(raw: &str) -> Result<String, ApiError> {
     ))]
 pub async fn create_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let r = &body.value;
     let mut v = FieldErrors::default();
     let name = v.check("name", clean_name(&r.name, 200), NAME_MSG);
@@ -185,52 +183,49 @@ pub async fn create_user(
 
 /// List users, optionally of one team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/users", operation_id = "list_users", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), UserFilter, PageQuery),
+    params(UserFilter, PageQuery),
     responses(
         (status = 200, description = "A page of users", body = Paginated<UserDto>),
         (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_users(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     filter: web::Query<UserFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let team = match filter.team_id.as_deref() {
         None => None,
         Some(raw) => {
             Some(TeamId::parse(raw).ok_or_else(|| ApiError::validation("team_id", TEAM_MSG))?)
         }
     };
-    let page =
-        users::list_users(&state.store, &ctx, &account, team.as_ref(), &query.page()?).await?;
+    let page = users::list_users(&state.store, &account, team.as_ref(), &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<UserDto>::new(page, |u| u.id.to_string())))
 }
 
 /// A user.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "get_user", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The user", body = UserDto),
         (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     Ok(HttpResponse::Ok().json(UserDto::from(
-        users::get_user(&state.store, &ctx, &account, &id).await?,
+        users::get_user(&state.store, &account, &id).await?,
     )))
 }
 
 /// Change a user (admin): name, email, team.
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "update_user", tag = "users",
     request_body = UpdateUserRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The user after the change", body = UserDto),
         (status = 403, description = "Viewers cannot change users", body = Problem, content_type = "application/problem+json"),
@@ -238,11 +233,11 @@ pub async fn get_user(
     ))]
 pub async fn update_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     let r = body.value;
     let mut v = FieldErrors::default();
     let patch = users::UserPatch {
@@ -263,17 +258,17 @@ pub async fn update_user(
 /// Delete a user (admin). Its license is freed, not removed: it stays on the
 /// account, available.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/users/{user_id}", operation_id = "delete_user", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete users", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, user_id(&path.1)?);
+    let id = user_id(&path)?;
     users::delete_user(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -281,7 +276,7 @@ pub async fn delete_user(
 /// Add a team (admin).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/teams", operation_id = "create_team", tag = "users",
     request_body = TeamRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot add teams", body = Problem, content_type = "application/problem+json"),
@@ -289,12 +284,10 @@ pub async fn delete_user(
     ))]
 pub async fn create_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { ctx, account }: AccountScope,
     key: IdempotencyKey,
     body: ValidJson<TeamRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
     let name = team_name(&body.value.name)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
         let team = users::create_team(tx, &ctx, &account, name).await?;
@@ -304,44 +297,42 @@ pub async fn create_team(
 
 /// List teams.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/teams", operation_id = "list_teams", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), PageQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of teams", body = Paginated<TeamDto>),
         (status = 403, description = "Integrations cannot read teams", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_teams(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<String>,
+    AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path)?;
-    let page = users::list_teams(&state.store, &ctx, &account, &query.page()?).await?;
+    let page = users::list_teams(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::<TeamDto>::new(page, |t| t.id.to_string())))
 }
 
 /// A team.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "get_team", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The team", body = TeamDto),
         (status = 403, description = "Integrations cannot read teams", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { account, .. }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     Ok(HttpResponse::Ok().json(TeamDto::from(
-        users::get_team(&state.store, &ctx, &account, &id).await?,
+        users::get_team(&state.store, &account, &id).await?,
     )))
 }
 
 /// Rename a team (admin).
 #[utoipa::path(patch, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "update_team", tag = "users",
     request_body = TeamRequest,
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The team", body = TeamDto),
         (status = 403, description = "Viewers cannot change teams", body = Problem, content_type = "application/problem+json"),
@@ -349,11 +340,11 @@ pub async fn get_team(
     ))]
 pub async fn update_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
     body: ValidJson<TeamRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     let name = team_name(&body.value.name)?;
     Ok(HttpResponse::Ok().json(TeamDto::from(
         users::rename_team(&state.store, &ctx, &account, &id, name).await?,
@@ -362,17 +353,17 @@ pub async fn update_team(
 
 /// Delete a team (admin); its users stay, without a team.
 #[utoipa::path(delete, path = "/v1/accounts/{account_id}/teams/{team_id}", operation_id = "delete_team", tag = "users",
-    params(("account_id" = String, Path, description = "Account id"), ("team_id" = String, Path, description = "Team id")),
+    params(("team_id" = String, Path, description = "Team id", example = "tea_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot delete teams", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_team(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, id) = (account_id(&path.0)?, team_id(&path.1)?);
+    let id = team_id(&path)?;
     users::delete_team(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -18,6 +18,12 @@ pub enum Role {
     Integration,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,7 +50,7 @@ impl Role {
 }
 
 /// What an operation needs, checked after the tenant rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Need {
     /// Read the account's billing data: admin, viewer, support.
     Read,
@@ -56,6 +62,58 @@ pub enum Need {
     Staff,
     /// Machine ingestion: integration, support.
     Ingest,
+}
+
+impl Need {
+    /// The roles granted this need: the one table of who may do what.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Need::Read => &[Admin, Viewer, Support],
+            Need::ReadAudit | Need::Manage => &[Admin, Support],
+            Need::Staff => &[Support],
+            Need::Ingest => &[Integration, Support],
+        }
+    }
+}
+
+/// How a route is entered: declared beside its handler in the route table,
+/// shown in the OpenAPI document, checked by the extractors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// No credentials (health probes).
+    Public,
+    /// The payment provider's HMAC signature, no token.
+    WebhookSignature,
+    /// Any valid token, whatever its role (the catalog of plans).
+    AnyToken,
+    /// A token whose role grants this need.
+    Role(Need),
+}
+
+impl From<Need> for Access {
+    fn from(need: Need) -> Self {
+        Access::Role(need)
+    }
+}
+
+impl Access {
+    /// The roles that may call the route; empty when no token is involved.
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Access::Public | Access::WebhookSignature => &[],
+            Access::AnyToken => &[Role::Admin, Role::Viewer, Role::Support, Role::Integration],
+            Access::Role(need) => need.roles(),
+        }
+    }
+
+    /// The need checked against the token's role, if any.
+    pub fn need(self) -> Option<Need> {
+        match self {
+            Access::Role(need) => Some(need),
+            _ => None,
+        }
+    }
 }
 
 /// The authenticated caller.
@@ -73,8 +131,8 @@ pub struct Caller {
 pub enum Denied {
     /// The account is not the caller's: answered as "not found", never revealing it exists.
     OtherAccount,
-    /// The caller's role lacks the right.
-    Role,
+    /// The caller's role is not among the roles the need grants.
+    Role { needs: Need, has: Role },
 }
 
 impl Caller {
@@ -86,21 +144,16 @@ impl Caller {
         if self.has(need) {
             Ok(())
         } else {
-            Err(Denied::Role)
+            Err(Denied::Role {
+                needs: need,
+                has: self.role,
+            })
         }
     }
 
     /// Whether the role grants `need`, regardless of the account.
     pub fn has(&self, need: Need) -> bool {
-        use Role::*;
-        matches!(
-            (need, self.role),
-            (Need::Read, Admin | Viewer | Support)
-                | (Need::ReadAudit, Admin | Support)
-                | (Need::Manage, Admin | Support)
-                | (Need::Staff, Support)
-                | (Need::Ingest, Integration | Support)
-        )
+        need.roles().contains(&self.role)
     }
 
     /// The key an idempotency record is scoped to: one caller identity.
@@ -161,6 +214,22 @@ mod tests {
                 assert_eq!(c.check(&a, *need).is_ok(), ok, "{role:?} {need:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_refused_role_names_the_need_and_the_callers_role() {
+        let a = AccountId::generate();
+        let c = caller(Role::Viewer, Some(&a));
+        assert_eq!(
+            c.check(&a, Need::Manage),
+            Err(Denied::Role {
+                needs: Need::Manage,
+                has: Role::Viewer
+            })
+        );
+        assert_eq!(Access::from(Need::Manage).roles(), Need::Manage.roles());
+        assert!(Access::Public.roles().is_empty());
+        assert_eq!(Access::AnyToken.roles().len(), 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::{Account, Timezone};
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
@@ -57,9 +57,9 @@ pub(crate) async fn open(tx: &mut Tx, ctx: &Ctx, account: &Account) -> Result<()
 }
 
 #[instrument(skip_all, fields(account = %id))]
-pub async fn get(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, ApiError> {
+pub async fn get(store: &Store, id: &Authorized) -> Result<Account, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, id, Need::Read).await
+    load(&mut tx, id).await
 }
 
 #[instrument(skip_all)]
@@ -67,16 +67,4 @@ pub async fn list(store: &Store, ctx: &Ctx, page: &PageRequest) -> Result<Page<A
     ctx.require(Need::Staff)?;
     let mut tx = store.begin_read().await?;
     Ok(tx.list_accounts(page.after.as_deref(), page.limit).await?)
-}
-
-/// The tenant rule and the role first, then the account must exist: the one
-/// entry check of every route under `/v1/accounts/{a}`.
-pub async fn authorized(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    id: &AccountId,
-    need: Need,
-) -> Result<Account, ApiError> {
-    ctx.authorize(id, need)?;
-    load(tx, id).await
 }

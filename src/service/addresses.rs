@@ -6,14 +6,12 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::address::{
     AddressFields, AddressRevision, AddressStatus, BillingAddress, ChangeRequest,
     ChangeRequestStatus, Country,
 };
 use crate::domain::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
@@ -73,13 +71,13 @@ async fn record_change(
 pub async fn create(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     fields: AddressFields,
 ) -> Result<BillingAddress, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     let address = BillingAddress {
         id: BillingAddressId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         fields,
         status: AddressStatus::PendingVerification,
         primary: !tx.has_primary_address(account).await?,
@@ -94,12 +92,11 @@ pub async fn create(
 
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<BillingAddress>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_addresses(account, page.after.as_deref(), page.limit)
         .await?)
@@ -107,25 +104,23 @@ pub async fn list(
 
 pub async fn get(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
 ) -> Result<BillingAddress, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load(&mut tx, account, id).await
 }
 
 /// The versions of an address's fields, newest first.
 pub async fn history(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
     page: &PageRequest,
 ) -> Result<Page<AddressRevision>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load(&mut tx, account, id).await?;
     let before = match page.after.as_deref() {
         None => None,
@@ -141,11 +136,11 @@ pub async fn history(
 pub async fn delete(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     if before.primary {
         return Err(ApiError::rule(
@@ -176,11 +171,11 @@ pub async fn delete(
 pub async fn make_primary(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
 ) -> Result<BillingAddress, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     if before.primary {
         return Ok(before);
@@ -210,17 +205,15 @@ pub async fn make_primary(
 pub async fn edit(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
     apply: impl FnOnce(&AddressFields) -> Result<AddressFields, ApiError>,
 ) -> Result<BillingAddress, ApiError> {
     if !ctx.caller.role.is_staff() {
-        // The tenant rule still comes first: another account's address is 404.
-        ctx.authorize(account, Need::Manage)?;
         return Err(ApiError::RequiresSupport("change a billing address"));
     }
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     let fields = apply(&before.fields)?;
     if fields == before.fields {
@@ -250,12 +243,12 @@ pub async fn edit(
 pub async fn decide(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &BillingAddressId,
     rejection: Option<String>,
 ) -> Result<BillingAddress, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     let (status, action) = match rejection {
         None => (AddressStatus::Verified, "billing_address.verified"),
@@ -288,12 +281,12 @@ pub async fn has_verified_address_in(
 pub async fn request_change(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     address: &BillingAddressId,
     fields: AddressFields,
     document: Option<DocumentId>,
 ) -> Result<ChangeRequest, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     load(tx, account, address).await?;
     if let Some(doc) = &document
         && tx.document(account, doc).await?.is_none()
@@ -320,7 +313,7 @@ pub async fn request_change(
     }
     let request = ChangeRequest {
         id: ChangeRequestId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         address_id: address.clone(),
         fields,
         document_id: document,
@@ -348,14 +341,13 @@ pub async fn request_change(
 
 pub async fn list_change_requests(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     address: Option<&BillingAddressId>,
     status: Option<ChangeRequestStatus>,
     page: &PageRequest,
 ) -> Result<Page<ChangeRequest>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     if let Some(address) = address {
         load(&mut tx, account, address).await?;
     }
@@ -370,12 +362,12 @@ pub async fn list_change_requests(
 pub async fn decide_change_request(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &ChangeRequestId,
     rejection: Option<String>,
 ) -> Result<ChangeRequest, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(&mut tx, account).await?;
     let request = tx
         .change_request(account, id)
         .await?

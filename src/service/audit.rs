@@ -2,9 +2,8 @@
 
 use tracing::instrument;
 
-use super::{Ctx, PageRequest};
+use super::{Authorized, Ctx, PageRequest};
 use crate::domain::audit::AuditEvent;
-use crate::domain::ids::AccountId;
 use crate::domain::role::Need;
 use crate::error::ApiError;
 use crate::store::{Page, Store, Tx};
@@ -19,12 +18,10 @@ pub async fn record(tx: &mut Tx, event: AuditEvent) -> Result<(), ApiError> {
 #[instrument(skip_all, fields(account = %account))]
 pub async fn list_for_account(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ApiError> {
     let mut tx = store.begin_read().await?;
-    ctx.authorize(account, Need::ReadAudit)?;
     tx.account(account)
         .await?
         .ok_or(ApiError::NotFound("account"))?;

@@ -8,8 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, audit, credits};
+use super::{Authorized, Ctx, audit, credits};
 use crate::domain::account::Account;
 use crate::domain::address::Country;
 use crate::domain::consumption::{
@@ -18,7 +17,6 @@ use crate::domain::consumption::{
 };
 use crate::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::role::Need;
 use crate::error::{ApiError, FieldError};
 use crate::store::consumption::ConsumptionTotals;
 use crate::store::{Page, Store};
@@ -142,7 +140,7 @@ struct Checked {
 pub async fn ingest(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     inputs: &[RecordInput],
 ) -> Result<IngestOutcome, ApiError> {
     if inputs.is_empty() || inputs.len() > MAX_BATCH {
@@ -156,7 +154,7 @@ pub async fn ingest(
     // between keeps its records (they hold no reference to the user row).
     let (account, users) = {
         let mut tx = store.begin_read().await?;
-        let account = authorized(&mut tx, ctx, account_id, Need::Ingest).await?;
+        let account = super::accounts::load(&mut tx, account_id).await?;
         let users: HashMap<UserId, Option<TeamId>> = tx
             .user_directory(account_id)
             .await?
@@ -189,7 +187,7 @@ pub async fn ingest(
         }
         fresh.push(Record {
             id: ConsumptionId::generate(),
-            account_id: account_id.clone(),
+            account_id: account_id.id().clone(),
             external_id: input.external_id.clone(),
             occurred_at: c.occurred_at,
             user_id: c.user,
@@ -252,14 +250,13 @@ fn resolve(account: &Account, selection: &Selection) -> Result<Filter, ApiError>
 /// A page of the detailed consumption.
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     selection: &Selection,
     after: Option<&Position>,
     limit: u32,
 ) -> Result<(Account, Page<Record>), ApiError> {
     let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let filter = &resolve(&account, selection)?;
     let rows = tx
         .list_consumption(account_id, filter, after, limit + 1)
@@ -276,12 +273,11 @@ pub struct Summary {
 
 pub async fn summary(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     selection: &Selection,
 ) -> Result<Summary, ApiError> {
     let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let filter = &resolve(&account, selection)?;
     let totals = tx.consumption_totals(account_id, filter).await?;
     let names = names(&mut tx, account_id).await?;
@@ -319,12 +315,11 @@ pub struct Export {
 
 pub async fn start_export(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     selection: &Selection,
 ) -> Result<Export, ApiError> {
     let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let filter = resolve(&account, selection)?;
     let names = names(&mut tx, account_id).await?;
     let count = tx.count_consumption(account_id, &filter).await?;
@@ -358,7 +353,7 @@ mod tests {
     use super::*;
     use crate::domain::account::Timezone;
     use crate::domain::contact::Email;
-    use crate::domain::role::{Caller, Role};
+    use crate::domain::role::{Caller, Need, Role};
     use crate::store::Tx;
 
     /// A fresh SQLite file, or a fresh schema when `TEST_DATABASE_URL` is a
@@ -421,19 +416,20 @@ mod tests {
         let account = super::super::accounts::create(&mut tx, &ctx, new)
             .await
             .unwrap();
+        let scope = ctx.authorize(&account.id, Need::Staff).unwrap();
         let user = super::super::users::NewUser {
             name: "Léa".into(),
             email: Email::parse("lea@example.fr").unwrap(),
             team_id: None,
         };
-        let user = super::super::users::create_user(&mut tx, &ctx, &account.id, user)
+        let user = super::super::users::create_user(&mut tx, &ctx, &scope, user)
             .await
             .unwrap();
         // Credits cover the first records, one of them in part.
         credits::adjust(
             &mut tx,
             &ctx,
-            &account.id,
+            &scope,
             Money::from_minor(1_005, Currency::Eur),
             "test",
         )
@@ -460,12 +456,8 @@ mod tests {
             })
             .collect();
         // Sent in two batches that overlap: the repeated records count once.
-        let first = ingest(&store, &ctx, &account.id, &records[..500])
-            .await
-            .unwrap();
-        let second = ingest(&store, &ctx, &account.id, &records[400..])
-            .await
-            .unwrap();
+        let first = ingest(&store, &ctx, &scope, &records[..500]).await.unwrap();
+        let second = ingest(&store, &ctx, &scope, &records[400..]).await.unwrap();
         assert_eq!((first.inserted, second.inserted), (500, 300));
         assert_eq!(second.duplicates, 100);
         assert_eq!(first.covered_by_credits.minor(), 1_005);

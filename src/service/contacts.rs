@@ -3,11 +3,9 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::contact::{Contact, ContactRole, Email, PhoneNumber};
 use crate::domain::ids::{AccountId, ContactId};
-use crate::domain::role::Need;
 use crate::error::ApiError;
 use crate::store::{Page, Store, Tx};
 
@@ -48,13 +46,13 @@ async fn load(tx: &mut Tx, account: &AccountId, id: &ContactId) -> Result<Contac
 pub async fn create(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     new: NewContact,
 ) -> Result<Contact, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     let contact = Contact {
         id: ContactId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         name: new.name,
         email: new.email,
         phone: new.phone,
@@ -78,27 +76,21 @@ pub async fn create(
 #[instrument(skip_all, fields(account = %account))]
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     role: Option<ContactRole>,
     page: &PageRequest,
 ) -> Result<Page<Contact>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_contacts(account, role, page.after.as_deref(), page.limit)
         .await?)
 }
 
 #[instrument(skip_all, fields(account = %account, contact = %id))]
-pub async fn get(
-    store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
-    id: &ContactId,
-) -> Result<Contact, ApiError> {
+pub async fn get(store: &Store, account: &Authorized, id: &ContactId) -> Result<Contact, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load(&mut tx, account, id).await
 }
 
@@ -106,12 +98,12 @@ pub async fn get(
 pub async fn update(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &ContactId,
     patch: ContactPatch,
 ) -> Result<Contact, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     let after = Contact {
         name: patch.name.unwrap_or_else(|| before.name.clone()),
@@ -139,11 +131,11 @@ pub async fn update(
 pub async fn delete(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &ContactId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
     tx.delete_contact(id).await?;
     let event = ctx.audit_event(

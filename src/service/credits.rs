@@ -7,14 +7,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::ids::{AccountId, TopUpId};
 use crate::domain::money::Money;
 use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::credits::LedgerEntry;
 use crate::store::{Page, Store, Tx};
@@ -44,23 +42,21 @@ fn top_up_summary(t: &TopUp) -> serde_json::Value {
 
 pub async fn state(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
 ) -> Result<(crate::domain::account::Account, CreditState), ApiError> {
     let mut tx = store.begin_read().await?;
-    let acc = authorized(&mut tx, ctx, account, Need::Read).await?;
+    let acc = super::accounts::load(&mut tx, account).await?;
     let state = tx.credits(account).await?;
     Ok((acc, state))
 }
 
 pub async fn ledger(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<LedgerEntry>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .ledger(account, page.after.as_deref(), page.limit)
         .await?)
@@ -68,12 +64,11 @@ pub async fn ledger(
 
 pub async fn top_ups(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<TopUp>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_top_ups(account, page.after.as_deref(), page.limit)
         .await?)
@@ -122,10 +117,10 @@ async fn open_top_up(
 pub async fn create_top_up(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     amount: Money,
 ) -> Result<TopUp, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await
 }
 
@@ -133,13 +128,13 @@ pub async fn create_top_up(
 pub async fn set_auto_recharge(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     enabled: bool,
     threshold: Money,
     amount: Money,
 ) -> Result<CreditState, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = tx.lock_credits(account).await?;
     let after = CreditState {
         auto_recharge_enabled: enabled,
@@ -166,11 +161,11 @@ pub async fn set_auto_recharge(
 pub async fn adjust(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     amount: Money,
     reason: &str,
 ) -> Result<LedgerEntry, ApiError> {
-    authorized(tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(tx, account).await?;
     if amount.minor() == 0 {
         return Err(ApiError::validation("amount", "must not be zero"));
     }
@@ -353,16 +348,16 @@ pub async fn settle(
 pub async fn confirm(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &TopUpId,
     outcome: Settlement,
 ) -> Result<TopUp, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(&mut tx, account).await?;
     let top_up = tx
         .top_up(id)
         .await?
-        .filter(|t| &t.account_id == account)
+        .filter(|t| &t.account_id == account.id())
         .ok_or(ApiError::NotFound("top-up"))?;
     if top_up.status != TopUpStatus::Pending {
         return Err(ApiError::rule(

@@ -9,7 +9,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Ctx, PageRequest};
+use super::{Authorized, Ctx, PageRequest};
 use crate::crypto::DataKey;
 use crate::domain::account::{Account, Timezone};
 use crate::domain::address::{AddressFields, Country};
@@ -22,7 +22,7 @@ use crate::domain::invoice::Period;
 use crate::domain::license::{License, PhoneNumberLine};
 use crate::domain::money::{Currency, Money};
 use crate::domain::proration::prorated_unit;
-use crate::domain::role::{Caller, Role};
+use crate::domain::role::{Caller, Need, Role};
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::blobs::BlobStore;
@@ -115,23 +115,25 @@ pub async fn load(
         request_id: None,
         now,
     };
+    // Staff: the one check the services below rely on (support may do anything).
+    let id = ctx.authorize(&id, Need::Staff)?;
     let account = account(store, &ctx, &id).await?;
     let when = Timeline::new(account.timezone.date_at(now), &account.timezone);
-    if super::contacts::list(store, &ctx, &id, None, &one())
+    if super::contacts::list(store, &id, None, &one())
         .await?
         .items
         .is_empty()
     {
         contacts(store, &ctx, &id).await?;
     }
-    if super::addresses::list(store, &ctx, &id, &one())
+    if super::addresses::list(store, &id, &one())
         .await?
         .items
         .is_empty()
     {
         addresses(store, &ctx, &id).await?;
     }
-    if super::documents::list(store, &ctx, &id, None, &one())
+    if super::documents::list(store, &id, None, &one())
         .await?
         .items
         .is_empty()
@@ -156,7 +158,7 @@ pub async fn load(
     }
     // Payment methods need the data key; without it the demo has none.
     if let Some(key) = key
-        && super::payments::list(store, &ctx, &id, &one())
+        && super::payments::list(store, &id, &one())
             .await?
             .items
             .is_empty()
@@ -184,7 +186,7 @@ async fn account(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, Ap
     Ok(account)
 }
 
-async fn contacts(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn contacts(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let people = [
         (
             "Hugo Bernard",
@@ -230,7 +232,7 @@ async fn contacts(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiErr
     Ok(())
 }
 
-async fn addresses(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<(), ApiError> {
+async fn addresses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiError> {
     let paris = AddressFields {
         company_name: "Démo Télécom SAS".into(),
         line1: "10 rue de la Paix".into(),
@@ -263,7 +265,7 @@ async fn documents(
     store: &Store,
     blobs: &BlobStore,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
 ) -> Result<(), ApiError> {
     for (name, doc_type, text) in [
         (
@@ -297,7 +299,7 @@ async fn payments(
     store: &Store,
     key: &DataKey,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
     when: Timeline,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
@@ -351,7 +353,7 @@ async fn payments(
 async fn invoices(
     store: &Store,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
     when: Timeline,
 ) -> Result<(), ApiError> {
     let seller = crate::domain::seller::Seller::default();
@@ -398,7 +400,7 @@ async fn invoices(
 async fn licenses(
     store: &Store,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
     when: Timeline,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
@@ -434,7 +436,7 @@ async fn licenses(
         for _ in 0..quantity {
             let license = License {
                 id: LicenseId::generate(),
-                account_id: id.clone(),
+                account_id: id.id().clone(),
                 plan: advanced.code.clone(),
                 activation_date: activation,
                 removal_date: None,
@@ -465,7 +467,7 @@ async fn licenses(
         let unit = prorated_unit(plan.monthly_price, activation).map_err(ApiError::internal)?;
         let line = PhoneNumberLine {
             id: PhoneNumberId::generate(),
-            account_id: id.clone(),
+            account_id: id.id().clone(),
             country: "FR".into(),
             number: number.into(),
             activation_date: activation,
@@ -495,7 +497,7 @@ async fn licenses(
 async fn consumption(
     store: &Store,
     ctx: &Ctx,
-    id: &AccountId,
+    id: &Authorized,
     when: Timeline,
 ) -> Result<(), ApiError> {
     let users: Vec<String> = {

@@ -5,11 +5,9 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::document::{ContentKind, Document, DocumentType};
 use crate::domain::ids::{AccountId, DocumentId};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::blobs::{BlobStore, TempBlob};
 use crate::store::{Page, Store, Tx};
@@ -37,9 +35,9 @@ async fn load(tx: &mut Tx, account: &AccountId, id: &DocumentId) -> Result<Docum
 }
 
 /// May this caller upload to this account? Checked before any byte is written.
-pub async fn check_upload(store: &Store, ctx: &Ctx, account: &AccountId) -> Result<(), ApiError> {
+pub async fn check_upload(store: &Store, account: &Authorized) -> Result<(), ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(())
 }
 
@@ -48,7 +46,7 @@ pub async fn upload(
     store: &Store,
     blobs: &BlobStore,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     upload: Upload,
 ) -> Result<Document, ApiError> {
     let content = ContentKind::sniff(upload.blob.head()).ok_or_else(|| {
@@ -58,14 +56,13 @@ pub async fn upload(
         )
     })?;
     if upload.doc_type == DocumentType::Contract && !ctx.caller.role.is_staff() {
-        ctx.authorize(account, Need::Manage)?;
         return Err(ApiError::RequiresSupport("upload a contract"));
     }
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let document = Document {
         id: DocumentId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         name: upload.name,
         doc_type: upload.doc_type,
         content,
@@ -96,13 +93,12 @@ pub async fn upload(
 
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     doc_type: Option<DocumentType>,
     page: &PageRequest,
 ) -> Result<Page<Document>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_documents(account, doc_type, page.after.as_deref(), page.limit)
         .await?)
@@ -110,12 +106,11 @@ pub async fn list(
 
 pub async fn get(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &DocumentId,
 ) -> Result<Document, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load(&mut tx, account, id).await
 }
 
@@ -123,11 +118,10 @@ pub async fn get(
 pub async fn content(
     store: &Store,
     blobs: &BlobStore,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &DocumentId,
 ) -> Result<(Document, Vec<u8>), ApiError> {
-    let document = get(store, ctx, account, id).await?;
+    let document = get(store, account, id).await?;
     let bytes = blobs
         .read(&key(&document))
         .await
@@ -140,11 +134,11 @@ pub async fn delete(
     store: &Store,
     blobs: &BlobStore,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &DocumentId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let document = load(&mut tx, account, id).await?;
     if document.doc_type == DocumentType::Contract && !ctx.caller.role.is_staff() {
         return Err(ApiError::RequiresSupport("delete a contract"));

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use time::Date;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, payments};
+use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
 use crate::domain::ids::{AccountId, InvoiceId};
@@ -138,10 +137,10 @@ pub struct Upcoming {
 pub async fn upcoming(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
 ) -> Result<Upcoming, ApiError> {
     let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let today = account.timezone.date_at(ctx.now);
     let period = Period::of(today).next();
     let (composition, address) = compose_for(&mut tx, &account, period).await?;
@@ -340,15 +339,14 @@ pub async fn issue(
 
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     status: Option<InvoiceStatus>,
     from: Option<Date>,
     to: Option<Date>,
     page: &PageRequest,
 ) -> Result<Page<Invoice>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     let rows = tx
         .list_invoices(
             account_id,
@@ -371,12 +369,11 @@ pub async fn list(
 
 pub async fn get(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     tx.invoice(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
@@ -387,12 +384,11 @@ pub async fn get(
 /// how their delivery went.
 pub async fn emails(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &InvoiceId,
 ) -> Result<Vec<InvoiceEmailRow>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     tx.invoice(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
@@ -444,12 +440,12 @@ async fn close(
 pub async fn close_by_staff(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &InvoiceId,
     closing: Closing,
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account_id, Need::Staff).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     tx.lock_account(account_id).await?;
     let row = tx
         .invoice(account_id, id)

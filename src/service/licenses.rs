@@ -6,8 +6,7 @@ use serde_json::json;
 use time::Date;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::Account;
 use crate::domain::address::Country;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
@@ -17,7 +16,6 @@ use crate::domain::license::{
 use crate::domain::money::Money;
 use crate::domain::plan::{Plan, PlanKind, next_period_start, price_on};
 use crate::domain::proration::{PrepaidPeriod, prepaid_period, prorate, prorated_unit, times};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
@@ -138,18 +136,18 @@ async fn price(
 pub async fn quote(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     plan: &str,
     quantity: u32,
     asked: Option<Date>,
 ) -> Result<QuoteOutcome, ApiError> {
     let mut tx = store.begin_write().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let activation = activation_day(ctx, &account, asked)?;
     let pricing = price(&mut tx, &account, plan, quantity, activation).await?;
     let quote = Quote {
         id: QuoteId::generate(),
-        account_id: account_id.clone(),
+        account_id: account_id.id().clone(),
         plan: pricing.plan.code.clone(),
         quantity,
         activation_date: activation,
@@ -181,10 +179,10 @@ pub struct Added {
 pub async fn add(
     tx: &mut Tx,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     req: AddRequest,
 ) -> Result<Added, ApiError> {
-    let account = authorized(tx, ctx, account_id, Need::Manage).await?;
+    let account = super::accounts::load(tx, account_id).await?;
     if !super::payments::has_usable_payment_method(tx, account_id, ctx.now).await? {
         return Err(ApiError::rule(
             Code::PaymentMethodRequired,
@@ -240,7 +238,7 @@ pub async fn add(
     let licenses: Vec<License> = (0..pricing.quantity)
         .map(|_| License {
             id: LicenseId::generate(),
-            account_id: account_id.clone(),
+            account_id: account_id.id().clone(),
             plan: pricing.plan.code.clone(),
             activation_date: pricing.activation_date,
             removal_date: None,
@@ -277,11 +275,10 @@ pub struct PlanSummary {
 pub async fn list(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     include_removed: bool,
     page: &PageRequest,
 ) -> Result<(Page<License>, Vec<PlanSummary>), ApiError> {
-    ctx.authorize(account_id, Need::Read)?;
     let overview = store
         .licenses_overview(
             account_id,
@@ -391,11 +388,11 @@ async fn preview_of(
 pub async fn removal_preview(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &LicenseId,
 ) -> Result<RemovalPreview, ApiError> {
     let mut tx = store.begin_read().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
         return Err(ApiError::rule(
@@ -412,11 +409,11 @@ pub async fn removal_preview(
 pub async fn remove(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &LicenseId,
 ) -> Result<RemovalPreview, ApiError> {
     let mut tx = store.begin_write().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     // Removals and assignments of the account's licenses queue here, so each
     // reads the license as the previous one left it.
     tx.lock_account(account_id).await?;
@@ -456,12 +453,12 @@ pub async fn remove(
 pub async fn assign(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &LicenseId,
     user: Option<UserId>,
 ) -> Result<License, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     tx.lock_account(account_id).await?;
     let license = load(&mut tx, account_id, id).await?;
     if license.removal_date.is_some() {
@@ -554,10 +551,10 @@ async fn fresh_number(tx: &mut Tx, country: Country) -> Result<String, ApiError>
 pub async fn add_number(
     tx: &mut Tx,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     country: Country,
 ) -> Result<(PhoneNumberLine, Money), ApiError> {
-    let account = authorized(tx, ctx, account_id, Need::Manage).await?;
+    let account = super::accounts::load(tx, account_id).await?;
     if !super::addresses::has_verified_address_in(tx, account_id, country).await? {
         return Err(ApiError::rule(
             Code::VerifiedAddressRequired,
@@ -583,7 +580,7 @@ pub async fn add_number(
     let prorated = prorated_unit(plan.monthly_price, today).map_err(money_err)?;
     let line = PhoneNumberLine {
         id: PhoneNumberId::generate(),
-        account_id: account_id.clone(),
+        account_id: account_id.id().clone(),
         country: country.code().to_owned(),
         number: fresh_number(tx, country).await?,
         activation_date: today,
@@ -600,12 +597,11 @@ pub async fn add_number(
 
 pub async fn list_numbers(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<PhoneNumberLine>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     Ok(tx
         .list_phone_numbers(account_id, page.after.as_deref(), page.limit)
         .await?)
@@ -613,12 +609,11 @@ pub async fn list_numbers(
 
 pub async fn get_number(
     store: &Store,
-    ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &PhoneNumberId,
 ) -> Result<PhoneNumberLine, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account_id, Need::Read).await?;
+    super::accounts::load(&mut tx, account_id).await?;
     tx.phone_number(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("phone number"))
@@ -628,11 +623,11 @@ pub async fn get_number(
 pub async fn remove_number(
     store: &Store,
     ctx: &Ctx,
-    account_id: &AccountId,
+    account_id: &Authorized,
     id: &PhoneNumberId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    let account = authorized(&mut tx, ctx, account_id, Need::Manage).await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
     tx.phone_number(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("phone number"))?;

@@ -1,11 +1,12 @@
-//! Use cases, one file per resource. Transactions begin here; authorization
-//! (the tenant rule, then the role) is checked here, before any data is read.
+//! Use cases, one file per resource. Transactions begin here. Authorization
+//! (the tenant rule, then the role) is checked once, by [`Ctx::authorize`],
+//! before any data is read: account services take its [`Authorized`] value.
 
 use time::OffsetDateTime;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::{AccountId, AuditEventId};
-use crate::domain::role::{Caller, Denied, Need};
+use crate::domain::role::{Caller, Denied, Need, Role};
 use crate::error::ApiError;
 
 pub mod accounts;
@@ -33,15 +34,61 @@ pub struct Ctx {
     pub now: OffsetDateTime,
 }
 
+/// An account the caller may act on with a need. Only [`Ctx::authorize`]
+/// builds one, after the tenant rule and the role: a service taking it does
+/// not check them again, it only loads the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    account: AccountId,
+    need: Need,
+}
+
+impl Authorized {
+    pub fn id(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The need the caller was checked for.
+    pub fn need(&self) -> Need {
+        self.need
+    }
+}
+
+impl std::ops::Deref for Authorized {
+    type Target = AccountId;
+
+    fn deref(&self) -> &AccountId {
+        &self.account
+    }
+}
+
+impl std::fmt::Display for Authorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.account.fmt(f)
+    }
+}
+
+/// 403 naming the roles that `need` grants and the caller's.
+fn role_not_allowed(need: Need, role: Role) -> ApiError {
+    let needs: Vec<&str> = need.roles().iter().map(|r| r.as_str()).collect();
+    ApiError::RoleNotAllowed {
+        needs: needs.join(", "),
+        role: role.as_str(),
+    }
+}
+
 impl Ctx {
-    /// The tenant rule (another account: 404), then the role (403).
-    pub fn authorize(&self, account: &AccountId, need: Need) -> Result<(), ApiError> {
-        self.caller
-            .check(account, need)
-            .map_err(|denied| match denied {
-                Denied::OtherAccount => ApiError::NotFound("account"),
-                Denied::Role => ApiError::forbidden(),
-            })
+    /// The tenant rule (another account: 404), then the role (403): the one
+    /// check of every route under `/v1/accounts/{account_id}`.
+    pub fn authorize(&self, account: &AccountId, need: Need) -> Result<Authorized, ApiError> {
+        match self.caller.check(account, need) {
+            Ok(()) => Ok(Authorized {
+                account: account.clone(),
+                need,
+            }),
+            Err(Denied::OtherAccount) => Err(ApiError::NotFound("account")),
+            Err(Denied::Role { needs, has }) => Err(role_not_allowed(needs, has)),
+        }
     }
 
     /// A route that is not under an account (catalog, staff-wide lists).
@@ -49,7 +96,7 @@ impl Ctx {
         if self.caller.has(need) {
             Ok(())
         } else {
-            Err(ApiError::forbidden())
+            Err(role_not_allowed(need, self.caller.role))
         }
     }
 

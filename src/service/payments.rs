@@ -5,14 +5,12 @@ use serde_json::json;
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::crypto::DataKey;
 use crate::domain::card::{CardNumber, Expiry};
 use crate::domain::iban::Iban;
 use crate::domain::ids::{AccountId, PaymentMethodId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
@@ -70,17 +68,17 @@ pub async fn add_card(
     tx: &mut Tx,
     ctx: &Ctx,
     key: &DataKey,
-    account: &AccountId,
+    account: &Authorized,
     card: NewCard,
 ) -> Result<(PaymentMethod, bool), ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     let fingerprint = key.fingerprint(card.number.expose_digits());
     let existing = tx.card_by_fingerprint(account, &fingerprint).await?;
     let created = existing.is_none();
     let before = existing.as_ref().map(summary);
     let mut method = existing.unwrap_or_else(|| PaymentMethod {
         id: PaymentMethodId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         kind: PaymentMethodKind::Card,
         default: true,
         brand: Some(card.number.brand()),
@@ -120,14 +118,14 @@ pub async fn add_sepa(
     tx: &mut Tx,
     ctx: &Ctx,
     key: &DataKey,
-    account: &AccountId,
+    account: &Authorized,
     sepa: NewSepa,
 ) -> Result<PaymentMethod, ApiError> {
-    authorized(tx, ctx, account, Need::Staff).await?;
+    super::accounts::load(tx, account).await?;
     let has_default = all(tx, account).await?.iter().any(|m| m.default);
     let method = PaymentMethod {
         id: PaymentMethodId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         kind: PaymentMethodKind::SepaDebit,
         default: !has_default,
         brand: None,
@@ -156,12 +154,11 @@ pub async fn add_sepa(
 
 pub async fn list(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<PaymentMethod>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .payment_methods(account, page.after.as_deref(), page.limit)
         .await?)
@@ -171,11 +168,11 @@ pub async fn list(
 pub async fn make_default(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &PaymentMethodId,
 ) -> Result<PaymentMethod, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let mut method = load(&mut tx, account, id).await?;
     if method.default {
         return Ok(method);
@@ -205,11 +202,11 @@ pub async fn make_default(
 pub async fn delete(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &PaymentMethodId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let method = load(&mut tx, account, id).await?;
     if method.default && all(&mut tx, account).await?.len() > 1 {
         return Err(ApiError::rule(

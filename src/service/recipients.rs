@@ -3,11 +3,9 @@
 
 use serde_json::json;
 
-use super::accounts::authorized;
-use super::{Ctx, audit};
+use super::{Authorized, Ctx, audit};
 use crate::domain::contact::Email;
 use crate::domain::ids::{AccountId, RecipientId};
-use crate::domain::role::Need;
 use crate::error::{ApiError, Code};
 use crate::store::recipients::RecipientRow;
 use crate::store::{Store, Tx};
@@ -24,10 +22,10 @@ fn taken(email: &Email) -> ApiError {
 pub async fn add(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     email: Email,
 ) -> Result<RecipientRow, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     // Concurrent adds queue here, so the count below is the final one.
     tx.lock_account(account).await?;
     let existing = tx.recipients(account).await?;
@@ -61,13 +59,9 @@ pub async fn add(
     Ok(row)
 }
 
-pub async fn list(
-    store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
-) -> Result<Vec<RecipientRow>, ApiError> {
+pub async fn list(store: &Store, account: &Authorized) -> Result<Vec<RecipientRow>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx.recipients(account).await?)
 }
 
@@ -85,24 +79,23 @@ async fn find(
 
 pub async fn get(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &RecipientId,
 ) -> Result<RecipientRow, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     find(&mut tx, account, id).await
 }
 
 pub async fn change(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &RecipientId,
     email: Email,
 ) -> Result<RecipientRow, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let all = tx.recipients(account).await?;
     let before = all
         .iter()
@@ -132,11 +125,11 @@ pub async fn change(
 pub async fn remove(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &RecipientId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = find(&mut tx, account, id).await?;
     tx.delete_recipient(id).await?;
     let event = ctx.audit_event(

@@ -4,11 +4,9 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::accounts::authorized;
-use super::{Ctx, PageRequest, audit};
+use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::contact::Email;
 use crate::domain::ids::{AccountId, TeamId, UserId};
-use crate::domain::role::Need;
 use crate::domain::user::{Team, User};
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
@@ -84,15 +82,15 @@ pub struct UserPatch {
 pub async fn create_user(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     new: NewUser,
 ) -> Result<User, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     check_team(tx, account, new.team_id.as_ref()).await?;
     check_email_free(tx, account, &new.email, None).await?;
     let user = User {
         id: UserId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         name: new.name,
         email: new.email,
         team_id: new.team_id,
@@ -112,26 +110,20 @@ pub async fn create_user(
 
 pub async fn list_users(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     team: Option<&TeamId>,
     page: &PageRequest,
 ) -> Result<Page<User>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_users(account, team, page.after.as_deref(), page.limit)
         .await?)
 }
 
-pub async fn get_user(
-    store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
-    id: &UserId,
-) -> Result<User, ApiError> {
+pub async fn get_user(store: &Store, account: &Authorized, id: &UserId) -> Result<User, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load_user(&mut tx, account, id).await
 }
 
@@ -139,12 +131,12 @@ pub async fn get_user(
 pub async fn update_user(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &UserId,
     patch: UserPatch,
 ) -> Result<User, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load_user(&mut tx, account, id).await?;
     if let Some(team) = &patch.team_id {
         check_team(&mut tx, account, team.as_ref()).await?;
@@ -176,11 +168,11 @@ pub async fn update_user(
 pub async fn delete_user(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &UserId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load_user(&mut tx, account, id).await?;
     tx.delete_user(id).await?;
     let event = ctx.audit_event(
@@ -216,14 +208,14 @@ async fn check_team_name_free(
 pub async fn create_team(
     tx: &mut Tx,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     name: String,
 ) -> Result<Team, ApiError> {
-    authorized(tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(tx, account).await?;
     check_team_name_free(tx, account, &name, None).await?;
     let team = Team {
         id: TeamId::generate(),
-        account_id: account.clone(),
+        account_id: account.id().clone(),
         name,
         created_at: ctx.now,
     };
@@ -241,25 +233,19 @@ pub async fn create_team(
 
 pub async fn list_teams(
     store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     page: &PageRequest,
 ) -> Result<Page<Team>, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     Ok(tx
         .list_teams(account, page.after.as_deref(), page.limit)
         .await?)
 }
 
-pub async fn get_team(
-    store: &Store,
-    ctx: &Ctx,
-    account: &AccountId,
-    id: &TeamId,
-) -> Result<Team, ApiError> {
+pub async fn get_team(store: &Store, account: &Authorized, id: &TeamId) -> Result<Team, ApiError> {
     let mut tx = store.begin_read().await?;
-    authorized(&mut tx, ctx, account, Need::Read).await?;
+    super::accounts::load(&mut tx, account).await?;
     load_team(&mut tx, account, id).await
 }
 
@@ -267,12 +253,12 @@ pub async fn get_team(
 pub async fn rename_team(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &TeamId,
     name: String,
 ) -> Result<Team, ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load_team(&mut tx, account, id).await?;
     check_team_name_free(&mut tx, account, &name, Some(id)).await?;
     let after = Team {
@@ -297,11 +283,11 @@ pub async fn rename_team(
 pub async fn delete_team(
     store: &Store,
     ctx: &Ctx,
-    account: &AccountId,
+    account: &Authorized,
     id: &TeamId,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
-    authorized(&mut tx, ctx, account, Need::Manage).await?;
+    super::accounts::load(&mut tx, account).await?;
     let before = load_team(&mut tx, account, id).await?;
     tx.delete_team(id).await?;
     let event = ctx.audit_event(

@@ -140,3 +140,27 @@ async fn a_role_without_the_right_gets_403_and_changes_nothing() {
         "no price was changed"
     );
 }
+
+#[tokio::test]
+async fn a_403_names_the_roles_the_route_needs_and_the_tokens_role() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/contacts"),
+            &app.viewer(&account),
+            &json!({"name": "X"}),
+        )
+        .await;
+    let body = assert_problem(res, 403, "forbidden").await;
+    assert_eq!(
+        body["detail"],
+        "this operation needs one of the roles: admin, support (your token's role: viewer)"
+    );
+    let res = app.get("/v1/accounts", &app.admin(&account)).await;
+    let body = assert_problem(res, 403, "forbidden").await;
+    assert_eq!(
+        body["detail"],
+        "this operation needs one of the roles: support (your token's role: admin)"
+    );
+}

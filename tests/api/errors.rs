@@ -107,3 +107,42 @@ async fn a_bad_query_string_is_a_problem_too() {
     let body = assert_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "cursor");
 }
+
+#[tokio::test]
+async fn account_routes_keep_their_404s_405s_and_static_segments() {
+    let app = spawn_app().await;
+    let support = app.support();
+    let account = app.create_account("Acme").await;
+    // A wrong method on an account route, and on a path with several methods.
+    for (method, path) in [
+        (Method::DELETE, format!("/v1/accounts/{account}/invoices")),
+        (Method::PUT, format!("/v1/accounts/{account}/contacts")),
+        (Method::POST, format!("/v1/accounts/{account}")),
+    ] {
+        let res = app
+            .request(method, &path, Some(&support))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 405, "method_not_allowed").await;
+    }
+    for path in [
+        format!("/v1/accounts/{account}/nothing-here"),
+        format!("/v1/accounts/{account}/invoices/"),
+        "/v1/accounts/".to_owned(),
+    ] {
+        let res = app.get(&path, &support).await;
+        assert_problem(res, 404, "route_not_found").await;
+    }
+    // A malformed account id cannot exist.
+    let res = app.get("/v1/accounts/not-an-id/invoices", &support).await;
+    assert_problem(res, 404, "not_found").await;
+    // A static segment wins over a parameter.
+    let res = app
+        .get(
+            &format!("/v1/accounts/{account}/invoices/upcoming"),
+            &support,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}

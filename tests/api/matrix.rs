@@ -8,6 +8,10 @@
 //! staff and checks that they are accepted, so that the refusals are the
 //! tenant and role checks, not a missing fixture or a malformed body.
 //!
+//! Who may call an operation is read from its declared access: the role names
+//! the route table puts in its `bearer` security scopes (plus a documented
+//! `requires_support` 403, a staff-only use of an operation customers reach).
+//!
 //! A route added to the spec is covered without editing this file, as long as
 //! its path parameters and request body are known here (or the spec carries a
 //! request example); when they are not, the test fails and says what to add.
@@ -68,15 +72,14 @@ struct Op {
     /// The request body's content type, if the operation takes one.
     body: Option<String>,
     required_query: Vec<String>,
-    /// Reserved to staff: "(staff)" in its summary, or a 403 documented as
-    /// "Staff only" / "Only staff" / "requires_support: ..." (a 403 that
-    /// only mentions `requires_support` is a staff-only use of an operation
-    /// customers may call: see `staff_only_uses`).
+    /// The roles its `bearer` security requirement admits (the route's
+    /// declared access), empty when it takes no token.
+    roles: Vec<String>,
+    /// Reserved to staff: only `support` among its roles, or a 403 documented
+    /// as "requires_support: ..." (a 403 that only mentions
+    /// `requires_support` is a staff-only use of an operation customers may
+    /// call: see `staff_only_uses`).
     staff_only: bool,
-    /// Any bearer token may call it ("(any token)" in its summary).
-    any_token: bool,
-    /// The summary names the integration role among its callers.
-    for_integration: bool,
     /// The documented 403, if any.
     forbidden_doc: String,
     /// The statuses the spec documents.
@@ -126,14 +129,17 @@ impl Op {
         }
     }
 
-    /// A viewer may call it: a read that is neither staff-only nor
-    /// documented as refused to viewers.
+    fn admits(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| r == role.as_str())
+    }
+
+    /// A viewer may call it: its roles include `viewer`.
     fn viewer_may(&self) -> bool {
-        self.is_read() && !self.staff_only && !self.forbidden_doc.contains("Viewers")
+        self.admits(Role::Viewer) && !self.staff_only
     }
 
     fn integration_may(&self) -> bool {
-        self.any_token || (self.for_integration && !self.staff_only)
+        self.admits(Role::Integration) && !self.staff_only
     }
 }
 
@@ -155,6 +161,15 @@ fn spec_example(doc: &Value, media: &Value) -> Option<Value> {
         None => schema,
     };
     schema.get("example").filter(|e| e.is_object()).cloned()
+}
+
+/// The scheme names of a list of security requirements.
+fn schemes_of(security: &[Value]) -> Vec<String> {
+    security
+        .iter()
+        .filter_map(Value::as_object)
+        .flat_map(|o| o.keys().cloned())
+        .collect()
 }
 
 struct Spec {
@@ -191,11 +206,7 @@ fn spec() -> Spec {
             let public = security
                 .iter()
                 .any(|r| r.as_object().is_some_and(|o| o.is_empty()));
-            let schemes = security
-                .iter()
-                .filter_map(Value::as_object)
-                .flat_map(|o| o.keys().cloned())
-                .collect();
+            let schemes = schemes_of(security);
             let body = op["requestBody"]["content"]
                 .as_object()
                 .and_then(|c| c.keys().next().cloned());
@@ -209,12 +220,16 @@ fn spec() -> Spec {
                 .filter(|p| p["in"] == "query" && p["required"] == true)
                 .map(|p| p["name"].as_str().unwrap().to_owned())
                 .collect();
-            // utoipa puts a handler's first doc paragraph in `summary` and
-            // the rest in `description`: the role markers may be in either.
-            let summary = format!(
-                "{} {}",
-                op["summary"].as_str().unwrap_or_default(),
-                op["description"].as_str().unwrap_or_default()
+            let roles: Vec<String> = security
+                .iter()
+                .filter_map(|r| r.get("bearer"))
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(|r| r.as_str().expect("a role name").to_owned())
+                .collect();
+            assert!(
+                !schemes_of(security).contains(&"bearer".to_owned()) || !roles.is_empty(),
+                "{method} {path}: a bearer requirement without its roles as scopes"
             );
             let responses = op["responses"]
                 .as_object()
@@ -224,10 +239,8 @@ fn spec() -> Spec {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            let staff_only = summary.contains("(staff)")
-                || ["Staff only", "Only staff", "requires_support:"]
-                    .iter()
-                    .any(|p| forbidden_doc.starts_with(p));
+            let staff_only =
+                roles == [Role::Support.as_str()] || forbidden_doc.starts_with("requires_support:");
             ops.push(Op {
                 method: Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
                 path: path.clone(),
@@ -235,9 +248,8 @@ fn spec() -> Spec {
                 public,
                 body,
                 required_query,
+                roles,
                 staff_only,
-                any_token: summary.contains("(any token)"),
-                for_integration: summary.contains("(integration"),
                 forbidden_doc,
                 responses,
                 body_example,
@@ -1513,8 +1525,8 @@ async fn staff_only_operations_refuse_customers() {
     for id in expected {
         if !staff.contains(id) {
             bench.report.missing(format!(
-                "{id} is staff-only (SPEC.md) but the spec does not say so in its summary \
-                 or its 403 response"
+                "{id} is staff-only (SPEC.md) but its declared roles are not only support \
+                 and it documents no requires_support 403"
             ));
         }
     }

@@ -24,6 +24,7 @@ pub mod payments;
 pub mod plans;
 pub mod recipients;
 pub mod users;
+pub mod validate;
 
 /// The route table. Each path is one resource, so a wrong method gets 405.
 /// The routes of one account share a scope: actix tries resources in order,
@@ -260,14 +261,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Extractor errors (query, path) as problem+json.
 pub fn extractor_config(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::InvalidQuery(e.to_string()).into()),
-    )
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|e, _| ApiError::InvalidPath(e.to_string()).into()),
-    );
+    cfg.app_data(web::QueryConfig::default().error_handler(extract::query_error))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::InvalidPath(e.to_string()).into()),
+        );
 }
 
 #[derive(OpenApi)]

@@ -32,7 +32,7 @@ pub struct AddressFieldsDto {
     pub city: String,
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2.
-    #[schema(example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
@@ -292,7 +292,7 @@ pub struct AddressRequest {
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = country_schema, example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     /// Checked against the country's format for EU countries.
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
@@ -352,7 +352,7 @@ pub struct ChangeRequestBody {
     #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = country_schema)]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20)]
@@ -398,7 +398,7 @@ pub struct UpdateAddressRequest {
     #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = optional_country_schema)]
+    #[schema(value_type = Option<Country>, example = "FR")]
     pub country: Option<String>,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20)]
@@ -810,28 +810,4 @@ pub async fn reject_change(
     let decided =
         addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
-}
-
-/// An ISO 3166-1 alpha-2 code of an existing country, upper case: the
-/// codes `Country::parse` accepts.
-pub(crate) fn country_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let codes: Vec<&str> = celes::Country::get_countries()
-        .iter()
-        .map(|c| c.alpha2)
-        .collect();
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(codes))
-        .into()
-}
-
-/// [`country_schema`], or null (no change).
-pub(crate) fn optional_country_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(country_schema())
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .build()
-        .into()
 }

@@ -55,9 +55,11 @@ fn line_dto(l: &Line) -> LineDto {
 /// The invoice the next billing run would issue.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpcomingInvoiceDto {
-    /// None until issued.
+    /// Null until issued.
+    #[schema(example = json!(null))]
     pub number: Option<String>,
-    #[schema(example = "upcoming")]
+    /// Always `upcoming`.
+    #[schema(value_type = UpcomingStatus, example = "upcoming")]
     pub status: String,
     pub issue_date: Date,
     pub period_start: Date,
@@ -129,6 +131,13 @@ pub async fn upcoming(
     }))
 }
 
+/// The status of the upcoming invoice: it is not issued yet.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum UpcomingStatus {
+    Upcoming,
+}
+
 /// An issued invoice: what was issued, never changed since.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceDto {
@@ -136,7 +145,7 @@ pub struct InvoiceDto {
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
     /// `issued`, `paid` or `void`.
-    #[schema(example = "issued")]
+    #[schema(value_type = InvoiceStatus, example = "issued")]
     pub status: String,
     pub issue_date: Date,
     pub period_start: Date,
@@ -163,13 +172,21 @@ pub struct InvoiceDto {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddressSnapshotDto {
+    #[schema(example = "Acme Group SAS")]
     pub company_name: String,
+    #[schema(example = "12 rue de la Paix")]
     pub line1: String,
+    #[schema(example = "Bâtiment B")]
     pub line2: Option<String>,
+    #[schema(example = "75002")]
     pub postal_code: String,
+    #[schema(example = "Paris")]
     pub city: String,
+    #[schema(example = "Île-de-France")]
     pub region: Option<String>,
+    #[schema(value_type = crate::domain::address::Country, example = "FR")]
     pub country: String,
+    #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
 }
 
@@ -223,6 +240,7 @@ impl From<Invoice> for InvoiceDto {
     }
 }
 
+/// An issued invoice is `issued` (open), then `paid` or `void` (closed).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
@@ -510,6 +528,17 @@ pub async fn pdf(
         .body(crate::render::invoice::pdf(&invoice, lang)))
 }
 
+/// Where an invoice email's delivery stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoiceEmailStatus {
+    /// Queued, or waiting for a retry.
+    Pending,
+    Sent,
+    /// Refused for good, or tried too often.
+    Failed,
+}
+
 /// One email of an invoice: to whom, and how its delivery went.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceEmailDto {
@@ -519,7 +548,7 @@ pub struct InvoiceEmailDto {
     #[schema(example = "Votre facture F-2026-000123 - Comptoir Télécom SAS")]
     pub subject: String,
     /// `pending` (queued, or waiting for a retry), `sent` or `failed`.
-    #[schema(example = "sent")]
+    #[schema(value_type = InvoiceEmailStatus, example = "sent")]
     pub status: String,
     /// Delivery attempts so far.
     pub attempts: i32,

@@ -169,6 +169,7 @@ fn removal_dto(p: RemovalPreview) -> RemovalDto {
 pub struct PhoneNumberDto {
     pub id: String,
     /// ISO 3166-1 alpha-2.
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     /// E.164.
     #[schema(example = "+33184800123")]
@@ -235,7 +236,7 @@ pub struct AssigneeRequest {
 pub struct PhoneNumberRequest {
     /// ISO 3166-1 alpha-2; needs a verified billing address there.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = super::addresses::country_schema, example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
 }
 

@@ -187,7 +187,6 @@ pub struct ConsumptionFilter {
     pub team_id: Option<String>,
     #[param(max_length = 100)]
     pub user_id: Option<String>,
-    #[param(inline)]
     pub kind: Option<Kind>,
 }
 

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::accounts::account_id;
 use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
-use super::payments::PaymentMethodDto;
+use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use crate::AppState;
 use crate::domain::ids::InvoiceId;
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
@@ -161,8 +161,9 @@ pub struct InvoiceDto {
     pub currency: Currency,
     /// The buyer's billing address as it was on the issue date.
     pub billing_address: Option<AddressSnapshotDto>,
-    /// The payment method debited, masked, as it was on the issue date.
-    pub payment_method: Option<String>,
+    /// The payment method debited, masked, as it was on the issue date
+    /// (the fields the upcoming invoice's `payment_method` starts with).
+    pub payment_method: Option<MaskedPaymentMethodDto>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub paid_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -232,7 +233,7 @@ impl From<Invoice> for InvoiceDto {
                 country: b.country,
                 vat_number: b.vat_number,
             }),
-            payment_method: s.payment_method,
+            payment_method: s.payment_method.map(MaskedPaymentMethodDto::from_masked),
             paid_at: i.paid_at,
             voided_at: i.voided_at,
             void_reason: i.void_reason,
@@ -262,7 +263,6 @@ impl InvoiceStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceFilter {
-    #[param(inline)]
     pub status: Option<InvoiceStatus>,
     /// Issued on or after this day.
     pub from: Option<Date>,
@@ -563,9 +563,14 @@ pub struct InvoiceEmailDto {
     pub created_at: OffsetDateTime,
 }
 
+/// The emails of an invoice, as a page like every list. An invoice has one
+/// email per recipient (at most 10), so the first page holds them all and
+/// `next_cursor` is null.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceEmailsDto {
-    pub items: Vec<InvoiceEmailDto>,
+    pub data: Vec<InvoiceEmailDto>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The invoice's emails: one per recipient when it was issued, with their
@@ -583,7 +588,7 @@ pub async fn emails(
 ) -> Result<HttpResponse, ApiError> {
     let (account, id) = invoice_path(&path)?;
     let rows = invoices::emails(&state.store, &ctx, &account, &id).await?;
-    let items = rows
+    let data = rows
         .into_iter()
         .map(|r| InvoiceEmailDto {
             id: r.id,
@@ -597,5 +602,8 @@ pub async fn emails(
             created_at: r.created_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(InvoiceEmailsDto { items }))
+    Ok(HttpResponse::Ok().json(InvoiceEmailsDto {
+        data,
+        next_cursor: None,
+    }))
 }

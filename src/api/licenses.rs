@@ -203,6 +203,7 @@ pub struct QuoteRequest {
     #[schema(minimum = 1, maximum = 500, example = 2)]
     pub quantity: u32,
     /// Staff only: today or earlier in the current month. Default: today.
+    #[schema(example = "2026-05-04")]
     pub activation_date: Option<Date>,
 }
 
@@ -217,9 +218,10 @@ pub struct AddLicensesRequest {
     pub quantity: u32,
     /// A quote of this account: exactly its amounts are charged.
     #[validate(length(min = 1, max = 100, message = "must be a quote id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "quo_0193c0ffee")]
     pub quote_id: Option<String>,
     /// Staff only: today or earlier in the current month.
+    #[schema(example = "2026-05-04")]
     pub activation_date: Option<Date>,
 }
 
@@ -227,7 +229,7 @@ pub struct AddLicensesRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
     #[validate(length(min = 1, max = 100, message = "must be a user id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "usr_0193c0ffee")]
     pub user_id: String,
 }
 

@@ -122,9 +122,21 @@ impl OperationKey {
             .pattern
             .as_deref()
             .and_then(|p| super::validate::body_errors(&self.method, p, raw));
-        match all {
-            Some(errors) if !errors.is_empty() => ApiError::Validation(errors),
-            _ => serde_field_error(e),
+        match (all, serde_field_error(e)) {
+            (Some(mut errors), ApiError::Validation(first)) if !errors.is_empty() => {
+                // Never lose what serde found, should the schema not see it.
+                for f in first {
+                    let covered = errors.iter().any(|e| {
+                        e.field == f.field || e.field.starts_with(&format!("{}.", f.field))
+                    });
+                    if !covered {
+                        errors.push(f);
+                    }
+                }
+                errors.sort_by(|a, b| super::validate::field_order(&a.field, &b.field));
+                ApiError::Validation(errors)
+            }
+            (_, serde_error) => serde_error,
         }
     }
 }

@@ -248,7 +248,8 @@ fn merge(errors: Vec<FieldError>) -> Vec<FieldError> {
     by_field
 }
 
-fn field_order(a: &str, b: &str) -> Ordering {
+/// Fields in reading order: by segment, indices as numbers.
+pub fn field_order(a: &str, b: &str) -> Ordering {
     let mut xs = a.split('.');
     let mut ys = b.split('.');
     loop {

@@ -88,6 +88,7 @@ pub struct LedgerEntryDto {
     pub kind: LedgerKind,
     #[schema(example = "-1.20")]
     pub amount: String,
+    #[schema(example = "150.00")]
     pub balance_after: String,
     pub currency: Currency,
     /// The top-up id, the consumption reference, or the adjustment's reason.

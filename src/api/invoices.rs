@@ -27,6 +27,7 @@ pub struct LineDto {
     pub kind: LineKind,
     #[schema(example = "ADVANCED license, May 2026")]
     pub description: String,
+    #[schema(example = "ADVANCED")]
     pub plan: Option<String>,
     pub quantity: u32,
     #[schema(example = "64.00")]
@@ -72,6 +73,7 @@ pub struct UpcomingInvoiceDto {
     pub tax_rate: String,
     pub tax_treatment: TaxTreatment,
     /// The legal mention printed on the invoice (reverse charge, outside the EU).
+    #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
     #[schema(example = "200.55")]
     pub tax_amount: String,
@@ -141,6 +143,7 @@ pub enum UpcomingStatus {
 /// An issued invoice: what was issued, never changed since.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceDto {
+    #[schema(example = "inv_0193c0ffee")]
     pub id: String,
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
@@ -151,12 +154,17 @@ pub struct InvoiceDto {
     pub period_start: Date,
     pub period_end: Date,
     pub lines: Vec<LineDto>,
+    #[schema(example = "1002.73")]
     pub subtotal: String,
     /// In percent.
+    #[schema(example = "20")]
     pub tax_rate: String,
     pub tax_treatment: TaxTreatment,
+    #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
+    #[schema(example = "200.55")]
     pub tax_amount: String,
+    #[schema(example = "1203.28")]
     pub total: String,
     pub currency: Currency,
     /// The buyer's billing address as it was on the issue date.
@@ -168,6 +176,7 @@ pub struct InvoiceDto {
     pub paid_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub voided_at: Option<OffsetDateTime>,
+    #[schema(example = json!(null))]
     pub void_reason: Option<String>,
 }
 
@@ -333,6 +342,7 @@ pub struct BillingRunRequest {
 pub struct IssuedDto {
     pub account_id: String,
     pub invoice_id: String,
+    #[schema(example = "F-2026-000123")]
     pub number: String,
 }
 
@@ -344,6 +354,7 @@ pub struct FailedDto {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BillingRunDto {
+    #[schema(example = "2026-05")]
     pub period: String,
     pub issued: Vec<IssuedDto>,
     /// Accounts whose invoice of the period already existed.

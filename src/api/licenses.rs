@@ -54,17 +54,22 @@ pub struct PrepaidPeriodDto {
 /// The quote (SPEC.md section 3).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct QuoteDto {
+    #[schema(example = "quo_0193c0ffee")]
     pub quote_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub quantity: u32,
     pub currency: Currency,
     #[schema(example = "64.00")]
     pub unit_price: String,
     /// quantity x unit_price.
+    #[schema(example = "128.00")]
     pub additional_monthly_total: String,
+    #[schema(example = "463.00")]
     pub current_monthly_total: String,
+    #[schema(example = "591.00")]
     pub new_monthly_total: String,
     /// The next invoice date.
     pub first_payment_date: Date,
@@ -106,26 +111,34 @@ fn quote_fields(p: &Pricing, quote_id: String, expires_at: OffsetDateTime) -> Qu
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddedDto {
     pub licenses: Vec<LicenseDto>,
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub quantity: u32,
     pub activation_date: Date,
     pub currency: Currency,
+    #[schema(example = "64.00")]
     pub unit_price: String,
     pub prepaid_period: PrepaidPeriodDto,
+    #[schema(example = "46.93")]
     pub prorated_unit_amount: String,
     /// The proration charged (on the next invoice).
+    #[schema(example = "93.86")]
     pub prorated_total: String,
     pub first_payment_date: Date,
+    #[schema(example = "591.00")]
     pub new_monthly_total: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanSummaryDto {
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub count: i64,
     pub assigned: i64,
     pub available: i64,
+    #[schema(example = "64.00")]
     pub unit_price: String,
+    #[schema(example = "448.00")]
     pub monthly_total: String,
     pub currency: Currency,
 }
@@ -147,9 +160,12 @@ pub struct RemovalDto {
     pub next_invoice_date: Date,
     pub currency: Currency,
     /// The next period's recurring line for this license, no longer billed.
+    #[schema(example = "64.00")]
     pub recurring_reduction: String,
     /// For a license activated this month: its prorated days after the removal day.
+    #[schema(example = "0.00")]
     pub proration_reduction: String,
+    #[schema(example = "64.00")]
     pub next_invoice_reduction: String,
 }
 
@@ -177,6 +193,7 @@ pub struct PhoneNumberDto {
     pub activation_date: Date,
     pub removal_date: Option<Date>,
     /// Its first month, prorated (on the next invoice).
+    #[schema(example = "3.67")]
     pub prorated_amount: String,
     pub currency: Currency,
 }

@@ -28,16 +28,16 @@ pub struct MaskedPaymentMethodDto {
     /// `**** 4242` or `FR76 **** ... 0189`.
     #[schema(example = "**** 4242")]
     pub masked: String,
-    /// Cards: the network. Null for a SEPA debit, and on invoices issued
-    /// before it was kept.
+    /// Cards: the network. Null for a SEPA debit, and on an issued invoice
+    /// (its snapshot keeps the masked form only).
     pub brand: Option<CardBrand>,
     /// Cards: the last four digits of the number.
     #[schema(example = "4242")]
     pub last4: Option<String>,
-    /// Cards: the expiry month (1 to 12); null when not known.
+    /// Cards: the expiry month (1 to 12); null on an issued invoice.
     #[schema(example = 12)]
     pub exp_month: Option<u8>,
-    /// Cards: the expiry year; null when not known.
+    /// Cards: the expiry year; null on an issued invoice.
     #[schema(example = 2028)]
     pub exp_year: Option<i32>,
     /// SEPA debits: the last four characters of the IBAN.

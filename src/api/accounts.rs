@@ -54,6 +54,7 @@ pub struct CreateAccountRequest {
     )]
     pub name: String,
     /// ISO 4217; `EUR` by default.
+    #[schema(example = "EUR")]
     pub currency: Option<Currency>,
     /// IANA timezone; `Europe/Paris` by default.
     #[validate(length(min = 1, max = 64, message = "must be an IANA timezone name"))]

@@ -32,7 +32,7 @@ pub struct AddressFieldsDto {
     pub city: String,
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2.
-    #[schema(example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
@@ -274,7 +274,11 @@ pub struct AddressRequest {
     )]
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 200,
+        example = "Bâtiment B"
+    )]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
     #[schema(min_length = 1, max_length = 16, example = "75002")]
@@ -288,11 +292,15 @@ pub struct AddressRequest {
     )]
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 100,
+        example = "Île-de-France"
+    )]
     pub region: Option<String>,
     /// ISO 3166-1 alpha-2, upper case.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = country_schema, example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     /// Checked against the country's format for EU countries.
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
@@ -332,34 +340,44 @@ pub struct ChangeRequestBody {
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 200
+        max_length = 200,
+        example = "12 rue de la Paix"
     )]
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 200,
+        example = "Bâtiment B"
+    )]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
-    #[schema(min_length = 1, max_length = 16)]
+    #[schema(min_length = 1, max_length = 16, example = "75002")]
     pub postal_code: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 100
+        max_length = 100,
+        example = "Paris"
     )]
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 100,
+        example = "Île-de-France"
+    )]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = country_schema)]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
-    #[schema(max_length = 20)]
+    #[schema(max_length = 20, example = "FR40303265045")]
     pub vat_number: Option<String>,
     /// A document of this account (e.g. the new Kbis).
     #[validate(length(min = 1, max = 100, message = "must be a document id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "doc_0193c0ffee")]
     pub document_id: Option<String>,
 }
 
@@ -371,37 +389,48 @@ pub struct UpdateAddressRequest {
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 200
+        max_length = 200,
+        example = "Acme Group SAS"
     )]
     pub company_name: Option<String>,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 200
+        max_length = 200,
+        example = "12 rue de la Paix"
     )]
     pub line1: Option<String>,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 200)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 200,
+        example = "Bâtiment B"
+    )]
     pub line2: Option<String>,
     #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
-    #[schema(min_length = 1, max_length = 16)]
+    #[schema(min_length = 1, max_length = 16, example = "75002")]
     pub postal_code: Option<String>,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 100
+        max_length = 100,
+        example = "Paris"
     )]
     pub city: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 100)]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        max_length = 100,
+        example = "Île-de-France"
+    )]
     pub region: Option<String>,
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = optional_country_schema)]
+    #[schema(value_type = Option<Country>, example = "FR")]
     pub country: Option<String>,
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
-    #[schema(max_length = 20)]
+    #[schema(max_length = 20, example = "FR40303265045")]
     pub vat_number: Option<String>,
 }
 
@@ -801,28 +830,4 @@ pub async fn reject_change(
     let decided =
         addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
-}
-
-/// An ISO 3166-1 alpha-2 code of an existing country, upper case: the
-/// codes `Country::parse` accepts.
-pub(crate) fn country_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let codes: Vec<&str> = celes::Country::get_countries()
-        .iter()
-        .map(|c| c.alpha2)
-        .collect();
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(codes))
-        .into()
-}
-
-/// [`country_schema`], or null (no change).
-pub(crate) fn optional_country_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(country_schema())
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .build()
-        .into()
 }

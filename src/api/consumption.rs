@@ -42,7 +42,7 @@ pub struct RecordRequest {
     #[schema(pattern = r"^\+[1-9][0-9]{6,14}$", example = "+33184800123")]
     pub destination: String,
     /// ISO 3166-1 alpha-2 of the destination.
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$", example = "FR")]
+    #[schema(value_type = crate::domain::address::Country, example = "FR")]
     pub country: String,
     #[schema(minimum = 0, maximum = 86400, example = 125)]
     pub duration_seconds: i64,
@@ -95,7 +95,9 @@ pub struct RecordDto {
     pub team_id: Option<String>,
     pub kind: Kind,
     pub direction: Direction,
+    #[schema(example = "+33184800123")]
     pub destination: String,
+    #[schema(value_type = crate::domain::address::Country, example = "FR")]
     pub country: String,
     pub duration_seconds: i64,
     #[schema(example = "0.35")]
@@ -184,7 +186,6 @@ pub struct ConsumptionFilter {
     pub team_id: Option<String>,
     #[param(max_length = 100)]
     pub user_id: Option<String>,
-    #[param(inline)]
     pub kind: Option<Kind>,
 }
 

@@ -82,7 +82,7 @@ pub struct CreateContactRequest {
     pub phone: String,
     pub role: ContactRole,
     #[validate(length(max = 1000, message = "must be at most 1000 characters"))]
-    #[schema(max_length = 1000)]
+    #[schema(max_length = 1000, example = "Receives the invoices")]
     pub note: Option<String>,
 }
 
@@ -117,18 +117,20 @@ pub struct UpdateContactRequest {
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 200
+        max_length = 200,
+        example = "Claire Martin"
     )]
     pub name: Option<String>,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
-    #[schema(min_length = 3, max_length = 254, format = Email)]
+    #[schema(min_length = 3, max_length = 254, format = Email, example = "compta@acme.fr")]
     pub email: Option<String>,
     #[validate(length(min = 3, max = 40, message = "must be a phone number"))]
-    #[schema(min_length = 3, max_length = 40)]
+    #[schema(min_length = 3, max_length = 40, example = "+33 1 42 68 53 00")]
     pub phone: Option<String>,
+    #[schema(example = "accounting")]
     pub role: Option<ContactRole>,
     #[validate(length(max = 1000, message = "must be at most 1000 characters"))]
-    #[schema(max_length = 1000)]
+    #[schema(max_length = 1000, example = "Receives the invoices")]
     pub note: Option<String>,
 }
 

@@ -89,6 +89,7 @@ pub struct LedgerEntryDto {
     pub kind: LedgerKind,
     #[schema(example = "-1.20")]
     pub amount: String,
+    #[schema(example = "150.00")]
     pub balance_after: String,
     pub currency: Currency,
     /// The top-up id, the consumption reference, or the adjustment's reason.
@@ -130,6 +131,7 @@ pub struct TopUpRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoRechargeRequest {
+    #[schema(example = true)]
     pub enabled: bool,
     #[validate(length(
         min = 1,
@@ -199,7 +201,8 @@ pub struct ConfirmTopUpRequest {
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 500
+        max_length = 500,
+        example = "Card declined by the issuer"
     )]
     pub failure_reason: Option<String>,
 }
@@ -392,9 +395,12 @@ pub struct PaymentEventBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PaymentEventData {
+    #[schema(example = "tup_0193c0ffee")]
     pub top_up_id: Option<String>,
     /// For `invoice.paid`.
+    #[schema(example = "inv_0193c0ffee")]
     pub invoice_id: Option<String>,
+    #[schema(example = "Insufficient funds")]
     pub failure_reason: Option<String>,
 }
 

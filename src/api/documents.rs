@@ -20,6 +20,17 @@ use crate::domain::ids::DocumentId;
 use crate::error::{ApiError, Problem};
 use crate::service::documents;
 
+/// The kinds of bytes a document may hold (judged from the bytes).
+#[derive(ToSchema)]
+pub enum DocumentContentType {
+    #[schema(rename = "application/pdf")]
+    Pdf,
+    #[schema(rename = "image/png")]
+    Png,
+    #[schema(rename = "image/jpeg")]
+    Jpeg,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DocumentDto {
     pub id: String,
@@ -28,7 +39,7 @@ pub struct DocumentDto {
     #[serde(rename = "type")]
     pub doc_type: DocumentType,
     /// What the bytes are: application/pdf, image/png or image/jpeg.
-    #[schema(example = "application/pdf")]
+    #[schema(value_type = DocumentContentType, example = "application/pdf")]
     pub content_type: String,
     /// Bytes.
     pub size: i64,

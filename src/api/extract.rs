@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::AppState;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::service::idempotency::StoredResponse;
 use crate::service::{Ctx, PageRequest};
 use crate::telemetry::RequestId;
@@ -113,6 +113,51 @@ fn serde_field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiErr
     ApiError::Validation(vec![field_of_serde_error(&path, &inner.to_string())])
 }
 
+/// The operation a request is for, as the OpenAPI document names it.
+#[derive(Clone)]
+struct OperationKey {
+    method: String,
+    pattern: Option<String>,
+}
+
+impl OperationKey {
+    fn of(req: &HttpRequest) -> Self {
+        OperationKey {
+            method: req.method().as_str().to_owned(),
+            pattern: req.match_pattern(),
+        }
+    }
+
+    /// serde refused `raw`: every bad field the operation's schema finds,
+    /// or, when the schema finds none, serde's own error.
+    fn refuse(
+        &self,
+        raw: &serde_json::Value,
+        e: serde_path_to_error::Error<serde_json::Error>,
+    ) -> ApiError {
+        let all = self
+            .pattern
+            .as_deref()
+            .and_then(|p| super::validate::body_errors(&self.method, p, raw));
+        match (all, serde_field_error(e)) {
+            (Some(mut errors), ApiError::Validation(first)) if !errors.is_empty() => {
+                // Never lose what serde found, should the schema not see it.
+                for f in first {
+                    let covered = errors.iter().any(|e| {
+                        e.field == f.field || e.field.starts_with(&format!("{}.", f.field))
+                    });
+                    if !covered {
+                        errors.push(f);
+                    }
+                }
+                errors.sort_by(|a, b| super::validate::field_order(&a.field, &b.field));
+                ApiError::Validation(errors)
+            }
+            (_, serde_error) => serde_error,
+        }
+    }
+}
+
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -123,6 +168,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             Err(e) => return Box::pin(ready(Err(e))),
         };
         let fingerprint_prefix = format!("{} {}", req.method(), req.path());
+        let operation = OperationKey::of(req);
         let body = read_json_body(req, payload, limit);
         Box::pin(async move {
             let body = body.await?;
@@ -136,10 +182,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 Ok(v) => v,
                 // JSON Schema counts 3.0 as an integer: so do we.
                 Err(_) if has_integral_float(&raw) => {
-                    serde_path_to_error::deserialize(integral_floats_as_integers(raw))
-                        .map_err(serde_field_error)?
+                    let raw = integral_floats_as_integers(raw);
+                    match serde_path_to_error::deserialize(&raw) {
+                        Ok(v) => v,
+                        Err(e) => return Err(operation.refuse(&raw, e)),
+                    }
                 }
-                Err(e) => return Err(serde_field_error(e)),
+                Err(e) => return Err(operation.refuse(&raw, e)),
             };
             value
                 .validate()
@@ -197,6 +246,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for BulkJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let operation = OperationKey::of(req);
         let body = read_json_body(req, payload, MAX_BULK_BYTES);
         Box::pin(async move {
             let body = body.await?;
@@ -213,10 +263,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for BulkJson<T> {
                     let raw: serde_json::Value = serde_json::from_slice(&body)
                         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
                     if !has_integral_float(&raw) {
-                        return Err(serde_field_error(e));
+                        return Err(operation.refuse(&raw, e));
                     }
-                    serde_path_to_error::deserialize(integral_floats_as_integers(raw))
-                        .map_err(serde_field_error)?
+                    let raw = integral_floats_as_integers(raw);
+                    match serde_path_to_error::deserialize(&raw) {
+                        Ok(v) => v,
+                        Err(e) => return Err(operation.refuse(&raw, e)),
+                    }
                 }
             };
             Ok(BulkJson(value))
@@ -266,19 +319,9 @@ fn field_of_serde_error(path: &str, message: &str) -> FieldError {
                 .then(|| path.to_owned())
         })
         .unwrap_or_else(|| path.to_owned());
-    let message = match message.find(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    // Never echo the value sent (it may be a card number): say what was expected.
-    let message = match message.split_once(", expected ") {
-        Some((head, expected))
-            if head.starts_with("invalid type") || head.starts_with("invalid value") =>
-        {
-            format!("must be {expected}")
-        }
-        _ => message.to_owned(),
-    };
+    // Never echo the value sent (it may be a card number): say what was
+    // expected, in words (never a Rust type).
+    let message = super::validate::humanize_serde(message);
     FieldError::new(if field.is_empty() { "body" } else { &field }, message)
 }
 
@@ -351,6 +394,32 @@ pub fn stored_response(stored: StoredResponse) -> HttpResponse {
     response.body(stored.body)
 }
 
+/// A query string that does not fit the handler's parameters: 400
+/// `invalid_query`, with every bad parameter named in `errors[]` and in
+/// `detail` (checked against the operation's parameter schemas).
+pub fn query_error(e: actix_web::error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    let errors = req
+        .match_pattern()
+        .and_then(|p| super::validate::query_errors(req.method().as_str(), &p, req.query_string()))
+        .unwrap_or_default();
+    let detail = if errors.is_empty() {
+        super::validate::humanize_serde(&e.to_string())
+    } else {
+        errors
+            .iter()
+            .map(|f| format!("`{}` {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let error = ApiError::InvalidQuery(detail);
+    let mut problem = error.problem();
+    problem.errors = errors;
+    let response = HttpResponse::build(actix_web::ResponseError::status_code(&error))
+        .content_type(crate::error::PROBLEM_JSON)
+        .json(problem);
+    actix_web::error::InternalError::from_response(e, response).into()
+}
+
 /// `?limit=&cursor=` on every list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -365,17 +434,23 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(20);
-        if !(1..=100).contains(&limit) {
-            return Err(ApiError::validation("limit", "must be between 1 and 100"));
-        }
-        let after = match &self.cursor {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::validation("cursor", "is not a cursor returned by this list")
-            })?),
-        };
-        Ok(PageRequest { after, limit })
+        let mut errors = FieldErrors::default();
+        let limit = errors.check(
+            "limit",
+            Some(self.limit.unwrap_or(20)).filter(|l| (1..=100).contains(l)),
+            "must be a whole number between 1 and 100",
+        );
+        let after = errors.check_opt(
+            "cursor",
+            self.cursor.as_deref(),
+            |c| decode_cursor(c).map(Some),
+            "is not a cursor returned by this list",
+        );
+        errors.finish()?;
+        Ok(PageRequest {
+            after: after.flatten(),
+            limit: limit.unwrap_or(20),
+        })
     }
 }
 
@@ -480,7 +555,7 @@ mod tests {
         let e = field_of_serde_error("records[2]", "missing field `cost` at line 1 column 4");
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
-            ("records.2.cost", "missing field `cost`")
+            ("records.2.cost", "is required")
         );
         let e = field_of_serde_error("colour", "unknown field `colour`, expected `name`");
         assert_eq!(e.field, "colour");
@@ -490,7 +565,7 @@ mod tests {
         );
         assert_eq!(
             (e.field.as_str(), e.message.as_str()),
-            ("number", "must be a string")
+            ("number", "must be text")
         );
     }
 }

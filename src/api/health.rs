@@ -10,7 +10,16 @@ use crate::error::ApiError;
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok` (process up) or `ready` (database reachable).
+    #[schema(value_type = HealthStatus, example = "ok")]
     pub status: &'static str,
+}
+
+/// `ok`: the process is up; `ready`: the database answers too.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Ready,
 }
 
 /// The process is up.

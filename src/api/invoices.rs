@@ -10,7 +10,7 @@ use validator::Validate;
 
 use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
-use super::payments::PaymentMethodDto;
+use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::ids::InvoiceId;
@@ -27,6 +27,7 @@ pub struct LineDto {
     pub kind: LineKind,
     #[schema(example = "ADVANCED license, May 2026")]
     pub description: String,
+    #[schema(example = "ADVANCED")]
     pub plan: Option<String>,
     pub quantity: u32,
     #[schema(example = "64.00")]
@@ -55,9 +56,11 @@ fn line_dto(l: &Line) -> LineDto {
 /// The invoice the next billing run would issue.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpcomingInvoiceDto {
-    /// None until issued.
+    /// Null until issued.
+    #[schema(example = json!(null))]
     pub number: Option<String>,
-    #[schema(example = "upcoming")]
+    /// Always `upcoming`.
+    #[schema(value_type = UpcomingStatus, example = "upcoming")]
     pub status: String,
     pub issue_date: Date,
     pub period_start: Date,
@@ -70,6 +73,7 @@ pub struct UpcomingInvoiceDto {
     pub tax_rate: String,
     pub tax_treatment: TaxTreatment,
     /// The legal mention printed on the invoice (reverse charge, outside the EU).
+    #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
     #[schema(example = "200.55")]
     pub tax_amount: String,
@@ -126,9 +130,17 @@ pub async fn upcoming(
     }))
 }
 
+/// The status of the upcoming invoice: it is not issued yet.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum UpcomingStatus {
+    Upcoming,
+}
+
 /// An issued invoice: what was issued, never changed since.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceDto {
+    #[schema(example = "inv_0193c0ffee")]
     pub id: String,
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
@@ -138,34 +150,49 @@ pub struct InvoiceDto {
     pub period_start: Date,
     pub period_end: Date,
     pub lines: Vec<LineDto>,
+    #[schema(example = "1002.73")]
     pub subtotal: String,
     /// In percent.
+    #[schema(example = "20")]
     pub tax_rate: String,
     pub tax_treatment: TaxTreatment,
+    #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
+    #[schema(example = "200.55")]
     pub tax_amount: String,
+    #[schema(example = "1203.28")]
     pub total: String,
     pub currency: Currency,
     /// The buyer's billing address as it was on the issue date.
     pub billing_address: Option<AddressSnapshotDto>,
-    /// The payment method debited, masked, as it was on the issue date.
-    pub payment_method: Option<String>,
+    /// The payment method debited, masked, as it was on the issue date
+    /// (the fields the upcoming invoice's `payment_method` starts with).
+    pub payment_method: Option<MaskedPaymentMethodDto>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub paid_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub voided_at: Option<OffsetDateTime>,
+    #[schema(example = json!(null))]
     pub void_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddressSnapshotDto {
+    #[schema(example = "Acme Group SAS")]
     pub company_name: String,
+    #[schema(example = "12 rue de la Paix")]
     pub line1: String,
+    #[schema(example = "Bâtiment B")]
     pub line2: Option<String>,
+    #[schema(example = "75002")]
     pub postal_code: String,
+    #[schema(example = "Paris")]
     pub city: String,
+    #[schema(example = "Île-de-France")]
     pub region: Option<String>,
+    #[schema(value_type = crate::domain::address::Country, example = "FR")]
     pub country: String,
+    #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
 }
 
@@ -211,7 +238,7 @@ impl From<Invoice> for InvoiceDto {
                 country: b.country,
                 vat_number: b.vat_number,
             }),
-            payment_method: s.payment_method,
+            payment_method: s.payment_method.map(MaskedPaymentMethodDto::from_masked),
             paid_at: i.paid_at,
             voided_at: i.voided_at,
             void_reason: i.void_reason,
@@ -222,7 +249,6 @@ impl From<Invoice> for InvoiceDto {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceFilter {
-    #[param(inline)]
     pub status: Option<InvoiceStatus>,
     /// Issued on or after this day.
     pub from: Option<Date>,
@@ -290,6 +316,7 @@ pub struct BillingRunRequest {
 pub struct IssuedDto {
     pub account_id: String,
     pub invoice_id: String,
+    #[schema(example = "F-2026-000123")]
     pub number: String,
 }
 
@@ -301,6 +328,7 @@ pub struct FailedDto {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BillingRunDto {
+    #[schema(example = "2026-05")]
     pub period: String,
     pub issued: Vec<IssuedDto>,
     /// Accounts whose invoice of the period already existed.
@@ -478,6 +506,17 @@ pub async fn pdf(
         .body(crate::render::invoice::pdf(&invoice, lang)))
 }
 
+/// Where an invoice email's delivery stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoiceEmailStatus {
+    /// Queued, or waiting for a retry.
+    Pending,
+    Sent,
+    /// Refused for good, or tried too often.
+    Failed,
+}
+
 /// One email of an invoice: to whom, and how its delivery went.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceEmailDto {
@@ -487,7 +526,7 @@ pub struct InvoiceEmailDto {
     #[schema(example = "Votre facture F-2026-000123 - Comptoir Télécom SAS")]
     pub subject: String,
     /// `pending` (queued, or waiting for a retry), `sent` or `failed`.
-    #[schema(example = "sent")]
+    #[schema(value_type = InvoiceEmailStatus, example = "sent")]
     pub status: String,
     /// Delivery attempts so far.
     pub attempts: i32,
@@ -502,9 +541,14 @@ pub struct InvoiceEmailDto {
     pub created_at: OffsetDateTime,
 }
 
+/// The emails of an invoice, as a page like every list. An invoice has one
+/// email per recipient (at most 10), so the first page holds them all and
+/// `next_cursor` is null.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceEmailsDto {
-    pub items: Vec<InvoiceEmailDto>,
+    pub data: Vec<InvoiceEmailDto>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The invoice's emails: one per recipient when it was issued, with their
@@ -522,7 +566,7 @@ pub async fn emails(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let rows = invoices::emails(&state.store, &account, &id).await?;
-    let items = rows
+    let data = rows
         .into_iter()
         .map(|r| InvoiceEmailDto {
             id: r.id,
@@ -536,5 +580,8 @@ pub async fn emails(
             created_at: r.created_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(InvoiceEmailsDto { items }))
+    Ok(HttpResponse::Ok().json(InvoiceEmailsDto {
+        data,
+        next_cursor: None,
+    }))
 }

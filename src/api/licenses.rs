@@ -54,17 +54,22 @@ pub struct PrepaidPeriodDto {
 /// The quote (SPEC.md section 3).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct QuoteDto {
+    #[schema(example = "quo_0193c0ffee")]
     pub quote_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub quantity: u32,
     pub currency: Currency,
     #[schema(example = "64.00")]
     pub unit_price: String,
     /// quantity x unit_price.
+    #[schema(example = "128.00")]
     pub additional_monthly_total: String,
+    #[schema(example = "463.00")]
     pub current_monthly_total: String,
+    #[schema(example = "591.00")]
     pub new_monthly_total: String,
     /// The next invoice date.
     pub first_payment_date: Date,
@@ -102,26 +107,34 @@ fn quote_fields(p: &Pricing, quote_id: String, expires_at: OffsetDateTime) -> Qu
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddedDto {
     pub licenses: Vec<LicenseDto>,
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub quantity: u32,
     pub activation_date: Date,
     pub currency: Currency,
+    #[schema(example = "64.00")]
     pub unit_price: String,
     pub prepaid_period: PrepaidPeriodDto,
+    #[schema(example = "46.93")]
     pub prorated_unit_amount: String,
     /// The proration charged (on the next invoice).
+    #[schema(example = "93.86")]
     pub prorated_total: String,
     pub first_payment_date: Date,
+    #[schema(example = "591.00")]
     pub new_monthly_total: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanSummaryDto {
+    #[schema(example = "ADVANCED")]
     pub plan: String,
     pub count: i64,
     pub assigned: i64,
     pub available: i64,
+    #[schema(example = "64.00")]
     pub unit_price: String,
+    #[schema(example = "448.00")]
     pub monthly_total: String,
     pub currency: Currency,
 }
@@ -143,9 +156,12 @@ pub struct RemovalDto {
     pub next_invoice_date: Date,
     pub currency: Currency,
     /// The next period's recurring line for this license, no longer billed.
+    #[schema(example = "64.00")]
     pub recurring_reduction: String,
     /// For a license activated this month: its prorated days after the removal day.
+    #[schema(example = "0.00")]
     pub proration_reduction: String,
+    #[schema(example = "64.00")]
     pub next_invoice_reduction: String,
 }
 
@@ -165,6 +181,7 @@ fn removal_dto(p: RemovalPreview) -> RemovalDto {
 pub struct PhoneNumberDto {
     pub id: String,
     /// ISO 3166-1 alpha-2.
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
     /// E.164.
     #[schema(example = "+33184800123")]
@@ -172,6 +189,7 @@ pub struct PhoneNumberDto {
     pub activation_date: Date,
     pub removal_date: Option<Date>,
     /// Its first month, prorated (on the next invoice).
+    #[schema(example = "3.67")]
     pub prorated_amount: String,
     pub currency: Currency,
 }
@@ -198,6 +216,7 @@ pub struct QuoteRequest {
     #[schema(minimum = 1, maximum = 500, example = 2)]
     pub quantity: u32,
     /// Staff only: today or earlier in the current month. Default: today.
+    #[schema(example = "2026-05-04")]
     pub activation_date: Option<Date>,
 }
 
@@ -212,9 +231,10 @@ pub struct AddLicensesRequest {
     pub quantity: u32,
     /// A quote of this account: exactly its amounts are charged.
     #[validate(length(min = 1, max = 100, message = "must be a quote id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "quo_0193c0ffee")]
     pub quote_id: Option<String>,
     /// Staff only: today or earlier in the current month.
+    #[schema(example = "2026-05-04")]
     pub activation_date: Option<Date>,
 }
 
@@ -222,7 +242,7 @@ pub struct AddLicensesRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssigneeRequest {
     #[validate(length(min = 1, max = 100, message = "must be a user id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "usr_0193c0ffee")]
     pub user_id: String,
 }
 
@@ -231,7 +251,7 @@ pub struct AssigneeRequest {
 pub struct PhoneNumberRequest {
     /// ISO 3166-1 alpha-2; needs a verified billing address there.
     #[validate(length(equal = 2, message = "must be an ISO 3166-1 alpha-2 code"))]
-    #[schema(schema_with = super::addresses::country_schema, example = "FR")]
+    #[schema(value_type = Country, example = "FR")]
     pub country: String,
 }
 

@@ -26,6 +26,7 @@ pub mod recipients;
 pub mod routes;
 pub mod scope;
 pub mod users;
+pub mod validate;
 
 /// Registers the route table. Each path is one resource, so a wrong method
 /// gets 405. The routes of one account share a scope: actix tries resources
@@ -62,14 +63,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Extractor errors (query, path) as problem+json.
 pub fn extractor_config(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::InvalidQuery(e.to_string()).into()),
-    )
-    .app_data(
-        web::PathConfig::default()
-            .error_handler(|e, _| ApiError::InvalidPath(e.to_string()).into()),
-    );
+    cfg.app_data(web::QueryConfig::default().error_handler(extract::query_error))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::InvalidPath(e.to_string()).into()),
+        );
 }
 
 #[derive(OpenApi)]
@@ -213,6 +211,114 @@ fn add_errors(op: &mut Operation) {
     }
 }
 
+/// `Paginated<T>` is generic: utoipa inlines `T` in each `Paginated_T`.
+/// A page's `data` refers to the item's own schema instead, so a generated
+/// client has one `InvoiceDto` type whether it comes alone or in a page.
+fn pages_reference_their_items(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    let mut moved = Vec::new();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Paginated_") else {
+            continue;
+        };
+        let RefOr::T(Schema::Object(page)) = schema else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Array(data))) = page.properties.get_mut("data") else {
+            continue;
+        };
+        let ArrayItems::RefOrSchema(items) = &mut data.items else {
+            continue;
+        };
+        if let RefOr::T(inline) =
+            std::mem::replace(items.as_mut(), RefOr::Ref(Ref::from_schema_name(item)))
+        {
+            moved.push((item.to_owned(), inline));
+        }
+    }
+    for (item, inline) in moved {
+        components.schemas.entry(item).or_insert(RefOr::T(inline));
+    }
+}
+
+/// Response objects carry every field, `null` when there is no value (no
+/// response field is skipped when serialised): the document says so, so a
+/// generated client types them `T | null`, never "maybe absent". Schemas
+/// that requests use keep their optional fields; `Problem` keeps `errors`
+/// optional (present on 422 only).
+fn every_response_field_present(openapi: &mut utoipa::openapi::OpenApi) {
+    use std::collections::BTreeSet;
+
+    use utoipa::openapi::schema::Schema;
+
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.push(name.to_owned());
+                }
+                map.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    fn require_all(schema: &mut Schema) {
+        match schema {
+            Schema::Object(o) => o.required = o.properties.keys().cloned().collect(),
+            Schema::AllOf(all) => {
+                for item in &mut all.items {
+                    if let RefOr::T(s) = item {
+                        require_all(s);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let Ok(doc) = serde_json::to_value(&*openapi) else {
+        return;
+    };
+    let schemas = &doc["components"]["schemas"];
+    // What requests reach (bodies and parameters, through references).
+    let mut roots = Vec::new();
+    for item in doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+            refs(&op["requestBody"], &mut roots);
+            refs(&op["parameters"], &mut roots);
+        }
+    }
+    let mut in_requests = BTreeSet::new();
+    while let Some(name) = roots.pop() {
+        if in_requests.insert(name.clone()) {
+            refs(&schemas[&name], &mut roots);
+        }
+    }
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        if name == "Problem" || in_requests.contains(name) {
+            continue;
+        }
+        if let RefOr::T(schema) = schema {
+            require_all(schema);
+        }
+    }
+}
+
 impl Modify for SecurityAndErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -233,10 +339,16 @@ impl Modify for SecurityAndErrors {
             "webhook_signature",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 credits::SIGNATURE_HEADER,
-                "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with COMPTOIR_WEBHOOK_SECRET>; \
-                 the timestamp must be within 5 minutes",
+                "The payment provider signs each webhook call instead of sending a token. \
+                 The `Comptoir-Signature` header reads `t=<unix seconds>,v1=<signature>`, where the \
+                 signature is the hex HMAC-SHA256 of `<t>.<raw request body>` keyed with the shared \
+                 webhook secret (`COMPTOIR_WEBHOOK_SECRET`). A call whose signature does not match, \
+                 or whose timestamp is more than 5 minutes away from the server's clock, is refused \
+                 with 401 `invalid_signature`.",
             ))),
         );
+        pages_reference_their_items(openapi);
+        every_response_field_present(openapi);
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,

@@ -17,22 +17,72 @@ use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::service::{Ctx, payments};
 
+/// A payment method as an invoice shows it, masked: the fields every
+/// payment method shares. The issued invoice's `payment_method` is this;
+/// the upcoming invoice's is a full [`PaymentMethodDto`], which has all of
+/// these fields and more.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaskedPaymentMethodDto {
+    #[serde(rename = "type")]
+    pub kind: PaymentMethodKind,
+    /// `**** 4242` or `FR76 **** ... 0189`.
+    #[schema(example = "**** 4242")]
+    pub masked: String,
+    /// Cards: the network. Null for a SEPA debit, and on an issued invoice
+    /// (its snapshot keeps the masked form only).
+    pub brand: Option<CardBrand>,
+    /// Cards: the last four digits of the number.
+    #[schema(example = "4242")]
+    pub last4: Option<String>,
+    /// Cards: the expiry month (1 to 12); null on an issued invoice.
+    #[schema(example = 12)]
+    pub exp_month: Option<u8>,
+    /// Cards: the expiry year; null on an issued invoice.
+    #[schema(example = 2028)]
+    pub exp_year: Option<i32>,
+    /// SEPA debits: the last four characters of the IBAN.
+    #[schema(example = json!(null))]
+    pub iban_last4: Option<String>,
+}
+
+impl MaskedPaymentMethodDto {
+    /// The masked form an issued invoice kept (`**** 4242`, `FR76 **** ... 0189`)
+    /// read back into fields; what it does not hold (brand, expiry) is null.
+    pub fn from_masked(masked: String) -> Self {
+        let card = masked.starts_with("****");
+        let tail: String = masked
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        MaskedPaymentMethodDto {
+            kind: if card {
+                PaymentMethodKind::Card
+            } else {
+                PaymentMethodKind::SepaDebit
+            },
+            brand: None,
+            last4: card.then(|| tail.clone()),
+            exp_month: None,
+            exp_year: None,
+            iban_last4: (!card).then_some(tail),
+            masked,
+        }
+    }
+}
+
 /// A payment method as shown: never the full number or IBAN.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentMethodDto {
     pub id: String,
-    #[serde(rename = "type")]
-    pub kind: PaymentMethodKind,
+    #[serde(flatten)]
+    pub shown: MaskedPaymentMethodDto,
     /// The one used for debits.
     pub default: bool,
-    /// `**** 4242` or `FR76 **** ... 0189`.
-    #[schema(example = "**** 4242")]
-    pub masked: String,
-    pub brand: Option<CardBrand>,
-    pub last4: Option<String>,
-    pub exp_month: Option<u8>,
-    pub exp_year: Option<i32>,
-    pub iban_last4: Option<String>,
+    #[schema(example = "Claire Martin")]
     pub holder_name: String,
     pub bic: Option<String>,
     pub mandate_reference: Option<String>,
@@ -46,14 +96,16 @@ impl From<PaymentMethod> for PaymentMethodDto {
         let card = m.kind == PaymentMethodKind::Card;
         PaymentMethodDto {
             id: m.id.to_string(),
-            kind: m.kind,
+            shown: MaskedPaymentMethodDto {
+                kind: m.kind,
+                masked: m.masked(),
+                brand: m.brand,
+                last4: card.then(|| m.last4.clone()),
+                exp_month: m.expiry.map(|e| e.month),
+                exp_year: m.expiry.map(|e| e.year),
+                iban_last4: (!card).then_some(m.last4.clone()),
+            },
             default: m.default,
-            masked: m.masked(),
-            brand: m.brand,
-            last4: card.then(|| m.last4.clone()),
-            exp_month: m.expiry.map(|e| e.month),
-            exp_year: m.expiry.map(|e| e.year),
-            iban_last4: (!card).then_some(m.last4),
             holder_name: m.holder_name,
             bic: m.bic,
             mandate_reference: m.mandate_reference,
@@ -132,6 +184,7 @@ pub struct SepaRequest {
         example = "RUM-2026-0001"
     )]
     pub mandate_reference: String,
+    #[schema(example = "2026-04-02")]
     pub mandate_signed_on: Date,
 }
 

@@ -74,7 +74,7 @@ pub struct CreateUserRequest {
     #[schema(min_length = 3, max_length = 254, format = Email, example = "claire@acme.fr")]
     pub email: String,
     #[validate(length(min = 1, max = 100, message = "must be a team id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, example = "tea_0193c0ffee")]
     pub team_id: Option<String>,
 }
 
@@ -92,15 +92,16 @@ pub struct UpdateUserRequest {
     #[schema(
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
-        max_length = 200
+        max_length = 200,
+        example = "Claire Martin"
     )]
     pub name: Option<String>,
     #[validate(length(min = 3, max = 254, message = "must be an email address"))]
-    #[schema(min_length = 3, max_length = 254, format = Email)]
+    #[schema(min_length = 3, max_length = 254, format = Email, example = "claire.martin@acme.fr")]
     pub email: Option<String>,
     /// A team id, or null to leave the team.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, example = "tea_0193c0ffee")]
     pub team_id: Option<Option<String>>,
 }
 

@@ -32,6 +32,32 @@ impl Country {
     }
 }
 
+/// In the OpenAPI document: one named `Country` schema, the codes
+/// [`Country::parse`] accepts.
+impl utoipa::PartialSchema for Country {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let codes: Vec<&str> = celes::Country::get_countries()
+            .iter()
+            .map(|c| c.alpha2)
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An ISO 3166-1 alpha-2 code of an existing country, upper case",
+            ))
+            .enum_values(Some(codes))
+            .examples(["FR"])
+            .into()
+    }
+}
+
+impl ToSchema for Country {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Country".into()
+    }
+}
+
 const EU: [&str; 27] = [
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",

@@ -12,8 +12,10 @@ use utoipa::ToSchema;
 use super::account::Timezone;
 use super::ids::{AccountId, ConsumptionId, TeamId, UserId};
 
+/// A call or an SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ConsumptionKind)]
 pub enum Kind {
     Call,
     Sms,
@@ -36,8 +38,10 @@ impl Kind {
     }
 }
 
+/// Whether the account's user placed the call (or sent the SMS) or received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CallDirection)]
 pub enum Direction {
     Inbound,
     Outbound,

@@ -70,7 +70,8 @@ async fn emails(app: &TestApp, account: &str, invoice: &str) -> Vec<Value> {
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    body["items"].as_array().unwrap().clone()
+    assert_eq!(body["next_cursor"], Value::Null, "{body}");
+    body["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

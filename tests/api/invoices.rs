@@ -209,6 +209,18 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
     }
     assert_eq!(invoice["total"], "1203.28");
     assert_eq!(invoice["billing_address"]["country"], "FR");
+    // One payment_method shape: the issued invoice's fields are the upcoming's first ones.
+    assert!(invoice["payment_method"].is_object(), "{invoice}");
+    for field in ["type", "masked", "last4", "iban_last4"] {
+        assert_eq!(
+            invoice["payment_method"][field], upcoming["payment_method"][field],
+            "{field}"
+        );
+    }
+    // A field without a value is there, null.
+    for field in ["paid_at", "voided_at", "void_reason"] {
+        assert_eq!(invoice.get(field), Some(&Value::Null), "{field}");
+    }
     let filtered: Value = app
         .get(
             "/v1/accounts/acc_demo/invoices?status=paid&from=2026-04-01",

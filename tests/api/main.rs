@@ -25,3 +25,4 @@ mod plans;
 mod project;
 mod smtp;
 mod users;
+mod validation;

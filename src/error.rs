@@ -55,6 +55,21 @@ impl FieldErrors {
         input.and_then(|raw| self.check(field, parse(raw), message))
     }
 
+    /// Keeps an `Ok` value; records the field errors of an `Err` (a 422).
+    pub fn keep<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ApiError::Validation(errors)) => {
+                self.0.extend(errors);
+                None
+            }
+            Err(other) => {
+                self.0.push(FieldError::new("body", other.to_string()));
+                None
+            }
+        }
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())

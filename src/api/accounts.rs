@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::domain::account::{Account, Timezone, clean_name};
 use crate::domain::money::Currency;
 use crate::error::{ApiError, Problem};
-use crate::service::{Authorized, Ctx, accounts};
+use crate::service::{Ctx, accounts};
 
 /// An account: the customer company that is billed.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -145,9 +145,4 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let account = accounts::get(&state.store, &account).await?;
     Ok(HttpResponse::Ok().json(AccountDto::from(account)))
-}
-
-/// The account's currency, for showing amounts (the caller's read right is checked).
-pub async fn currency_of(state: &AppState, account: &Authorized) -> Result<Currency, ApiError> {
-    Ok(accounts::get(&state.store, account).await?.currency)
 }

@@ -7,16 +7,15 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::ids::TopUpId;
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{Amount, Currency, Money};
 use crate::domain::payment::{CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus};
 use crate::domain::role::{Caller, Role};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, FieldErrors, Problem};
 use crate::service::Ctx;
 use crate::service::credits::{self, PaymentEvent, Settlement};
 use crate::store::credits::LedgerEntry;
@@ -207,16 +206,10 @@ pub struct ConfirmTopUpRequest {
     pub failure_reason: Option<String>,
 }
 
-fn money(field: &str, raw: &str, currency: Currency) -> Result<Money, ApiError> {
-    Money::parse(raw, currency).map_err(|e| ApiError::validation(field, e.to_string()))
-}
-
-fn non_negative(field: &str, raw: &str, currency: Currency) -> Result<Money, ApiError> {
-    let m = money(field, raw, currency)?;
-    if m.is_negative() {
-        return Err(ApiError::validation(field, "must not be negative"));
-    }
-    Ok(m)
+/// A request's amount, its shape checked; the service puts it in the
+/// account's currency.
+fn amount(field: &str, raw: &str) -> Result<Amount, ApiError> {
+    Amount::parse(raw).map_err(|e| ApiError::validation(field, e.to_string()))
 }
 
 /// The balance and the auto-recharge settings.
@@ -245,8 +238,7 @@ pub async fn transactions(
     AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
-    let page = credits::ledger(&state.store, &account, &query.page()?).await?;
+    let (currency, page) = credits::ledger(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |e| e.id.to_string(),
@@ -266,8 +258,7 @@ pub async fn list_top_ups(
     AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
-    let page = credits::top_ups(&state.store, &account, &query.page()?).await?;
+    let (currency, page) = credits::top_ups(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |t| t.id.to_string(),
@@ -291,11 +282,9 @@ pub async fn create_top_up(
     key: IdempotencyKey,
     body: ValidJson<TopUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
-    let amount = money("amount", &body.value.amount, currency)?;
-    credits::check_top_up_amount("amount", amount)?;
+    let amount = amount("amount", &body.value.amount)?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
-        let top_up = credits::create_top_up(tx, &ctx, &account, amount).await?;
+        let (currency, top_up) = credits::create_top_up(tx, &ctx, &account, amount).await?;
         top_up_dto(top_up, currency)
     })
 }
@@ -325,8 +314,7 @@ pub async fn confirm_top_up(
                 .and_then(|r| clean_name(r, 500)),
         ),
     };
-    let currency = currency_of(&state, &account).await?;
-    let top_up = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
+    let (currency, top_up) = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
     Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
 }
 
@@ -342,15 +330,16 @@ pub async fn set_auto_recharge(
     AccountScope { ctx, account }: AccountScope,
     body: ValidJson<AutoRechargeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
     let r = body.value;
-    let threshold = non_negative("threshold", &r.threshold, currency)?;
-    let amount = non_negative("amount", &r.amount, currency)?;
-    if r.enabled {
-        credits::check_top_up_amount("amount", amount)?;
-    }
-    let credit =
-        credits::set_auto_recharge(&state.store, &ctx, &account, r.enabled, threshold, amount)
+    let mut errors = FieldErrors::default();
+    let threshold = errors.keep(amount("threshold", &r.threshold));
+    let recharge = errors.keep(amount("amount", &r.amount));
+    errors.finish()?;
+    let (Some(threshold), Some(recharge)) = (threshold, recharge) else {
+        return Err(ApiError::internal("auto-recharge amounts parsed"));
+    };
+    let (currency, credit) =
+        credits::set_auto_recharge(&state.store, &ctx, &account, r.enabled, threshold, recharge)
             .await?;
     Ok(HttpResponse::Ok().json(credits_dto(credit, currency)))
 }
@@ -370,12 +359,11 @@ pub async fn adjust(
     key: IdempotencyKey,
     body: ValidJson<AdjustmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
-    let amount = money("amount", &body.value.amount, currency)?;
+    let amount = amount("amount", &body.value.amount)?;
     let reason = clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
-        let entry = credits::adjust(tx, &ctx, &account, amount, &reason).await?;
+        let (currency, entry) = credits::adjust(tx, &ctx, &account, amount, &reason).await?;
         ledger_dto(entry, currency)
     })
 }

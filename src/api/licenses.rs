@@ -6,7 +6,6 @@ use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::accounts::currency_of;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
@@ -499,10 +498,10 @@ pub async fn add_number(
             "must be an ISO 3166-1 alpha-2 country code such as FR",
         )
     })?;
-    let currency = currency_of(&state, &account).await?;
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
-        let (line, _) = licenses::add_number(tx, &ctx, &account, country).await?;
-        number_dto(line, currency)
+        // The prorated amount is computed in the price's currency.
+        let (line, price) = licenses::add_number(tx, &ctx, &account, country).await?;
+        number_dto(line, price.currency())
     })
 }
 
@@ -518,8 +517,7 @@ pub async fn list_numbers(
     AccountScope { account, .. }: AccountScope,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let currency = currency_of(&state, &account).await?;
-    let page = licenses::list_numbers(&state.store, &account, &query.page()?).await?;
+    let (currency, page) = licenses::list_numbers(&state.store, &account, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(Paginated::map(
         page,
         |n| n.id.to_string(),
@@ -540,11 +538,8 @@ pub async fn get_number(
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let id = number_id(&path)?;
-    let currency = currency_of(&state, &account).await?;
-    Ok(HttpResponse::Ok().json(number_dto(
-        licenses::get_number(&state.store, &account, &id).await?,
-        currency,
-    )))
+    let (currency, line) = licenses::get_number(&state.store, &account, &id).await?;
+    Ok(HttpResponse::Ok().json(number_dto(line, currency)))
 }
 
 /// Remove an additional number (admin).

@@ -65,6 +65,40 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
 }
 
+/// An amount as a request writes it (`"64.00"`), before the currency it is
+/// in is known: the API parses the shape at the door, the service that reads
+/// the account turns it into [`Money`] of the account's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amount(Decimal);
+
+impl Amount {
+    /// `"64.00"`, `"64"` or `"-3.5"`.
+    pub fn parse(raw: &str) -> Result<Self, MoneyError> {
+        let valid_shape = {
+            let body = raw.strip_prefix('-').unwrap_or(raw);
+            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+            !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && (!body.contains('.') || !frac.is_empty())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !valid_shape {
+            return Err(MoneyError::NotADecimal);
+        }
+        Decimal::from_str(raw)
+            .map(Amount)
+            .map_err(|_| MoneyError::Overflow)
+    }
+
+    /// The amount in `currency`; more digits than the currency has are refused.
+    pub fn in_currency(self, currency: Currency) -> Result<Money, MoneyError> {
+        if self.0.normalize().scale() > currency.digits() {
+            return Err(MoneyError::TooPrecise(currency.digits()));
+        }
+        Money::from_decimal_exact(self.0, currency)
+    }
+}
+
 /// An amount in minor units of a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {
@@ -83,22 +117,7 @@ impl Money {
 
     /// Parses `"64.00"`, `"64"` or `"-3.5"`; refuses more digits than the currency has.
     pub fn parse(raw: &str, currency: Currency) -> Result<Self, MoneyError> {
-        let valid_shape = {
-            let body = raw.strip_prefix('-').unwrap_or(raw);
-            let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-            !int.is_empty()
-                && int.bytes().all(|b| b.is_ascii_digit())
-                && (!body.contains('.') || !frac.is_empty())
-                && frac.bytes().all(|b| b.is_ascii_digit())
-        };
-        if !valid_shape {
-            return Err(MoneyError::NotADecimal);
-        }
-        let value = Decimal::from_str(raw).map_err(|_| MoneyError::Overflow)?;
-        if value.normalize().scale() > currency.digits() {
-            return Err(MoneyError::TooPrecise(currency.digits()));
-        }
-        Self::from_decimal_exact(value, currency)
+        Amount::parse(raw)?.in_currency(currency)
     }
 
     fn from_decimal_exact(value: Decimal, currency: Currency) -> Result<Self, MoneyError> {

@@ -430,7 +430,7 @@ mod tests {
             &mut tx,
             &ctx,
             &scope,
-            Money::from_minor(1_005, Currency::Eur),
+            crate::domain::money::Amount::parse("10.05").unwrap(),
             "test",
         )
         .await

@@ -9,11 +9,11 @@ use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::ids::{AccountId, TopUpId};
-use crate::domain::money::Money;
+use crate::domain::money::{Amount, Currency, Money};
 use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::credits::LedgerEntry;
 use crate::store::{Page, Store, Tx};
 
@@ -50,28 +50,40 @@ pub async fn state(
     Ok((acc, state))
 }
 
+/// An amount of a request in the account's currency, or a 422 naming `field`.
+pub fn money_in(field: &str, amount: Amount, currency: Currency) -> Result<Money, ApiError> {
+    amount
+        .in_currency(currency)
+        .map_err(|e| ApiError::validation(field, e.to_string()))
+}
+
+/// The ledger, and the account's currency to show it in.
 pub async fn ledger(
     store: &Store,
     account: &Authorized,
     page: &PageRequest,
-) -> Result<Page<LedgerEntry>, ApiError> {
+) -> Result<(Currency, Page<LedgerEntry>), ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account).await?;
-    Ok(tx
-        .ledger(account, page.after.as_deref(), page.limit)
-        .await?)
+    let currency = super::accounts::load(&mut tx, account).await?.currency;
+    Ok((
+        currency,
+        tx.ledger(account, page.after.as_deref(), page.limit)
+            .await?,
+    ))
 }
 
 pub async fn top_ups(
     store: &Store,
     account: &Authorized,
     page: &PageRequest,
-) -> Result<Page<TopUp>, ApiError> {
+) -> Result<(Currency, Page<TopUp>), ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account).await?;
-    Ok(tx
-        .list_top_ups(account, page.after.as_deref(), page.limit)
-        .await?)
+    let currency = super::accounts::load(&mut tx, account).await?.currency;
+    Ok((
+        currency,
+        tx.list_top_ups(account, page.after.as_deref(), page.limit)
+            .await?,
+    ))
 }
 
 async fn open_top_up(
@@ -118,10 +130,13 @@ pub async fn create_top_up(
     tx: &mut Tx,
     ctx: &Ctx,
     account: &Authorized,
-    amount: Money,
-) -> Result<TopUp, ApiError> {
-    super::accounts::load(tx, account).await?;
-    open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await
+    amount: Amount,
+) -> Result<(Currency, TopUp), ApiError> {
+    let currency = super::accounts::load(tx, account).await?.currency;
+    let amount = money_in("amount", amount, currency)?;
+    check_top_up_amount("amount", amount)?;
+    let top_up = open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await?;
+    Ok((currency, top_up))
 }
 
 #[instrument(skip_all, fields(account = %account))]
@@ -130,11 +145,29 @@ pub async fn set_auto_recharge(
     ctx: &Ctx,
     account: &Authorized,
     enabled: bool,
-    threshold: Money,
-    amount: Money,
-) -> Result<CreditState, ApiError> {
+    threshold: Amount,
+    amount: Amount,
+) -> Result<(Currency, CreditState), ApiError> {
     let mut tx = store.begin_write().await?;
-    super::accounts::load(&mut tx, account).await?;
+    let currency = super::accounts::load(&mut tx, account).await?.currency;
+    let mut errors = FieldErrors::default();
+    let non_negative = |field: &str, amount: Amount, errors: &mut FieldErrors| {
+        let parsed = money_in(field, amount, currency).and_then(|m| {
+            if m.is_negative() {
+                Err(ApiError::validation(field, "must not be negative"))
+            } else {
+                Ok(m)
+            }
+        });
+        errors.keep(parsed)
+    };
+    let threshold = non_negative("threshold", threshold, &mut errors);
+    let amount = non_negative("amount", amount, &mut errors)
+        .filter(|a| !enabled || errors.keep(check_top_up_amount("amount", *a)).is_some());
+    errors.finish()?;
+    let (Some(threshold), Some(amount)) = (threshold, amount) else {
+        return Err(ApiError::internal("auto-recharge amounts checked"));
+    };
     let before = tx.lock_credits(account).await?;
     let after = CreditState {
         auto_recharge_enabled: enabled,
@@ -153,7 +186,7 @@ pub async fn set_auto_recharge(
     );
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(after)
+    Ok((currency, after))
 }
 
 /// Staff move the balance by a signed amount, with a reason; never below zero.
@@ -162,10 +195,11 @@ pub async fn adjust(
     tx: &mut Tx,
     ctx: &Ctx,
     account: &Authorized,
-    amount: Money,
+    amount: Amount,
     reason: &str,
-) -> Result<LedgerEntry, ApiError> {
-    super::accounts::load(tx, account).await?;
+) -> Result<(Currency, LedgerEntry), ApiError> {
+    let currency = super::accounts::load(tx, account).await?.currency;
+    let amount = money_in("amount", amount, currency)?;
     if amount.minor() == 0 {
         return Err(ApiError::validation("amount", "must not be zero"));
     }
@@ -201,7 +235,7 @@ pub async fn adjust(
         Some(json!({"balance_minor": after, "reason": reason})),
     );
     audit::record(tx, event).await?;
-    Ok(entry)
+    Ok((currency, entry))
 }
 
 /// What a consumption debit did.
@@ -351,9 +385,9 @@ pub async fn confirm(
     account: &Authorized,
     id: &TopUpId,
     outcome: Settlement,
-) -> Result<TopUp, ApiError> {
+) -> Result<(Currency, TopUp), ApiError> {
     let mut tx = store.begin_write().await?;
-    super::accounts::load(&mut tx, account).await?;
+    let currency = super::accounts::load(&mut tx, account).await?.currency;
     let top_up = tx
         .top_up(id)
         .await?
@@ -367,7 +401,7 @@ pub async fn confirm(
     }
     let settled = settle(&mut tx, ctx, top_up, outcome, ctx.now).await?;
     tx.commit().await?;
-    Ok(settled)
+    Ok((currency, settled))
 }
 
 /// A payment event from the provider, signature already checked.

@@ -20,7 +20,7 @@ use crate::domain::iban::Iban;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId};
 use crate::domain::invoice::Period;
 use crate::domain::license::{License, PhoneNumberLine};
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{Amount, Currency, Money};
 use crate::domain::proration::prorated_unit;
 use crate::domain::role::{Caller, Need, Role};
 use crate::error::ApiError;
@@ -322,9 +322,7 @@ async fn payments(
         holder_name: "CLAIRE MARTIN".into(),
     };
     super::payments::add_card(&mut tx, ctx, key, id, card).await?;
-    let top_up =
-        super::credits::create_top_up(&mut tx, ctx, id, Money::from_minor(10_000, Currency::Eur))
-            .await?;
+    let (_, top_up) = super::credits::create_top_up(&mut tx, ctx, id, amount("100.00")?).await?;
     super::credits::settle(
         &mut tx,
         ctx,
@@ -334,14 +332,7 @@ async fn payments(
     )
     .await?;
     super::credits::debit(&mut tx, ctx, id, 1_240, &format!("calls {}", when.month)).await?;
-    super::credits::adjust(
-        &mut tx,
-        ctx,
-        id,
-        Money::from_minor(500, Currency::Eur),
-        "Geste commercial",
-    )
-    .await?;
+    super::credits::adjust(&mut tx, ctx, id, amount("5.00")?, "Geste commercial").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -638,6 +629,11 @@ pub fn tiny_pdf(text: &str) -> Vec<u8> {
         .as_bytes(),
     );
     pdf
+}
+
+/// An amount the demo writes as a request would.
+fn amount(raw: &str) -> Result<Amount, ApiError> {
+    Amount::parse(raw).map_err(ApiError::internal)
 }
 
 #[cfg(test)]

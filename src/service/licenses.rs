@@ -13,7 +13,7 @@ use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{
     License, MAX_QUANTITY, PhoneNumberLine, QUOTE_VALIDITY, Quote, valid_backdate,
 };
-use crate::domain::money::Money;
+use crate::domain::money::{Currency, Money};
 use crate::domain::plan::{Plan, PlanKind, next_period_start, price_on};
 use crate::domain::proration::{PrepaidPeriod, prepaid_period, prorate, prorated_unit, times};
 use crate::error::{ApiError, Code};
@@ -599,24 +599,27 @@ pub async fn list_numbers(
     store: &Store,
     account_id: &Authorized,
     page: &PageRequest,
-) -> Result<Page<PhoneNumberLine>, ApiError> {
+) -> Result<(Currency, Page<PhoneNumberLine>), ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    Ok(tx
+    let currency = super::accounts::load(&mut tx, account_id).await?.currency;
+    let page = tx
         .list_phone_numbers(account_id, page.after.as_deref(), page.limit)
-        .await?)
+        .await?;
+    Ok((currency, page))
 }
 
 pub async fn get_number(
     store: &Store,
     account_id: &Authorized,
     id: &PhoneNumberId,
-) -> Result<PhoneNumberLine, ApiError> {
+) -> Result<(Currency, PhoneNumberLine), ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    tx.phone_number(account_id, id)
+    let currency = super::accounts::load(&mut tx, account_id).await?.currency;
+    let line = tx
+        .phone_number(account_id, id)
         .await?
-        .ok_or(ApiError::NotFound("phone number"))
+        .ok_or(ApiError::NotFound("phone number"))?;
+    Ok((currency, line))
 }
 
 #[instrument(skip_all, fields(account = %account_id, number = %id))]

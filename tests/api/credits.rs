@@ -464,3 +464,38 @@ async fn another_account_cannot_read_or_move_credits() {
     assert_problem(res, 404, "not_found").await;
     assert_eq!(credits(&app, &account).await["balance"], "10.00");
 }
+
+#[tokio::test]
+async fn auto_recharge_names_every_bad_amount_at_once_in_the_accounts_currency() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let path = format!("/v1/accounts/{account}/credits/auto-recharge");
+    // A negative threshold and a recharge below the top-up minimum.
+    let res = app
+        .put(
+            &path,
+            &app.admin(&account),
+            &json!({"enabled": true, "threshold": "-1.00", "amount": "5.00"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["threshold", "amount"], "{body}");
+    // Three decimals are more than the euro has: the account's currency decides.
+    let res = app
+        .put(
+            &path,
+            &app.admin(&account),
+            &json!({"enabled": false, "threshold": "10.005", "amount": "0"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "threshold", "{body}");
+}

@@ -541,34 +541,26 @@ pub struct InvoiceEmailDto {
     pub created_at: OffsetDateTime,
 }
 
-/// The emails of an invoice, as a page like every list. An invoice has one
-/// email per recipient (at most 10), so the first page holds them all and
-/// `next_cursor` is null.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InvoiceEmailsDto {
-    pub data: Vec<InvoiceEmailDto>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// The invoice's emails: one per recipient when it was issued, with their
 /// delivery status. The PDF is attached to each.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
-    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), PageQuery),
     responses(
-        (status = 200, description = "The invoice's emails, oldest first", body = InvoiceEmailsDto),
+        (status = 200, description = "A page of the invoice's emails, oldest first", body = Paginated<InvoiceEmailDto>),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn emails(
     state: web::Data<AppState>,
     AccountScope { account, .. }: AccountScope,
     path: ItemId,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
-    let rows = invoices::emails(&state.store, &account, &id).await?;
-    let data = rows
-        .into_iter()
-        .map(|r| InvoiceEmailDto {
+    let page = invoices::emails(&state.store, &account, &id, &query.page()?).await?;
+    Ok(HttpResponse::Ok().json(Paginated::map(
+        page,
+        |r| r.id.clone(),
+        |r| InvoiceEmailDto {
             id: r.id,
             recipient: r.recipient,
             subject: r.subject,
@@ -578,10 +570,6 @@ pub async fn emails(
             last_error: r.last_error,
             sent_at: r.sent_at,
             created_at: r.created_at,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(InvoiceEmailsDto {
-        data,
-        next_cursor: None,
-    }))
+        },
+    )))
 }

@@ -386,13 +386,16 @@ pub async fn emails(
     store: &Store,
     account_id: &Authorized,
     id: &InvoiceId,
-) -> Result<Vec<InvoiceEmailRow>, ApiError> {
+    page: &PageRequest,
+) -> Result<Page<InvoiceEmailRow>, ApiError> {
     let mut tx = store.begin_read().await?;
     super::accounts::load(&mut tx, account_id).await?;
     tx.invoice(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?;
-    Ok(tx.invoice_emails(id).await?)
+    Ok(tx
+        .invoice_emails(id, page.after.as_deref(), page.limit)
+        .await?)
 }
 
 /// How an issued invoice is closed.

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Backend, Tx, execute, fetch_all, sql};
+use super::{Backend, Page, Tx, execute, fetch_all, sql};
 use crate::domain::ids::{InvoiceEmailId, InvoiceId};
 
 /// An email of the outbox, as stored.
@@ -127,11 +127,24 @@ impl Tx {
     }
 
     /// The emails of one invoice, in the order they were queued.
+    /// A page of an invoice's emails, oldest first.
     pub async fn invoice_emails(
         &mut self,
         invoice: &InvoiceId,
-    ) -> Result<Vec<InvoiceEmailRow>, sqlx::Error> {
-        let sql = sql!("SELECT {COLUMNS} FROM invoice_emails WHERE invoice_id = $1 ORDER BY id");
-        fetch_all!(self, sqlx::query_as(sql).bind(invoice.as_str()))
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<InvoiceEmailRow>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {COLUMNS} FROM invoice_emails WHERE invoice_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let rows = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(invoice.as_str())
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
+        Ok(Page::from_rows(rows, limit))
     }
 }

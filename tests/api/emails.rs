@@ -84,6 +84,27 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
     // Queued with the invoice, before any worker ran.
     let queued = emails(&app, &a, &invoice).await;
     assert_eq!(queued.len(), 2);
+    // The list pages like every other: one at a time, then the rest.
+    let path = format!("/v1/accounts/{a}/invoices/{invoice}/emails");
+    let first: Value = app
+        .get(&format!("{path}?limit=1"), &app.viewer(&a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["data"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second: Value = app
+        .get(&format!("{path}?limit=1&cursor={cursor}"), &app.viewer(&a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["data"][0], queued[1]);
+    assert_eq!(second["next_cursor"], Value::Null);
     assert!(queued.iter().all(|e| e["status"] == "pending"));
     assert_eq!(
         queued[0]["subject"],

@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 DEV_CORS_ORIGINS ?= http://localhost:5173,http://localhost:3000
 VENV := .venv
 
-.PHONY: help run run-april test test-pg test-all test-fuzz openapi openapi-check lint fmt bench
+.PHONY: help run run-april test test-pg test-all test-fuzz openapi openapi-check openapi-ts lint fmt bench
 
 help: ## This list, and the values the targets will use
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ $(VENV)/bin/openapi-spec-validator:
 
 openapi-check: $(VENV)/bin/openapi-spec-validator ## Validate the committed spec as OpenAPI 3.1
 	$(VENV)/bin/openapi-spec-validator openapi/openapi.json
+
+openapi-ts: ## Generate the TypeScript types (openapi-typescript, via npx) and check codes and statuses are unions
+	tests/openapi-ts.sh
 
 lint: ## rustfmt and clippy, warnings are errors
 	cargo fmt --check

@@ -55,15 +55,24 @@ async fn bad_expired_foreign_and_misaddressed_tokens_get_401() {
         .unwrap()
         .issue("u", Role::Admin, Some(&account), hour)
         .unwrap();
-    for token in [
-        "garbage".to_owned(),
-        expired,
-        other_secret,
-        other_audience,
-        other_issuer,
+    // Each refusal says which check failed, and never the expected value.
+    for (token, says) in [
+        ("garbage".to_owned(), "malformed"),
+        (expired, "expired"),
+        (other_secret, "signature"),
+        (other_audience, "not meant for this API"),
+        (other_issuer, "unknown issuer"),
     ] {
         let res = app.get("/v1/plans", &token).await;
-        assert_unauthenticated(res).await;
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        assert_eq!(res.status(), 401);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "unauthenticated");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail} should say {says}");
+        for secret in ["comptoir-api", "comptoir", SECRET] {
+            assert!(!detail.contains(secret), "{detail} leaks {secret}");
+        }
     }
 }
 

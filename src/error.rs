@@ -31,6 +31,21 @@ impl FieldError {
     }
 }
 
+/// "2 invalid fields: name, email; see errors for what is wrong with each".
+fn validation_detail(errors: &[FieldError]) -> String {
+    let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    fields.dedup();
+    match fields.as_slice() {
+        [] => "the request is invalid".to_owned(),
+        [one] => format!("invalid field: {one}; see errors for what is wrong"),
+        many => format!(
+            "{} invalid fields: {}; see errors for what is wrong with each",
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 /// Collects every invalid field of a request before answering 422 once.
 #[derive(Debug, Default)]
 pub struct FieldErrors(Vec<FieldError>);
@@ -221,7 +236,7 @@ pub struct Problem {
     #[schema(example = 422)]
     pub status: u16,
     /// What went wrong with this request, for a person.
-    #[schema(example = "the request is invalid; see errors for each field")]
+    #[schema(example = "2 invalid fields: name, email; see errors for what is wrong with each")]
     pub detail: String,
     /// Stable machine-readable code: switch on it.
     pub code: Code,
@@ -262,7 +277,7 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("the request is invalid; see errors for each field")]
+    #[error("{}", validation_detail(.0))]
     Validation(Vec<FieldError>),
     #[error("this Idempotency-Key was already used with another request")]
     IdempotencyKeyReused,
@@ -452,6 +467,18 @@ mod tests {
     fn validation_errors_list_their_fields() {
         let p = ApiError::validation("name", "must not be empty").problem();
         assert_eq!(p.status, 422);
+        assert_eq!(
+            p.detail,
+            "invalid field: name; see errors for what is wrong"
+        );
+        let two = ApiError::Validation(vec![
+            FieldError::new("name", "is required"),
+            FieldError::new("email", "is not an email address"),
+        ]);
+        assert_eq!(
+            two.problem().detail,
+            "2 invalid fields: name, email; see errors for what is wrong with each"
+        );
         assert_eq!(p.errors, vec![FieldError::new("name", "must not be empty")]);
     }
 

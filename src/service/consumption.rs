@@ -203,7 +203,19 @@ pub async fn ingest(
         });
     }
     let duplicates = inputs.len() - fresh.len();
-    let cost: i64 = fresh.iter().map(|r| r.cost_minor).sum();
+    let cost = Money::sum(
+        account.currency,
+        fresh
+            .iter()
+            .map(|r| Money::from_minor(r.cost_minor, account.currency)),
+    )
+    .map_err(|_| {
+        ApiError::validation(
+            "records",
+            "the costs of this batch add up to more than an amount can hold",
+        )
+    })?
+    .minor();
     let mut covered = 0;
     if cost > 0 {
         let reference = format!("consumption batch of {} records", fresh.len());
@@ -236,7 +248,8 @@ pub async fn ingest(
         inserted: fresh.len(),
         duplicates,
         covered_by_credits: Money::from_minor(covered, account.currency),
-        billable: Money::from_minor(cost - covered, account.currency),
+        // The credits cover at most the cost: this cannot leave the range.
+        billable: Money::from_minor(cost - covered.min(cost), account.currency),
     })
 }
 

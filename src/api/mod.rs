@@ -164,6 +164,30 @@ fn constrain_idempotency_key(op: &mut Operation) {
     }
 }
 
+/// Realistic examples for the parameters every list or export shares (the
+/// path ids have theirs on each handler). A cursor has none: it is the
+/// position a previous page returned, whose shape differs per list.
+fn add_parameter_examples(op: &mut Operation) {
+    for p in op.parameters.iter_mut().flatten() {
+        let RefOr::T(p) = p else { continue };
+        let has_one = serde_json::to_value(&*p).is_ok_and(|v| v.get("example").is_some());
+        let example = match p.name.as_str() {
+            "limit" => serde_json::json!(20),
+            "from" => serde_json::json!("2026-04-01"),
+            "to" => serde_json::json!("2026-04-30"),
+            "Accept-Language" => serde_json::json!("en"),
+            extract::IDEMPOTENCY_HEADER => {
+                serde_json::json!("b8f1c2d4-5e6a-4b7c-9d0e-1f2a3b4c5d6e")
+            }
+            _ => continue,
+        };
+        if !has_one {
+            let builder: utoipa::openapi::path::ParameterBuilder = p.clone().into();
+            *p = builder.example(Some(example)).build();
+        }
+    }
+}
+
 fn add_errors(op: &mut Operation) {
     let public = op
         .security
@@ -361,6 +385,7 @@ impl Modify for SecurityAndErrors {
             .flatten()
             {
                 constrain_idempotency_key(op);
+                add_parameter_examples(op);
                 add_errors(op);
             }
         }

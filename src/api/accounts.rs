@@ -47,7 +47,7 @@ impl From<Account> for AccountDto {
 pub struct CreateAccountRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Acme Téléphonie"
@@ -71,7 +71,7 @@ impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
         if name.is_none() {
             errors.push(crate::error::FieldError::new(
                 "name",
-                "must be 1 to 200 characters, not only spaces, without control characters",
+                "must be 1 to 200 characters, not only spaces, without control or invisible characters",
             ));
         }
         let zone = r.timezone.as_deref().unwrap_or(Timezone::DEFAULT);

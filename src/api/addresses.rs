@@ -161,9 +161,9 @@ struct RawAddress<'a> {
 fn optional(raw: Option<&str>, max: usize) -> Option<Option<String>> {
     match raw {
         None => Some(None),
-        Some(r) if r.trim().is_empty() => {
-            (r.chars().count() <= max && !r.chars().any(char::is_control)).then_some(None)
-        }
+        Some(r) if r.trim().is_empty() => (r.chars().count() <= max
+            && !r.chars().any(crate::domain::account::is_unsafe))
+        .then_some(None),
         Some(r) => clean_name(r, max).map(Some),
     }
 }
@@ -259,7 +259,7 @@ impl RawAddress<'_> {
 pub struct AddressRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Acme SAS"
@@ -267,7 +267,7 @@ pub struct AddressRequest {
     pub company_name: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "12 rue de la Paix"
@@ -275,7 +275,7 @@ pub struct AddressRequest {
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 200,
         example = "Bâtiment B"
     )]
@@ -285,7 +285,7 @@ pub struct AddressRequest {
     pub postal_code: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 100,
         example = "Paris"
@@ -293,7 +293,7 @@ pub struct AddressRequest {
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 100,
         example = "Île-de-France"
     )]
@@ -330,7 +330,7 @@ impl AddressRequest {
 pub struct ChangeRequestBody {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Acme Group SAS"
@@ -338,7 +338,7 @@ pub struct ChangeRequestBody {
     pub company_name: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "12 rue de la Paix"
@@ -346,7 +346,7 @@ pub struct ChangeRequestBody {
     pub line1: String,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 200,
         example = "Bâtiment B"
     )]
@@ -356,7 +356,7 @@ pub struct ChangeRequestBody {
     pub postal_code: String,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 100,
         example = "Paris"
@@ -364,7 +364,7 @@ pub struct ChangeRequestBody {
     pub city: String,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 100,
         example = "Île-de-France"
     )]
@@ -387,7 +387,7 @@ pub struct ChangeRequestBody {
 pub struct UpdateAddressRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Acme Group SAS"
@@ -395,7 +395,7 @@ pub struct UpdateAddressRequest {
     pub company_name: Option<String>,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "12 rue de la Paix"
@@ -403,7 +403,7 @@ pub struct UpdateAddressRequest {
     pub line1: Option<String>,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 200,
         example = "Bâtiment B"
     )]
@@ -413,7 +413,7 @@ pub struct UpdateAddressRequest {
     pub postal_code: Option<String>,
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 100,
         example = "Paris"
@@ -421,7 +421,7 @@ pub struct UpdateAddressRequest {
     pub city: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         max_length = 100,
         example = "Île-de-France"
     )]
@@ -442,7 +442,7 @@ pub struct RejectRequest {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         example = "The Kbis is older than three months"
     )]
     pub reason: String,

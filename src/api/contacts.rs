@@ -52,7 +52,7 @@ impl From<Contact> for ContactDto {
 const NAME_MSG: &str = "must be 1 to 200 characters, not only spaces";
 const EMAIL_MSG: &str = "must be an email address such as compta@acme.fr";
 const PHONE_MSG: &str = "must be a valid phone number, international (+33 1 42 68 53 00) or French";
-const NOTE_MSG: &str = "must be at most 1000 characters without control characters";
+const NOTE_MSG: &str = "must be at most 1000 characters without control or invisible characters";
 
 fn parse_note(raw: String) -> Option<Option<String>> {
     let trimmed = raw.trim();
@@ -67,7 +67,7 @@ fn parse_note(raw: String) -> Option<Option<String>> {
 pub struct CreateContactRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Claire Martin"
@@ -115,7 +115,7 @@ impl TryFrom<CreateContactRequest> for contacts::NewContact {
 pub struct UpdateContactRequest {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
         min_length = 1,
         max_length = 200,
         example = "Claire Martin"

@@ -452,10 +452,10 @@ fn amount_words(pattern: &str, schema: &Value) -> String {
 
 fn pattern_message(pattern: &str, schema: &Value) -> String {
     if pattern.contains(r"[^\s") {
-        return "must not be blank nor hold control characters".to_owned();
+        return "must not be blank nor hold control or invisible characters".to_owned();
     }
     if pattern.starts_with(r"^[^\x00-\x1F") {
-        return "must not hold control characters".to_owned();
+        return "must not hold control or invisible characters".to_owned();
     }
     if is_amount(pattern) {
         return format!("must be {}", amount_words(pattern, schema));
@@ -757,7 +757,7 @@ mod tests {
     fn free_text_patterns_and_lists_read_well() {
         let c = checked(
             json!({"type": "object", "properties": {
-                "reason": {"type": "string", "pattern": r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"},
+                "reason": {"type": "string", "pattern": r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$"},
                 "period": {"type": "string", "pattern": "^2[0-9]{3}-(0[1-9]|1[0-2])$", "example": "2026-05"},
                 "records": {"type": "array", "minItems": 1, "maxItems": 10000}
             }}),
@@ -772,7 +772,10 @@ mod tests {
             pairs(&errors),
             vec![
                 ("period", "must be written like 2026-05"),
-                ("reason", "must not be blank nor hold control characters"),
+                (
+                    "reason",
+                    "must not be blank nor hold control or invisible characters"
+                ),
                 ("records", "must hold 1 to 10,000 items"),
             ]
         );

@@ -74,9 +74,24 @@ impl fmt::Display for Timezone {
 /// control character. Request schemas say the same (`maxLength` and a pattern).
 pub fn clean_name(raw: &str, max: usize) -> Option<String> {
     let trimmed = raw.trim();
-    let ok =
-        !trimmed.is_empty() && raw.chars().count() <= max && !trimmed.chars().any(char::is_control);
+    let ok = !trimmed.is_empty() && raw.chars().count() <= max && !trimmed.chars().any(is_unsafe);
     ok.then(|| trimmed.to_owned())
+}
+
+/// A character free text must not hold: a control character, or one that is
+/// invisible or reorders what a person reads (zero-width characters,
+/// bidirectional overrides and isolates, the byte-order mark), which could make
+/// an invoice or an address read otherwise than it is stored.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// A customer account.
@@ -92,6 +107,24 @@ pub struct Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_refuses_controls_and_characters_that_hide_or_reorder_text() {
+        assert_eq!(clean_name("  Acme SAS ", 200).as_deref(), Some("Acme SAS"));
+        assert_eq!(
+            clean_name("Société Générale", 200).as_deref(),
+            Some("Société Générale")
+        );
+        for bad in [
+            "Acme\u{202E}SAS",
+            "Acme\u{200B}",
+            "\u{2066}Acme\u{2069}",
+            "\u{FEFF}Acme",
+            "Acme\u{0007}",
+        ] {
+            assert_eq!(clean_name(bad, 200), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn iana_zone_names_are_accepted() {

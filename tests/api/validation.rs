@@ -306,3 +306,39 @@ async fn the_demo_accounts_reads_match_their_documented_response_schemas() {
         }
     }
 }
+
+#[tokio::test]
+async fn free_text_with_a_bidirectional_override_or_a_zero_width_character_is_refused() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    // U+202E reverses what follows on screen; U+200B is invisible.
+    let problem = post_contact(
+        &app,
+        &account,
+        &json!({
+            "name": "Claire \u{202E}nitraM",
+            "email": "compta@acme.fr",
+            "phone": "01 42 68 53 00",
+            "role": "accounting",
+            "note": "call\u{200B}me"
+        }),
+    )
+    .await;
+    let fields: Vec<String> = errors(&problem).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(fields, ["name", "note"], "{problem}");
+    assert_human(&problem);
+    // Accents and other letters stay welcome.
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/contacts"),
+            &app.admin(&account),
+            &json!({
+                "name": "Zoë Lefèvre-Ødegård",
+                "email": "zoe@acme.fr",
+                "phone": "01 42 68 53 00",
+                "role": "accounting"
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}

@@ -153,7 +153,11 @@ pub async fn delete(
             "delete a verified billing address",
         ));
     }
-    tx.delete_address(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_address(id).await? {
+        return Err(ApiError::NotFound("billing address"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "billing_address.deleted",

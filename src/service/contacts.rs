@@ -137,7 +137,11 @@ pub async fn delete(
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
-    tx.delete_contact(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_contact(id).await? {
+        return Err(ApiError::NotFound("contact"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "contact.deleted",

@@ -324,7 +324,7 @@ pub async fn settle(
     top_up: TopUp,
     outcome: Settlement,
     now: OffsetDateTime,
-) -> Result<TopUp, ApiError> {
+) -> Result<Settled, ApiError> {
     // Settlements of one top-up (webhook events, staff) queue here, then
     // read its status again: only the first one credits it.
     tx.lock_account(&top_up.account_id).await?;
@@ -333,7 +333,10 @@ pub async fn settle(
         .await?
         .ok_or(ApiError::NotFound("top-up"))?;
     if top_up.status != TopUpStatus::Pending {
-        return Ok(top_up);
+        return Ok(Settled {
+            top_up,
+            changed: false,
+        });
     }
     let before = top_up_summary(&top_up);
     let settled = match outcome {
@@ -374,7 +377,17 @@ pub async fn settle(
         Some(top_up_summary(&settled)),
     );
     audit::record(tx, event).await?;
-    Ok(settled)
+    Ok(Settled {
+        top_up: settled,
+        changed: true,
+    })
+}
+
+/// A settlement's outcome: the top-up as it stands, and whether this
+/// settlement changed it (false when another one settled it first).
+pub struct Settled {
+    pub top_up: TopUp,
+    pub changed: bool,
 }
 
 /// Staff confirm a top-up's payment by hand.
@@ -400,6 +413,14 @@ pub async fn confirm(
         ));
     }
     let settled = settle(&mut tx, ctx, top_up, outcome, ctx.now).await?;
+    if !settled.changed {
+        // Another settlement won the race after the check above.
+        return Err(ApiError::rule(
+            Code::TopUpSettled,
+            format!("this top-up is already {}", settled.top_up.status.as_str()),
+        ));
+    }
+    let settled = settled.top_up;
     tx.commit().await?;
     Ok((currency, settled))
 }
@@ -427,7 +448,10 @@ pub async fn apply_payment_event(
         .top_up(&event.top_up_id)
         .await?
         .ok_or(ApiError::NotFound("top-up"))?;
-    settle(&mut tx, ctx, top_up, event.outcome, ctx.now).await?;
+    // A new event about a top-up already settled changes nothing.
+    let changed = settle(&mut tx, ctx, top_up, event.outcome, ctx.now)
+        .await?
+        .changed;
     tx.commit().await?;
-    Ok(true)
+    Ok(changed)
 }

@@ -149,7 +149,11 @@ pub async fn delete(
             "a pending billing address change request cites this document",
         ));
     }
-    tx.delete_document(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_document(id).await? {
+        return Err(ApiError::NotFound("document"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "document.deleted",

@@ -131,7 +131,11 @@ pub async fn remove(
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account).await?;
     let before = find(&mut tx, account, id).await?;
-    tx.delete_recipient(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_recipient(id).await? {
+        return Err(ApiError::NotFound("invoice recipient"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "invoice_recipient.removed",

@@ -174,7 +174,11 @@ pub async fn delete_user(
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account).await?;
     let before = load_user(&mut tx, account, id).await?;
-    tx.delete_user(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_user(id).await? {
+        return Err(ApiError::NotFound("user"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "user.deleted",
@@ -289,7 +293,11 @@ pub async fn delete_team(
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account).await?;
     let before = load_team(&mut tx, account, id).await?;
-    tx.delete_team(id).await?;
+    // Concurrent deletes both read the row; only the one whose DELETE
+    // removed it goes on (the others roll back, audit event included).
+    if !tx.delete_team(id).await? {
+        return Err(ApiError::NotFound("team"));
+    }
     let event = ctx.audit_event(
         Some(account),
         "team.deleted",

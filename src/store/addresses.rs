@@ -270,15 +270,17 @@ impl Tx {
     }
 
     /// Deletes an address with its history and change requests.
-    pub async fn delete_address(&mut self, id: &BillingAddressId) -> Result<(), sqlx::Error> {
+    pub async fn delete_address(&mut self, id: &BillingAddressId) -> Result<bool, sqlx::Error> {
+        let mut changed = 0;
         for sql in [
             "DELETE FROM billing_address_revisions WHERE address_id = $1",
             "DELETE FROM billing_address_change_requests WHERE address_id = $1",
             "DELETE FROM billing_addresses WHERE id = $1",
         ] {
-            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
+            changed = execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
-        Ok(())
+        // The last statement deletes the row itself.
+        Ok(changed == 1)
     }
 
     pub async fn insert_address_revision(

@@ -104,11 +104,11 @@ impl Tx {
         Ok(Page::from_rows(items, limit))
     }
 
-    pub async fn delete_contact(&mut self, id: &ContactId) -> Result<(), sqlx::Error> {
-        execute!(
+    pub async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, sqlx::Error> {
+        let deleted = execute!(
             self,
             sqlx::query("DELETE FROM contacts WHERE id = $1").bind(id.as_str())
         )?;
-        Ok(())
+        Ok(deleted == 1)
     }
 }

@@ -102,13 +102,15 @@ impl Tx {
 
     /// Deletes a document's row; decided change requests that cited it keep
     /// their decision but lose the link.
-    pub async fn delete_document(&mut self, id: &DocumentId) -> Result<(), sqlx::Error> {
+    pub async fn delete_document(&mut self, id: &DocumentId) -> Result<bool, sqlx::Error> {
+        let mut changed = 0;
         for sql in [
             "UPDATE billing_address_change_requests SET document_id = NULL WHERE document_id = $1",
             "DELETE FROM documents WHERE id = $1",
         ] {
-            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
+            changed = execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
-        Ok(())
+        // The last statement deletes the row itself.
+        Ok(changed == 1)
     }
 }

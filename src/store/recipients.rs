@@ -54,11 +54,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn delete_recipient(&mut self, id: &RecipientId) -> Result<(), sqlx::Error> {
-        execute!(
+    pub async fn delete_recipient(&mut self, id: &RecipientId) -> Result<bool, sqlx::Error> {
+        let deleted = execute!(
             self,
             sqlx::query("DELETE FROM invoice_recipients WHERE id = $1").bind(id.as_str())
         )?;
-        Ok(())
+        Ok(deleted == 1)
     }
 }

@@ -101,14 +101,16 @@ impl Tx {
     }
 
     /// Deletes a team; its users stay, without a team.
-    pub async fn delete_team(&mut self, id: &TeamId) -> Result<(), sqlx::Error> {
+    pub async fn delete_team(&mut self, id: &TeamId) -> Result<bool, sqlx::Error> {
+        let mut changed = 0;
         for sql in [
             "UPDATE users SET team_id = NULL WHERE team_id = $1",
             "DELETE FROM teams WHERE id = $1",
         ] {
-            execute!(self, sqlx::query(sql).bind(id.as_str()))?;
+            changed = execute!(self, sqlx::query(sql).bind(id.as_str()))?;
         }
-        Ok(())
+        // The last statement deletes the row itself.
+        Ok(changed == 1)
     }
 
     pub async fn save_user(&mut self, u: &User) -> Result<(), sqlx::Error> {
@@ -169,13 +171,13 @@ impl Tx {
     }
 
     /// Deletes a user; its license stays on the account, unassigned.
-    pub async fn delete_user(&mut self, id: &UserId) -> Result<(), sqlx::Error> {
+    pub async fn delete_user(&mut self, id: &UserId) -> Result<bool, sqlx::Error> {
         self.free_licenses_of(id).await?;
-        execute!(
+        let deleted = execute!(
             self,
             sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str())
         )?;
-        Ok(())
+        Ok(deleted == 1)
     }
 
     /// The user of the account with this email (case-insensitive), if any.

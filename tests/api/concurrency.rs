@@ -658,3 +658,47 @@ async fn distinct_invoice_paid_events_at_once_pay_it_once_and_are_all_acknowledg
     assert_eq!(applied, 1);
     assert_eq!(events(&app, &account, "invoice.paid").await.len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_deletes_of_a_user_give_one_204_the_rest_404_and_one_event() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let token = app.admin(&account);
+    // Ten users, each deleted five times at once: fifty racing requests.
+    let mut users = Vec::new();
+    for i in 0..10 {
+        users.push(
+            app.create_user(&account, &format!("User {i}"), &format!("u{i}@acme.fr"))
+                .await,
+        );
+    }
+    let deletes: Vec<_> = users
+        .iter()
+        .flat_map(|user| {
+            let path = format!("/v1/accounts/{account}/users/{user}");
+            (0..5)
+                .map(|_| {
+                    app.request(reqwest::Method::DELETE, &path, Some(&token))
+                        .send()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut statuses: Vec<u16> = join_all(deletes)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 404).count(),
+        40,
+        "{statuses:?}"
+    );
+    assert_eq!(events(&app, &account, "user.deleted").await.len(), 10);
+}

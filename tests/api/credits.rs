@@ -499,3 +499,26 @@ async fn auto_recharge_names_every_bad_amount_at_once_in_the_accounts_currency()
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errors"][0]["field"], "threshold", "{body}");
 }
+
+#[tokio::test]
+async fn a_new_event_about_a_settled_top_up_answers_applied_false_and_changes_nothing() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    add_card(&app, &account, &visa()).await;
+    let t = top_up(&app, &account, "50.00").await;
+    let mut acks = Vec::new();
+    // Another event id each time: the replay guard does not see them.
+    for (id, kind) in [
+        ("evt_ok", "top_up.succeeded"),
+        ("evt_again", "top_up.succeeded"),
+        ("evt_late_failure", "top_up.failed"),
+    ] {
+        let (raw, header) = signed(&event(id, kind, &t), START.unix_timestamp(), WEBHOOK_SECRET);
+        let res = deliver(&app, raw, &header).await;
+        assert_eq!(res.status(), 200);
+        let ack: Value = res.json().await.unwrap();
+        acks.push(ack["applied"].clone());
+    }
+    assert_eq!(acks, [json!(true), json!(false), json!(false)]);
+    assert_eq!(credits(&app, &account).await["balance"], "50.00");
+}

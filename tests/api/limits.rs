@@ -169,6 +169,20 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
     let third = ok(ingest(&app, &account, max_records("c", 1, &user)).await).await;
     assert_eq!(third["billable"], "10000.00");
 
+    // SQLite keeps the costs and the hourly aggregates as integers (a sum
+    // past `i64` would have turned into a float).
+    if let Store::Sqlite(pool) = &app.store {
+        for sql in [
+            "SELECT COUNT(*) FROM consumption_billable_hours \
+             WHERE typeof(billable_minor) <> 'integer' OR typeof(records) <> 'integer'",
+            "SELECT COUNT(*) FROM consumption_records \
+             WHERE typeof(cost_minor) <> 'integer' OR typeof(billable_minor) <> 'integer'",
+        ] {
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+            assert_eq!(n, 0, "{sql}");
+        }
+    }
+
     let admin = app.admin(&account);
     let summary = ok(app
         .get(

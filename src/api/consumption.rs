@@ -46,8 +46,12 @@ pub struct RecordRequest {
     pub country: String,
     #[schema(minimum = 0, maximum = 86400, example = 125)]
     pub duration_seconds: i64,
-    /// Out-of-plan cost in the account's currency, `"0.00"` when in the plan.
-    #[schema(example = "0.35")]
+    /// Out-of-plan cost in the account's currency, `"0.00"` when in the
+    /// plan: 0.00 to 10000.00, at most 2 decimals.
+    #[schema(
+        pattern = r"^0*([0-9]{1,4}(\.[0-9]{1,2})?|10000(\.0{1,2})?)$",
+        example = "0.35"
+    )]
     pub cost: String,
 }
 
@@ -516,7 +520,17 @@ async fn stream_export(
                 id: r.id.clone(),
             })));
         }
-        if !send(writer.rows(&rows)).await {
+        let bytes = match writer.rows(&rows) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "consumption export totals out of range");
+                let _ = sender
+                    .send(Err(std::io::Error::other("export failed")))
+                    .await;
+                return;
+            }
+        };
+        if !send(bytes).await {
             return;
         }
     }

@@ -112,7 +112,8 @@ fn ledger_dto(e: LedgerEntry, currency: Currency) -> LedgerEntryDto {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpRequest {
-    /// Between 10.00 and 10000.00 in the account's currency.
+    /// Between 10.00 and 10000.00 in the account's currency; the balance
+    /// it would reach may not pass 100000000.00.
     #[validate(length(
         min = 1,
         max = 20,
@@ -132,6 +133,7 @@ pub struct TopUpRequest {
 pub struct AutoRechargeRequest {
     #[schema(example = true)]
     pub enabled: bool,
+    /// 0.00 to 10000.00.
     #[validate(length(
         min = 1,
         max = 20,
@@ -140,11 +142,11 @@ pub struct AutoRechargeRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
+        pattern = r"^0*([0-9]{1,4}(\.[0-9]{1,2})?|10000(\.0{1,2})?)$",
         example = "10.00"
     )]
     pub threshold: String,
-    /// Between 10.00 and 10000.00 when enabled.
+    /// Between 10.00 and 10000.00 when enabled (0.00 to 10000.00 when not).
     #[validate(length(
         min = 1,
         max = 20,
@@ -153,7 +155,7 @@ pub struct AutoRechargeRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
+        pattern = r"^0*([0-9]{1,4}(\.[0-9]{1,2})?|10000(\.0{1,2})?)$",
         example = "50.00"
     )]
     pub amount: String,
@@ -162,7 +164,8 @@ pub struct AutoRechargeRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentRequest {
-    /// Signed: `"-5.00"` takes credits away (never below zero).
+    /// Signed, -100000.00 to 100000.00, not zero: `"-5.00"` takes credits
+    /// away (never below zero); the balance never goes past 100000000.00.
     #[validate(length(
         min = 1,
         max = 21,
@@ -171,7 +174,7 @@ pub struct AdjustmentRequest {
     #[schema(
         min_length = 1,
         max_length = 21,
-        pattern = r"^-?[0-9]+(\.[0-9]{1,2})?$",
+        pattern = r"^-?0*([0-9]{1,5}(\.[0-9]{1,2})?|100000(\.0{1,2})?)$",
         example = "15.00"
     )]
     pub amount: String,

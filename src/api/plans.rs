@@ -73,7 +73,7 @@ pub struct UpdatePlanRequest {
         example = "Advanced"
     )]
     pub name: String,
-    /// Decimal string with the currency's digits, zero or more.
+    /// Decimal string with the currency's digits: 0.00 to 10000.00.
     #[validate(length(
         min = 1,
         max = 20,
@@ -82,7 +82,7 @@ pub struct UpdatePlanRequest {
     #[schema(
         min_length = 1,
         max_length = 20,
-        pattern = r"^[0-9]+(\.[0-9]{1,2})?$",
+        pattern = r"^0*([0-9]{1,4}(\.[0-9]{1,2})?|10000(\.0{1,2})?)$",
         example = "70.00"
     )]
     pub monthly_price: String,

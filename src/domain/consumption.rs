@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::account::Timezone;
 use super::ids::{AccountId, ConsumptionId, TeamId, UserId};
+use super::money::MoneyError;
 
 /// A call or an SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -249,11 +250,18 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn add(&mut self, r: &Record) {
-        self.count += 1;
-        self.duration_seconds += r.duration_seconds;
-        self.cost_minor += r.cost_minor;
-        self.billable_minor += r.billable_minor;
+    /// Adds a record, checked: an error, never a wrap, when a total would
+    /// leave the range (unreachable within the API's limits: about 9 x 10^12
+    /// records at the largest cost), and then the totals are unchanged.
+    pub fn add(&mut self, r: &Record) -> Result<(), MoneyError> {
+        let add = |a: i64, b: i64| a.checked_add(b).ok_or(MoneyError::Overflow);
+        *self = Totals {
+            count: add(self.count, 1)?,
+            duration_seconds: add(self.duration_seconds, r.duration_seconds)?,
+            cost_minor: add(self.cost_minor, r.cost_minor)?,
+            billable_minor: add(self.billable_minor, r.billable_minor)?,
+        };
+        Ok(())
     }
 }
 

@@ -369,22 +369,17 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
         });
     }
 
-    let subtotal_minor = lines
-        .iter()
-        .try_fold(0_i64, |sum, l| sum.checked_add(l.amount.minor()))
-        .ok_or(MoneyError::Overflow)?;
-    let subtotal = Money::from_minor(subtotal_minor, inputs.currency);
+    let subtotal = Money::sum(inputs.currency, lines.iter().map(|l| l.amount))?;
     let tax = TaxTreatment::of(inputs.buyer_country, inputs.buyer_vat_number.as_deref());
     let tax_amount = Money::round(
-        subtotal.to_decimal() * tax.rate() / Decimal::from(100),
+        subtotal
+            .to_decimal()
+            .checked_mul(tax.rate())
+            .ok_or(MoneyError::Overflow)?
+            / Decimal::from(100),
         inputs.currency,
     )?;
-    let total = Money::from_minor(
-        subtotal_minor
-            .checked_add(tax_amount.minor())
-            .ok_or(MoneyError::Overflow)?,
-        inputs.currency,
-    );
+    let total = subtotal.checked_add(tax_amount)?;
     Ok(Composition {
         period,
         lines,

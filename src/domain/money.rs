@@ -11,6 +11,29 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The largest amounts the API accepts, in minor units (README, "Amount
+/// limits"). They keep every sum Comptoir computes far inside `i64`
+/// (9,223,372,036,854,775,807 minor units, about 9.2 x 10^16 euros): the
+/// largest batch is 10,000 x 10,000.00 = 10^10 minor units, an invoice of
+/// 10,000 licenses at the largest price with their proration and VAT is about
+/// 2.4 x 10^10, a balance at most 10^10 plus pending top-ups. Reaching `i64`
+/// would take about 9 x 10^12 records at the largest cost. Sums are checked
+/// all the same ([`Money::checked_add`], [`Money::sum`], [`Money::times`]).
+pub mod limits {
+    /// A consumption record's cost: 0.00 to 10,000.00 (a 24-hour call at
+    /// about 7.00 a minute).
+    pub const RECORD_COST_MAX_MINOR: i64 = 1_000_000;
+    /// A plan's monthly unit price: 0.00 to 10,000.00.
+    pub const PLAN_PRICE_MAX_MINOR: i64 = 1_000_000;
+    /// A staff adjustment of the credits: -100,000.00 to 100,000.00.
+    pub const ADJUSTMENT_MAX_MINOR: i64 = 10_000_000;
+    /// The auto-recharge threshold: 0.00 to 10,000.00.
+    pub const THRESHOLD_MAX_MINOR: i64 = 1_000_000;
+    /// The credit balance an adjustment or a new top-up may bring it to:
+    /// 100,000,000.00.
+    pub const BALANCE_MAX_MINOR: i64 = 10_000_000_000;
+}
+
 /// The currencies Comptoir bills in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum Currency {
@@ -150,6 +173,11 @@ impl Money {
 
     pub fn is_negative(self) -> bool {
         self.minor < 0
+    }
+
+    /// Whether `min_minor <= self <= max_minor`.
+    pub fn is_within(self, min_minor: i64, max_minor: i64) -> bool {
+        (min_minor..=max_minor).contains(&self.minor)
     }
 
     /// `self + other`: an error, never a wrap or a panic, when the sum leaves
@@ -309,5 +337,119 @@ mod tests {
             Err(MoneyError::Overflow)
         );
         assert_eq!(price.checked_sub(cent).unwrap().minor(), 6399);
+    }
+
+    /// A small deterministic generator (SplitMix64): the property test below
+    /// needs no crate and fails the same way every run.
+    struct SplitMix(u64);
+
+    impl SplitMix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        /// An amount near one of the limits that matter: zero, the API's
+        /// maxima, `i64`'s ends, or anywhere.
+        fn amount(&mut self) -> i64 {
+            let anchors = [
+                0,
+                1,
+                limits::RECORD_COST_MAX_MINOR,
+                limits::ADJUSTMENT_MAX_MINOR,
+                limits::BALANCE_MAX_MINOR,
+                i64::MAX,
+                i64::MIN,
+                i64::MAX / 2,
+                i64::MIN / 2,
+            ];
+            let pick = self.next();
+            let base = match pick % 4 {
+                0 => self.next() as i64,
+                _ => anchors[(self.next() % anchors.len() as u64) as usize],
+            };
+            let jitter = (self.next() % 2001) as i64 - 1000;
+            let signed = if pick.is_multiple_of(3) {
+                base.wrapping_neg()
+            } else {
+                base
+            };
+            signed.saturating_add(jitter)
+        }
+    }
+
+    #[test]
+    fn checked_arithmetic_never_wraps_and_equals_wide_arithmetic_in_range() {
+        let mut rng = SplitMix(0x00C0_FFEE);
+        let in_range = |wide: i128| i64::try_from(wide).ok();
+        for _ in 0..200_000 {
+            let (a, b) = (rng.amount(), rng.amount());
+            let (ma, mb) = (Money::from_minor(a, EUR), Money::from_minor(b, EUR));
+            let sum = in_range(i128::from(a) + i128::from(b));
+            assert_eq!(ma.checked_add(mb).ok().map(Money::minor), sum, "{a} + {b}");
+            let difference = in_range(i128::from(a) - i128::from(b));
+            assert_eq!(
+                ma.checked_sub(mb).ok().map(Money::minor),
+                difference,
+                "{a} - {b}"
+            );
+            let quantity = (rng.next() % 20_001) as u32;
+            let product = in_range(i128::from(a) * i128::from(quantity));
+            assert_eq!(
+                ma.times(quantity).ok().map(Money::minor),
+                product,
+                "{a} x {quantity}"
+            );
+            if sum.is_none() {
+                assert_eq!(ma.checked_add(mb), Err(MoneyError::Overflow));
+            }
+        }
+    }
+
+    #[test]
+    fn sums_of_many_random_amounts_are_exact_or_refused() {
+        let mut rng = SplitMix(42);
+        for round in 0..2_000 {
+            let n = (rng.next() % 64) as usize;
+            let amounts: Vec<i64> = (0..n).map(|_| rng.amount()).collect();
+            // The checked fold refuses as soon as a partial sum leaves the
+            // range, as i128 arithmetic tells.
+            let mut wide = 0_i128;
+            let mut expected = Some(0_i64);
+            for &a in &amounts {
+                wide += i128::from(a);
+                if expected.is_some() {
+                    expected = i64::try_from(wide).ok();
+                }
+            }
+            let got = Money::sum(EUR, amounts.iter().map(|&a| Money::from_minor(a, EUR)));
+            assert_eq!(got.ok().map(Money::minor), expected, "round {round}");
+        }
+    }
+
+    #[test]
+    fn sums_at_the_api_maxima_stay_far_inside_the_range() {
+        let record = Money::from_minor(limits::RECORD_COST_MAX_MINOR, EUR);
+        // A full batch of records at the largest cost.
+        let batch = record.times(10_000).unwrap();
+        assert_eq!(batch.amount(), "100000000.00");
+        // 10,000 licenses at the largest price, the same again in proration,
+        // and 20 % VAT on a month of 1,000 full batches.
+        let licenses = Money::from_minor(limits::PLAN_PRICE_MAX_MINOR, EUR)
+            .times(10_000)
+            .unwrap();
+        let consumption = batch.times(1_000).unwrap();
+        let subtotal = Money::sum(EUR, [licenses, licenses, consumption]).unwrap();
+        let total = Money::round(subtotal.to_decimal() * Decimal::new(12, 1), EUR).unwrap();
+        assert!(total.minor() < i64::MAX / 1_000, "{total}");
+        let balance = Money::from_minor(limits::BALANCE_MAX_MINOR, EUR);
+        assert!(
+            balance
+                .checked_add(Money::from_minor(limits::ADJUSTMENT_MAX_MINOR, EUR))
+                .is_ok()
+        );
     }
 }

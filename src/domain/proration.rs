@@ -34,7 +34,11 @@ pub fn prepaid_period(activation: Date) -> PrepaidPeriod {
 
 /// `round(price x days / days_in_month)`, half away from zero, to the currency's digits.
 pub fn prorate(price: Money, days: u8, days_in_month: u8) -> Result<Money, MoneyError> {
-    let exact = price.to_decimal() * Decimal::from(days) / Decimal::from(days_in_month);
+    let exact = price
+        .to_decimal()
+        .checked_mul(Decimal::from(days))
+        .and_then(|d| d.checked_div(Decimal::from(days_in_month)))
+        .ok_or(MoneyError::Overflow)?;
     Money::round(exact, price.currency())
 }
 

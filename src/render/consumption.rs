@@ -12,7 +12,7 @@ use super::{Lang, escape_html, human_money};
 use crate::domain::account::Account;
 use crate::domain::consumption::Names;
 use crate::domain::consumption::{Direction, Hms, Kind, Record, Totals};
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{Currency, Money, MoneyError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -230,15 +230,17 @@ impl ExportWriter {
         }
     }
 
-    pub fn rows(&mut self, rows: &[Record]) -> Vec<u8> {
+    /// The rendered rows; an error when the running totals would leave the
+    /// range (the export then breaks rather than print wrong totals).
+    pub fn rows(&mut self, rows: &[Record]) -> Result<Vec<u8>, MoneyError> {
         for r in rows {
-            self.totals.add(r);
+            self.totals.add(r)?;
         }
-        match &mut self.inner {
+        Ok(match &mut self.inner {
             Inner::Csv => csv_rows(&self.ctx, rows).into_bytes(),
             Inner::Html => html_rows(&self.ctx, rows).into_bytes(),
             Inner::Pdf(t) => t.rows(&self.ctx, &self.heading, rows),
-        }
+        })
     }
 
     /// The totals and whatever closes the document.

@@ -16,7 +16,7 @@ use crate::domain::consumption::{
     to_stored_instant, valid_e164, valid_external_id,
 };
 use crate::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::{Currency, Money, limits};
 use crate::error::{ApiError, FieldError};
 use crate::store::consumption::ConsumptionTotals;
 use crate::store::{Page, Store};
@@ -98,9 +98,15 @@ fn check_record(
         fail("duration_seconds", "must be between 0 and 86400");
     }
     let cost = match Money::parse(&input.cost, currency) {
-        Ok(m) if !m.is_negative() => Some(m.minor()),
-        Ok(_) => {
-            fail("cost", "must not be negative");
+        Ok(m) if m.is_within(0, limits::RECORD_COST_MAX_MINOR) => Some(m.minor()),
+        Ok(m) => {
+            let max = Money::from_minor(limits::RECORD_COST_MAX_MINOR, currency);
+            let why = if m.is_negative() {
+                "must not be negative".to_owned()
+            } else {
+                format!("must be at most {max}")
+            };
+            fail("cost", &why);
             None
         }
         Err(e) => {

@@ -9,7 +9,7 @@ use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::ids::{AccountId, TopUpId};
-use crate::domain::money::{Amount, Currency, Money};
+use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
@@ -22,18 +22,53 @@ pub const TOP_UP_MIN_MINOR: i64 = 1_000;
 pub const TOP_UP_MAX_MINOR: i64 = 1_000_000;
 
 pub fn check_top_up_amount(field: &str, amount: Money) -> Result<(), ApiError> {
-    if (TOP_UP_MIN_MINOR..=TOP_UP_MAX_MINOR).contains(&amount.minor()) {
-        Ok(())
+    check_between(field, amount, TOP_UP_MIN_MINOR, TOP_UP_MAX_MINOR).map(|_| ())
+}
+
+/// `amount` if it lies in `[min_minor, max_minor]`, or a 422 naming `field`
+/// with both bounds: every amount a request carries has one (README,
+/// "Amount limits"; `domain::money::limits`).
+pub fn check_between(
+    field: &str,
+    amount: Money,
+    min_minor: i64,
+    max_minor: i64,
+) -> Result<Money, ApiError> {
+    if amount.is_within(min_minor, max_minor) {
+        Ok(amount)
     } else {
         let (min, max) = (
-            Money::from_minor(TOP_UP_MIN_MINOR, amount.currency()),
-            Money::from_minor(TOP_UP_MAX_MINOR, amount.currency()),
+            Money::from_minor(min_minor, amount.currency()),
+            Money::from_minor(max_minor, amount.currency()),
         );
         Err(ApiError::validation(
             field,
             format!("must be between {min} and {max}"),
         ))
     }
+}
+
+/// The balance after adding `amount_minor`, or a 422 naming `field` when it
+/// would pass [`limits::BALANCE_MAX_MINOR`].
+fn balance_after(
+    field: &str,
+    balance_minor: i64,
+    amount_minor: i64,
+    currency: Currency,
+) -> Result<i64, ApiError> {
+    balance_minor
+        .checked_add(amount_minor)
+        .filter(|after| *after <= limits::BALANCE_MAX_MINOR)
+        .ok_or_else(|| {
+            ApiError::validation(
+                field,
+                format!(
+                    "would take the balance ({}) past {}, the largest balance",
+                    Money::from_minor(balance_minor, currency),
+                    Money::from_minor(limits::BALANCE_MAX_MINOR, currency)
+                ),
+            )
+        })
 }
 
 fn top_up_summary(t: &TopUp) -> serde_json::Value {
@@ -135,6 +170,8 @@ pub async fn create_top_up(
     let currency = super::accounts::load(tx, account).await?.currency;
     let amount = money_in("amount", amount, currency)?;
     check_top_up_amount("amount", amount)?;
+    let balance = tx.credits(account).await?.balance_minor;
+    balance_after("amount", balance, amount.minor(), currency)?;
     let top_up = open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await?;
     Ok((currency, top_up))
 }
@@ -161,9 +198,23 @@ pub async fn set_auto_recharge(
         });
         errors.keep(parsed)
     };
-    let threshold = non_negative("threshold", threshold, &mut errors);
-    let amount = non_negative("amount", amount, &mut errors)
-        .filter(|a| !enabled || errors.keep(check_top_up_amount("amount", *a)).is_some());
+    let threshold = non_negative("threshold", threshold, &mut errors).filter(|t| {
+        errors
+            .keep(check_between(
+                "threshold",
+                *t,
+                0,
+                limits::THRESHOLD_MAX_MINOR,
+            ))
+            .is_some()
+    });
+    // Disabled, the amount may be zero; it is never above a top-up's maximum.
+    let min = if enabled { TOP_UP_MIN_MINOR } else { 0 };
+    let amount = non_negative("amount", amount, &mut errors).filter(|a| {
+        errors
+            .keep(check_between("amount", *a, min, TOP_UP_MAX_MINOR))
+            .is_some()
+    });
     errors.finish()?;
     let (Some(threshold), Some(amount)) = (threshold, amount) else {
         return Err(ApiError::internal("auto-recharge amounts checked"));
@@ -203,11 +254,14 @@ pub async fn adjust(
     if amount.minor() == 0 {
         return Err(ApiError::validation("amount", "must not be zero"));
     }
+    check_between(
+        "amount",
+        amount,
+        -limits::ADJUSTMENT_MAX_MINOR,
+        limits::ADJUSTMENT_MAX_MINOR,
+    )?;
     let state = tx.lock_credits(account).await?;
-    let after = state
-        .balance_minor
-        .checked_add(amount.minor())
-        .ok_or_else(|| ApiError::validation("amount", "is too large"))?;
+    let after = balance_after("amount", state.balance_minor, amount.minor(), currency)?;
     if after < 0 {
         return Err(ApiError::rule(
             Code::InsufficientBalance,
@@ -342,10 +396,15 @@ pub async fn settle(
     let settled = match outcome {
         Settlement::Succeeded => {
             let state = tx.lock_credits(&top_up.account_id).await?;
+            // A payment that succeeded is always credited, even past the
+            // largest balance a new top-up may aim at (several were pending):
+            // the balance stays within 10^10 plus 10^6 a pending top-up.
             let after = state
                 .balance_minor
                 .checked_add(top_up.amount_minor)
-                .ok_or_else(|| ApiError::internal("balance overflow"))?;
+                .ok_or_else(|| {
+                    ApiError::validation("amount", "would take the balance out of range")
+                })?;
             tx.post_ledger(
                 &top_up.account_id,
                 LedgerKind::TopUp,

@@ -6,7 +6,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::{Ctx, audit};
-use crate::domain::money::Money;
+use crate::domain::money::{Money, limits};
 use crate::domain::plan::{Plan, next_period_start};
 use crate::domain::role::Need;
 use crate::error::ApiError;
@@ -51,12 +51,7 @@ pub async fn update(
         .ok_or(ApiError::NotFound("plan"))?;
     let price = Money::parse(&change.monthly_price, before.monthly_price.currency())
         .map_err(|e| ApiError::validation("monthly_price", e.to_string()))?;
-    if price.is_negative() {
-        return Err(ApiError::validation(
-            "monthly_price",
-            "must not be negative",
-        ));
-    }
+    super::credits::check_between("monthly_price", price, 0, limits::PLAN_PRICE_MAX_MINOR)?;
     if change.name != before.name {
         tx.rename_plan(code, &change.name).await?;
     }

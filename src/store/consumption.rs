@@ -138,7 +138,12 @@ pub fn epoch_hour(at: OffsetDateTime) -> i64 {
 }
 
 /// `(account, epoch_hour, records, billable_minor)` of the records with a
-/// billable part.
+/// billable part. The parts are not negative and the service checked that
+/// their batch's sum fits (`Money::sum`), so no partial sum can overflow;
+/// an hour's row then grows by at most 10^10 a batch (10,000 records at the
+/// largest cost), about 9 x 10^8 batches in one hour from `i64`: on SQLite
+/// the upsert's `+` keeps integers (it would turn to a float only past
+/// `i64`), on PostgreSQL it cannot raise.
 fn billable_hours(records: &[Record]) -> Vec<(&str, i64, i64, i64)> {
     let mut hours: BTreeMap<(&str, i64), (i64, i64)> = BTreeMap::new();
     for r in records.iter().filter(|r| r.billable_minor > 0) {

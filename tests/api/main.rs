@@ -19,6 +19,7 @@ mod helpers;
 mod idempotency;
 mod invoices;
 mod licenses;
+mod limits;
 mod matrix;
 mod payments;
 mod plans;

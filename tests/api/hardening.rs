@@ -1,0 +1,136 @@
+//! Tokens that claim too much, webhook timestamps at the edges of `i64`,
+//! security headers on every response, and oversized header sections.
+
+use comptoir::domain::role::Role;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::helpers::{DATA_KEY, SECRET, TestApp, assert_problem, spawn_app};
+
+/// A token signed with the server's own secret, with these time claims.
+fn signed_token(iat: Option<i64>, nbf: Option<i64>, exp: i64) -> String {
+    let mut claims = json!({
+        "sub": "usr_test",
+        "role": "support",
+        "exp": exp,
+        "iss": "comptoir",
+        "aud": "comptoir-api",
+    });
+    if let Some(iat) = iat {
+        claims["iat"] = json!(iat);
+    }
+    if let Some(nbf) = nbf {
+        claims["nbf"] = json!(nbf);
+    }
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn refusal(app: &TestApp, token: &str) -> String {
+    let res = app.get("/v1/plans", token).await;
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let body = assert_problem(res, 401, "unauthenticated").await;
+    let detail = body["detail"].as_str().unwrap().to_owned();
+    for leak in [SECRET, "86400", "24h", "24 h", "comptoir-api"] {
+        assert!(!detail.contains(leak), "{detail} leaks {leak}");
+    }
+    detail
+}
+
+#[tokio::test]
+async fn tokens_from_the_future_living_too_long_or_without_iat_get_401_naming_the_check() {
+    let app = spawn_app().await;
+    // Token times are real time, not the business clock.
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let day = 86_400;
+    for (token, says) in [
+        (signed_token(Some(now), Some(now + 120), now + 3600), "nbf"),
+        (signed_token(Some(now + 120), None, now + 3600), "iat"),
+        (signed_token(Some(now), None, now + day + 1), "lives longer"),
+        (
+            signed_token(Some(now - 3600), None, now + day),
+            "lives longer",
+        ),
+        (
+            signed_token(Some(i64::MIN), None, now + 3600),
+            "lives longer",
+        ),
+        (signed_token(None, None, now + 3600), "no iat"),
+    ] {
+        let detail = refusal(&app, &token).await;
+        assert!(detail.contains(says), "{detail} should say {says}");
+    }
+    // Within the minute of clock skew, and at the maximum, they pass.
+    for token in [
+        signed_token(Some(now + 30), Some(now + 30), now + 3600),
+        signed_token(Some(now), Some(now), now + day),
+    ] {
+        let res = app.get("/v1/plans", &token).await;
+        assert_eq!(res.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn the_server_issues_no_token_longer_than_the_maximum() {
+    let app = spawn_app().await;
+    assert_eq!(app.keys.max_ttl(), time::Duration::hours(24));
+    for ttl in [time::Duration::hours(25), time::Duration::MAX] {
+        assert!(app.keys.issue("u", Role::Support, None, ttl).is_err());
+    }
+    let day = app
+        .keys
+        .issue("u", Role::Support, None, time::Duration::hours(24))
+        .unwrap();
+    assert_eq!(app.get("/v1/plans", &day).await.status(), 200);
+}
+
+/// `comptoir token --ttl` refuses a lifetime over the maximum, and a number
+/// too large for any clock, with a message instead of a panic.
+#[test]
+fn the_token_command_refuses_a_ttl_over_the_maximum_without_panicking() {
+    let run = |ttl: &str, max: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_comptoir"));
+        cmd.args(["token", "--role", "support", &format!("--ttl={ttl}")])
+            .env_clear()
+            .env("COMPTOIR_JWT_SECRET", SECRET)
+            .env("COMPTOIR_DATA_KEY", DATA_KEY)
+            .current_dir(std::env::temp_dir());
+        if let Some(max) = max {
+            cmd.env("COMPTOIR_JWT_MAX_TTL", max);
+        }
+        cmd.output().unwrap()
+    };
+    for (ttl, max) in [
+        ("99999999999999d", None),
+        ("9223372036854775807", None),
+        ("99999999999999999999h", None),
+        ("25h", None),
+        ("2h", Some("1h")),
+        ("-1h", None),
+    ] {
+        let out = run(ttl, max);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--ttl {ttl} was accepted");
+        assert!(!stderr.contains("panicked"), "--ttl {ttl}: {stderr}");
+        assert!(stderr.contains("--ttl"), "--ttl {ttl}: {stderr}");
+    }
+    let out = run("24h", None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+}

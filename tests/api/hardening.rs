@@ -6,7 +6,8 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::helpers::{DATA_KEY, SECRET, TestApp, assert_problem, spawn_app};
+use crate::credits::deliver;
+use crate::helpers::{DATA_KEY, SECRET, START, TestApp, assert_problem, spawn_app};
 
 /// A token signed with the server's own secret, with these time claims.
 fn signed_token(iat: Option<i64>, nbf: Option<i64>, exp: i64) -> String {
@@ -133,4 +134,22 @@ fn the_token_command_refuses_a_ttl_over_the_maximum_without_panicking() {
             .count(),
         3
     );
+}
+
+#[tokio::test]
+async fn webhook_timestamps_at_the_ends_of_i64_are_401_without_overflow() {
+    let app = spawn_app().await;
+    let body = json!({"id": "evt_edge", "type": "customer.updated", "data": {}}).to_string();
+    for t in [i64::MIN, i64::MAX, i64::MIN + 1, -1] {
+        let sig =
+            comptoir::crypto::webhook_signature(crate::helpers::WEBHOOK_SECRET, t, body.as_bytes());
+        let res = deliver(&app, body.clone(), &format!("t={t},v1={sig}")).await;
+        assert_problem(res, 401, "invalid_signature").await;
+    }
+    // The server is still there, and a timely call still gets through the check.
+    let now = START.unix_timestamp();
+    let sig =
+        comptoir::crypto::webhook_signature(crate::helpers::WEBHOOK_SECRET, now, body.as_bytes());
+    let res = deliver(&app, body, &format!("t={now},v1={sig}")).await;
+    assert_eq!(res.status(), 200);
 }

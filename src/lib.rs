@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -207,6 +207,9 @@ pub fn run(
             ))
             .wrap(from_fn(error::problem_for_bare_errors))
             .wrap(from_fn(telemetry::request_id))
+            // Outermost, so errors, the Swagger UI and health checks carry it
+            // too: a browser never guesses another type than the one sent.
+            .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
     })
     .listen(listener)?
     .run();

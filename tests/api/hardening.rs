@@ -3,7 +3,8 @@
 
 use comptoir::domain::role::Role;
 use jsonwebtoken::{EncodingKey, Header};
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::credits::deliver;
@@ -152,4 +153,77 @@ async fn webhook_timestamps_at_the_ends_of_i64_are_401_without_overflow() {
         comptoir::crypto::webhook_signature(crate::helpers::WEBHOOK_SECRET, now, body.as_bytes());
     let res = deliver(&app, body, &format!("t={now},v1={sig}")).await;
     assert_eq!(res.status(), 200);
+}
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+#[tokio::test]
+async fn html_renderings_carry_a_content_security_policy_and_nosniff() {
+    let app = spawn_app().await;
+    let key = comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap();
+    comptoir::service::demo::load(&app.store, &app.blobs, Some(&key), START)
+        .await
+        .unwrap();
+    let viewer = app.viewer("acc_demo");
+    let list: Value = app
+        .get("/v1/accounts/acc_demo/invoices", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let invoice = list["data"][0]["id"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v1/accounts/acc_demo/invoices/{invoice}/html"),
+        "/v1/accounts/acc_demo/consumption/export?format=html".to_owned(),
+    ] {
+        let res = app.get(&path, &viewer).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-security-policy"], CSP, "{path}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(res.text().await.unwrap().contains("<html"));
+    }
+    let res = app
+        .get(
+            "/v1/accounts/acc_demo/consumption/export?format=csv",
+            &viewer,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn every_response_carries_nosniff_errors_swagger_and_health_included() {
+    let app = spawn_app().await;
+    let support = app.support();
+    for (method, path, token) in [
+        (Method::GET, "/healthz", None),
+        (Method::GET, "/readyz", None),
+        (Method::GET, "/swagger-ui/", None),
+        (Method::GET, "/api-docs/openapi.json", None),
+        (Method::GET, "/", None),
+        (Method::GET, "/v1/plans", None),
+        (Method::GET, "/v1/plans", Some(support.as_str())),
+        (Method::GET, "/v1/nowhere", Some(support.as_str())),
+        (Method::DELETE, "/v1/plans", Some(support.as_str())),
+        (
+            Method::GET,
+            "/v1/accounts/acc_missing",
+            Some(support.as_str()),
+        ),
+    ] {
+        let res = app
+            .request(method.clone(), path, token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{method} {path} ({})",
+            res.status()
+        );
+    }
 }

@@ -201,6 +201,8 @@ pub fn run(
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(error::ApiError::RouteNotFound)
             }))
+            // Inside CORS, so that a browser's frontend can read the 431.
+            .wrap(from_fn(error::limit_headers))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),
                 cors(&cors_origins),

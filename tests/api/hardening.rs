@@ -227,3 +227,47 @@ async fn every_response_carries_nosniff_errors_swagger_and_health_included() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_header_section_over_the_limit_is_a_431_problem() {
+    let app = spawn_app().await;
+    let support = app.support();
+    // Larger than 32 KiB, smaller than what actix-http refuses on its own.
+    let res = app
+        .request(Method::GET, "/v1/plans", Some(&support))
+        .header("X-Padding", "a".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let body = assert_problem(res, 431, "request_header_fields_too_large").await;
+    assert!(body["detail"].as_str().unwrap().contains("header"));
+    // Too many headers, each small.
+    let mut req = app.request(Method::GET, "/v1/plans", Some(&support));
+    for i in 0..80 {
+        req = req.header(format!("x-extra-{i}"), "1");
+    }
+    let res = req.send().await.unwrap();
+    assert_problem(res, 431, "request_header_fields_too_large").await;
+    // A browser's frontend can read it: the CORS headers are there.
+    let res = app
+        .request(Method::GET, "/v1/plans", Some(&support))
+        .header("Origin", "https://app.example")
+        .header("Cookie", "c".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 431);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    // Just under the limit, the request goes through.
+    let res = app
+        .request(Method::GET, "/v1/plans", Some(&support))
+        .header("X-Padding", "a".repeat(30 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

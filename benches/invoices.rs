@@ -629,6 +629,7 @@ async fn main() {
         public_key_pem: None,
         issuer: "comptoir".into(),
         audience: "comptoir-api".into(),
+        max_ttl: comptoir::config::DEFAULT_JWT_MAX_TTL,
     })
     .unwrap();
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();

@@ -1,5 +1,5 @@
-//! Bearer JWT authentication: verifies signature, `exp`, `iss` and `aud`, and
-//! turns the claims into a [`Caller`].
+//! Bearer JWT authentication: verifies signature, `exp`, `nbf`, `iat`, the
+//! token's lifetime, `iss` and `aud`, and turns the claims into a [`Caller`].
 
 use std::future::{Ready, ready};
 
@@ -22,7 +22,11 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub exp: i64,
-    pub iat: i64,
+    /// Required: without it a token's lifetime cannot be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub iss: String,
     pub aud: String,
 }
@@ -34,7 +38,11 @@ pub struct JwtKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    max_ttl: time::Duration,
 }
+
+/// How far in the future `iat` and `nbf` may be: clocks drift.
+const CLOCK_SKEW_SECONDS: i64 = 60;
 
 impl JwtKeys {
     pub fn from_config(config: &JwtConfig) -> Result<Self, ConfigError> {
@@ -81,11 +89,19 @@ impl JwtKeys {
             validation,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            max_ttl: config.max_ttl,
         })
+    }
+
+    /// The longest a token may live (`COMPTOIR_JWT_MAX_TTL`).
+    pub fn max_ttl(&self) -> time::Duration {
+        self.max_ttl
     }
 
     /// Signs a token (HS256 only: with an external identity provider, that
     /// provider issues tokens). Expiry is real time, not the business clock.
+    /// A `ttl` longer than [`JwtKeys::max_ttl`] is refused (the token would
+    /// be refused anyway); a negative one makes an expired token.
     pub fn issue(
         &self,
         subject: &str,
@@ -97,13 +113,20 @@ impl JwtKeys {
             .encoding
             .as_ref()
             .ok_or("tokens are issued by the identity provider when RS256/ES256 is configured")?;
+        if ttl > self.max_ttl {
+            return Err("the lifetime is longer than COMPTOIR_JWT_MAX_TTL allows".into());
+        }
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        let exp = now
+            .checked_add(ttl.whole_seconds())
+            .ok_or("the lifetime is out of range")?;
         let claims = Claims {
             sub: subject.to_owned(),
             role: role.as_str().to_owned(),
             account_id: account.map(|a| a.as_str().to_owned()),
-            exp: now + ttl.whole_seconds(),
-            iat: now,
+            exp,
+            iat: Some(now),
+            nbf: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -128,6 +151,7 @@ impl JwtKeys {
                 )
             })?;
         let claims = data.claims;
+        self.check_times(&claims, OffsetDateTime::now_utc().unix_timestamp())?;
         let role = Role::parse(&claims.role)
             .ok_or_else(|| ApiError::Unauthenticated("the token has an unknown role".into()))?;
         let account_id = match claims.account_id.as_deref() {
@@ -150,6 +174,32 @@ impl JwtKeys {
                 account_id,
             }),
         }
+    }
+
+    /// The checks on time that `jsonwebtoken` does not make: `nbf` and `iat`
+    /// not in the future (beyond the clock skew), and a lifetime (`exp - iat`)
+    /// within the maximum. Only made on a token whose signature holds; the
+    /// details name the check, never the expected values.
+    fn check_times(&self, claims: &Claims, now: i64) -> Result<(), ApiError> {
+        let refuse = |why: &str| Err(ApiError::Unauthenticated(why.into()));
+        let future = |at: i64| at.saturating_sub(now) > CLOCK_SKEW_SECONDS;
+        if claims.nbf.is_some_and(future) {
+            return refuse("the token is not valid yet (nbf is in the future)");
+        }
+        let Some(iat) = claims.iat else {
+            return refuse("the token has no iat claim, so its lifetime cannot be checked");
+        };
+        if future(iat) {
+            return refuse("the token was issued in the future (iat is in the future)");
+        }
+        let too_long = claims
+            .exp
+            .checked_sub(iat)
+            .is_none_or(|lifetime| lifetime > self.max_ttl.whole_seconds());
+        if too_long {
+            return refuse("the token lives longer than this API allows (exp - iat)");
+        }
+        Ok(())
     }
 }
 
@@ -197,6 +247,7 @@ mod tests {
             public_key_pem: None,
             issuer: "comptoir".into(),
             audience: audience.into(),
+            max_ttl: crate::config::DEFAULT_JWT_MAX_TTL,
         })
         .unwrap()
     }
@@ -257,6 +308,57 @@ mod tests {
         );
     }
 
+    fn claims(iat: Option<i64>, nbf: Option<i64>, exp: i64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            role: "admin".into(),
+            account_id: Some("acc_demo".into()),
+            exp,
+            iat,
+            nbf,
+            iss: "comptoir".into(),
+            aud: "comptoir-api".into(),
+        }
+    }
+
+    #[test]
+    fn time_checks_allow_a_minute_of_skew_and_the_maximum_lifetime() {
+        let k = keys(S, "comptoir-api");
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let ok = |c: Claims| k.check_times(&c, now).is_ok();
+        assert!(ok(claims(Some(now), None, now + day)));
+        assert!(ok(claims(Some(now + 60), Some(now + 60), now + 60 + day)));
+        assert!(!ok(claims(Some(now + 61), None, now + day)), "iat ahead");
+        assert!(
+            !ok(claims(Some(now), Some(now + 61), now + day)),
+            "nbf ahead"
+        );
+        assert!(!ok(claims(Some(now), None, now + day + 1)), "too long");
+        assert!(!ok(claims(None, None, now + 60)), "no iat");
+        assert!(!ok(claims(Some(i64::MIN), Some(i64::MAX), i64::MAX)));
+        assert!(
+            !ok(claims(Some(i64::MIN), None, i64::MAX)),
+            "overflowing lifetime"
+        );
+    }
+
+    #[test]
+    fn issuing_beyond_the_maximum_or_out_of_range_is_refused_without_panic() {
+        let k = keys(S, "comptoir-api");
+        assert!(
+            k.issue("u", Role::Support, None, time::Duration::hours(24))
+                .is_ok()
+        );
+        for ttl in [
+            time::Duration::hours(25),
+            time::Duration::MAX,
+            time::Duration::seconds(i64::MAX),
+        ] {
+            assert!(k.issue("u", Role::Support, None, ttl).is_err());
+        }
+    }
+
     /// Test-only key pair in tests/fixtures (never used outside tests).
     const ES256_PUBLIC: &str = include_str!("../tests/fixtures/es256-public.pem");
     const ES256_PRIVATE: &[u8] = include_bytes!("../tests/fixtures/es256-private.pem");
@@ -269,6 +371,7 @@ mod tests {
             public_key_pem: Some(ES256_PUBLIC.into()),
             issuer: "comptoir".into(),
             audience: "comptoir-api".into(),
+            max_ttl: crate::config::DEFAULT_JWT_MAX_TTL,
         })
         .unwrap();
         let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -277,7 +380,8 @@ mod tests {
             role: "admin".into(),
             account_id: Some("acc_demo".into()),
             exp: now + 600,
-            iat: now,
+            iat: Some(now),
+            nbf: None,
             iss: "comptoir".into(),
             aud: "comptoir-api".into(),
         };

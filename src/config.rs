@@ -45,6 +45,47 @@ pub struct JwtConfig {
     pub public_key_pem: Option<String>,
     pub issuer: String,
     pub audience: String,
+    /// The longest a token may live (`exp - iat`), for every role.
+    pub max_ttl: time::Duration,
+}
+
+/// The default of `COMPTOIR_JWT_MAX_TTL`.
+pub const DEFAULT_JWT_MAX_TTL: time::Duration = time::Duration::hours(24);
+
+/// Reads a duration such as `3600`, `30s`, `30m`, `12h` or `7d`; `None` when
+/// it is malformed, not positive, or too large to count in seconds.
+pub fn parse_duration(raw: &str) -> Option<time::Duration> {
+    let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: i64 = digits.parse().ok()?;
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit_seconds)
+        .filter(|s| *s > 0)
+        .map(time::Duration::seconds)
+}
+
+/// Why an HS256 secret is too weak to sign tokens, if it is: fewer than 32
+/// bytes, or fewer than 10 distinct bytes (`aaaa...`, `abababab...`).
+fn weak_jwt_secret(secret: &str) -> Option<&'static str> {
+    let distinct = secret
+        .bytes()
+        .collect::<std::collections::BTreeSet<u8>>()
+        .len();
+    if secret.len() < 32 {
+        Some("must be at least 32 bytes")
+    } else if distinct < 10 {
+        Some("has too little entropy: it needs at least 10 distinct characters")
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +159,11 @@ impl Config {
         match algorithm {
             JwtAlgorithm::Hs256 => match &secret {
                 None => return Err(err("COMPTOIR_JWT_SECRET", "is required for HS256")),
-                Some(s) if s.expose().len() < 32 => {
-                    return Err(err("COMPTOIR_JWT_SECRET", "must be at least 32 bytes"));
+                Some(s) => {
+                    if let Some(reason) = weak_jwt_secret(s.expose()) {
+                        return Err(err("COMPTOIR_JWT_SECRET", reason));
+                    }
                 }
-                Some(_) => {}
             },
             _ if public_key_pem.is_none() => {
                 return Err(err(
@@ -130,6 +172,22 @@ impl Config {
                 ));
             }
             _ => {}
+        }
+        let max_ttl = match get("COMPTOIR_JWT_MAX_TTL") {
+            Some(raw) => parse_duration(&raw).ok_or_else(|| {
+                err(
+                    "COMPTOIR_JWT_MAX_TTL",
+                    "must be a positive duration: seconds, or with a unit (30m, 12h, 7d)",
+                )
+            })?,
+            None => DEFAULT_JWT_MAX_TTL,
+        };
+        let webhook_secret = get("COMPTOIR_WEBHOOK_SECRET").map(Secret::new);
+        if webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
+            return Err(err("COMPTOIR_WEBHOOK_SECRET", "must be at least 32 bytes"));
         }
         let now =
             match get("COMPTOIR_NOW") {
@@ -172,6 +230,7 @@ impl Config {
                 public_key_pem,
                 issuer: get("COMPTOIR_JWT_ISSUER").unwrap_or_else(|| "comptoir".into()),
                 audience: get("COMPTOIR_JWT_AUDIENCE").unwrap_or_else(|| "comptoir-api".into()),
+                max_ttl,
             },
             data_dir: get("COMPTOIR_DATA_DIR")
                 .unwrap_or_else(|| "data".into())
@@ -182,7 +241,7 @@ impl Config {
             mail_from: get("COMPTOIR_MAIL_FROM")
                 .unwrap_or_else(|| "Comptoir Facturation <factures@comptoir.example>".into()),
             seller,
-            webhook_secret: get("COMPTOIR_WEBHOOK_SECRET").map(Secret::new),
+            webhook_secret,
             cors_origins: get("COMPTOIR_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -225,6 +284,96 @@ mod tests {
         assert_eq!(config(&[]).unwrap_err().name, "COMPTOIR_JWT_SECRET");
         let short = config(&[("COMPTOIR_JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(short.name, "COMPTOIR_JWT_SECRET");
+    }
+
+    #[test]
+    fn a_jwt_secret_of_one_repeated_character_or_few_distinct_ones_is_refused() {
+        for weak in [
+            "a".repeat(64),
+            "ab".repeat(32),
+            "0123456780123456780123456780123456".to_owned(),
+        ] {
+            let e = config(&[("COMPTOIR_JWT_SECRET", &weak)]).unwrap_err();
+            assert_eq!(e.name, "COMPTOIR_JWT_SECRET");
+            assert!(e.reason.contains("entropy"), "{}", e.reason);
+            assert!(!e.to_string().contains(&weak), "the error leaks the secret");
+        }
+        let short = config(&[("COMPTOIR_JWT_SECRET", "0123456789abcdef0123456789abcde")]);
+        assert!(short.unwrap_err().reason.contains("32 bytes"));
+        assert!(config(&[("COMPTOIR_JWT_SECRET", "0123456789012345678901234567890123")]).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_secret_shorter_than_32_bytes_is_refused() {
+        let short = config(&[
+            SECRET,
+            ("COMPTOIR_WEBHOOK_SECRET", "dev-only-webhook-secret"),
+        ]);
+        let e = short.unwrap_err();
+        assert_eq!(e.name, "COMPTOIR_WEBHOOK_SECRET");
+        assert!(!e.to_string().contains("dev-only-webhook-secret"));
+        let ok = config(&[SECRET, ("COMPTOIR_WEBHOOK_SECRET", &"w".repeat(32))]).unwrap();
+        assert!(ok.webhook_secret.is_some());
+        assert!(config(&[SECRET]).unwrap().webhook_secret.is_none());
+    }
+
+    #[test]
+    fn the_development_secrets_of_env_example_and_the_makefile_are_valid() {
+        for file in [include_str!("../.env.example"), include_str!("../Makefile")] {
+            let value = |name: &str| {
+                file.lines()
+                    .find_map(|l| {
+                        l.strip_prefix("export ")
+                            .unwrap_or(l)
+                            .strip_prefix(name)
+                            .map(|rest| rest.trim_start_matches([' ', '?', '=']).to_owned())
+                    })
+                    .unwrap_or_else(|| panic!("{name} is not set"))
+            };
+            let (jwt, webhook) = (
+                value("COMPTOIR_JWT_SECRET"),
+                value("COMPTOIR_WEBHOOK_SECRET"),
+            );
+            config(&[
+                ("COMPTOIR_JWT_SECRET", &jwt),
+                ("COMPTOIR_WEBHOOK_SECRET", &webhook),
+            ])
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_token_lifetime_maximum_is_24_hours_unless_configured() {
+        assert_eq!(
+            config(&[SECRET]).unwrap().jwt.max_ttl,
+            time::Duration::hours(24)
+        );
+        let c = config(&[SECRET, ("COMPTOIR_JWT_MAX_TTL", "30m")]).unwrap();
+        assert_eq!(c.jwt.max_ttl, time::Duration::minutes(30));
+        for bad in [
+            "0",
+            "-1h",
+            "12x",
+            "h",
+            "999999999999999d",
+            "9223372036854775808",
+        ] {
+            let e = config(&[SECRET, ("COMPTOIR_JWT_MAX_TTL", bad)]).unwrap_err();
+            assert_eq!(e.name, "COMPTOIR_JWT_MAX_TTL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_read_seconds_or_a_unit_and_never_overflow() {
+        assert_eq!(parse_duration("90"), Some(time::Duration::seconds(90)));
+        assert_eq!(parse_duration("12h"), Some(time::Duration::hours(12)));
+        assert_eq!(parse_duration("7d"), Some(time::Duration::days(7)));
+        assert_eq!(parse_duration("999999999999999d"), None);
+        assert!(parse_duration("99999999999999d").is_some());
+        assert_eq!(parse_duration("9223372036854775807m"), None);
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration(""), None);
     }
 
     #[test]

@@ -138,6 +138,8 @@ codes! {
     UnsupportedMediaType = ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
     /// The body is larger than the server takes.
     PayloadTooLarge = ("payload_too_large", PAYLOAD_TOO_LARGE, "Request body too large"),
+    /// The request's headers are more or larger than the server takes.
+    RequestHeaderFieldsTooLarge = ("request_header_fields_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE, "Request header fields too large"),
     /// Fields of the request are invalid: each one is in `errors`.
     ValidationFailed = ("validation_failed", UNPROCESSABLE_ENTITY, "Invalid request"),
     /// The `Idempotency-Key` was used before with another request.
@@ -277,6 +279,12 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error(
+        "the request's header section is too large (at most {} headers and {} bytes): send fewer or shorter headers",
+        MAX_HEADER_COUNT,
+        MAX_HEADER_BYTES
+    )]
+    HeadersTooLarge,
     #[error("{}", validation_detail(.0))]
     Validation(Vec<FieldError>),
     #[error("this Idempotency-Key was already used with another request")]
@@ -344,6 +352,7 @@ impl ApiError {
             ApiError::InvalidPath(_) => Code::InvalidPath,
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
             ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            ApiError::HeadersTooLarge => Code::RequestHeaderFieldsTooLarge,
             ApiError::Validation(_) => Code::ValidationFailed,
             ApiError::IdempotencyKeyReused => Code::IdempotencyKeyReused,
             ApiError::Rule { code, .. } => *code,
@@ -407,6 +416,33 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The most headers a request may have. actix-http itself refuses more than
+/// 96 headers, or a head over 128 KiB, with a bare 431 written before any
+/// middleware runs; below those, [`limit_headers`] answers a problem+json.
+pub const MAX_HEADER_COUNT: usize = 64;
+/// The largest header section (names, values, `: ` and CRLF) a request may have.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Middleware: a request with more than [`MAX_HEADER_COUNT`] headers, or more
+/// than [`MAX_HEADER_BYTES`] of them, is a 431 before any route sees it.
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
+        let mut res = ApiError::HeadersTooLarge.error_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(req.into_response(res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Middleware: turns any error response that is not already problem+json
 /// (actix's own 404, 405, 413, ...) into one, so clients see a single error shape.
 pub async fn problem_for_bare_errors(
@@ -426,6 +462,7 @@ pub async fn problem_for_bare_errors(
         StatusCode::NOT_FOUND => ApiError::RouteNotFound,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(0),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("of a supported type"),
         s if s.is_client_error() => {
             ApiError::InvalidQuery(s.canonical_reason().unwrap_or("bad request").to_lowercase())
@@ -441,7 +478,10 @@ pub async fn problem_for_bare_errors(
         }
     }
     *fresh.status_mut() = status;
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    if matches!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    ) {
         fresh
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -508,6 +548,31 @@ mod tests {
             );
             assert!(code.status().is_client_error() || code.status().is_server_error());
         }
+    }
+
+    #[actix_web::test]
+    async fn a_bare_431_becomes_a_problem() {
+        use actix_web::{App, middleware::from_fn, test, web};
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/",
+                    web::get().to(|| async {
+                        HttpResponse::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                    }),
+                )
+                .wrap(from_fn(problem_for_bare_errors)),
+        )
+        .await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+        assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["code"], "request_header_fields_too_large");
+        assert_eq!(body["status"], 431);
     }
 
     #[test]

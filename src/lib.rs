@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::{Method, header};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -201,12 +201,17 @@ pub fn run(
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(error::ApiError::RouteNotFound)
             }))
+            // Inside CORS, so that a browser's frontend can read the 431.
+            .wrap(from_fn(error::limit_headers))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),
                 cors(&cors_origins),
             ))
             .wrap(from_fn(error::problem_for_bare_errors))
             .wrap(from_fn(telemetry::request_id))
+            // Outermost, so errors, the Swagger UI and health checks carry it
+            // too: a browser never guesses another type than the one sent.
+            .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
     })
     .listen(listener)?
     .run();

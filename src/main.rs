@@ -40,7 +40,8 @@ enum Command {
         /// The token's subject.
         #[arg(long, default_value = "cli")]
         subject: String,
-        /// Lifetime: seconds, or with a unit: 30m, 12h, 7d.
+        /// Lifetime: seconds, or with a unit: 30m, 12h, 7d; at most
+        /// COMPTOIR_JWT_MAX_TTL.
         #[arg(long, default_value = "24h")]
         ttl: String,
     },
@@ -56,30 +57,34 @@ enum Command {
     Openapi,
 }
 
-fn parse_ttl(raw: &str) -> anyhow::Result<time::Duration> {
-    let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => raw.split_at(i),
-        None => (raw, "s"),
-    };
-    let n: i64 = digits.parse().context("--ttl must start with a number")?;
-    Ok(match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        _ => bail!("--ttl unit must be s, m, h or d"),
-    })
+/// Reads `--ttl`: at most `max` (`COMPTOIR_JWT_MAX_TTL`), any size of
+/// number refused without overflowing.
+fn parse_ttl(raw: &str, max: time::Duration) -> anyhow::Result<time::Duration> {
+    let ttl = comptoir::config::parse_duration(raw).with_context(|| {
+        format!("--ttl {raw:?}: expected a positive number of seconds, or 30m, 12h, 7d")
+    })?;
+    if ttl > max {
+        bail!(
+            "--ttl {raw}: longer than the maximum token lifetime, {} s (COMPTOIR_JWT_MAX_TTL)",
+            max.whole_seconds()
+        );
+    }
+    Ok(ttl)
 }
 
 fn print_tokens(keys: &JwtKeys, account: &AccountId, addr: &str) -> anyhow::Result<()> {
-    let day = time::Duration::hours(24);
+    let ttl = keys.max_ttl().min(time::Duration::hours(24));
     let token = |sub: &str, role, acc: Option<&AccountId>| {
-        keys.issue(sub, role, acc, day).map_err(anyhow::Error::msg)
+        keys.issue(sub, role, acc, ttl).map_err(anyhow::Error::msg)
     };
     println!("Comptoir is serving on http://{addr}");
     println!("  Swagger UI:  http://{addr}/swagger-ui/");
     println!("  OpenAPI:     http://{addr}/api-docs/openapi.json");
-    println!("Demo account {account}; tokens valid 24 hours (Authorize -> bearer):");
+    let valid = match ttl.whole_minutes() {
+        m if m % 60 == 0 => format!("{} hours", m / 60),
+        m => format!("{m} minutes"),
+    };
+    println!("Demo account {account}; tokens valid {valid} (Authorize -> bearer):");
     println!(
         "  admin:       {}",
         token("usr_demo_admin", Role::Admin, Some(account))?
@@ -135,7 +140,12 @@ async fn main() -> anyhow::Result<()> {
                 bail!("support tokens take no --account; every other role needs one");
             }
             let token = keys
-                .issue(&subject, role, account.as_ref(), parse_ttl(&ttl)?)
+                .issue(
+                    &subject,
+                    role,
+                    account.as_ref(),
+                    parse_ttl(&ttl, keys.max_ttl())?,
+                )
                 .map_err(anyhow::Error::msg)?;
             println!("{token}");
         }

@@ -459,14 +459,21 @@ pub async fn export(
     let body = futures_util::stream::unfold(receiver, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .content_type(format.content_type())
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(filename)],
         })
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(body))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if format == Format::Html {
+        response.insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            crate::render::HTML_CONTENT_SECURITY_POLICY,
+        ));
+    }
+    Ok(response.streaming(body))
 }
 
 /// Reads the selection chunk by chunk and sends each rendered chunk; stops

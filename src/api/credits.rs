@@ -434,7 +434,8 @@ fn check_signature(
         }
     }
     let timestamp = timestamp.ok_or_else(bad)?;
-    if (now.unix_timestamp() - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    // `abs_diff` cannot overflow, whatever `t` is (`t=-9223372036854775808`).
+    if now.unix_timestamp().abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(bad());
     }
     signatures

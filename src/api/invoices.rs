@@ -1,7 +1,7 @@
 //! `/v1/accounts/{a}/invoices` (issued invoices and the upcoming one) and
 //! `/v1/billing-runs`.
 
-use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -480,6 +480,10 @@ pub async fn html(
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(inline_file(format!("{}.html", invoice.number)))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            crate::render::HTML_CONTENT_SECURITY_POLICY,
+        ))
         .body(crate::render::invoice::html(&invoice, lang)))
 }
 

@@ -10,6 +10,12 @@ pub mod consumption;
 pub mod invoice;
 pub mod pdf;
 
+/// The `Content-Security-Policy` of the HTML renderings: they need nothing
+/// but their inline style and `data:` images, so a script or a resource that
+/// got into one by mistake is never run or fetched.
+pub const HTML_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
 /// The language of a rendering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

@@ -22,7 +22,7 @@ pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
 pub const MAX_BODY: usize = 64 * 1024;
 /// 32 bytes, base64.
 pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789";
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef0123456789";
 
 pub struct TestApp {
     pub base: String,
@@ -50,6 +50,7 @@ pub fn jwt_config(secret: &str, audience: &str) -> JwtConfig {
         public_key_pem: None,
         issuer: "comptoir".into(),
         audience: audience.into(),
+        max_ttl: comptoir::config::DEFAULT_JWT_MAX_TTL,
     }
 }
 

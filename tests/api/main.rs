@@ -14,6 +14,7 @@ mod documents;
 mod emails;
 mod errors;
 mod faults;
+mod hardening;
 mod health;
 mod helpers;
 mod idempotency;

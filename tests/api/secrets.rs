@@ -1,13 +1,17 @@
 //! Secrets at rest (issue 15): request bodies are fingerprinted with a
 //! keyed HMAC, never a bare hash that candidate bodies could be checked
-//! against.
+//! against; expired idempotency records and old webhook event ids are
+//! purged.
 
+use comptoir::service::purge::{WEBHOOK_EVENT_TTL, purge};
 use comptoir::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use time::Duration;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::credits::{deliver, signed};
+use crate::helpers::{START, TestApp, WEBHOOK_SECRET, assert_problem, spawn_app};
 use crate::payments::{sepa, visa};
 
 /// What the fingerprint was before issue 15: the bare SHA-256 of the
@@ -88,4 +92,86 @@ async fn no_iban_or_card_number_can_be_found_in_any_table_by_hashing_candidate_b
     ] {
         assert!(!app.database_contains(secret).await, "{secret} is stored");
     }
+}
+
+#[tokio::test]
+async fn a_purge_removes_idempotency_records_older_than_24_hours_and_keeps_younger_ones() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let path = format!("/v1/accounts/{account}/contacts");
+    let admin = app.admin(&account);
+    let contact = |name: &str| json!({"name": name, "email": "compta@acme.fr", "phone": "01 42 68 53 00", "role": "accounting"});
+    let res = post_with_key(&app, &path, &admin, "old", &contact("Old")).await;
+    assert_eq!(res.status(), 201);
+    app.clock.set(START + Duration::hours(20));
+    let res = post_with_key(&app, &path, &admin, "young", &contact("Young")).await;
+    assert_eq!(res.status(), 201);
+
+    let purged = purge(
+        &app.store,
+        START + Duration::hours(24) + Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged.idempotency_keys, 1);
+    assert_eq!(rows(&app, "idempotency_keys", "idem_key", "old").await, 0);
+    assert_eq!(rows(&app, "idempotency_keys", "idem_key", "young").await, 1);
+    let res = post_with_key(&app, &path, &admin, "young", &contact("Young")).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn a_purge_forgets_webhook_events_past_their_replay_window_and_a_replay_inside_it_is_still_recognised()
+ {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/payment-methods/card"),
+            &app.admin(&account),
+            &visa(),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let top_up: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/credits/top-ups"),
+            &app.admin(&account),
+            &json!({"amount": "50.00"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event =
+        json!({"id": "evt_kept", "type": "top_up.succeeded", "data": {"top_up_id": top_up["id"]}});
+    let (raw, header) = signed(&event, START.unix_timestamp(), WEBHOOK_SECRET);
+    let ack: Value = deliver(&app, raw, &header).await.json().await.unwrap();
+    assert_eq!(ack["applied"], true);
+
+    // Inside the window the event id is kept, and a new delivery of it is a replay.
+    let inside = START + WEBHOOK_EVENT_TTL - Duration::minutes(1);
+    app.clock.set(inside);
+    let purged = purge(&app.store, inside).await.unwrap();
+    assert_eq!(purged.webhook_events, 0);
+    assert_eq!(
+        rows(&app, "webhook_events", "event_id", "evt_kept").await,
+        1
+    );
+    let (raw, header) = signed(&event, inside.unix_timestamp(), WEBHOOK_SECRET);
+    let ack: Value = deliver(&app, raw, &header).await.json().await.unwrap();
+    assert_eq!(ack["applied"], false);
+    assert_eq!(
+        rows(&app, "webhook_events", "event_id", "evt_kept").await,
+        1
+    );
+
+    let past = START + WEBHOOK_EVENT_TTL + Duration::minutes(1);
+    let purged = purge(&app.store, past).await.unwrap();
+    assert_eq!(purged.webhook_events, 1);
+    assert_eq!(
+        rows(&app, "webhook_events", "event_id", "evt_kept").await,
+        0
+    );
 }

@@ -1,11 +1,13 @@
-//! Secrets at rest (issue 15): request bodies are fingerprinted with a
-//! keyed HMAC, never a bare hash that candidate bodies could be checked
-//! against; expired idempotency records and old webhook event ids are
-//! purged.
+//! Secrets at rest and what a viewer may read (issue 15): request bodies are
+//! fingerprinted with a keyed HMAC, never a bare hash that candidate bodies
+//! could be checked against; expired idempotency records and old webhook
+//! event ids are purged; a viewer reads billing data, not documents,
+//! contacts or users.
 
 use comptoir::service::purge::{WEBHOOK_EVENT_TTL, purge};
 use comptoir::store::Store;
 use reqwest::Method;
+use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::Duration;
@@ -174,4 +176,82 @@ async fn a_purge_forgets_webhook_events_past_their_replay_window_and_a_replay_in
         rows(&app, "webhook_events", "event_id", "evt_kept").await,
         0
     );
+}
+
+#[tokio::test]
+async fn a_viewer_reads_billing_data_but_not_documents_contacts_or_users() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let admin = app.admin(&account);
+    let viewer = app.viewer(&account);
+    let user = app
+        .create_user(&account, "Claire Martin", "claire@acme.fr")
+        .await;
+    let contact: Value = app
+        .post(
+            &format!("/v1/accounts/{account}/contacts"),
+            &admin,
+            &json!({"name": "Compta", "email": "compta@acme.fr", "phone": "01 42 68 53 00", "role": "accounting"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let form = Form::new()
+        .text("name", "Kbis 2026")
+        .text("type", "company_registration")
+        .part(
+            "file",
+            Part::bytes(b"%PDF-1.7\nxxxx".to_vec()).file_name("kbis.pdf"),
+        );
+    let document: Value = app
+        .request(
+            Method::POST,
+            &format!("/v1/accounts/{account}/documents"),
+            Some(&admin),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let base = format!("/v1/accounts/{account}");
+    let private = [
+        format!("{base}/documents"),
+        format!("{base}/documents/{}", document["id"].as_str().unwrap()),
+        format!(
+            "{base}/documents/{}/content",
+            document["id"].as_str().unwrap()
+        ),
+        format!("{base}/contacts"),
+        format!("{base}/contacts/{}", contact["id"].as_str().unwrap()),
+        format!("{base}/users"),
+        format!("{base}/users/{user}"),
+    ];
+    for path in &private {
+        assert_eq!(app.get(path, &admin).await.status(), 200, "admin {path}");
+        assert_eq!(app.get(path, &app.support()).await.status(), 200, "{path}");
+        let body = assert_problem(app.get(path, &viewer).await, 403, "forbidden").await;
+        let text = body.to_string();
+        assert!(!text.contains("acme.fr"), "{path}: {text}");
+    }
+    let billing = [
+        base.clone(),
+        format!("{base}/invoices"),
+        format!("{base}/invoices/upcoming"),
+        format!("{base}/licenses"),
+        format!("{base}/phone-numbers"),
+        format!("{base}/consumption"),
+        format!("{base}/consumption/summary"),
+        format!("{base}/credits"),
+        format!("{base}/credits/transactions"),
+        format!("{base}/payment-methods"),
+        format!("{base}/billing-addresses"),
+        format!("{base}/teams"),
+    ];
+    for path in &billing {
+        assert_eq!(app.get(path, &viewer).await.status(), 200, "viewer {path}");
+    }
 }

@@ -1,6 +1,8 @@
-//! Keys and the three things done with them: encrypting IBANs at rest
+//! Keys and the four things done with them: encrypting IBANs at rest
 //! (AES-256-GCM), fingerprinting card numbers (HMAC-SHA256 with a key derived
-//! from the data key), and checking payment webhook signatures.
+//! from the data key), fingerprinting request bodies for idempotency (HMAC,
+//! never a bare hash: see [`BodyKey`]), and checking payment webhook
+//! signatures.
 
 use std::fmt;
 
@@ -86,6 +88,52 @@ impl DataKey {
     }
 }
 
+/// The key of request-body fingerprints (`Idempotency-Key` records). A bare
+/// hash of a body that carries an IBAN or a card number could be reversed by
+/// hashing candidate bodies (the other fields are stored in clear), so the
+/// fingerprint is an HMAC whose key never leaves the server's configuration.
+///
+/// Derived, with its own label, from `COMPTOIR_DATA_KEY` when it is set (it
+/// always is where IBANs and cards are taken), else from the HS256
+/// `COMPTOIR_JWT_SECRET`. With neither (RS256/ES256 and no data key) there
+/// is no secret to derive it from and the server refuses to start. Changing
+/// the source key only changes the fingerprints of the keys of the last 24
+/// hours: a retry of such a request is refused as a reused key.
+#[derive(Clone)]
+pub struct BodyKey([u8; 32]);
+
+impl fmt::Debug for BodyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BodyKey(<redacted>)")
+    }
+}
+
+const BODY_KEY_LABEL: &str = "comptoir/request-body-fingerprint";
+
+impl BodyKey {
+    /// The key from the data key, else from the JWT shared secret.
+    pub fn derive(data_key: Option<&DataKey>, jwt_secret: Option<&str>) -> Option<Self> {
+        match (data_key, jwt_secret) {
+            (Some(key), _) => Some(Self(key.subkey(BODY_KEY_LABEL))),
+            (None, Some(secret)) => {
+                let mut mac = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC takes any key length");
+                mac.update(BODY_KEY_LABEL.as_bytes());
+                Some(Self(mac.finalize().into_bytes().into()))
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Hex HMAC-SHA256 of `input` (a request's method, path and canonical body).
+    pub fn fingerprint(&self, input: &str) -> String {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(input.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 /// Signs a webhook payload: hex HMAC-SHA256 of `"{timestamp}.{body}"`.
 pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -156,6 +204,26 @@ mod tests {
             k.fingerprint("4242424242424242"),
             other.fingerprint("4242424242424242")
         );
+    }
+
+    #[test]
+    fn body_fingerprints_are_keyed_never_a_bare_hash() {
+        use sha2::Digest;
+        let body = "POST /v1/accounts/acc_1/payment-methods/sepa\n{\"iban\":\"FR7630006000011234567890189\"}";
+        let from_data = BodyKey::derive(Some(&key()), Some("jwt-secret")).unwrap();
+        let from_jwt = BodyKey::derive(None, Some("jwt-secret")).unwrap();
+        assert_eq!(from_data.fingerprint(body), from_data.fingerprint(body));
+        assert_ne!(from_data.fingerprint(body), from_jwt.fingerprint(body));
+        assert_ne!(
+            from_data.fingerprint(body),
+            key().fingerprint(body),
+            "a key of its own, not the card fingerprints' one"
+        );
+        let bare = hex::encode(Sha256::digest(body));
+        assert_ne!(from_data.fingerprint(body), bare);
+        assert_ne!(from_jwt.fingerprint(body), bare);
+        assert!(BodyKey::derive(None, None).is_none());
+        assert!(!format!("{from_jwt:?}").contains('['));
     }
 
     #[test]

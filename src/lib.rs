@@ -35,6 +35,8 @@ pub struct AppState {
     pub blobs: store::blobs::BlobStore,
     /// Encrypts IBANs and keys card fingerprints; payment methods need it.
     pub data_key: Option<crypto::DataKey>,
+    /// Keys the fingerprints of idempotent request bodies.
+    pub body_key: crypto::BodyKey,
     /// Verifies the payment provider's webhook signatures.
     pub webhook_secret: Option<config::Secret>,
     /// Who issues the invoices.
@@ -87,6 +89,10 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("COMPTOIR_DATA_KEY: {0}")]
     DataKey(#[from] crypto::CryptoError),
+    #[error(
+        "COMPTOIR_DATA_KEY is required with RS256/ES256: it keys the fingerprints of request bodies"
+    )]
+    NoBodyKey,
     #[error("SMTP_URL or COMPTOIR_MAIL_FROM: {0}")]
     Mailer(#[from] service::outbox::MailerError),
     #[error("binding {addr}: {source}")]
@@ -124,6 +130,11 @@ impl Application {
             .as_ref()
             .map(|k| crypto::DataKey::from_base64(k.expose()))
             .transpose()?;
+        let body_key = crypto::BodyKey::derive(
+            data_key.as_ref(),
+            config.jwt.secret.as_ref().map(config::Secret::expose),
+        )
+        .ok_or(StartError::NoBodyKey)?;
         match &config.smtp_url {
             Some(url) => {
                 let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
@@ -151,6 +162,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             blobs: blobs.clone(),
             data_key,
+            body_key,
             webhook_secret: config.webhook_secret.clone(),
             seller: config.seller.clone(),
         };

@@ -53,6 +53,10 @@ enum Command {
         #[arg(long)]
         period: String,
     },
+    /// Delete expired idempotency records (24 h) and payment webhook event
+    /// ids past their replay window, then print how many (`serve` also does
+    /// this every hour).
+    Purge,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -183,6 +187,13 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{failed} account(s) could not be billed");
             }
         }
+        Command::Purge => {
+            let store = Store::connect(&config.database_url).await?;
+            let purged = service::purge::purge(&store, clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&purged)?);
+        }
         Command::Serve { demo } => {
             let store = Store::connect(&config.database_url)
                 .await
@@ -197,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("COMPTOIR_DATA_KEY is required: the database holds encrypted IBANs");
             }
             let app = Application::build(&config, store)?;
+            tokio::spawn(service::purge::worker(app.store.clone(), app.clock.clone()));
             tracing::info!(addr = %config.addr, backend = ?app.store.backend(), "serving");
             app.server.await?;
         }

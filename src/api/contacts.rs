@@ -189,7 +189,7 @@ pub async fn create(
     params(ContactFilter, PageQuery),
     responses(
         (status = 200, description = "A page of contacts", body = Paginated<ContactDto>),
-        (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account, or not yours", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
@@ -207,7 +207,7 @@ pub async fn list(
     params(("contact_id" = String, Path, description = "Contact id", example = "con_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The contact", body = ContactDto),
-        (status = 403, description = "Integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read contacts", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such contact on this account", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(

@@ -255,7 +255,7 @@ pub async fn upload(
     params(DocumentFilter, PageQuery),
     responses(
         (status = 200, description = "A page of documents", body = Paginated<DocumentDto>),
-        (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -272,7 +272,7 @@ pub async fn list(
     params(("document_id" = String, Path, description = "Document id", example = "doc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The document", body = DocumentDto),
-        (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -290,7 +290,7 @@ pub async fn get(
     responses(
         (status = 200, description = "The bytes", content(
             (FileBytes = "application/pdf"), (FileBytes = "image/png"), (FileBytes = "image/jpeg"))),
-        (status = 403, description = "Integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read documents", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn content(
     state: web::Data<AppState>,

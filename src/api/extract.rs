@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
@@ -58,8 +57,10 @@ impl FromRequest for Ctx {
 }
 
 /// A JSON body, size-limited, parsed with the path of any bad field, then
-/// validated. `fingerprint` identifies the body for idempotency: the SHA-256
-/// of its canonical form (key order and whitespace do not matter).
+/// validated. `fingerprint` identifies the body for idempotency: the keyed
+/// HMAC ([`crate::crypto::BodyKey`]) of its canonical form (key order and
+/// whitespace do not matter), never a bare hash that candidate bodies could
+/// be checked against.
 pub struct ValidJson<T> {
     pub value: T,
     pub fingerprint: String,
@@ -163,8 +164,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = match state(req) {
-            Ok(s) => s.max_body_bytes,
+        let (limit, body_key) = match state(req) {
+            Ok(s) => (s.max_body_bytes, s.body_key.clone()),
             Err(e) => return Box::pin(ready(Err(e))),
         };
         let fingerprint_prefix = format!("{} {}", req.method(), req.path());
@@ -177,7 +178,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             if !raw.is_object() {
                 return Err(ApiError::validation("body", "must be a JSON object"));
             }
-            let fingerprint = hex::encode(Sha256::digest(format!("{fingerprint_prefix}\n{raw}")));
+            let fingerprint = body_key.fingerprint(&format!("{fingerprint_prefix}\n{raw}"));
             let value: T = match serde_path_to_error::deserialize(&raw) {
                 Ok(v) => v,
                 // JSON Schema counts 3.0 as an integer: so do we.

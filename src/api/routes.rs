@@ -168,8 +168,8 @@ pub fn table() -> Vec<Route> {
         route!(audit::list_for_account, ReadAudit),
         route!(audit::list_all, Staff),
         route!(contacts::create, Manage),
-        route!(contacts::list, Read),
-        route!(contacts::get, Read),
+        route!(contacts::list, ReadPrivate),
+        route!(contacts::get, ReadPrivate),
         route!(contacts::update, Manage),
         route!(contacts::delete, Manage),
         route!(addresses::create, Manage),
@@ -188,9 +188,9 @@ pub fn table() -> Vec<Route> {
         route!(addresses::approve_change, Staff),
         route!(addresses::reject_change, Staff),
         route!(documents::upload, Manage),
-        route!(documents::list, Read),
-        route!(documents::get, Read),
-        route!(documents::content, Read),
+        route!(documents::list, ReadPrivate),
+        route!(documents::get, ReadPrivate),
+        route!(documents::content, ReadPrivate),
         route!(documents::delete, Manage),
         route!(payments::list, Read),
         route!(payments::add_card, Manage),
@@ -207,11 +207,13 @@ pub fn table() -> Vec<Route> {
         route!(credits::adjust, Staff),
         route!(credits::webhook, Access::WebhookSignature),
         route!(users::create_user, Manage),
-        route!(users::list_users, Read),
-        route!(users::get_user, Read),
+        route!(users::list_users, ReadPrivate),
+        route!(users::get_user, ReadPrivate),
         route!(users::update_user, Manage),
         route!(users::delete_user, Manage),
         route!(users::create_team, Manage),
+        // Teams show only their id and name (no member, no email): viewers
+        // read them, to filter consumption by team.
         route!(users::list_teams, Read),
         route!(users::get_team, Read),
         route!(users::update_team, Manage),
@@ -346,6 +348,11 @@ mod tests {
     fn staff_routes_admit_support_only_and_reads_admit_viewers() {
         assert_eq!(Access::from(Need::Staff).roles(), &[Role::Support]);
         assert!(Access::from(Need::Read).roles().contains(&Role::Viewer));
+        assert!(
+            !Access::from(Need::ReadPrivate)
+                .roles()
+                .contains(&Role::Viewer)
+        );
         assert!(!Access::from(Need::Manage).roles().contains(&Role::Viewer));
     }
 }

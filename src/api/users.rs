@@ -187,7 +187,7 @@ pub async fn create_user(
     params(UserFilter, PageQuery),
     responses(
         (status = 200, description = "A page of users", body = Paginated<UserDto>),
-        (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read users", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_users(
     state: web::Data<AppState>,
@@ -210,7 +210,7 @@ pub async fn list_users(
     params(("user_id" = String, Path, description = "User id", example = "usr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The user", body = UserDto),
-        (status = 403, description = "Integrations cannot read users", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers and integrations cannot read users", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_user(
     state: web::Data<AppState>,

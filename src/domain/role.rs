@@ -56,6 +56,10 @@ pub enum Need {
     Read,
     /// Read the audit log: admin, support.
     ReadAudit,
+    /// Read the account's private records (documents and their content,
+    /// contacts, users and their emails): admin, support. SPEC.md section 9
+    /// reserves them to admins; a viewer reads billing data only.
+    ReadPrivate,
     /// Change the account's billing data: admin, support.
     Manage,
     /// Staff only.
@@ -70,7 +74,7 @@ impl Need {
         use Role::*;
         match self {
             Need::Read => &[Admin, Viewer, Support],
-            Need::ReadAudit | Need::Manage => &[Admin, Support],
+            Need::ReadAudit | Need::ReadPrivate | Need::Manage => &[Admin, Support],
             Need::Staff => &[Support],
             Need::Ingest => &[Integration, Support],
         }
@@ -195,14 +199,15 @@ mod tests {
     fn roles_grant_what_section_1_says() {
         let a = AccountId::generate();
         let table = [
-            (Role::Admin, [true, true, true, false, false]),
-            (Role::Viewer, [true, false, false, false, false]),
-            (Role::Support, [true, true, true, true, true]),
-            (Role::Integration, [false, false, false, false, true]),
+            (Role::Admin, [true, true, true, true, false, false]),
+            (Role::Viewer, [true, false, false, false, false, false]),
+            (Role::Support, [true, true, true, true, true, true]),
+            (Role::Integration, [false, false, false, false, false, true]),
         ];
         let needs = [
             Need::Read,
             Need::ReadAudit,
+            Need::ReadPrivate,
             Need::Manage,
             Need::Staff,
             Need::Ingest,

@@ -23,6 +23,7 @@ pub mod licenses;
 pub mod outbox;
 pub mod payments;
 pub mod plans;
+pub mod purge;
 pub mod recipients;
 pub mod users;
 

@@ -305,4 +305,15 @@ impl Tx {
         )?;
         Ok(inserted == 1)
     }
+
+    /// Deletes the webhook event ids received before `before`; returns how many.
+    pub async fn purge_webhook_events(
+        &mut self,
+        before: OffsetDateTime,
+    ) -> Result<u64, sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query("DELETE FROM webhook_events WHERE received_at < $1").bind(before)
+        )
+    }
 }

@@ -85,4 +85,16 @@ impl Tx {
         .bind(body))?;
         Ok(())
     }
+
+    /// Deletes the records created before `before` (expired keys); returns
+    /// how many. Safe to run from several instances at once.
+    pub async fn purge_idempotency_keys(
+        &mut self,
+        before: OffsetDateTime,
+    ) -> Result<u64, sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before)
+        )
+    }
 }

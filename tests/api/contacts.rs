@@ -39,7 +39,7 @@ async fn an_admin_adds_a_contact_whose_phone_is_stored_in_e164() {
         contact["id"].as_str().unwrap()
     );
     let read: Value = app
-        .get(&path, &app.viewer(&account))
+        .get(&path, &app.admin(&account))
         .await
         .json()
         .await
@@ -101,7 +101,7 @@ async fn contacts_are_listed_by_role() {
         body["role"] = json!(role);
         create(&app, &account, &body).await;
     }
-    let token = app.viewer(&account);
+    let token = app.admin(&account);
     let all: Value = app
         .get(&format!("/v1/accounts/{account}/contacts"), &token)
         .await

@@ -84,14 +84,14 @@ async fn an_uploaded_pdf_downloads_as_the_same_bytes_with_its_type_and_name() {
         doc["id"].as_str().unwrap()
     );
     let meta: Value = app
-        .get(&path, &app.viewer(&account))
+        .get(&path, &app.admin(&account))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(meta, doc);
     let res = app
-        .get(&format!("{path}/content"), &app.viewer(&account))
+        .get(&format!("{path}/content"), &app.admin(&account))
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pdf");

@@ -25,6 +25,7 @@ mod matrix;
 mod payments;
 mod plans;
 mod project;
+mod secrets;
 mod smtp;
 mod users;
 mod validation;

@@ -59,7 +59,7 @@ async fn users_belong_to_teams_and_are_listed_by_team() {
                 "/v1/accounts/{account}/users?team_id={}",
                 sales["id"].as_str().unwrap()
             ),
-            &app.viewer(&account),
+            &app.admin(&account),
         )
         .await
         .json()

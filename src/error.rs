@@ -394,6 +394,10 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthenticated(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
+        if matches!(self, ApiError::PayloadTooLarge(_)) {
+            // The rest of the body is not read: the connection cannot be reused.
+            response.insert_header((header::CONNECTION, "close"));
+        }
         response.json(self.problem())
     }
 }

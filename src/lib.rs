@@ -125,6 +125,13 @@ impl Application {
             .now
             .map_or_else(clock::Clock::system, clock::Clock::fixed);
         let blobs = store::blobs::BlobStore::new(&config.data_dir);
+        match blobs.clear_temp() {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(files = n, "removed uploads left half-written by a crash"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not clear the uploads' temporary directory")
+            }
+        }
         let data_key = config
             .data_key
             .as_ref()

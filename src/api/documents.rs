@@ -5,7 +5,7 @@ use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -15,7 +15,7 @@ use super::extract::{PageQuery, Paginated};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
-use crate::domain::document::{Document, DocumentType, MAX_DOCUMENT_BYTES};
+use crate::domain::document::{Document, DocumentType, MAX_DOCUMENT_BYTES, MAX_UPLOAD_FORM_BYTES};
 use crate::domain::ids::DocumentId;
 use crate::error::{ApiError, Problem};
 use crate::service::documents;
@@ -123,9 +123,23 @@ async fn drain_form(form: &mut Multipart) {
     }
 }
 
-async fn read_text(field: &mut Field, max: usize, name: &str) -> Result<String, ApiError> {
+/// Counts a chunk against the whole form's budget (413 past it).
+fn spend(budget: &mut u64, chunk: &[u8]) -> Result<(), ApiError> {
+    *budget = budget
+        .checked_sub(chunk.len() as u64)
+        .ok_or(ApiError::PayloadTooLarge(MAX_UPLOAD_FORM_BYTES as usize))?;
+    Ok(())
+}
+
+async fn read_text(
+    field: &mut Field,
+    max: usize,
+    name: &str,
+    budget: &mut u64,
+) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+        spend(budget, &chunk)?;
         if bytes.len() + chunk.len() > max {
             return Err(ApiError::validation(
                 name,
@@ -144,6 +158,8 @@ struct Received {
     doc_type: Option<String>,
     file_name: Option<String>,
     blob: Option<crate::store::blobs::TempBlob>,
+    /// What the rest of the form may still weigh.
+    budget: u64,
 }
 
 async fn read_field(
@@ -151,9 +167,22 @@ async fn read_field(
     field: &mut Field,
     received: &mut Received,
 ) -> Result<(), ApiError> {
-    match field.name().unwrap_or_default() {
-        "name" => received.name = Some(read_text(field, 1024, "name").await?),
-        "type" => received.doc_type = Some(read_text(field, 64, "type").await?),
+    let name = field.name().unwrap_or_default().to_owned();
+    let seen = match name.as_str() {
+        "name" => received.name.is_some(),
+        "type" => received.doc_type.is_some(),
+        "file" => received.blob.is_some(),
+        _ => false,
+    };
+    if seen {
+        // One document per upload: a second field is refused before it is read.
+        return Err(ApiError::validation(name, "is sent more than once"));
+    }
+    match name.as_str() {
+        "name" => received.name = Some(read_text(field, 1024, "name", &mut received.budget).await?),
+        "type" => {
+            received.doc_type = Some(read_text(field, 64, "type", &mut received.budget).await?)
+        }
         "file" => {
             received.file_name = field
                 .content_disposition()
@@ -165,6 +194,7 @@ async fn read_field(
                 .await
                 .map_err(ApiError::internal)?;
             while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+                spend(&mut received.budget, &chunk)?;
                 if blob.size() + chunk.len() as u64 > MAX_DOCUMENT_BYTES {
                     return Err(ApiError::PayloadTooLarge(MAX_DOCUMENT_BYTES as usize));
                 }
@@ -174,7 +204,7 @@ async fn read_field(
         }
         other => {
             return Err(ApiError::validation(
-                other,
+                other.to_owned(),
                 "is not a field of this form (name, type, file)",
             ));
         }
@@ -191,20 +221,32 @@ async fn read_field(
         (status = 201, description = "The stored document", body = DocumentDto),
         (status = 400, description = "The multipart body cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Viewers cannot upload; contracts are uploaded by customer service (requires_support)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than 10 MiB, or the whole form larger than one document and its fields", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or invalid field, or not a PDF, PNG or JPEG", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn upload(
     state: web::Data<AppState>,
     AccountScope { ctx, account }: AccountScope,
+    req: HttpRequest,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD_FORM_BYTES) {
+        // Refused before a byte is read or written; the connection closes.
+        return Err(ApiError::PayloadTooLarge(MAX_UPLOAD_FORM_BYTES as usize));
+    }
     if let Err(e) = documents::check_upload(&state.store, &account).await {
         drain_form(&mut form).await;
         return Err(e);
     }
-    let mut received = Received::default();
+    let mut received = Received {
+        budget: MAX_UPLOAD_FORM_BYTES,
+        ..Received::default()
+    };
     loop {
         let mut field = match form.try_next().await {
             Ok(Some(field)) => field,

@@ -9,6 +9,11 @@ use super::ids::{AccountId, DocumentId};
 
 pub const MAX_DOCUMENT_BYTES: u64 = 10 * 1024 * 1024;
 
+/// The most a whole upload form may weigh: one document, its name and type,
+/// and the form's framing. A larger request is refused (413) before anything
+/// is written.
+pub const MAX_UPLOAD_FORM_BYTES: u64 = MAX_DOCUMENT_BYTES + 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentType {

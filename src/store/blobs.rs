@@ -84,6 +84,26 @@ impl BlobStore {
         self.path_of(key).exists()
     }
 
+    /// Removes the uploads a crash left half-written. Called at start-up,
+    /// before the server takes requests (documents live elsewhere, under
+    /// `documents/`, and are never touched).
+    pub fn clear_temp(&self) -> io::Result<usize> {
+        let entries = match std::fs::read_dir(self.tmp_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_file() {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Files in the temporary directory (tests check none are left behind).
     pub fn temp_files(&self) -> usize {
         std::fs::read_dir(self.tmp_dir()).map_or(0, |d| d.count())

@@ -439,3 +439,51 @@ async fn documents_are_listed_by_type() {
         .collect();
     assert_eq!(types, ["identity", "identity"]);
 }
+
+#[tokio::test]
+async fn a_form_declaring_more_than_one_document_is_413_before_anything_is_written() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    // Thirty 9 MiB files would be 270 MiB: two 6 MiB ones already pass the
+    // form's limit (one document and its fields), and the declared length says so.
+    let big = Form::new()
+        .text("type", "other")
+        .part("file", Part::bytes(pdf(6 << 20)).file_name("a.pdf"))
+        .part("file", Part::bytes(pdf(6 << 20)).file_name("b.pdf"));
+    let res = upload(&app, &account, &app.admin(&account), big).await;
+    assert_eq!(res.headers()["connection"], "close");
+    assert_problem(res, 413, "payload_too_large").await;
+    assert_eq!(app.blobs.temp_files(), 0);
+    assert_eq!(document_count(&app, &account).await, 0);
+}
+
+#[tokio::test]
+async fn a_second_file_in_one_form_is_refused_and_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let account = app.create_account("Acme").await;
+    let two = Form::new()
+        .text("type", "other")
+        .part("file", Part::bytes(pdf(1000)).file_name("a.pdf"))
+        .part("file", Part::bytes(pdf(1000)).file_name("b.pdf"));
+    let res = upload(&app, &account, &app.admin(&account), two).await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
+    assert_eq!(app.blobs.temp_files(), 0);
+    assert_eq!(document_count(&app, &account).await, 0);
+}
+
+#[tokio::test]
+async fn uploads_a_crash_left_half_written_are_removed_at_start_up() {
+    let (store, dir) = crate::helpers::fresh_store().await;
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(data.join("tmp")).unwrap();
+    std::fs::write(data.join("tmp").join("0123.part"), b"%PDF half").unwrap();
+    std::fs::create_dir_all(data.join("documents").join("acc_x")).unwrap();
+    std::fs::write(data.join("documents").join("acc_x").join("doc"), b"kept").unwrap();
+    let app = comptoir::Application::build(&crate::helpers::test_config(&data), store).unwrap();
+    assert_eq!(app.blobs.temp_files(), 0);
+    assert_eq!(
+        std::fs::read(data.join("documents").join("acc_x").join("doc")).unwrap(),
+        b"kept"
+    );
+}

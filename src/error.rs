@@ -323,6 +323,15 @@ impl ApiError {
         ApiError::Internal(cause)
     }
 
+    /// What the log should say of this error: an internal error's cause,
+    /// which its `Display` keeps from clients.
+    pub fn cause(&self) -> String {
+        match self {
+            ApiError::Internal(cause) => cause.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// A business rule refuses the request.
     pub fn rule(code: Code, detail: impl Into<String>) -> Self {
         ApiError::Rule {
@@ -411,7 +420,19 @@ impl From<sqlx::Error> for ApiError {
                     "a resource with these values already exists",
                 )
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            // The connection or the server went away (PostgreSQL's class 08
+            // "connection exception" and 57P0x "operator intervention"; a
+            // SQLite file still locked after the busy timeout): the request
+            // may be retried, so 503, not 500.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6"
+                }) =>
+            {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::Unavailable
             }

@@ -227,6 +227,12 @@ fn add_errors(op: &mut Operation) {
         wanted.push(("404", "Not found"));
     }
     wanted.push(("500", "Internal error (details are only logged)"));
+    if !public {
+        wanted.push((
+            "503",
+            "The database is not reachable (database_unavailable): retry later",
+        ));
+    }
     for (status, description) in wanted {
         op.responses
             .responses

@@ -224,8 +224,11 @@ pub async fn run(
             }
             Ok(Outcome::AlreadyIssued) => report.already_issued += 1,
             Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
+            // The database went away: the rest would fail the same way.
+            // What was issued stays issued; running again issues the rest.
+            Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
             Err(e) => {
-                tracing::error!(account = %account, error = %e, "invoice not issued");
+                tracing::error!(account = %account, code = e.code().as_str(), cause = %e.cause(), "invoice not issued");
                 report.failed.push((account, e.to_string()));
             }
         }

@@ -862,3 +862,55 @@ async fn an_eu_vat_address_is_reverse_charged_and_a_removed_license_is_not_bille
     );
     assert_eq!(invoice["billing_address"]["vat_number"], "ESA12345674");
 }
+
+#[tokio::test]
+async fn a_failed_account_is_reported_by_the_run_and_its_cause_is_in_the_log() {
+    let app = crate::helpers::spawn_app().await;
+    let good = account_with_april_calls(&app, "Good").await;
+    let broken = account_with_april_calls(&app, "Broken").await;
+    // A value the code cannot read back: that account alone fails.
+    let sql = "UPDATE accounts SET timezone = 'Not/A_Zone' WHERE id = $1";
+    match &app.store {
+        comptoir::store::Store::Sqlite(pool) => {
+            sqlx::query(sql).bind(&broken).execute(pool).await.unwrap();
+        }
+        comptoir::store::Store::Pg(pool) => {
+            sqlx::query(sql).bind(&broken).execute(pool).await.unwrap();
+        }
+    }
+    let report = bill(&app, "2026-05").await;
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["account_id"], broken.as_str(), "{report}");
+    assert_eq!(report["issued"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["issued"][0]["account_id"], good.as_str(), "{report}");
+    // The client sees no internals; the log has the cause, with the account.
+    assert!(!report.to_string().contains("column timezone"), "{report}");
+    assert!(crate::helpers::logs_contain(
+        "invalid stored value in column timezone"
+    ));
+}
+
+#[tokio::test]
+async fn requests_after_the_database_is_gone_are_503_never_500() {
+    let app = crate::helpers::spawn_app().await;
+    let account = app.create_account("Acme").await;
+    app.store.close().await;
+    let res = app.get("/v1/plans", &app.support()).await;
+    crate::helpers::assert_problem(res, 503, "database_unavailable").await;
+    let res = app
+        .get(
+            &format!("/v1/accounts/{account}/invoices/upcoming"),
+            &app.admin(&account),
+        )
+        .await;
+    crate::helpers::assert_problem(res, 503, "database_unavailable").await;
+    let res = app
+        .post(
+            "/v1/billing-runs",
+            &app.support(),
+            &json!({ "period": "2026-05" }),
+        )
+        .await;
+    crate::helpers::assert_problem(res, 503, "database_unavailable").await;
+}

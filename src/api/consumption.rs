@@ -449,13 +449,16 @@ pub async fn export(
     let writer = ExportWriter::new(format, lang, heading, export.names);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     let store = state.store.clone();
-    actix_web::rt::spawn(stream_export(
-        store,
-        account.id().clone(),
-        export.filter,
-        writer,
+    spawn_guarded(
+        stream_export(
+            store,
+            account.id().clone(),
+            export.filter,
+            writer,
+            sender.clone(),
+        ),
         sender,
-    ));
+    );
     let body = futures_util::stream::unfold(receiver, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -474,6 +477,24 @@ pub async fn export(
         ));
     }
     Ok(response.streaming(body))
+}
+
+/// Runs `task`, which streams a body through `sender`; if it panics, the body
+/// ends with an error, so the client sees a broken transfer, never a clean
+/// end of a truncated file (a dropped sender alone would end it cleanly).
+fn spawn_guarded(
+    task: impl std::future::Future<Output = ()> + 'static,
+    sender: tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+) {
+    let running = actix_web::rt::spawn(task);
+    actix_web::rt::spawn(async move {
+        if running.await.is_err() {
+            tracing::error!("consumption export panicked");
+            let _ = sender
+                .send(Err(std::io::Error::other("export failed")))
+                .await;
+        }
+    });
 }
 
 /// Reads the selection chunk by chunk and sends each rendered chunk; stops
@@ -542,4 +563,56 @@ async fn stream_export(
         }
     }
     send(writer.finish()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(
+        task: impl std::future::Future<Output = ()> + 'static,
+        sender: tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+        mut receiver: tokio::sync::mpsc::Receiver<Result<web::Bytes, std::io::Error>>,
+    ) -> Vec<Result<web::Bytes, String>> {
+        spawn_guarded(task, sender);
+        let mut items = Vec::new();
+        while let Some(item) = receiver.recv().await {
+            items.push(item.map_err(|e| e.to_string()));
+        }
+        items
+    }
+
+    #[actix_web::test]
+    async fn a_panic_while_streaming_ends_the_body_with_an_error_not_a_clean_end() {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let streaming = sender.clone();
+        let items = body_of(
+            async move {
+                let _ = streaming.send(Ok(web::Bytes::from("date;user\n"))).await;
+                panic!("a renderer bug");
+            },
+            sender,
+            receiver,
+        )
+        .await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(items[0].is_ok());
+        assert_eq!(items[1], Err("export failed".to_owned()));
+    }
+
+    #[actix_web::test]
+    async fn a_finished_stream_ends_cleanly() {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        let streaming = sender.clone();
+        let items = body_of(
+            async move {
+                let _ = streaming.send(Ok(web::Bytes::from("all"))).await;
+            },
+            sender,
+            receiver,
+        )
+        .await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok());
+    }
 }

@@ -26,7 +26,7 @@ pub fn summary(a: &Account) -> serde_json::Value {
 
 /// The account, or 404.
 pub async fn load(tx: &mut Tx, id: &AccountId) -> Result<Account, ApiError> {
-    tx.account(id).await?.ok_or(ApiError::NotFound("account"))
+    super::load_account(tx, id).await
 }
 
 #[instrument(skip_all)]

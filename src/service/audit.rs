@@ -22,9 +22,7 @@ pub async fn list_for_account(
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ApiError> {
     let mut tx = store.begin_read().await?;
-    tx.account(account)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
+    super::load_account(&mut tx, account).await?;
     Ok(tx
         .list_audit_events(Some(account), page.after.as_deref(), page.limit)
         .await?)

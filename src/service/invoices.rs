@@ -246,10 +246,7 @@ pub async fn issue(
 ) -> Result<Outcome, ApiError> {
     let key = period.to_string();
     let mut tx = store.begin_write().await?;
-    let account = tx
-        .account(account_id)
-        .await?
-        .ok_or(ApiError::NotFound("account"))?;
+    let account = super::load_account(&mut tx, account_id).await?;
     if tx.invoice_for_period(account_id, &key).await?.is_some() {
         return Ok(Outcome::AlreadyIssued);
     }

@@ -132,3 +132,13 @@ pub struct PageRequest {
     pub after: Option<String>,
     pub limit: u32,
 }
+
+/// The account, or 404 `not_found`: the one existence check every service
+/// runs after the tenant and role checks (here, beside `Ctx`, so that every
+/// service module can use it without depending on another).
+pub async fn load_account(
+    tx: &mut crate::store::Tx,
+    id: &AccountId,
+) -> Result<crate::domain::account::Account, ApiError> {
+    tx.account(id).await?.ok_or(ApiError::NotFound("account"))
+}

@@ -237,6 +237,7 @@ pub fn table() -> Vec<Route> {
         route!(invoices::list, Read),
         route!(invoices::get, Read),
         route!(invoices::run, Staff),
+        route!(invoices::finalize, Staff),
         route!(invoices::mark_paid, Staff),
         route!(invoices::void, Staff),
         route!(invoices::html, Read),

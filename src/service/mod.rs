@@ -79,6 +79,19 @@ fn role_not_allowed(need: Need, role: Role) -> ApiError {
 }
 
 impl Ctx {
+    /// A background task acting as staff (the finalizer, `comptoir` commands).
+    pub fn system(subject: &str, now: OffsetDateTime) -> Self {
+        Ctx {
+            caller: Caller {
+                subject: subject.to_owned(),
+                role: crate::domain::role::Role::Support,
+                account_id: None,
+            },
+            request_id: None,
+            now,
+        }
+    }
+
     /// The tenant rule (another account: 404), then the role (403): the one
     /// check of every route under `/v1/accounts/{account_id}`.
     pub fn authorize(&self, account: &AccountId, need: Need) -> Result<Authorized, ApiError> {

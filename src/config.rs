@@ -401,7 +401,10 @@ mod tests {
 
     #[test]
     fn the_invoice_grace_is_zero_by_default_or_a_duration_of_at_most_31_days() {
-        assert_eq!(config(&[SECRET]).unwrap().invoice_grace, time::Duration::ZERO);
+        assert_eq!(
+            config(&[SECRET]).unwrap().invoice_grace,
+            time::Duration::ZERO
+        );
         for (raw, grace) in [
             ("0", time::Duration::ZERO),
             ("0s", time::Duration::ZERO),

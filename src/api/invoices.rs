@@ -580,7 +580,14 @@ async fn rendering(
     account: &Authorized,
     path: &ItemId,
 ) -> Result<Invoice, ApiError> {
-    invoices::get(&state.store, ctx, &state.seller, account, &invoice_id(path)?).await
+    invoices::get(
+        &state.store,
+        ctx,
+        &state.seller,
+        account,
+        &invoice_id(path)?,
+    )
+    .await
 }
 
 fn inline_file(name: String) -> ContentDisposition {

@@ -135,7 +135,10 @@ id_type!(
 impl InvoiceLineId {
     /// The id of line `index` (from 0) of `invoice`.
     pub fn of(invoice: &InvoiceId, index: usize) -> Self {
-        let body = invoice.as_str().strip_prefix("inv_").unwrap_or(invoice.as_str());
+        let body = invoice
+            .as_str()
+            .strip_prefix("inv_")
+            .unwrap_or(invoice.as_str());
         Self(format!("il_{body}{:04}", index + 1))
     }
 }

@@ -899,7 +899,11 @@ mod tests {
             lines_of(&c),
             vec![
                 l(LineKind::License, "ADVANCED license, January 2027", "64.00"),
-                l(LineKind::License, "ADVANCED license, December 2026", "64.00"),
+                l(
+                    LineKind::License,
+                    "ADVANCED license, December 2026",
+                    "64.00"
+                ),
                 l(
                     LineKind::LicenseProration,
                     "ADVANCED license, prorated from 2026-11-30 (1 day of 30)",

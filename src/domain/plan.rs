@@ -72,7 +72,10 @@ pub struct PriceList(std::collections::BTreeMap<String, Vec<(Date, super::money:
 impl PriceList {
     /// Adds `price`, in force from `from`.
     pub fn insert(&mut self, plan: &str, from: Date, price: super::money::Money) {
-        self.0.entry(plan.to_owned()).or_default().push((from, price));
+        self.0
+            .entry(plan.to_owned())
+            .or_default()
+            .push((from, price));
     }
 
     /// The monthly price of `plan` in force on `day`.

@@ -245,12 +245,18 @@ pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
     let payment = payment_line(invoice, lang);
     match lang {
         Lang::Fr => (
-            format!("Votre facture {} - {}", number(invoice, lang), s.seller.name),
+            format!(
+                "Votre facture {} - {}",
+                number(invoice, lang),
+                s.seller.name
+            ),
             format!(
                 "Bonjour,\n\nVotre facture {} ({}) pour la période du {period} est jointe \
                  à ce message, au format PDF.\n\nMontant TTC : {total}\n{payment}\n\n\
                  Cordialement,\n{}\n",
-                number(invoice, lang), s.account_name, s.seller.name
+                number(invoice, lang),
+                s.account_name,
+                s.seller.name
             ),
         ),
         Lang::En => (
@@ -259,7 +265,9 @@ pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
                 "Hello,\n\nYour invoice {} ({}) for the period {period} is attached to \
                  this message as a PDF.\n\nTotal (incl. VAT): {total}\n{payment}\n\n\
                  Kind regards,\n{}\n",
-                number(invoice, lang), s.account_name, s.seller.name
+                number(invoice, lang),
+                s.account_name,
+                s.seller.name
             ),
         ),
     }

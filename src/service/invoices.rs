@@ -1,7 +1,6 @@
 //! Invoices: composing the invoice of a period from the account's licenses,
 //! numbers, consumption and billing address; the upcoming invoice.
 
-
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
@@ -113,7 +112,10 @@ pub async fn compose_for(
     let mut items = Vec::with_capacity(groups.len());
     for g in groups {
         let price_at_activation = prices.on(&g.plan_code, g.activation_date).ok_or_else(|| {
-            ApiError::internal(format!("no price of {} on {}", g.plan_code, g.activation_date))
+            ApiError::internal(format!(
+                "no price of {} on {}",
+                g.plan_code, g.activation_date
+            ))
         })?;
         items.push(Item {
             quantity: u32::try_from(g.quantity).map_err(ApiError::internal)?,
@@ -266,9 +268,11 @@ pub async fn upcoming(
     let account = super::accounts::load(&mut tx, account_id).await?;
     let zone = &account.timezone;
     let today = zone.date_at(ctx.now);
-    let draft = tx.drafts_of(account_id, None).await?.into_iter().max_by(|a, b| {
-        a.period.cmp(&b.period)
-    });
+    let draft = tx
+        .drafts_of(account_id, None)
+        .await?
+        .into_iter()
+        .max_by(|a, b| a.period.cmp(&b.period));
     let (period, draft_id, issue_date) = match &draft {
         Some(d) => (
             Period::parse(&d.period)
@@ -339,10 +343,15 @@ pub enum Outcome {
         invoice_id: InvoiceId,
     },
     /// A draft, finalized when its grace period ends.
-    Drafted { invoice_id: InvoiceId },
+    Drafted {
+        invoice_id: InvoiceId,
+    },
     AlreadyIssued,
     /// A draft of the period exists already.
-    AlreadyDrafted,
+    AlreadyDrafted {
+        invoice_id: InvoiceId,
+        due: bool,
+    },
     NothingToBill,
     /// The period's 1st has not begun in the account's timezone.
     NotStarted,
@@ -406,7 +415,7 @@ pub async fn run(
             }
             Ok(Outcome::Drafted { invoice_id }) => report.drafted.push((account, invoice_id)),
             Ok(Outcome::AlreadyIssued) => report.already_issued += 1,
-            Ok(Outcome::AlreadyDrafted) => report.already_drafted += 1,
+            Ok(Outcome::AlreadyDrafted { .. }) => report.already_drafted += 1,
             Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
             Ok(Outcome::NotStarted) => report.not_started.push(account),
             // The database went away: the rest would fail the same way.
@@ -432,7 +441,13 @@ pub async fn bill(
 ) -> Result<Outcome, ApiError> {
     let outcome = draft(store, ctx, billing.grace, account_id, period).await?;
     match outcome {
-        Outcome::Drafted { invoice_id } if billing.grace.is_zero() => {
+        // Without a grace period, a draft is issued at once; so is one a
+        // crash or an earlier run left behind, once its own grace is over.
+        Outcome::Drafted { invoice_id }
+        | Outcome::AlreadyDrafted {
+            invoice_id,
+            due: true,
+        } if billing.grace.is_zero() => {
             match finalize(store, ctx, &billing.seller, &invoice_id, Empty::Discard).await? {
                 Finalized::Issued(i) => Ok(Outcome::Issued {
                     number: i.number.unwrap_or_default(),
@@ -462,8 +477,11 @@ async fn draft(
     if tx.invoice_for_period(account_id, &key).await?.is_some() {
         return Ok(Outcome::AlreadyIssued);
     }
-    if tx.draft_for_period(account_id, &key).await?.is_some() {
-        return Ok(Outcome::AlreadyDrafted);
+    if let Some(d) = tx.draft_for_period(account_id, &key).await? {
+        return Ok(Outcome::AlreadyDrafted {
+            invoice_id: InvoiceId::from_trusted(d.id),
+            due: d.finalize_after <= ctx.now,
+        });
     }
     let composed = compose_for(&mut tx, &account, period).await?;
     if composed.composition.lines.is_empty() {
@@ -481,7 +499,10 @@ async fn draft(
         Ok(()) => {}
         // Another run made it meanwhile.
         Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            return Ok(Outcome::AlreadyDrafted);
+            return Ok(Outcome::AlreadyDrafted {
+                invoice_id: id,
+                due: false,
+            });
         }
         Err(e) => return Err(e.into()),
     }
@@ -596,13 +617,8 @@ pub async fn finalize(
     };
     tx.insert_invoice(&row).await?;
     tx.delete_draft(&d.id).await?;
-    tx.bill_items(
-        &account_id,
-        period.start(),
-        period.next().start(),
-        &row.id,
-    )
-    .await?;
+    tx.bill_items(&account_id, period.start(), period.next().start(), &row.id)
+        .await?;
     tx.bill_consumption(
         &account_id,
         account.timezone.start_of(period.start()),
@@ -654,7 +670,10 @@ pub async fn finalize_by_staff(
             return match tx.invoice(account_id, id).await? {
                 Some(i) => Err(ApiError::rule(
                     Code::InvoiceNotDraft,
-                    format!("invoice {} is {}: only a draft is finalized", i.number, i.status),
+                    format!(
+                        "invoice {} is {}: only a draft is finalized",
+                        i.number, i.status
+                    ),
                 )),
                 None => Err(ApiError::NotFound("invoice")),
             };
@@ -692,7 +711,10 @@ pub async fn finalize_due(
             tx.due_drafts(ctx.now, BATCH + u32::try_from(failed.len()).unwrap_or(0))
                 .await?
         };
-        let fresh: Vec<DraftRow> = due.into_iter().filter(|d| !failed.contains(&d.id)).collect();
+        let fresh: Vec<DraftRow> = due
+            .into_iter()
+            .filter(|d| !failed.contains(&d.id))
+            .collect();
         if fresh.is_empty() {
             return Ok(report);
         }
@@ -818,7 +840,11 @@ pub async fn get_issued(
 
 /// An issued invoice's row; a draft is 409 `invoice_not_open`, anything
 /// else 404.
-async fn issued(tx: &mut Tx, account_id: &AccountId, id: &InvoiceId) -> Result<InvoiceRow, ApiError> {
+async fn issued(
+    tx: &mut Tx,
+    account_id: &AccountId,
+    id: &InvoiceId,
+) -> Result<InvoiceRow, ApiError> {
     if let Some(row) = tx.invoice(account_id, id).await? {
         return Ok(row);
     }

@@ -228,8 +228,9 @@ impl Tx {
         account: &AccountId,
         period: &str,
     ) -> Result<Option<DraftRow>, sqlx::Error> {
-        let sql =
-            sql!("SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE account_id = $1 AND period = $2");
+        let sql = sql!(
+            "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE account_id = $1 AND period = $2"
+        );
         fetch_optional!(
             self,
             sqlx::query_as(sql).bind(account.as_str()).bind(period)
@@ -247,10 +248,7 @@ impl Tx {
             "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT 1000"
         );
-        fetch_all!(
-            self,
-            sqlx::query_as(sql).bind(account.as_str()).bind(after)
-        )
+        fetch_all!(self, sqlx::query_as(sql).bind(account.as_str()).bind(after))
     }
 
     /// Deletes a draft; false when it was gone already (finalized or
@@ -273,10 +271,7 @@ impl Tx {
             "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE finalize_after <= $1 \
              ORDER BY finalize_after, id LIMIT $2"
         );
-        fetch_all!(
-            self,
-            sqlx::query_as(sql).bind(now).bind(i64::from(limit))
-        )
+        fetch_all!(self, sqlx::query_as(sql).bind(now).bind(i64::from(limit)))
     }
 
     /// Marks what `invoice` (of the period starting on `first`) billed of

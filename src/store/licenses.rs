@@ -575,7 +575,16 @@ impl TryFrom<JsonLicense> for LicenseRow {
 
 /// A [`BillableGroup`] as SQLite's `json_array` writes it.
 #[derive(serde::Deserialize)]
-struct JsonGroup(u8, String, String, Option<String>, i64, u8, Option<String>, i64);
+struct JsonGroup(
+    u8,
+    String,
+    String,
+    Option<String>,
+    i64,
+    u8,
+    Option<String>,
+    i64,
+);
 
 impl TryFrom<JsonGroup> for BillableGroup {
     type Error = sqlx::Error;

@@ -20,6 +20,7 @@ mod helpers;
 mod idempotency;
 mod invoices;
 mod licenses;
+mod lifecycle;
 mod limits;
 mod matrix;
 mod payments;

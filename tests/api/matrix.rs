@@ -571,6 +571,7 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
 async fn world(app: &TestApp) -> World {
     let mut a = account_fixture(app, "Alpha Télécom").await;
     let mut b = account_fixture(app, "Bravo Télécom").await;
+    app.clock.set(time::macros::datetime!(2026-05-01 10:00 UTC));
     let run = call_ok(
         app,
         Method::POST,
@@ -773,7 +774,7 @@ async fn send(
         Body::Json(value) => {
             let raw = value.to_string();
             if let Auth::Signed(scheme) = auth {
-                let at = START.unix_timestamp();
+                let at = app.clock.now().unix_timestamp();
                 let sig = comptoir::crypto::webhook_signature(WEBHOOK_SECRET, at, raw.as_bytes());
                 let header = spec
                     .scheme_headers

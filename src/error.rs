@@ -214,6 +214,8 @@ codes! {
     TooManyRecipients = ("too_many_recipients", UNPROCESSABLE_ENTITY, "Too many recipients"),
     /// The invoice is not open (already paid or void).
     InvoiceNotOpen = ("invoice_not_open", CONFLICT, "Invoice not open"),
+    /// The one-off charge is billed on an invoice: it can no longer be deleted.
+    ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).

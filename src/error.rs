@@ -220,6 +220,8 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
+    /// The one-off charge is billed on an invoice: it can no longer be deleted.
+    ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).

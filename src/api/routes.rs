@@ -17,8 +17,8 @@ use utoipa::openapi::security::SecurityRequirement;
 
 use super::scope::AccountPath;
 use super::{
-    accounts, addresses, audit, consumption, contacts, credits, documents, health, invoices,
-    licenses, payments, plans, recipients, users,
+    accounts, addresses, audit, charges, consumption, contacts, credits, documents, health,
+    invoices, licenses, payments, plans, recipients, users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -233,6 +233,10 @@ pub fn table() -> Vec<Route> {
         route!(consumption::list, Read),
         route!(consumption::summary, Read),
         route!(consumption::export, Read),
+        route!(charges::create, Staff),
+        route!(charges::list, Read),
+        route!(charges::get, Read),
+        route!(charges::delete, Staff),
         route!(invoices::upcoming, Read),
         route!(invoices::list, Read),
         route!(invoices::get, Read),

@@ -153,6 +153,11 @@ id_type!(
     "eml"
 );
 id_type!(
+    /// A one-off charge, billed on the account's next invoice.
+    ChargeId,
+    "chg"
+);
+id_type!(
     /// An audit event.
     AuditEventId,
     "aud"

@@ -152,10 +152,23 @@ pub async fn compose_for(
 
 /// The account's one-off charges not billed yet, oldest first, with their ids.
 async fn unbilled_charges(
-    _tx: &mut Tx,
-    _account: &Account,
+    tx: &mut Tx,
+    account: &Account,
 ) -> Result<(Vec<Charge>, Vec<String>), ApiError> {
-    Ok((Vec::new(), Vec::new()))
+    let rows = tx.unbilled_charges(&account.id).await?;
+    let mut charges = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows {
+        let currency =
+            Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("charge currency"))?;
+        charges.push(Charge {
+            description: r.description,
+            unit_amount: Money::from_minor(r.unit_amount_minor, currency),
+            quantity: u32::try_from(r.quantity).map_err(ApiError::internal)?,
+        });
+        ids.push(r.id);
+    }
+    Ok((charges, ids))
 }
 
 /// What an invoice keeps of the moment it is issued (a draft shows the
@@ -646,11 +659,19 @@ pub async fn finalize(
 
 /// Marks the one-off charges an invoice bills.
 async fn bill_charges(
-    _tx: &mut Tx,
-    _account: &AccountId,
-    _invoice: &str,
-    _ids: &[String],
+    tx: &mut Tx,
+    account: &AccountId,
+    invoice: &str,
+    ids: &[String],
 ) -> Result<(), ApiError> {
+    // The account is locked: no charge was deleted or billed meanwhile.
+    let billed = tx.bill_charges(account, invoice, ids).await?;
+    if billed != ids.len() as u64 {
+        return Err(ApiError::internal(format!(
+            "{billed} of {} charges marked billed",
+            ids.len()
+        )));
+    }
     Ok(())
 }
 

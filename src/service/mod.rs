@@ -12,6 +12,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod charges;
 pub mod consumption;
 pub mod contacts;
 pub mod credits;

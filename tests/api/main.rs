@@ -5,6 +5,7 @@ mod accounts;
 mod addresses;
 mod audit;
 mod auth;
+mod charges;
 mod concurrency;
 mod consumption;
 mod contacts;

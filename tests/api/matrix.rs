@@ -567,7 +567,8 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
     ])
 }
 
-/// Accounts A and B, each with one of everything and an issued invoice.
+/// Accounts A and B, each with one of everything, an issued invoice and an
+/// unbilled one-off charge.
 async fn world(app: &TestApp) -> World {
     let mut a = account_fixture(app, "Alpha Télécom").await;
     let mut b = account_fixture(app, "Bravo Télécom").await;
@@ -591,6 +592,18 @@ async fn world(app: &TestApp) -> World {
             "invoice_id",
             issued["invoice_id"].as_str().unwrap().to_owned(),
         );
+    }
+    // A one-off charge added after the run: unbilled, so staff may delete it.
+    for ids in [&mut a, &mut b] {
+        let charge = call_ok(
+            app,
+            Method::POST,
+            &format!("/v1/accounts/{}/charges", ids["account_id"]),
+            &app.support(),
+            Some(json!({"description": "Frais de portage", "unit_amount": "15.00", "quantity": 2})),
+        )
+        .await;
+        ids.insert("charge_id", id_of(&charge));
     }
     World { a, b }
 }
@@ -650,6 +663,9 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "add_invoice_recipient" => json!({"email": "compta@example.fr"}),
         "change_invoice_recipient" => json!({"email": "finance@example.fr"}),
         "void_invoice" => json!({"reason": "Issued on the wrong account"}),
+        "create_charge" => {
+            json!({"description": "Mise en service", "unit_amount": "49.00", "quantity": 1})
+        }
         "quote_licenses" => json!({"plan": "ADVANCED", "quantity": 1}),
         "add_licenses" => json!({"plan": "ADVANCED", "quantity": 1, "quote_id": r("quote_id")}),
         "assign_license" => json!({"user_id": r("user_id")}),

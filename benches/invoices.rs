@@ -1,6 +1,12 @@
-//! Invoices at scale: the upcoming invoice of an account with 10,000
-//! licenses and 1,000,000 consumption records in the month it bills, then a
-//! billing run over 10,000 accounts of 20 licenses each.
+//! Invoices at scale: the upcoming invoice and the draft (recomputed
+//! whenever read) of an account with 10,000 licenses and 1,000,000
+//! consumption records in the month it bills, then a billing run over
+//! 10,000 accounts of 20 licenses each making drafts, then the finalizer
+//! (`comptoir finalize`) issuing them.
+//!
+//! Every account was invoiced for May already (a seeded invoice marks what
+//! it billed, as finalizing does): June's invoice bills June in advance,
+//! May's prorations and May's consumption.
 //!
 //! Each part gets a fresh database (a temporary SQLite file, or a schema of
 //! its own when `BENCH_DATABASE_URL` is a `postgres://` URL, dropped at the
@@ -20,7 +26,6 @@
 //! `BENCH_REQUESTS` (50), `BENCH_ACCOUNTS` (10,000), `BENCH_ACCOUNT_LICENSES`
 //! (20), `BENCH_ONLY=upcoming|run`, `BENCH_KEEP` (keep the databases).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use comptoir::auth::JwtKeys;
@@ -28,8 +33,9 @@ use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
 use comptoir::domain::account::Timezone;
 use comptoir::domain::contact::Email;
 use comptoir::domain::ids::{AccountId, LicenseId, PhoneNumberId};
-use comptoir::domain::invoice::{Composition, Inputs, Item, Period, compose};
+use comptoir::domain::invoice::{Composition, Inputs, Item, MonthUsage, Period, compose};
 use comptoir::domain::money::{Currency, Money};
+use comptoir::domain::plan::PriceList;
 use comptoir::domain::proration::prorated_unit;
 use comptoir::domain::role::{Caller, Need, Role};
 use comptoir::service::{self, Ctx};
@@ -43,6 +49,10 @@ use time::{Date, OffsetDateTime};
 
 /// May 31, 2026: the upcoming invoice is June's, billing May's consumption.
 const NOW: OffsetDateTime = datetime!(2026-05-31 12:00 UTC);
+/// June 1, 10:00 UTC: June's run; its drafts wait an hour (the servers'
+/// grace period), and the finalizer issues them at 11:30.
+const RUN_AT: &str = "2026-06-01T10:00:00Z";
+const FINALIZE_AT: &str = "2026-06-01T11:30:00Z";
 const PERIOD: &str = "2026-06";
 const BATCH: usize = 5_000;
 const USERS: usize = 10;
@@ -263,6 +273,79 @@ async fn insert_many(store: &Store, accounts: &[(AccountId, Vec<Seed>)], numbers
     }
 }
 
+/// Invoices each account for May, as finalizing would have: a zero
+/// invoice (its own `S-` series, outside the numbers under test) that
+/// billed every proration of an item activated before May and every month
+/// through May.
+async fn invoiced_for_may(store: &Store, accounts: &[AccountId]) {
+    let mut rows = Vec::with_capacity(accounts.len());
+    for (n, a) in accounts.iter().enumerate() {
+        rows.push(json!([
+            comptoir::domain::ids::InvoiceId::generate().to_string(),
+            a.as_str(),
+            format!("S-2026-{:06}", n + 1),
+        ]));
+    }
+    let created = NOW
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mark = |table: &str| {
+        format!(
+            "UPDATE {table} SET proration_invoice_id = (SELECT i.id FROM invoices i \
+             WHERE i.account_id = {table}.account_id AND i.period = '2026-05'), \
+             billed_invoice_id = (SELECT i.id FROM invoices i \
+             WHERE i.account_id = {table}.account_id AND i.period = '2026-05'), \
+             billed_until = '2026-06-01' WHERE activation_date < '2026-05-01'"
+        )
+    };
+    for chunk in rows.chunks(20_000) {
+        let doc = Value::Array(chunk.to_vec()).to_string();
+        let insert = match store {
+            Store::Sqlite(_) => {
+                "INSERT INTO invoices (id, account_id, number, period, status, \
+                issue_date, currency, subtotal_minor, tax_minor, total_minor, snapshot, created_at) \
+                SELECT value ->> 0, value ->> 1, value ->> 2, '2026-05', 'paid', '2026-05-01', 'EUR', \
+                0, 0, 0, '{}', $2 FROM json_each($1)"
+            }
+            Store::Pg(_) => {
+                "INSERT INTO invoices (id, account_id, number, period, status, \
+                issue_date, currency, subtotal_minor, tax_minor, total_minor, snapshot, created_at) \
+                SELECT e ->> 0, e ->> 1, e ->> 2, '2026-05', 'paid', DATE '2026-05-01', 'EUR', \
+                0, 0, 0, '{}', $2::timestamptz FROM jsonb_array_elements($1::jsonb) AS e"
+            }
+        };
+        match store {
+            Store::Sqlite(pool) => {
+                sqlx::query(insert)
+                    .bind(&doc)
+                    .bind(&created)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            Store::Pg(pool) => {
+                sqlx::query(insert)
+                    .bind(&doc)
+                    .bind(&created)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    for table in ["licenses", "phone_numbers"] {
+        let sql = sqlx::AssertSqlSafe(mark(table));
+        match store {
+            Store::Sqlite(pool) => {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+            Store::Pg(pool) => {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+        }
+    }
+}
+
 /// The big account's licenses: most added over the last two years and
 /// some removed, a tenth added in May (prorated on June's invoice), a few of
 /// those removed in May too (prorated to their removal).
@@ -341,28 +424,47 @@ fn expected(licenses: &[Seed], numbers: &[Seed], records: i64, billable_minor: i
         .iter()
         .map(|s| (false, s))
         .chain(numbers.iter().map(|s| (true, s)))
-        .map(|(phone_number, s)| Item {
-            quantity: 1,
-            phone_number,
-            plan: s.plan.to_owned(),
-            activation_date: s.activation,
-            removal_date: s.removal,
-            prorated_amount_minor: s.prorated_minor(),
-            price_at_activation: price(s.plan, s.activation),
+        .map(|(phone_number, s)| {
+            // May's invoice billed what was activated before May.
+            let before_may = s.activation < date!(2026 - 05 - 01);
+            Item {
+                quantity: 1,
+                phone_number,
+                plan: s.plan.to_owned(),
+                activation_date: s.activation,
+                removal_date: s.removal,
+                prorated_amount_minor: s.prorated_minor(),
+                price_at_activation: price(s.plan, s.activation),
+                proration_due: !before_may,
+                billed_until: before_may.then_some(date!(2026 - 06 - 01)),
+            }
         })
         .collect();
-    let prices: BTreeMap<String, Money> = PLANS
-        .iter()
-        .chain(&["PHONE_NUMBER"])
-        .map(|p| (p.to_string(), price(p, period.start())))
-        .collect();
+    let mut prices = PriceList::default();
+    for plan in PLANS.iter().chain(&["PHONE_NUMBER"]) {
+        prices.insert(
+            plan,
+            date!(2020 - 01 - 01),
+            price(plan, date!(2020 - 01 - 01)),
+        );
+    }
+    prices.insert(
+        "BUSINESS",
+        PRICE_CHANGE.0,
+        price("BUSINESS", PRICE_CHANGE.0),
+    );
+    let consumption = vec![MonthUsage {
+        month: period.previous(),
+        records,
+        billable_minor,
+    }];
     compose(&Inputs {
         period,
         currency: Currency::Eur,
         items,
         prices,
-        consumption_records: records,
-        consumption_billable_minor: billable_minor,
+        consumption,
+        charges: Vec::new(),
         buyer_country: None,
         buyer_vat_number: None,
     })
@@ -496,6 +598,7 @@ async fn upcoming_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row
     let number_seeds = big_account_numbers(licenses / 100);
     insert_seeds(&db.store, &account, &license_seeds, false).await;
     insert_seeds(&db.store, &account, &number_seeds, true).await;
+    invoiced_for_may(&db.store, std::slice::from_ref(&account)).await;
     let (billable, sum) = ingest_may(&db.store, &account, records).await;
     db.seeded().await;
     println!(
@@ -529,14 +632,68 @@ async fn upcoming_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row
         }
     }
     drop(server);
+    let want = shown(&expected(&license_seeds, &number_seeds, billable, sum));
     assert_eq!(
         shown_json(&body),
-        shown(&expected(&license_seeds, &number_seeds, billable, sum)),
+        want,
         "the upcoming invoice differs from one composed license by license"
     );
     latencies.sort();
     let what = format!(
         "upcoming invoice ({licenses} licenses, {records} records), {} requests",
+        latencies.len()
+    );
+    rows.push(Row {
+        step: format!("{what}: p50"),
+        target: "<= 50 ms".into(),
+        measured: ms(percentile(&latencies, 0.50)),
+    });
+    rows.push(Row {
+        step: format!("{what}: p99"),
+        target: String::new(),
+        measured: ms(percentile(&latencies, 0.99)),
+    });
+
+    // June 1: the run makes June's draft; reading it composes it again.
+    let server = Server::start(&db.url, dir, RUN_AT).await;
+    let support = keys
+        .issue("bench", Role::Support, None, time::Duration::hours(2))
+        .unwrap();
+    let report: Value = client
+        .post(format!("{}/v1/billing-runs", server.base))
+        .bearer_auth(&support)
+        .json(&json!({ "period": PERIOD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let draft = report["drafted"][0]["invoice_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no draft: {report}"))
+        .to_owned();
+    let url = format!("{}/v1/accounts/{account}/invoices/{draft}", server.base);
+    let mut latencies = Vec::with_capacity(requests);
+    for i in 0..WARM_UP + requests {
+        let sent = Instant::now();
+        let res = client.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        body = res.json().await.unwrap();
+        if i >= WARM_UP {
+            latencies.push(sent.elapsed());
+        }
+    }
+    drop(server);
+    assert_eq!(body["status"], "draft");
+    assert_eq!(
+        shown_json(&body),
+        want,
+        "the draft differs from the upcoming invoice"
+    );
+    latencies.sort();
+    let what = format!(
+        "draft, recomputed ({licenses} licenses, {records} records), {} requests",
         latencies.len()
     );
     rows.push(Row {
@@ -562,6 +719,7 @@ async fn run_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row>) ->
     let seeds = run_account_licenses(per_account);
     let all: Vec<(AccountId, Vec<Seed>)> = ids.iter().map(|a| (a.clone(), seeds.clone())).collect();
     insert_many(&db.store, &all, false).await;
+    invoiced_for_may(&db.store, &ids).await;
     db.seeded().await;
     println!(
         "seeded {accounts} accounts of {per_account} licenses on {} in {:.1} s",
@@ -569,7 +727,7 @@ async fn run_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row>) ->
         seeding.elapsed().as_secs_f64()
     );
 
-    let server = Server::start(&db.url, dir, "2026-05-31T12:00:00Z").await;
+    let server = Server::start(&db.url, dir, RUN_AT).await;
     let support = keys
         .issue("bench", Role::Support, None, time::Duration::hours(2))
         .unwrap();
@@ -584,12 +742,35 @@ async fn run_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row>) ->
         .unwrap();
     assert_eq!(res.status(), 200);
     let report: Value = res.json().await.unwrap();
-    let secs = started.elapsed().as_secs_f64();
+    let run_secs = started.elapsed().as_secs_f64();
     assert_eq!(report["failed"], json!([]), "no account may fail");
-    let issued = report["issued"].as_array().unwrap();
-    assert_eq!(issued.len(), accounts, "one invoice per account");
+    let drafted = report["drafted"].as_array().unwrap();
+    assert_eq!(drafted.len(), accounts, "one draft per account");
+
+    // The finalizer, as `serve` runs it every minute, past the grace period.
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/comptoir");
+    let started = Instant::now();
+    let out = std::process::Command::new(binary)
+        .arg("finalize")
+        .env("DATABASE_URL", &db.url)
+        .env("COMPTOIR_JWT_SECRET", SECRET)
+        .env("COMPTOIR_NOW", FINALIZE_AT)
+        .env("COMPTOIR_DATA_DIR", dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let finalize_secs = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finalized: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(finalized["issued"].as_array().unwrap().len(), accounts);
+    assert_eq!(finalized["failed"], json!([]));
+
     // Every account has the same licenses: any invoice shows the expected lines.
-    let first = &issued[0];
+    let first = &drafted[0];
     let invoice: Value = client
         .get(format!(
             "{}/v1/accounts/{}/invoices/{}",
@@ -605,15 +786,28 @@ async fn run_part(dir: &std::path::Path, keys: &JwtKeys, rows: &mut Vec<Row>) ->
         .await
         .unwrap();
     drop(server);
+    assert_eq!(invoice["status"], "issued");
+    assert_eq!(invoice["issue_date"], "2026-06-01");
     assert_eq!(
         shown_json(&invoice),
         shown(&expected(&seeds, &[], 0, 0)),
         "an issued invoice differs from one composed license by license"
     );
     rows.push(Row {
-        step: format!("billing run ({accounts} accounts of {per_account} licenses)"),
+        step: format!("billing run making drafts ({accounts} accounts of {per_account} licenses)"),
         target: "<= 60 s".into(),
-        measured: format!("{secs:.1} s ({:.0} invoices/s)", accounts as f64 / secs),
+        measured: format!(
+            "{run_secs:.1} s ({:.0} drafts/s)",
+            accounts as f64 / run_secs
+        ),
+    });
+    rows.push(Row {
+        step: "finalizer issuing them (`comptoir finalize`)".into(),
+        target: "<= 60 s".into(),
+        measured: format!(
+            "{finalize_secs:.1} s ({:.0} invoices/s)",
+            accounts as f64 / finalize_secs
+        ),
     });
     db
 }

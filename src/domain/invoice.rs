@@ -361,7 +361,9 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
     }
 
     // Proration of what was activated before the period and not billed yet.
-    let mut prorated: BTreeMap<(bool, &str, Date, u8, i64), (u32, Date)> = BTreeMap::new();
+    // (number?, plan, activation, days, unit) -> (quantity, last day billed)
+    type Key<'a> = (bool, &'a str, Date, u8, i64);
+    let mut prorated: BTreeMap<Key, (u32, Date)> = BTreeMap::new();
     for item in &inputs.items {
         if !item.proration_due || item.activation_date >= first {
             continue;

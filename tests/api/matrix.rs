@@ -26,7 +26,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::helpers::{START, TestApp, WEBHOOK_SECRET, jwt_config, spawn_app};
+use crate::helpers::{TestApp, WEBHOOK_SECRET, jwt_config, spawn_app};
 
 // ---------------------------------------------------------------------------
 // Known exceptions

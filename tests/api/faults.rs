@@ -1101,7 +1101,11 @@ async fn check_invoices(store: &Store, seeded: &[Seeded], label: &str) -> usize 
         assert_eq!(lines, seed.lines(), "{label}: {number}'s lines");
         let sum: i64 = lines.iter().map(|l| l.3).sum();
         assert_eq!(*subtotal, sum, "{label}: {number}: lines and subtotal");
-        assert_eq!(*tax, subtotal / 5, "{label}: {number}: VAT 20 %");
+        assert_eq!(
+            *tax,
+            (subtotal * 2 + 5) / 10,
+            "{label}: {number}: VAT 20 %, rounded"
+        );
         assert_eq!(subtotal + tax, *total, "{label}: {number}: total");
         let mut sent = emails.remove(id).unwrap_or_default();
         sent.sort();
@@ -1209,7 +1213,10 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
     let report: Value = res.json().await.unwrap();
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["failed"], json!([]), "{report}");
-    assert_eq!(report["already_issued"], issued);
+    // The new server's finalizer may issue the draft the kill left before
+    // the run reaches it: then it is already issued for the run.
+    let already = report["already_issued"].as_u64().unwrap() as usize;
+    assert!(already == issued || already == issued + 1, "{report}");
     assert_eq!(report["nothing_to_bill"], ACCOUNTS - billable);
     let numbers: BTreeSet<&str> = report["issued"]
         .as_array()
@@ -1217,13 +1224,13 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
         .iter()
         .map(|i| i["number"].as_str().unwrap())
         .collect();
+    assert_eq!(numbers.len() + already, billable, "{report}");
     let rest: BTreeSet<String> = (issued + 1..=billable)
         .map(|n| format!("F-2026-{n:06}"))
         .collect();
-    assert_eq!(
-        numbers,
-        rest.iter().map(String::as_str).collect(),
-        "the second run numbers on from the last invoice"
+    assert!(
+        numbers.iter().all(|n| rest.contains(*n)),
+        "the second run numbers on from the last invoice: {numbers:?}"
     );
     assert_eq!(
         check_invoices(&db.store, &seeded, "after the second run").await,

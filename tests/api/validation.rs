@@ -204,7 +204,10 @@ async fn a_bad_query_parameter_is_named_with_what_it_should_be() {
                 "limit".into(),
                 "must be a whole number between 1 and 100".into()
             ),
-            ("status".into(), "must be one of: issued, paid, void".into()),
+            (
+                "status".into(),
+                "must be one of: draft, issued, paid, void".into()
+            ),
         ],
         "{problem}"
     );

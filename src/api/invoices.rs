@@ -375,8 +375,8 @@ pub struct DraftedDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SkippedDto {
     pub account_id: String,
-    /// `period_not_started`.
-    #[schema(example = "period_not_started")]
+    /// The error code of why: `period_not_started`.
+    #[schema(value_type = crate::error::Code)]
     pub code: String,
 }
 

@@ -42,8 +42,13 @@ impl Tx {
     /// N of something) until the transaction ends. PostgreSQL: a row lock on
     /// the account; SQLite: write transactions are already exclusive.
     pub async fn lock_account(&mut self, account: &AccountId) -> Result<(), sqlx::Error> {
+        // NO KEY UPDATE: lockers of one account queue, while rows that
+        // merely reference it (a consumption batch holding the credits'
+        // lock, say) still insert: their foreign-key check takes KEY SHARE,
+        // which FOR UPDATE would block, deadlocking with a finalizer that
+        // holds the account and waits for the credits.
         if let Tx::Pg(c) = self {
-            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(account.as_str())
                 .fetch_optional(&mut **c)
                 .await?;

@@ -155,6 +155,14 @@ fn capture_logs() {
     });
 }
 
+/// The last `n` lines of the captured logs (to show with a failure).
+pub fn logs_tail(n: usize) -> String {
+    let logs = LOGS.lock().unwrap();
+    let text = String::from_utf8_lossy(&logs);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 pub fn logs_contain(needle: &str) -> bool {
     let logs = LOGS.lock().unwrap();
     String::from_utf8_lossy(&logs).contains(needle)

@@ -3,6 +3,7 @@
 //! that grow together, and nothing billable ever lost or billed twice.
 
 use comptoir::domain::role::Role;
+use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -24,7 +25,11 @@ async fn run_ok(app: &TestApp, body: Value) -> Value {
 async fn json_of(res: reqwest::Response) -> Value {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
+    assert!(
+        status.is_success(),
+        "{status}: {body}\n{}",
+        crate::helpers::logs_tail(40)
+    );
     body
 }
 
@@ -717,5 +722,118 @@ async fn random_months_of_adds_removals_late_records_and_runs_bill_everything_ex
         let in_order = dates.clone();
         dates.sort();
         assert_eq!(dates, in_order, "seed {seed}: {numbered:?}");
+    }
+}
+
+/// Finalizers of several instances, staff and late records all at once:
+/// each draft is issued once, numbers have no gap, and every record is
+/// billed once (on the invoice, or left for the next one).
+#[tokio::test]
+async fn concurrent_finalizers_staff_and_late_records_issue_each_draft_once_and_lose_nothing() {
+    let app = spawn_app_with(&[("COMPTOIR_INVOICE_GRACE", "1h")]).await;
+    let mut accounts = Vec::new();
+    for i in 0..4 {
+        accounts.push(crate::invoices::account_with_april_calls(&app, &format!("C{i}")).await);
+    }
+    app.clock.set(datetime!(2026-05-01 10:00 UTC));
+    let report = run_ok(&app, json!({"period": "2026-05"})).await;
+    let drafts: Vec<(String, String)> = report["drafted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["account_id"].as_str().unwrap().to_owned(),
+                d["invoice_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(drafts.len(), 4);
+    app.clock.set(datetime!(2026-05-01 11:30 UTC));
+    let finalizers = (0..3).map(|_| finalize_due(&app));
+    let staff = drafts.iter().map(|(account, id)| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::POST,
+                &format!("/v1/accounts/{account}/invoices/{id}/finalize"),
+                Some(&app.support()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+        }
+    });
+    let late = accounts.iter().enumerate().map(|(i, account)| {
+        let app = &app;
+        async move {
+            for n in 0..3 {
+                ingest(
+                    app,
+                    account,
+                    vec![call(
+                        &format!("late-{i}-{n}"),
+                        "2026-04-20T10:00:00Z",
+                        "0.10",
+                    )],
+                )
+                .await;
+            }
+        }
+    });
+    let (reports, statuses, ()) = tokio::join!(join_all(finalizers), join_all(staff), async {
+        join_all(late).await;
+    });
+    let issued: usize = reports.iter().map(|r| r.issued.len()).sum();
+    // Staff get the invoice, or 409 invoice_not_draft when a finalizer
+    // issued it first; each draft is issued by exactly one of them.
+    assert!(
+        statuses.iter().all(|s| [200, 409].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(issued <= 4);
+    for account in &accounts {
+        let actions = app.audit_actions(account).await;
+        let times = actions.iter().filter(|a| *a == "invoice.issued").count();
+        assert_eq!(times, 1, "{account}: {actions:?}");
+    }
+    let numbered = numbered(&app).await;
+    let numbers: Vec<&str> = numbered.iter().map(|n| n.0.as_str()).collect();
+    assert_eq!(
+        numbers,
+        [
+            "F-2026-000001",
+            "F-2026-000002",
+            "F-2026-000003",
+            "F-2026-000004"
+        ]
+    );
+    for (account, id) in &drafts {
+        let issued = invoice(&app, account, id).await;
+        assert_eq!(issued["status"], "issued");
+        let upcoming = json_of(
+            app.get(
+                &format!("/v1/accounts/{account}/invoices/upcoming"),
+                &app.admin(account),
+            )
+            .await,
+        )
+        .await;
+        // 1.00 on time and three late 0.10: on the invoice or the next one.
+        let cents = |v: &Value| v.as_str().unwrap().replace('.', "").parse::<i64>().unwrap();
+        assert_eq!(
+            cents(&issued["subtotal"]) + cents(&upcoming["subtotal"]),
+            130,
+            "{issued} {upcoming}"
+        );
+        let emails = app
+            .get(
+                &format!("/v1/accounts/{account}/invoices/{id}/emails"),
+                &app.admin(account),
+            )
+            .await;
+        json_of(emails).await;
     }
 }

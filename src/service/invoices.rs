@@ -505,8 +505,9 @@ async fn draft(
         id: id.to_string(),
         account_id: account_id.to_string(),
         period: key,
-        created_at: ctx.now,
-        finalize_after: ctx.now + grace,
+        // UTC: SQLite compares instants as text.
+        created_at: ctx.now.to_offset(time::UtcOffset::UTC),
+        finalize_after: (ctx.now + grace).to_offset(time::UtcOffset::UTC),
     };
     match tx.insert_draft(&row).await {
         Ok(()) => {}

@@ -10,6 +10,7 @@ pub mod document;
 pub mod iban;
 pub mod ids;
 pub mod invoice;
+pub mod invoice_payment;
 pub mod issued;
 pub mod license;
 pub mod money;

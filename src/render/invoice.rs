@@ -741,6 +741,10 @@ mod tests {
             paid_at: None,
             voided_at: None,
             void_reason: None,
+            settlement: crate::domain::invoice_payment::Settlement::unpaid(
+                eur(subtotal),
+                InvoiceStatus::Paid,
+            ),
         }
     }
 

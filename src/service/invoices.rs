@@ -11,6 +11,7 @@ use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Composition, Inputs, Item, Period, compose};
+use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
     AddressFieldsSnapshot, Invoice, InvoiceStatus, Snapshot, SnapshotLine,
 };
@@ -160,22 +161,26 @@ impl TryFrom<InvoiceRow> for Invoice {
     fn try_from(r: InvoiceRow) -> Result<Self, ApiError> {
         let currency =
             Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("currency"))?;
+        let status = InvoiceStatus::parse(&r.status)
+            .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?;
+        let total = Money::from_minor(r.total_minor, currency);
         Ok(Invoice {
             id: InvoiceId::from_trusted(r.id),
             account_id: AccountId::from_trusted(r.account_id),
             number: r.number,
             period: r.period,
-            status: InvoiceStatus::parse(&r.status)
-                .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?,
+            status,
             issue_date: r.issue_date,
             currency,
             subtotal: Money::from_minor(r.subtotal_minor, currency),
             tax: Money::from_minor(r.tax_minor, currency),
-            total: Money::from_minor(r.total_minor, currency),
+            total,
             snapshot: serde_json::from_str(&r.snapshot).map_err(ApiError::internal)?,
             paid_at: r.paid_at,
             voided_at: r.voided_at,
             void_reason: r.void_reason,
+            // What was paid is read by `invoice_payments::attach`.
+            settlement: Settlement::unpaid(total, status),
         })
     }
 }
@@ -357,12 +362,14 @@ pub async fn list(
             page.limit,
         )
         .await?;
+    let mut items: Vec<Invoice> = rows
+        .items
+        .into_iter()
+        .map(Invoice::try_from)
+        .collect::<Result<_, _>>()?;
+    super::invoice_payments::attach(&mut tx, &mut items).await?;
     Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .map(Invoice::try_from)
-            .collect::<Result<_, _>>()?,
+        items,
         has_more: rows.has_more,
     })
 }
@@ -374,10 +381,13 @@ pub async fn get(
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_read().await?;
     super::accounts::load(&mut tx, account_id).await?;
-    tx.invoice(account_id, id)
+    let mut invoice: Invoice = tx
+        .invoice(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()
+        .try_into()?;
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    Ok(invoice)
 }
 
 /// The emails queued when the invoice was issued, one per recipient, with
@@ -398,15 +408,15 @@ pub async fn emails(
         .await?)
 }
 
-/// How an issued invoice is closed.
+/// How an issued invoice is closed. (It is paid by the payment that brings
+/// its amount due to zero: `invoice_payments`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closing {
-    Paid,
     Void { reason: String },
 }
 
-/// Closes an `issued` invoice in `tx`: paid or void, once. A second attempt
-/// is 409 `invoice_not_open`.
+/// Closes an `issued` invoice in `tx`: void, once. A second attempt is 409
+/// `invoice_not_open`. What was paid on it goes to the customer balance.
 async fn close(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -414,9 +424,9 @@ async fn close(
     closing: Closing,
 ) -> Result<Invoice, ApiError> {
     let (status, reason) = match &closing {
-        Closing::Paid => (InvoiceStatus::Paid, None),
         Closing::Void { reason } => (InvoiceStatus::Void, Some(reason.as_str())),
     };
+    let before = Invoice::try_from(row.clone())?;
     if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
         return Err(ApiError::rule(
             Code::InvoiceNotOpen,
@@ -432,14 +442,18 @@ async fn close(
         Some(serde_json::json!({ "status": status.as_str(), "reason": reason })),
     );
     super::audit::record(tx, event).await?;
+    super::invoice_payments::on_void(tx, ctx, &before).await?;
     let id = InvoiceId::from_trusted(row.id);
-    tx.invoice(&account, &id)
+    let mut invoice: Invoice = tx
+        .invoice(&account, &id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()
+        .try_into()?;
+    super::invoice_payments::attach(tx, std::slice::from_mut(&mut invoice)).await?;
+    Ok(invoice)
 }
 
-/// Staff: marks an issued invoice paid, or voids it with a reason.
+/// Staff: voids an issued invoice with a reason.
 pub async fn close_by_staff(
     store: &Store,
     ctx: &Ctx,
@@ -457,36 +471,4 @@ pub async fn close_by_staff(
     let invoice = close(&mut tx, ctx, row, closing).await?;
     tx.commit().await?;
     Ok(invoice)
-}
-
-/// The payment webhook's `invoice.paid`: applied once per event id; an
-/// invoice already paid stays as it is.
-pub async fn apply_paid_event(
-    store: &Store,
-    ctx: &Ctx,
-    event_id: &str,
-    id: &InvoiceId,
-) -> Result<bool, ApiError> {
-    let mut tx = store.begin_write().await?;
-    if !tx.record_webhook_event(event_id, ctx.now).await? {
-        return Ok(false);
-    }
-    let account = tx
-        .invoice_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .account_id;
-    // Changes to one account's invoices queue here; the status is read after.
-    tx.lock_account(&AccountId::from_trusted(account)).await?;
-    let row = tx
-        .invoice_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?;
-    if InvoiceStatus::parse(&row.status) == Some(InvoiceStatus::Paid) {
-        tx.commit().await?;
-        return Ok(false);
-    }
-    close(&mut tx, ctx, row, Closing::Paid).await?;
-    tx.commit().await?;
-    Ok(true)
 }

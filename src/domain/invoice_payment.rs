@@ -6,7 +6,6 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::ids::{AccountId, BalanceEntryId, InvoicePaymentFailureId, InvoicePaymentId};
-use super::issued::InvoiceStatus;
 use super::money::{Currency, Money, MoneyError};
 
 /// How a payment was made.
@@ -97,23 +96,24 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    /// Nothing paid, nothing credited: the whole total due.
-    pub fn unpaid(total: Money, status: InvoiceStatus) -> Self {
+    /// Nothing paid, nothing credited: the whole total due (nothing, when
+    /// the invoice is `void`).
+    pub fn unpaid(total: Money, void: bool) -> Self {
         let zero = Money::zero(total.currency());
         Settlement {
             amount_paid: zero,
             amount_credited: zero,
-            amount_due: amount_due(total, zero, zero, status).unwrap_or(total),
+            amount_due: amount_due(total, zero, zero, void).unwrap_or(total),
             payments: Vec::new(),
             failures: Vec::new(),
         }
     }
 
-    /// The settlement of an invoice of `total` in `status` with these
+    /// The settlement of an invoice of `total` (`void` or not) with these
     /// payments (those of another currency or not applied count nowhere).
     pub fn of(
         total: Money,
-        status: InvoiceStatus,
+        void: bool,
         payments: Vec<InvoicePayment>,
         failures: Vec<PaymentFailure>,
     ) -> Result<Self, MoneyError> {
@@ -123,7 +123,7 @@ impl Settlement {
         Ok(Settlement {
             amount_paid,
             amount_credited,
-            amount_due: amount_due(total, amount_paid, amount_credited, status)?,
+            amount_due: amount_due(total, amount_paid, amount_credited, void)?,
             payments,
             failures,
         })
@@ -148,10 +148,10 @@ pub fn amount_due(
     total: Money,
     paid: Money,
     credited: Money,
-    status: InvoiceStatus,
+    void: bool,
 ) -> Result<Money, MoneyError> {
     let zero = Money::zero(total.currency());
-    if status == InvoiceStatus::Void {
+    if void {
         return Ok(zero);
     }
     let due = total.checked_sub(paid)?.checked_sub(credited)?;
@@ -224,8 +224,8 @@ mod tests {
 
     const EUR: Currency = Currency::Eur;
 
-    fn eur(minor: i64) -> Money {
-        Money::from_minor(minor, EUR)
+    fn eur(amount: &str) -> Money {
+        Money::parse(amount, EUR).unwrap()
     }
 
     fn payment(minor: i64, applied: bool) -> InvoicePayment {
@@ -257,65 +257,73 @@ mod tests {
 
     #[test]
     fn the_amount_due_is_the_total_less_payments_and_credits_never_below_zero() {
-        let issued = InvoiceStatus::Issued;
+        let issued = false;
         assert_eq!(
-            amount_due(eur(120_00), eur(0), eur(0), issued),
-            Ok(eur(120_00))
+            amount_due(eur("120.00"), eur("0"), eur("0"), issued),
+            Ok(eur("120.00"))
         );
         assert_eq!(
-            amount_due(eur(120_00), eur(50_00), eur(0), issued),
-            Ok(eur(70_00))
+            amount_due(eur("120.00"), eur("50.00"), eur("0"), issued),
+            Ok(eur("70.00"))
         );
         assert_eq!(
-            amount_due(eur(120_00), eur(50_00), eur(70_00), issued),
-            Ok(eur(0))
+            amount_due(eur("120.00"), eur("50.00"), eur("70.00"), issued),
+            Ok(eur("0"))
         );
         assert_eq!(
-            amount_due(eur(120_00), eur(150_00), eur(0), InvoiceStatus::Paid),
-            Ok(eur(0))
+            amount_due(eur("120.00"), eur("150.00"), eur("0"), false),
+            Ok(eur("0"))
         );
         assert_eq!(
-            amount_due(eur(120_00), eur(0), eur(0), InvoiceStatus::Void),
-            Ok(eur(0))
+            amount_due(eur("120.00"), eur("0"), eur("0"), true),
+            Ok(eur("0"))
         );
-        assert!(amount_due(eur(i64::MIN), eur(1), eur(0), issued).is_err());
+        assert!(
+            amount_due(
+                Money::from_minor(i64::MIN, EUR),
+                eur("0.01"),
+                eur("0"),
+                issued
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn only_applied_payments_count_in_the_amount_paid() {
         let s = Settlement::of(
-            eur(100_00),
-            InvoiceStatus::Issued,
+            eur("100.00"),
+            false,
             vec![
-                payment(30_00, true),
-                payment(25_00, true),
-                payment(99_00, false),
+                payment(3000, true),
+                payment(2500, true),
+                payment(9900, false),
             ],
             Vec::new(),
         )
         .unwrap();
-        assert_eq!((s.amount_paid, s.amount_due), (eur(55_00), eur(45_00)));
-        assert_eq!(s.amount_credited, eur(0));
-        let unpaid = Settlement::unpaid(eur(100_00), InvoiceStatus::Issued);
+        assert_eq!((s.amount_paid, s.amount_due), (eur("55.00"), eur("45.00")));
+        assert_eq!(s.amount_credited, eur("0"));
+        let unpaid = Settlement::unpaid(eur("100.00"), false);
         assert_eq!(
             (unpaid.amount_paid, unpaid.amount_due),
-            (eur(0), eur(100_00))
+            (eur("0"), eur("100.00"))
         );
     }
 
     #[test]
     fn a_payment_settles_when_it_reaches_the_amount_due_and_the_excess_is_an_overpayment() {
-        let partial = apply(eur(100_00), eur(40_00)).unwrap();
-        assert_eq!((partial.settles, partial.overpayment), (false, eur(0)));
-        let exact = apply(eur(60_00), eur(60_00)).unwrap();
-        assert_eq!((exact.settles, exact.overpayment), (true, eur(0)));
-        let over = apply(eur(60_00), eur(75_50)).unwrap();
-        assert_eq!((over.settles, over.overpayment), (true, eur(15_50)));
+        let partial = apply(eur("100.00"), eur("40.00")).unwrap();
+        assert_eq!((partial.settles, partial.overpayment), (false, eur("0")));
+        let exact = apply(eur("60.00"), eur("60.00")).unwrap();
+        assert_eq!((exact.settles, exact.overpayment), (true, eur("0")));
+        let over = apply(eur("60.00"), eur("75.50")).unwrap();
+        assert_eq!((over.settles, over.overpayment), (true, eur("15.50")));
         // Nothing due (a zero total): the whole payment is an overpayment.
-        let nothing_due = apply(eur(0), eur(10_00)).unwrap();
+        let nothing_due = apply(eur("0"), eur("10.00")).unwrap();
         assert_eq!(
             (nothing_due.settles, nothing_due.overpayment),
-            (true, eur(10_00))
+            (true, eur("10.00"))
         );
     }
 }

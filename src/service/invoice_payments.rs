@@ -200,7 +200,7 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
     for i in invoices.iter_mut() {
         i.settlement = Settlement::of(
             i.total,
-            i.status,
+            i.status == InvoiceStatus::Void,
             payments.remove(i.id.as_str()).unwrap_or_default(),
             failures.remove(i.id.as_str()).unwrap_or_default(),
         )

@@ -180,7 +180,7 @@ impl TryFrom<InvoiceRow> for Invoice {
             voided_at: r.voided_at,
             void_reason: r.void_reason,
             // What was paid is read by `invoice_payments::attach`.
-            settlement: Settlement::unpaid(total, status),
+            settlement: Settlement::unpaid(total, status == InvoiceStatus::Void),
         })
     }
 }

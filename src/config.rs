@@ -72,6 +72,16 @@ pub fn parse_duration(raw: &str) -> Option<time::Duration> {
         .map(time::Duration::seconds)
 }
 
+/// The invoice grace period: `0` (or `0s`, `0h`...) or a duration of at
+/// most 31 days (a draft must be issued within its month's reach).
+fn parse_grace(raw: &str) -> Option<time::Duration> {
+    let zero = raw.trim_end_matches(['s', 'm', 'h', 'd']);
+    if !zero.is_empty() && zero.bytes().all(|b| b == b'0') && raw.len() - zero.len() <= 1 {
+        return Some(time::Duration::ZERO);
+    }
+    parse_duration(raw).filter(|d| *d <= time::Duration::days(31))
+}
+
 /// Why an HS256 secret is too weak to sign tokens, if it is: fewer than 32
 /// bytes, or fewer than 10 distinct bytes (`aaaa...`, `abababab...`).
 fn weak_jwt_secret(secret: &str) -> Option<&'static str> {
@@ -111,6 +121,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// How long a billing run's draft waits before it is finalized
+    /// (`COMPTOIR_INVOICE_GRACE`, default 0: at once).
+    pub invoice_grace: time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +225,15 @@ impl Config {
                 .map_err(|_| err("COMPTOIR_MAX_BODY_BYTES", "must be a number of bytes"))?,
             None => 1024 * 1024,
         };
+        let invoice_grace = match get("COMPTOIR_INVOICE_GRACE") {
+            Some(raw) => parse_grace(&raw).ok_or_else(|| {
+                err(
+                    "COMPTOIR_INVOICE_GRACE",
+                    "must be a duration: 0, seconds, or with a unit (30m, 12h, 3d), at most 31 days",
+                )
+            })?,
+            None => time::Duration::ZERO,
+        };
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -252,6 +274,7 @@ impl Config {
                 .unwrap_or_default(),
             log_format,
             max_body_bytes,
+            invoice_grace,
         })
     }
 }
@@ -374,6 +397,29 @@ mod tests {
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("1w"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn the_invoice_grace_is_zero_by_default_or_a_duration_of_at_most_31_days() {
+        assert_eq!(
+            config(&[SECRET]).unwrap().invoice_grace,
+            time::Duration::ZERO
+        );
+        for (raw, grace) in [
+            ("0", time::Duration::ZERO),
+            ("0s", time::Duration::ZERO),
+            ("00h", time::Duration::ZERO),
+            ("3d", time::Duration::days(3)),
+            ("31d", time::Duration::days(31)),
+            ("90m", time::Duration::minutes(90)),
+        ] {
+            let c = config(&[SECRET, ("COMPTOIR_INVOICE_GRACE", raw)]).unwrap();
+            assert_eq!(c.invoice_grace, grace, "{raw}");
+        }
+        for bad in ["32d", "-1h", "soon", "", "0w", "0ss"] {
+            let e = config(&[SECRET, ("COMPTOIR_INVOICE_GRACE", bad)]).unwrap_err();
+            assert_eq!(e.name, "COMPTOIR_INVOICE_GRACE", "{bad}");
+        }
     }
 
     #[test]

@@ -212,8 +212,16 @@ codes! {
     RecipientExists = ("recipient_exists", CONFLICT, "Recipient already exists"),
     /// The account has the most invoice recipients it may have.
     TooManyRecipients = ("too_many_recipients", UNPROCESSABLE_ENTITY, "Too many recipients"),
-    /// The invoice is not open (already paid or void).
+    /// The invoice is not open (a draft, already paid or void).
     InvoiceNotOpen = ("invoice_not_open", CONFLICT, "Invoice not open"),
+    /// A billing run for a month whose 1st has not begun (anywhere, or in the account's timezone).
+    PeriodNotStarted = ("period_not_started", UNPROCESSABLE_ENTITY, "Period not started"),
+    /// Only a draft can be finalized; this invoice is issued already.
+    InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
+    /// The draft has nothing to bill any more: it is not issued.
+    DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
+    /// The one-off charge is billed on an invoice: it can no longer be deleted.
+    ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).

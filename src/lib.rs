@@ -41,6 +41,8 @@ pub struct AppState {
     pub webhook_secret: Option<config::Secret>,
     /// Who issues the invoices.
     pub seller: domain::seller::Seller,
+    /// How long a billing run's drafts wait before they are finalized.
+    pub invoice_grace: time::Duration,
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -172,6 +174,7 @@ impl Application {
             body_key,
             webhook_secret: config.webhook_secret.clone(),
             seller: config.seller.clone(),
+            invoice_grace: config.invoice_grace,
         };
         let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
             StartError::Bind {

@@ -47,12 +47,16 @@ enum Command {
     },
     /// Load the demo account.
     Demo,
-    /// Issue the invoices of a period (a billing run), then print what it did.
+    /// Bill a period (a billing run: drafts, issued at once without a grace
+    /// period), then print what it did.
     Bill {
         /// The month to bill, YYYY-MM.
         #[arg(long)]
         period: String,
     },
+    /// Finalize every draft whose grace period is over (`serve` also does
+    /// this every minute), then print what it did.
+    Finalize,
     /// Delete expired idempotency records (24 h) and payment webhook event
     /// ids past their replay window, then print how many (`serve` also does
     /// this every hour).
@@ -168,16 +172,12 @@ async fn main() -> anyhow::Result<()> {
             let period = comptoir::domain::invoice::Period::parse(&period)
                 .context("--period must be a month such as 2026-05")?;
             let store = Store::connect(&config.database_url).await?;
-            let ctx = service::Ctx {
-                caller: comptoir::domain::role::Caller {
-                    subject: "comptoir-bill".into(),
-                    role: Role::Support,
-                    account_id: None,
-                },
-                request_id: None,
-                now: clock.now(),
+            let ctx = service::Ctx::system("comptoir-bill", clock.now());
+            let billing = service::invoices::Billing {
+                seller: config.seller.clone(),
+                grace: config.invoice_grace,
             };
-            let report = service::invoices::run(&store, &ctx, &config.seller, period)
+            let report = service::invoices::run(&store, &ctx, &billing, period, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let failed = report.failed.len();
@@ -185,6 +185,17 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&dto)?);
             if failed > 0 {
                 bail!("{failed} account(s) could not be billed");
+            }
+        }
+        Command::Finalize => {
+            let store = Store::connect(&config.database_url).await?;
+            let ctx = service::Ctx::system("comptoir-finalize", clock.now());
+            let report = service::invoices::finalize_due(&store, &ctx, &config.seller)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.failed.is_empty() {
+                bail!("{} draft(s) could not be finalized", report.failed.len());
             }
         }
         Command::Purge => {
@@ -209,6 +220,12 @@ async fn main() -> anyhow::Result<()> {
             }
             let app = Application::build(&config, store)?;
             tokio::spawn(service::purge::worker(app.store.clone(), app.clock.clone()));
+            tokio::spawn(service::invoices::finalizer(
+                app.store.clone(),
+                app.clock.clone(),
+                config.seller.clone(),
+                std::time::Duration::from_secs(60),
+            ));
             tracing::info!(addr = %config.addr, backend = ?app.store.backend(), "serving");
             app.server.await?;
         }

@@ -42,10 +42,15 @@ first_id() {
     curl -sf -H "Authorization: Bearer $ADMIN" "$base/v1/accounts/acc_demo/$1" |
         python3 -c 'import json, sys; d = json.load(sys.stdin)["data"]; print(d[0]["id"] if d else "none")'
 }
+# The demo has no one-off charge (its invoices are the help page's): one for the charge routes.
+curl -sf -X POST -H "Authorization: Bearer $(token support)" -H 'Content-Type: application/json' \
+    -d '{"description": "Frais de portage", "unit_amount": "15.00", "quantity": 2}' \
+    "$base/v1/accounts/acc_demo/charges" > /dev/null
 cat > "$work/schemathesis.toml" <<TOML
 [parameters]
 account_id = "acc_demo"
 code = "ADVANCED"
+charge_id = "$(first_id charges)"
 contact_id = "$(first_id contacts)"
 address_id = "$(first_id billing-addresses)"
 document_id = "$(first_id documents)"

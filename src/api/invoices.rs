@@ -14,18 +14,24 @@ use super::invoice_payments::{PaymentDto, PaymentFailureDto, failure_dto, paymen
 use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
-use crate::domain::ids::InvoiceId;
+use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
 use crate::domain::issued::{Invoice, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
+use crate::render::invoice::number;
 use crate::service::invoice_payments;
 use crate::service::invoices::{self, Closing, RunReport};
 use crate::service::{Authorized, Ctx};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
+    /// The line's id (credit notes name lines by it); a draft's lines keep
+    /// theirs while their order does. Null on an upcoming invoice that is
+    /// not a draft yet.
+    #[schema(example = "il_0197c5e2a4b07d3e9f1a2b3c4d5e6f700001")]
+    pub id: Option<String>,
     pub kind: LineKind,
     #[schema(example = "ADVANCED license, May 2026")]
     pub description: String,
@@ -40,10 +46,16 @@ pub struct LineDto {
     pub days: Option<u8>,
     /// Proration lines: days in the month prorated.
     pub days_in_period: Option<u8>,
+    /// The first and last days the line bills (a month, or the prorated
+    /// days); null for one-off charges and on invoices issued before lines
+    /// kept them.
+    pub service_start: Option<Date>,
+    pub service_end: Option<Date>,
 }
 
-fn line_dto(l: &Line) -> LineDto {
+fn line_dto(invoice: Option<&InvoiceId>, index: usize, l: &Line) -> LineDto {
     LineDto {
+        id: invoice.map(|i| InvoiceLineId::of(i, index).to_string()),
         kind: l.kind,
         description: l.description.clone(),
         plan: l.plan.clone(),
@@ -52,16 +64,22 @@ fn line_dto(l: &Line) -> LineDto {
         amount: l.amount.amount(),
         days: l.days,
         days_in_period: l.days_in_period,
+        service_start: l.service_start,
+        service_end: l.service_end,
     }
 }
 
 /// The invoice the next billing run would issue.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpcomingInvoiceDto {
+    /// The draft's id when a billing run made it (`status` `draft`); null
+    /// for an invoice no run made yet.
+    #[schema(example = json!(null))]
+    pub id: Option<String>,
     /// Null until issued.
     #[schema(example = json!(null))]
     pub number: Option<String>,
-    /// Always `upcoming`.
+    /// `upcoming`, or `draft` when it is the account's current draft.
     #[schema(value_type = UpcomingStatus, example = "upcoming")]
     pub status: String,
     pub issue_date: Date,
@@ -97,10 +115,11 @@ fn totals(c: &Composition) -> (String, String, String, String) {
     )
 }
 
-/// The upcoming invoice: what the next billing run (on the 1st of next
-/// month) would issue, computed now from the licenses, numbers, consumption
-/// and billing address, with the debit date and the masked default payment
-/// method.
+/// The upcoming invoice: the account's current draft when a billing run
+/// made one (recomputed now), otherwise what the next billing run (on the
+/// 1st of next month) would bill, computed now from everything not billed
+/// yet: licenses, numbers, consumption, charges; with the billing address,
+/// the debit date and the masked default payment method.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/upcoming", operation_id = "upcoming_invoice", tag = "invoices",
     responses(
         (status = 200, description = "The upcoming invoice", body = UpcomingInvoiceDto),
@@ -113,13 +132,20 @@ pub async fn upcoming(
     let u = invoices::upcoming(&state.store, &ctx, &account).await?;
     let c = &u.composition;
     let (subtotal, tax_rate, tax_amount, total) = totals(c);
+    let draft = u.draft_id.as_ref();
     Ok(HttpResponse::Ok().json(UpcomingInvoiceDto {
+        id: draft.map(ToString::to_string),
         number: None,
-        status: "upcoming".into(),
+        status: if draft.is_some() { "draft" } else { "upcoming" }.into(),
         issue_date: u.issue_date,
         period_start: c.period.start(),
         period_end: c.period.end(),
-        lines: c.lines.iter().map(line_dto).collect(),
+        lines: c
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| line_dto(draft, i, l))
+            .collect(),
         subtotal,
         tax_rate,
         tax_treatment: c.tax,
@@ -136,18 +162,25 @@ pub async fn upcoming(
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum UpcomingStatus {
+    /// No billing run made it yet.
     Upcoming,
+    /// The account's current draft.
+    Draft,
 }
 
-/// An issued invoice: what was issued, never changed since.
+/// An invoice: a draft (no number, recomputed whenever read) or an issued
+/// one (what was issued, never changed since).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceDto {
     #[schema(example = "inv_0193c0ffee")]
     pub id: String,
+    /// Null for a draft.
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
-    /// `issued`, `paid` or `void`.
+    /// `draft`, `issued`, `paid` or `void`.
     pub status: InvoiceStatus,
+    /// The day it was issued; for a draft, the day it will be finalized at
+    /// the earliest.
     pub issue_date: Date,
     pub period_start: Date,
     pub period_end: Date,
@@ -219,7 +252,7 @@ impl From<Invoice> for InvoiceDto {
         let money = |minor| Money::from_minor(minor, i.currency).amount();
         InvoiceDto {
             id: i.id.to_string(),
-            number: Some(i.number),
+            number: i.number,
             status: i.status,
             issue_date: i.issue_date,
             period_start: s.period_start,
@@ -227,7 +260,9 @@ impl From<Invoice> for InvoiceDto {
             lines: s
                 .lines
                 .iter()
-                .map(|l| LineDto {
+                .enumerate()
+                .map(|(n, l)| LineDto {
+                    id: Some(InvoiceLineId::of(&i.id, n).to_string()),
                     kind: l.kind,
                     description: l.description.clone(),
                     plan: l.plan.clone(),
@@ -236,6 +271,8 @@ impl From<Invoice> for InvoiceDto {
                     amount: money(l.amount_minor),
                     days: l.days,
                     days_in_period: l.days_in_period,
+                    service_start: l.service_start,
+                    service_end: l.service_end,
                 })
                 .collect(),
             subtotal: i.subtotal.amount(),
@@ -283,7 +320,8 @@ pub struct InvoiceFilter {
     pub to: Option<Date>,
 }
 
-/// List the account's invoices, oldest first.
+/// List the account's invoices, oldest first: drafts (composed now) and
+/// issued ones. Drafts have no issue date yet: `from`/`to` leave them out.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices", operation_id = "list_invoices", tag = "invoices",
     params(InvoiceFilter, PageQuery),
     responses(
@@ -292,12 +330,14 @@ pub struct InvoiceFilter {
     ))]
 pub async fn list(
     state: web::Data<AppState>,
-    AccountScope { account, .. }: AccountScope,
+    AccountScope { ctx, account }: AccountScope,
     filter: web::Query<InvoiceFilter>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = invoices::list(
         &state.store,
+        &ctx,
+        &state.seller,
         &account,
         filter.status,
         filter.from,
@@ -308,7 +348,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Paginated::<InvoiceDto>::new(page, |i| i.id.to_string())))
 }
 
-/// An issued invoice.
+/// An invoice: issued, or a draft composed now.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}", operation_id = "get_invoice", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
@@ -317,11 +357,11 @@ pub async fn list(
     ))]
 pub async fn get(
     state: web::Data<AppState>,
-    AccountScope { account, .. }: AccountScope,
+    AccountScope { ctx, account }: AccountScope,
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
-    let invoice = invoices::get(&state.store, &account, &id).await?;
+    let invoice = invoices::get(&state.store, &ctx, &state.seller, &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
@@ -337,6 +377,10 @@ pub struct BillingRunRequest {
         example = "2026-05"
     )]
     pub period: String,
+    /// Only these accounts (at most 1,000); every account when absent.
+    #[validate(length(min = 1, max = 1000, message = "must list 1 to 1,000 account ids"))]
+    #[schema(min_items = 1, max_items = 1000, example = json!(null))]
+    pub account_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -345,6 +389,22 @@ pub struct IssuedDto {
     pub invoice_id: String,
     #[schema(example = "F-2026-000123")]
     pub number: String,
+}
+
+/// A draft a run made: finalized when the grace period ends.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DraftedDto {
+    pub account_id: String,
+    pub invoice_id: String,
+}
+
+/// An account a run skipped: the period's 1st has not begun in its timezone.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SkippedDto {
+    pub account_id: String,
+    /// `period_not_started`.
+    #[schema(example = "period_not_started")]
+    pub code: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -357,23 +417,37 @@ pub struct FailedDto {
 pub struct BillingRunDto {
     #[schema(example = "2026-05")]
     pub period: String,
+    /// Invoices issued (finalized at once: no grace period).
     pub issued: Vec<IssuedDto>,
+    /// Drafts made, finalized when `COMPTOIR_INVOICE_GRACE` has passed.
+    pub drafted: Vec<DraftedDto>,
     /// Accounts whose invoice of the period already existed.
     pub already_issued: usize,
+    /// Accounts whose draft of the period already existed.
+    pub already_drafted: usize,
+    /// Accounts skipped: the period's 1st has not begun in their timezone
+    /// yet (run again later: nothing is made twice).
+    pub skipped: Vec<SkippedDto>,
     /// Accounts with nothing to bill.
     pub nothing_to_bill: usize,
     /// Accounts whose invoice could not be issued; the run went on.
     pub failed: Vec<FailedDto>,
 }
 
-/// Issue the invoices of a period (staff): every account, one transaction
-/// each. Running it again issues nothing twice; numbers `F-YYYY-NNNNNN` have
-/// no gaps, also under concurrent runs.
+/// Bill a period (staff): every account (or the ones listed), one
+/// transaction each. Each account with something to bill gets a draft,
+/// finalized once `COMPTOIR_INVOICE_GRACE` has passed (at once by default,
+/// then reported as issued): numbered `F-YYYY-NNNNNN` from the sequence of
+/// its issue date's year, dated the day it is finalized, without gaps also
+/// under concurrent runs. A period is billed from its 1st in each account's
+/// timezone (others are skipped and reported); a past period may still be
+/// billed. Running it again makes nothing twice.
 #[utoipa::path(post, path = "/v1/billing-runs", operation_id = "run_billing", tag = "invoices",
     request_body = BillingRunRequest,
     responses(
         (status = 200, description = "What the run did", body = BillingRunDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "period_not_started: the period's 1st has begun nowhere yet; validation_failed: a bad period or account id", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn run(
     state: web::Data<AppState>,
@@ -382,7 +456,23 @@ pub async fn run(
 ) -> Result<HttpResponse, ApiError> {
     let period = Period::parse(&body.value.period)
         .ok_or_else(|| ApiError::validation("period", "must be a month such as 2026-05"))?;
-    let report = invoices::run(&state.store, &ctx, &state.seller, period).await?;
+    let only = match &body.value.account_ids {
+        Some(ids) => {
+            let mut parsed = Vec::with_capacity(ids.len());
+            for (i, raw) in ids.iter().enumerate() {
+                parsed.push(AccountId::parse(raw).ok_or_else(|| {
+                    ApiError::validation(format!("account_ids[{i}]"), "must be an account id")
+                })?);
+            }
+            Some(parsed)
+        }
+        None => None,
+    };
+    let billing = invoices::Billing {
+        seller: state.seller.clone(),
+        grace: state.invoice_grace,
+    };
+    let report = invoices::run(&state.store, &ctx, &billing, period, only.as_deref()).await?;
     Ok(HttpResponse::Ok().json(run_dto(period, report)))
 }
 
@@ -398,7 +488,24 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
                 number,
             })
             .collect(),
+        drafted: r
+            .drafted
+            .into_iter()
+            .map(|(account, id)| DraftedDto {
+                account_id: account.to_string(),
+                invoice_id: id.to_string(),
+            })
+            .collect(),
         already_issued: r.already_issued,
+        already_drafted: r.already_drafted,
+        skipped: r
+            .not_started
+            .into_iter()
+            .map(|account| SkippedDto {
+                account_id: account.to_string(),
+                code: Code::PeriodNotStarted.as_str().to_owned(),
+            })
+            .collect(),
         nothing_to_bill: r.nothing_to_bill,
         failed: r
             .failed
@@ -413,6 +520,28 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
 
 fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
     InvoiceId::parse(raw).ok_or(ApiError::NotFound("invoice"))
+}
+
+/// Finalize a draft now (staff), whatever its grace period: it gets its
+/// number from the sequence of today's year, today's date in the account's
+/// timezone, and its frozen snapshot; everything it bills is marked billed
+/// and its emails are queued, in one transaction.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/finalize", operation_id = "finalize_invoice", tag = "invoices",
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The invoice, issued", body = InvoiceDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn finalize(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    let id = invoice_id(&path)?;
+    let invoice =
+        invoices::finalize_by_staff(&state.store, &ctx, &state.seller, &account, &id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
 /// Mark an issued invoice paid (staff), e.g. after a bank transfer: records
@@ -476,10 +605,18 @@ pub async fn void(
 
 async fn rendering(
     state: &AppState,
+    ctx: &Ctx,
     account: &Authorized,
     path: &ItemId,
 ) -> Result<Invoice, ApiError> {
-    invoices::get(&state.store, account, &invoice_id(path)?).await
+    invoices::get(
+        &state.store,
+        ctx,
+        &state.seller,
+        account,
+        &invoice_id(path)?,
+    )
+    .await
 }
 
 fn inline_file(name: String) -> ContentDisposition {
@@ -490,7 +627,8 @@ fn inline_file(name: String) -> ContentDisposition {
 }
 
 /// The invoice as a standalone printable HTML page; French unless
-/// `Accept-Language` prefers English.
+/// `Accept-Language` prefers English. A draft is marked BROUILLON/DRAFT
+/// where its number will be.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/html", operation_id = "invoice_html", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
@@ -500,15 +638,15 @@ fn inline_file(name: String) -> ContentDisposition {
     ))]
 pub async fn html(
     state: web::Data<AppState>,
-    AccountScope { account, .. }: AccountScope,
+    AccountScope { ctx, account }: AccountScope,
     req: HttpRequest,
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &account, &path).await?;
+    let invoice = rendering(&state, &ctx, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header(inline_file(format!("{}.html", invoice.number)))
+        .insert_header(inline_file(format!("{}.html", number(&invoice, lang))))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             crate::render::HTML_CONTENT_SECURITY_POLICY,
@@ -517,7 +655,8 @@ pub async fn html(
 }
 
 /// The invoice as a PDF (A4, embedded font, real text); French unless
-/// `Accept-Language` prefers English.
+/// `Accept-Language` prefers English. A draft is marked BROUILLON/DRAFT
+/// where its number will be.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
         ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
@@ -527,15 +666,15 @@ pub async fn html(
     ))]
 pub async fn pdf(
     state: web::Data<AppState>,
-    AccountScope { account, .. }: AccountScope,
+    AccountScope { ctx, account }: AccountScope,
     req: HttpRequest,
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = rendering(&state, &account, &path).await?;
+    let invoice = rendering(&state, &ctx, &account, &path).await?;
     let lang = Lang::from_request(&req);
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
-        .insert_header(inline_file(format!("{}.pdf", invoice.number)))
+        .insert_header(inline_file(format!("{}.pdf", number(&invoice, lang))))
         .body(crate::render::invoice::pdf(&invoice, lang)))
 }
 

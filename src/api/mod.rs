@@ -12,6 +12,7 @@ use crate::error::{ApiError, FieldError, Problem};
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod charges;
 pub mod consumption;
 pub mod contacts;
 pub mod credits;
@@ -91,6 +92,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "contacts", description = "Useful contacts of an account"),
         (name = "consumption", description = "Calls and SMS: batch ingestion, detailed consumption, totals and exports"),
         (name = "invoices", description = "Invoices and the upcoming invoice"),
+        (name = "charges", description = "One-off charges (porting, set-up) that staff add, billed on the next invoice"),
         (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),
         (name = "payment-methods", description = "Card and SEPA debit, shown masked"),

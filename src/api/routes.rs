@@ -17,7 +17,7 @@ use utoipa::openapi::security::SecurityRequirement;
 
 use super::scope::AccountPath;
 use super::{
-    accounts, addresses, audit, consumption, contacts, credits, documents, health,
+    accounts, addresses, audit, charges, consumption, contacts, credits, documents, health,
     invoice_payments, invoices, licenses, payments, plans, recipients, users,
 };
 use crate::domain::role::{Access, Need};
@@ -233,10 +233,15 @@ pub fn table() -> Vec<Route> {
         route!(consumption::list, Read),
         route!(consumption::summary, Read),
         route!(consumption::export, Read),
+        route!(charges::create, Staff),
+        route!(charges::list, Read),
+        route!(charges::get, Read),
+        route!(charges::delete, Staff),
         route!(invoices::upcoming, Read),
         route!(invoices::list, Read),
         route!(invoices::get, Read),
         route!(invoices::run, Staff),
+        route!(invoices::finalize, Staff),
         route!(invoices::mark_paid, Staff),
         route!(invoices::void, Staff),
         route!(invoices::html, Read),

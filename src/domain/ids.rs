@@ -121,10 +121,27 @@ id_type!(
     "cns"
 );
 id_type!(
-    /// An issued invoice.
+    /// An invoice (a draft keeps its id when it is issued).
     InvoiceId,
     "inv"
 );
+id_type!(
+    /// A line of an invoice: the invoice's id and the line's position, so a
+    /// draft's lines keep their ids from one reading to the next.
+    InvoiceLineId,
+    "il"
+);
+
+impl InvoiceLineId {
+    /// The id of line `index` (from 0) of `invoice`.
+    pub fn of(invoice: &InvoiceId, index: usize) -> Self {
+        let body = invoice
+            .as_str()
+            .strip_prefix("inv_")
+            .unwrap_or(invoice.as_str());
+        Self(format!("il_{body}{:04}", index + 1))
+    }
+}
 id_type!(
     /// An email address that receives the account's invoices.
     RecipientId,
@@ -134,6 +151,11 @@ id_type!(
     /// An invoice email in the outbox: one per invoice and recipient.
     InvoiceEmailId,
     "eml"
+);
+id_type!(
+    /// A one-off charge, billed on the account's next invoice.
+    ChargeId,
+    "chg"
 );
 id_type!(
     /// An audit event.

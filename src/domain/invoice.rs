@@ -1,7 +1,10 @@
-//! Invoice composition (SPEC.md section 6): the invoice of period M, issued on
-//! M's 1st, holds the recurring lines of M (in advance), the proration of
-//! what was activated during M-1, the out-of-plan consumption of M-1 that
-//! credits did not cover, then subtotal, VAT and total. Pure and exact.
+//! Invoice composition (SPEC.md sections 6 and 10): the invoice of period M
+//! bills everything still unbilled that is due by M's 1st, each item once:
+//! the recurring lines of M (in advance) and of any earlier month not billed
+//! yet, the proration of what was activated before M and not billed yet, the
+//! out-of-plan consumption of M-1 and any late records of earlier months
+//! that credits did not cover, the staff's one-off charges, then subtotal,
+//! VAT and total. Pure and exact.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::address::Country;
 use super::money::{Currency, Money, MoneyError};
+use super::plan::PriceList;
 use super::proration::{prepaid_period, prorate, times};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -22,6 +26,10 @@ pub enum LineKind {
     PhoneNumber,
     PhoneNumberProration,
     Consumption,
+    /// Consumption of a month already invoiced, recorded after its invoice.
+    LateConsumption,
+    /// A one-off charge added by staff (porting fees, setup).
+    Charge,
 }
 
 impl LineKind {
@@ -32,6 +40,8 @@ impl LineKind {
             LineKind::PhoneNumber => "phone_number",
             LineKind::PhoneNumberProration => "phone_number_proration",
             LineKind::Consumption => "consumption",
+            LineKind::LateConsumption => "late_consumption",
+            LineKind::Charge => "charge",
         }
     }
 }
@@ -127,19 +137,41 @@ pub struct Item {
     pub prorated_amount_minor: i64,
     /// The monthly price on the activation day (to prorate an early removal).
     pub price_at_activation: Money,
+    /// The proration is not billed yet.
+    pub proration_due: bool,
+    /// The 1st of the first month not settled in advance yet; `None`: none
+    /// is, so the first is the month after activation.
+    pub billed_until: Option<Date>,
 }
 
-/// Everything an invoice is made from.
+/// Billable consumption not billed yet, of one month (the account's months).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthUsage {
+    pub month: Period,
+    pub records: i64,
+    pub billable_minor: i64,
+}
+
+/// A one-off charge not billed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub description: String,
+    pub unit_amount: Money,
+    pub quantity: u32,
+}
+
+/// Everything an invoice is made from: what is still unbilled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inputs {
     pub period: Period,
     pub currency: Currency,
     pub items: Vec<Item>,
-    /// Monthly price of each plan for the period (the price in force on its 1st).
-    pub prices: BTreeMap<String, Money>,
-    /// Out-of-plan consumption of M-1 that credits did not cover.
-    pub consumption_records: i64,
-    pub consumption_billable_minor: i64,
+    /// Every plan's dated prices: a month is billed at the price of its 1st.
+    pub prices: PriceList,
+    /// Unbilled out-of-plan consumption of the months before the period,
+    /// oldest first: M-1's, and late records of earlier months.
+    pub consumption: Vec<MonthUsage>,
+    pub charges: Vec<Charge>,
     pub buyer_country: Option<Country>,
     pub buyer_vat_number: Option<String>,
 }
@@ -157,6 +189,19 @@ pub struct Line {
     pub days_in_period: Option<u8>,
     /// Proration lines: the activation day.
     pub activation_date: Option<Date>,
+    /// The days the line bills (a month, or a prorated part of one); none
+    /// for charges.
+    pub service_start: Option<Date>,
+    pub service_end: Option<Date>,
+}
+
+/// Why an invoice could not be composed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error("no price of {plan} on {on}")]
+    NoPrice { plan: String, on: Date },
 }
 
 /// How VAT applies to the buyer (SPEC.md section 6).
@@ -243,37 +288,58 @@ fn days_of(days: u8, in_month: u8) -> String {
     format!("{days} {unit} of {in_month}")
 }
 
-/// Composes the invoice of `inputs.period`.
+/// Composes the invoice of `inputs.period` from what is still unbilled.
 ///
-/// - Recurring: items active on the period's 1st (activated before it, not
-///   removed before it), by plan, at the period's price. An item activated on
-///   the 1st or later owes its proration, billed on the next invoice.
-/// - Proration: items activated during the previous month, by plan,
-///   activation day and unit: the proration charged when added; an item also
-///   removed that month is prorated from activation to removal instead.
-/// - Consumption: the previous month's billable out-of-plan cost, one line.
-pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
+/// - Recurring, in advance: for each item activated before the period's 1st,
+///   every month from its first unsettled one through the period that it
+///   was active on (activated before the 1st, not removed before it), by
+///   month and plan, at the price of the month's 1st. Months before the
+///   period are catch-up lines that name their month.
+/// - Proration: items activated before the period whose proration is not
+///   billed yet, by plan, activation day and unit: the proration charged
+///   when added; an item removed in its activation month is prorated from
+///   activation to removal instead.
+/// - Consumption: the previous month's unbilled out-of-plan cost, one line;
+///   late records of earlier months, one line per month.
+/// - Charges: one line each.
+pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
     let period = inputs.period;
     let first = period.start();
     let previous = period.previous();
-    let zero = Money::zero(inputs.currency);
     let mut lines = Vec::new();
 
-    // Recurring, in advance.
-    let mut recurring: BTreeMap<(bool, &str), u32> = BTreeMap::new();
+    // Recurring, in advance: the period's months first, then catch-up months.
+    let mut recurring: BTreeMap<(bool, Period, bool, &str), u32> = BTreeMap::new();
     for item in &inputs.items {
-        let active = item.activation_date < first && item.removal_date.is_none_or(|d| d >= first);
-        if active {
+        if item.activation_date >= first {
+            continue;
+        }
+        let earliest = Period::of(item.activation_date).next();
+        let mut month = item
+            .billed_until
+            .map(Period::of)
+            .map_or(earliest, |m| m.max(earliest));
+        while month <= period {
+            if item.removal_date.is_some_and(|r| r < month.start()) {
+                break;
+            }
             let count = recurring
-                .entry((item.phone_number, &item.plan))
+                .entry((month != period, month, item.phone_number, &item.plan))
                 .or_default();
             *count = count
                 .checked_add(item.quantity)
                 .ok_or(MoneyError::Overflow)?;
+            month = month.next();
         }
     }
-    for ((phone_number, plan), quantity) in recurring {
-        let unit = inputs.prices.get(plan).copied().unwrap_or(zero);
+    for ((_, month, phone_number, plan), quantity) in recurring {
+        let unit = inputs
+            .prices
+            .on(plan, month.start())
+            .ok_or_else(|| ComposeError::NoPrice {
+                plan: plan.to_owned(),
+                on: month.start(),
+            })?;
         let (kind, what) = if phone_number {
             (LineKind::PhoneNumber, "Additional phone number".to_owned())
         } else {
@@ -281,7 +347,7 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
         };
         lines.push(Line {
             kind,
-            description: format!("{what}, {} {}", month_name(period.month), period.year),
+            description: format!("{what}, {} {}", month_name(month.month), month.year),
             plan: Some(plan.to_owned()),
             quantity,
             unit_amount: unit,
@@ -289,25 +355,28 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
             days: None,
             days_in_period: None,
             activation_date: None,
+            service_start: Some(month.start()),
+            service_end: Some(month.end()),
         });
     }
 
-    // Proration of what was activated last month.
-    let mut prorated: BTreeMap<(bool, &str, Date, u8, i64), u32> = BTreeMap::new();
+    // Proration of what was activated before the period and not billed yet.
+    let mut prorated: BTreeMap<(bool, &str, Date, u8, i64), (u32, Date)> = BTreeMap::new();
     for item in &inputs.items {
-        if Period::of(item.activation_date) != previous {
+        if !item.proration_due || item.activation_date >= first {
             continue;
         }
         let full = prepaid_period(item.activation_date);
-        let (days, unit) = match item.removal_date {
+        let (days, unit, end) = match item.removal_date {
             Some(removed) if removed < full.end => {
-                let days = (removed - item.activation_date).whole_days() as u8 + 1;
+                let days = u8::try_from((removed - item.activation_date).whole_days() + 1)
+                    .map_err(|_| MoneyError::Overflow)?;
                 let unit = prorate(item.price_at_activation, days, full.days_in_month)?;
-                (days, unit.minor())
+                (days, unit.minor(), removed)
             }
-            _ => (full.days, item.prorated_amount_minor),
+            _ => (full.days, item.prorated_amount_minor, full.end),
         };
-        let count = prorated
+        let entry = prorated
             .entry((
                 item.phone_number,
                 &item.plan,
@@ -315,13 +384,15 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
                 days,
                 unit,
             ))
-            .or_default();
-        *count = count
+            .or_insert((0, end));
+        entry.0 = entry
+            .0
             .checked_add(item.quantity)
             .ok_or(MoneyError::Overflow)?;
     }
-    for ((phone_number, plan, activation, days, unit), quantity) in prorated {
+    for ((phone_number, plan, activation, days, unit), (quantity, end)) in prorated {
         let unit = Money::from_minor(unit, inputs.currency);
+        let in_month = Period::of(activation).days();
         let (kind, what) = if phone_number {
             (
                 LineKind::PhoneNumberProration,
@@ -334,31 +405,55 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
             kind,
             description: format!(
                 "{what}, prorated from {activation} ({})",
-                days_of(days, previous.days())
+                days_of(days, in_month)
             ),
             plan: Some(plan.to_owned()),
             quantity,
             unit_amount: unit,
             amount: times(unit, quantity)?,
             days: Some(days),
-            days_in_period: Some(previous.days()),
+            days_in_period: Some(in_month),
             activation_date: Some(activation),
+            service_start: Some(activation),
+            service_end: Some(end),
         });
     }
 
-    if inputs.consumption_billable_minor > 0 {
-        let amount = Money::from_minor(inputs.consumption_billable_minor, inputs.currency);
+    // Consumption: the previous month's, then late records of earlier months.
+    let mut usage: Vec<&MonthUsage> = inputs
+        .consumption
+        .iter()
+        .filter(|u| u.billable_minor > 0 && u.month < period)
+        .collect();
+    usage.sort_by_key(|u| (u.month != previous, u.month));
+    for u in usage {
+        let amount = Money::from_minor(u.billable_minor, inputs.currency);
+        let count = match u.records {
+            1 => "1 call or SMS".to_owned(),
+            n => format!("{n} calls and SMS"),
+        };
+        let (kind, description) = if u.month == previous {
+            (
+                LineKind::Consumption,
+                format!(
+                    "Out-of-plan consumption, {} {} ({count} not covered by credits)",
+                    month_name(u.month.month),
+                    u.month.year
+                ),
+            )
+        } else {
+            (
+                LineKind::LateConsumption,
+                format!(
+                    "Out-of-plan consumption, {} {} (late records: {count} not covered by credits)",
+                    month_name(u.month.month),
+                    u.month.year
+                ),
+            )
+        };
         lines.push(Line {
-            kind: LineKind::Consumption,
-            description: format!(
-                "Out-of-plan consumption, {} {} ({} not covered by credits)",
-                month_name(previous.month),
-                previous.year,
-                match inputs.consumption_records {
-                    1 => "1 call or SMS".to_owned(),
-                    n => format!("{n} calls and SMS"),
-                }
-            ),
+            kind,
+            description,
             plan: None,
             quantity: 1,
             unit_amount: amount,
@@ -366,6 +461,24 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, MoneyError> {
             days: None,
             days_in_period: None,
             activation_date: None,
+            service_start: Some(u.month.start()),
+            service_end: Some(u.month.end()),
+        });
+    }
+
+    for c in &inputs.charges {
+        lines.push(Line {
+            kind: LineKind::Charge,
+            description: c.description.clone(),
+            plan: None,
+            quantity: c.quantity,
+            unit_amount: c.unit_amount,
+            amount: times(c.unit_amount, c.quantity)?,
+            days: None,
+            days_in_period: None,
+            activation_date: None,
+            service_start: None,
+            service_end: None,
         });
     }
 
@@ -411,6 +524,10 @@ mod tests {
             removal_date: removal,
             prorated_amount_minor: prorated_unit(price, activation).unwrap().minor(),
             price_at_activation: price,
+            // As the invoice of April left them: what was activated before
+            // April is prorated, and April is paid in advance.
+            proration_due: activation >= date!(2026 - 04 - 01),
+            billed_until: (activation < date!(2026 - 04 - 01)).then_some(date!(2026 - 05 - 01)),
         }
     }
 
@@ -424,6 +541,10 @@ mod tests {
             removal_date: None,
             prorated_amount_minor: prorated_unit(price, activation).unwrap().minor(),
             price_at_activation: price,
+            // As the invoice of April left them: what was activated before
+            // April is prorated, and April is paid in advance.
+            proration_due: activation >= date!(2026 - 04 - 01),
+            billed_until: (activation < date!(2026 - 04 - 01)).then_some(date!(2026 - 05 - 01)),
         }
     }
 
@@ -444,14 +565,26 @@ mod tests {
             period: Period::parse("2026-05").unwrap(),
             currency: Currency::Eur,
             items,
-            prices: BTreeMap::from([
-                ("ADVANCED".to_owned(), eur(6_400)),
-                ("PHONE_NUMBER".to_owned(), eur(500)),
-            ]),
-            consumption_records: 0,
-            consumption_billable_minor: 0,
+            prices: prices(),
+            consumption: Vec::new(),
+            charges: Vec::new(),
             buyer_country: Country::parse("FR"),
             buyer_vat_number: Some("FR40303265045".into()),
+        }
+    }
+
+    fn prices() -> PriceList {
+        let mut prices = PriceList::default();
+        prices.insert("ADVANCED", date!(2025 - 01 - 01), eur(6_400));
+        prices.insert("PHONE_NUMBER", date!(2025 - 01 - 01), eur(500));
+        prices
+    }
+
+    fn usage(month: &str, records: i64, billable_minor: i64) -> MonthUsage {
+        MonthUsage {
+            month: Period::parse(month).unwrap(),
+            records,
+            billable_minor,
         }
     }
 
@@ -642,9 +775,10 @@ mod tests {
     #[test]
     fn recurring_lines_use_the_periods_price_and_consumption_is_billed_once() {
         let mut inputs = april();
-        inputs.prices.insert("ADVANCED".into(), eur(7_000));
-        inputs.consumption_records = 12;
-        inputs.consumption_billable_minor = 1_234;
+        inputs
+            .prices
+            .insert("ADVANCED", date!(2026 - 05 - 01), eur(7_000));
+        inputs.consumption = vec![usage("2026-04", 12, 1_234)];
         let c = compose(&inputs).unwrap();
         assert_eq!(c.lines[0].amount.amount(), "700.00");
         // Proration keeps the price charged when the licenses were added.
@@ -662,8 +796,7 @@ mod tests {
         // One of the April 9 licenses removed that same day: 1 day of 30.
         let last = inputs.items.len() - 4;
         inputs.items[last].removal_date = Some(date!(2026 - 04 - 09));
-        inputs.consumption_records = 1;
-        inputs.consumption_billable_minor = 25;
+        inputs.consumption = vec![usage("2026-04", 1, 25)];
         let c = compose(&inputs).unwrap();
         let descriptions: Vec<&str> = c.lines.iter().map(|l| l.description.as_str()).collect();
         assert_eq!(
@@ -678,7 +811,7 @@ mod tests {
                 "Out-of-plan consumption, April 2026 (1 call or SMS not covered by credits)",
             ]
         );
-        inputs.consumption_records = 12;
+        inputs.consumption = vec![usage("2026-04", 12, 25)];
         let c = compose(&inputs).unwrap();
         assert!(
             c.lines
@@ -687,6 +820,146 @@ mod tests {
                 .description
                 .ends_with("(12 calls and SMS not covered by credits)")
         );
+    }
+
+    fn lines_of(c: &Composition) -> Vec<(LineKind, u32, String, String)> {
+        c.lines
+            .iter()
+            .map(|l| (l.kind, l.quantity, l.description.clone(), l.amount.amount()))
+            .collect()
+    }
+
+    #[test]
+    fn months_never_billed_are_caught_up_and_name_their_month() {
+        // Billed through April; no invoice for May: June's invoice bills
+        // June, then May, each at the price of its 1st.
+        let mut item = license(date!(2026 - 03 - 01), None);
+        item.billed_until = Some(date!(2026 - 05 - 01));
+        let mut prices = prices();
+        prices.insert("ADVANCED", date!(2026 - 06 - 01), eur(7_000));
+        let inputs = Inputs {
+            period: Period::parse("2026-06").unwrap(),
+            items: vec![item.clone()],
+            prices,
+            ..april()
+        };
+        let c = compose(&inputs).unwrap();
+        let l = |kind, d: &str, a: &str| (kind, 1, d.to_owned(), a.to_owned());
+        assert_eq!(
+            lines_of(&c),
+            vec![
+                l(LineKind::License, "ADVANCED license, June 2026", "70.00"),
+                l(LineKind::License, "ADVANCED license, May 2026", "64.00"),
+            ]
+        );
+        assert_eq!(c.lines[1].service_start, Some(date!(2026 - 05 - 01)));
+        assert_eq!(c.lines[1].service_end, Some(date!(2026 - 05 - 31)));
+
+        // Removed on April 20: May is not owed, so nothing is.
+        let removed = Item {
+            removal_date: Some(date!(2026 - 04 - 20)),
+            ..item.clone()
+        };
+        let c = compose(&Inputs {
+            items: vec![removed],
+            ..inputs.clone()
+        })
+        .unwrap();
+        assert!(c.lines.is_empty());
+
+        // Billed through June already: nothing is billed twice.
+        let paid = Item {
+            billed_until: Some(date!(2026 - 07 - 01)),
+            ..item
+        };
+        let c = compose(&Inputs {
+            items: vec![paid],
+            ..inputs
+        })
+        .unwrap();
+        assert!(c.lines.is_empty());
+    }
+
+    #[test]
+    fn a_license_activated_in_a_month_already_invoiced_gets_its_proration_and_every_month() {
+        // Quoted on November 30 at 23:55, accepted after the December
+        // invoice was issued: January's invoice bills its November day,
+        // December and January.
+        let mut item = license(date!(2026 - 11 - 30), None);
+        item.proration_due = true;
+        item.billed_until = None;
+        let inputs = Inputs {
+            period: Period::parse("2027-01").unwrap(),
+            items: vec![item],
+            ..april()
+        };
+        let c = compose(&inputs).unwrap();
+        let l = |kind, d: &str, a: &str| (kind, 1, d.to_owned(), a.to_owned());
+        assert_eq!(
+            lines_of(&c),
+            vec![
+                l(LineKind::License, "ADVANCED license, January 2027", "64.00"),
+                l(
+                    LineKind::License,
+                    "ADVANCED license, December 2026",
+                    "64.00"
+                ),
+                l(
+                    LineKind::LicenseProration,
+                    "ADVANCED license, prorated from 2026-11-30 (1 day of 30)",
+                    "2.13"
+                ),
+            ]
+        );
+        // Activated on the period's 1st or later: nothing is owed yet.
+        let later = Inputs {
+            period: Period::parse("2026-11").unwrap(),
+            ..inputs
+        };
+        assert!(compose(&later).unwrap().lines.is_empty());
+    }
+
+    #[test]
+    fn late_records_are_billed_as_their_months_usage_and_charges_line_by_line() {
+        let mut inputs = april();
+        inputs.items.clear();
+        inputs.consumption = vec![
+            usage("2026-02", 1, 40),
+            usage("2026-04", 3, 300),
+            usage("2026-03", 2, 0),
+        ];
+        inputs.charges = vec![Charge {
+            description: "Number porting".into(),
+            unit_amount: eur(1_500),
+            quantity: 2,
+        }];
+        let c = compose(&inputs).unwrap();
+        assert_eq!(
+            lines_of(&c),
+            vec![
+                (
+                    LineKind::Consumption,
+                    1,
+                    "Out-of-plan consumption, April 2026 (3 calls and SMS not covered by credits)"
+                        .to_owned(),
+                    "3.00".to_owned()
+                ),
+                (
+                    LineKind::LateConsumption,
+                    1,
+                    "Out-of-plan consumption, February 2026 (late records: 1 call or SMS not covered by credits)"
+                        .to_owned(),
+                    "0.40".to_owned()
+                ),
+                (
+                    LineKind::Charge,
+                    2,
+                    "Number porting".to_owned(),
+                    "30.00".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(c.subtotal.amount(), "33.40");
     }
 
     #[test]

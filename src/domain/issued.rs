@@ -1,5 +1,6 @@
-//! An issued invoice: the immutable snapshot of what was issued, and its
-//! status. Services store and read it; renderings and emails only read it.
+//! An invoice: a draft (recomputed whenever read, no number yet) or an
+//! issued one (the immutable snapshot of what was issued) with its status.
+//! Services store and read it; renderings and emails only read it.
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -14,6 +15,9 @@ use super::seller::Seller;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
+    /// Made by a billing run, not numbered yet: recomputed whenever read
+    /// until it is finalized.
+    Draft,
     /// Issued and not paid yet.
     Issued,
     /// Paid.
@@ -25,6 +29,7 @@ pub enum InvoiceStatus {
 impl InvoiceStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            InvoiceStatus::Draft => "draft",
             InvoiceStatus::Issued => "issued",
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::Void => "void",
@@ -32,7 +37,7 @@ impl InvoiceStatus {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Issued, Self::Paid, Self::Void]
+        [Self::Draft, Self::Issued, Self::Paid, Self::Void]
             .into_iter()
             .find(|s| s.as_str() == raw)
     }
@@ -59,6 +64,8 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotLine {
+    // A line's id is its invoice's id and its position (`LineId::of`):
+    // nothing to store, the same for a draft read twice.
     pub kind: LineKind,
     pub description: String,
     pub plan: Option<String>,
@@ -67,6 +74,16 @@ pub struct SnapshotLine {
     pub amount_minor: i64,
     pub days: Option<u8>,
     pub days_in_period: Option<u8>,
+    /// Proration lines: the activation day (invoices issued before it was
+    /// kept say it in the description only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_date: Option<Date>,
+    /// The days the line bills; absent for charges and for invoices issued
+    /// before it was kept (their lines bill the invoice's period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_start: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_end: Option<Date>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,14 +98,17 @@ pub struct AddressFieldsSnapshot {
     pub vat_number: Option<String>,
 }
 
-/// An issued invoice, read back.
+/// An invoice, read back: issued, or a draft composed now.
 #[derive(Debug, Clone)]
 pub struct Invoice {
     pub id: InvoiceId,
     pub account_id: AccountId,
-    pub number: String,
+    /// None for a draft.
+    pub number: Option<String>,
     pub period: String,
     pub status: InvoiceStatus,
+    /// The day it was issued; for a draft, the day it will be finalized at
+    /// the earliest.
     pub issue_date: Date,
     pub currency: Currency,
     pub subtotal: Money,
@@ -109,6 +129,7 @@ mod tests {
     #[test]
     fn a_status_reads_back_what_it_writes_and_nothing_else() {
         for s in [
+            InvoiceStatus::Draft,
             InvoiceStatus::Issued,
             InvoiceStatus::Paid,
             InvoiceStatus::Void,
@@ -116,7 +137,7 @@ mod tests {
             assert_eq!(InvoiceStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
-        assert_eq!(InvoiceStatus::parse("draft"), None);
+        assert_eq!(InvoiceStatus::parse("credited"), None);
         assert_eq!(InvoiceStatus::parse("Paid"), None);
     }
 }

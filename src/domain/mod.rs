@@ -4,6 +4,7 @@ pub mod account;
 pub mod address;
 pub mod audit;
 pub mod card;
+pub mod charge;
 pub mod consumption;
 pub mod contact;
 pub mod document;

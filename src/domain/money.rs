@@ -39,6 +39,9 @@ pub mod limits {
     /// due whatever it is. An invoice takes payments only while something
     /// is due, so what it was paid stays under its total plus one payment.
     pub const PAYMENT_MAX_MINOR: i64 = 10_000_000_000;
+    /// A one-off charge's unit amount: 0.01 to 10,000.00 (a porting or set-up
+    /// fee). With at most 10,000 units, a charge is at most 10^10 minor units.
+    pub const CHARGE_UNIT_MAX_MINOR: i64 = 1_000_000;
 }
 
 /// The currencies Comptoir bills in.

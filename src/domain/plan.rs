@@ -64,6 +64,26 @@ pub fn price_on<T: Copy>(prices: &[(Date, T)], day: Date) -> Option<T> {
         .map(|(_, price)| *price)
 }
 
+/// Every plan's dated prices, in the plan's currency: what an invoice reads
+/// once to price any month of any plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriceList(std::collections::BTreeMap<String, Vec<(Date, super::money::Money)>>);
+
+impl PriceList {
+    /// Adds `price`, in force from `from`.
+    pub fn insert(&mut self, plan: &str, from: Date, price: super::money::Money) {
+        self.0
+            .entry(plan.to_owned())
+            .or_default()
+            .push((from, price));
+    }
+
+    /// The monthly price of `plan` in force on `day`.
+    pub fn on(&self, plan: &str, day: Date) -> Option<super::money::Money> {
+        price_on(self.0.get(plan)?, day)
+    }
+}
+
 /// The first price that takes effect after `day`, with its date.
 pub fn next_price_after<T: Copy>(prices: &[(Date, T)], day: Date) -> Option<(Date, T)> {
     prices

@@ -27,6 +27,7 @@ struct Texts {
     terms: &'static str,
     status_paid: &'static str,
     status_void: &'static str,
+    status_draft: &'static str,
 }
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -47,6 +48,7 @@ fn texts(lang: Lang) -> &'static Texts {
         terms: "Pas d'escompte pour paiement anticipé. En cas de retard de paiement : pénalités au taux de trois fois le taux d'intérêt légal et indemnité forfaitaire de 40 € pour frais de recouvrement (art. L441-10 du Code de commerce).",
         status_paid: "PAYÉE",
         status_void: "ANNULÉE",
+        status_draft: "BROUILLON",
     };
     const EN: Texts = Texts {
         invoice: "Invoice",
@@ -70,6 +72,7 @@ fn texts(lang: Lang) -> &'static Texts {
         terms: "No discount for early payment. Late payment: penalties at three times the French legal interest rate and a fixed EUR 40 recovery fee (art. L441-10 of the French Commercial Code).",
         status_paid: "PAID",
         status_void: "VOID",
+        status_draft: "DRAFT",
     };
     match lang {
         Lang::Fr => &FR,
@@ -127,11 +130,16 @@ fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
             d.year()
         )
     };
-    let start = invoice.snapshot.period_start;
-    let previous = start.previous_day().unwrap_or(start);
+    let start = l.service_start.unwrap_or(invoice.snapshot.period_start);
+    let previous = l.service_start.unwrap_or_else(|| {
+        let first = invoice.snapshot.period_start;
+        first.previous_day().unwrap_or(first)
+    });
     let plan = l.plan.as_deref().unwrap_or("");
     let prorata = || {
-        let from = activation_day(&l.description)
+        let from = l
+            .activation_date
+            .or_else(|| activation_day(&l.description))
             .map(|d| format!(" à partir du {}", date(d, lang)))
             .unwrap_or_default();
         let days = match (l.days, l.days_in_period) {
@@ -149,6 +157,12 @@ fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
             "Consommation hors forfait, {} (non couverte par les crédits)",
             month_of(previous)
         ),
+        LineKind::LateConsumption => format!(
+            "Consommation de {} (enregistrements tardifs, non couverts par les crédits)",
+            month_of(previous)
+        ),
+        // Staff wrote it; it is printed as written.
+        LineKind::Charge => l.description.clone(),
     }
 }
 
@@ -165,8 +179,17 @@ fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
     match invoice.status {
         InvoiceStatus::Paid => Some(texts(lang).status_paid),
         InvoiceStatus::Void => Some(texts(lang).status_void),
+        InvoiceStatus::Draft => Some(texts(lang).status_draft),
         InvoiceStatus::Issued => None,
     }
+}
+
+/// The invoice's number; a draft has none and says so instead.
+pub fn number(invoice: &Invoice, lang: Lang) -> &str {
+    invoice
+        .number
+        .as_deref()
+        .unwrap_or(texts(lang).status_draft)
 }
 
 /// The seller block, as it was when the invoice was issued: name, address
@@ -222,21 +245,29 @@ pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
     let payment = payment_line(invoice, lang);
     match lang {
         Lang::Fr => (
-            format!("Votre facture {} - {}", invoice.number, s.seller.name),
+            format!(
+                "Votre facture {} - {}",
+                number(invoice, lang),
+                s.seller.name
+            ),
             format!(
                 "Bonjour,\n\nVotre facture {} ({}) pour la période du {period} est jointe \
                  à ce message, au format PDF.\n\nMontant TTC : {total}\n{payment}\n\n\
                  Cordialement,\n{}\n",
-                invoice.number, s.account_name, s.seller.name
+                number(invoice, lang),
+                s.account_name,
+                s.seller.name
             ),
         ),
         Lang::En => (
-            format!("Your invoice {} - {}", invoice.number, s.seller.name),
+            format!("Your invoice {} - {}", number(invoice, lang), s.seller.name),
             format!(
                 "Hello,\n\nYour invoice {} ({}) for the period {period} is attached to \
                  this message as a PDF.\n\nTotal (incl. VAT): {total}\n{payment}\n\n\
                  Kind regards,\n{}\n",
-                invoice.number, s.account_name, s.seller.name
+                number(invoice, lang),
+                s.account_name,
+                s.seller.name
             ),
         ),
     }
@@ -246,7 +277,7 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
     let t = texts(lang);
     let s = &invoice.snapshot;
     let mut out = String::with_capacity(8192);
-    let title = format!("{} {}", t.invoice, invoice.number);
+    let title = format!("{} {}", t.invoice, number(invoice, lang));
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\
@@ -263,7 +294,7 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
         out,
         "<h1>{} {}</h1>\n<p>{} : {} · {} : {} – {}</p>\n",
         t.number,
-        escape_html(&invoice.number),
+        escape_html(number(invoice, lang)),
         t.issued,
         date(invoice.issue_date, lang),
         t.period,
@@ -461,7 +492,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     let stamp_width = stamp.map_or(0.0, |st| p.text_width(16.0, Face::Bold, st) + 12.0);
     for line in wrap(
         &p,
-        &format!("{} {}", t.number, invoice.number),
+        &format!("{} {}", t.number, number(invoice, lang)),
         20.0,
         Face::Bold,
         right - margin - stamp_width,
@@ -628,7 +659,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
         y -= 6.0;
     }
     let created = invoice.issue_date.midnight().assume_utc();
-    p.finish(&format!("{} {}", t.invoice, invoice.number), created)
+    p.finish(&format!("{} {}", t.invoice, number(invoice, lang)), created)
 }
 
 #[cfg(test)]
@@ -651,12 +682,19 @@ mod tests {
         SnapshotLine {
             kind,
             description: description.into(),
-            plan: (kind != LineKind::Consumption).then(|| PLAN.to_owned()),
+            plan: (!matches!(
+                kind,
+                LineKind::Consumption | LineKind::LateConsumption | LineKind::Charge
+            ))
+            .then(|| PLAN.to_owned()),
             quantity,
             unit_amount_minor: unit,
             amount_minor: unit * i64::from(quantity),
             days: prorated.then_some(if quantity == 1 { 1 } else { 30 }),
             days_in_period: prorated.then_some(30),
+            activation_date: None,
+            service_start: None,
+            service_end: None,
         }
     }
 
@@ -693,13 +731,29 @@ mod tests {
                 1,
                 98_765,
             ),
+            SnapshotLine {
+                service_start: Some(date!(2026 - 02 - 01)),
+                service_end: Some(date!(2026 - 02 - 28)),
+                ..line(
+                    LineKind::LateConsumption,
+                    "Out-of-plan consumption, February 2026 (late records: 3 calls and SMS not covered by credits)",
+                    1,
+                    1_234,
+                )
+            },
+            line(
+                LineKind::Charge,
+                "Portabilité de 12 numéros depuis l'opérateur historique",
+                12,
+                1_500,
+            ),
         ];
         let subtotal: i64 = lines.iter().map(|l| l.amount_minor).sum();
         let eur = |minor| Money::from_minor(minor, Currency::Eur);
         Invoice {
             id: InvoiceId::generate(),
             account_id: AccountId::parse("acc_demo").expect("an id"),
-            number: "F-2026-000123".into(),
+            number: Some("F-2026-000123".into()),
             period: "2026-05".into(),
             status: InvoiceStatus::Paid,
             issue_date: date!(2026 - 05 - 01),
@@ -867,9 +921,29 @@ mod tests {
                 "Numéro supplémentaire au prorata à partir du 30/04/2026 (1 jour sur 30)"
                     .to_owned(),
                 "Consommation hors forfait, avril 2026 (non couverte par les crédits)".to_owned(),
+                "Consommation de février 2026 (enregistrements tardifs, non couverts par les crédits)"
+                    .to_owned(),
+                "Portabilité de 12 numéros depuis l'opérateur historique".to_owned(),
             ]
         );
         assert!(describe(&inv.snapshot.lines[4], &inv, Lang::En).contains("April 2026"));
+    }
+
+    #[test]
+    fn a_catch_up_month_is_named_by_its_own_month_and_a_draft_by_no_number() {
+        let mut inv = invoice();
+        inv.snapshot.lines[0].service_start = Some(date!(2026 - 03 - 01));
+        assert_eq!(
+            describe(&inv.snapshot.lines[0], &inv, Lang::Fr),
+            format!("Licence {PLAN}, mars 2026")
+        );
+        inv.number = None;
+        inv.status = InvoiceStatus::Draft;
+        let html = html(&inv, Lang::Fr);
+        assert!(html.contains("BROUILLON"), "{html}");
+        assert!(!html.contains("F-2026"));
+        let text = pdf_extract::extract_text_from_mem(&pdf(&inv, Lang::En)).expect("text extracts");
+        assert!(normalise(&text).contains("DRAFT"), "{text}");
     }
 
     #[test]

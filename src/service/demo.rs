@@ -355,7 +355,17 @@ async fn invoices(
             now: period.start().midnight().assume_utc(),
             ..ctx.clone()
         };
-        let outcome = super::invoices::issue(store, &at, &seller, id, period).await?;
+        let outcome = super::invoices::bill(
+            store,
+            &at,
+            &super::invoices::Billing {
+                seller: seller.clone(),
+                grace: time::Duration::ZERO,
+            },
+            id,
+            period,
+        )
+        .await?;
         if let (super::invoices::Outcome::Issued { invoice_id, .. }, true) = (outcome, paid) {
             let paid_at = Ctx {
                 now: at.now + time::Duration::hours(6),

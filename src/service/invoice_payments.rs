@@ -155,8 +155,16 @@ fn check(
     })
 }
 
+/// A draft takes no payment before it is issued.
+fn draft_not_open(id: &InvoiceId) -> ApiError {
+    ApiError::rule(
+        Code::InvoiceNotOpen,
+        format!("invoice {id} is a draft, not issued: it takes no payment"),
+    )
+}
+
 /// 409 `invoice_not_open` unless the invoice is `issued` (a paid or void
-/// invoice is settled; a draft is not due yet).
+/// invoice is settled).
 fn require_open(invoice: &Invoice) -> Result<(), ApiError> {
     if invoice.status == InvoiceStatus::Issued {
         Ok(())
@@ -209,19 +217,38 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The invoice, read with its settlement in `tx`.
+/// An invoice of the account, as the payments see it.
+enum Found {
+    /// Issued (or since paid or void), read with its settlement.
+    Issued(Box<Invoice>),
+    /// A draft: not issued yet, so it takes no payment.
+    Draft,
+}
+
+/// The account's invoice `id`, or 404.
+async fn find(tx: &mut Tx, account: &AccountId, id: &InvoiceId) -> Result<Found, ApiError> {
+    if let Some(row) = tx.invoice(account, id).await? {
+        let mut invoice: Invoice = row.try_into()?;
+        attach(tx, std::slice::from_mut(&mut invoice)).await?;
+        return Ok(Found::Issued(Box::new(invoice)));
+    }
+    match tx.draft_by_id(id.as_str()).await? {
+        Some(d) if d.account_id == account.as_str() => Ok(Found::Draft),
+        _ => Err(ApiError::NotFound("invoice")),
+    }
+}
+
+/// The account's issued invoice `id` with its settlement; a draft is 409
+/// `invoice_not_open`, anything else 404.
 async fn load_invoice(
     tx: &mut Tx,
     account: &AccountId,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
-    let mut invoice: Invoice = tx
-        .invoice(account, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()?;
-    attach(tx, std::slice::from_mut(&mut invoice)).await?;
-    Ok(invoice)
+    match find(tx, account, id).await? {
+        Found::Issued(invoice) => Ok(*invoice),
+        Found::Draft => Err(draft_not_open(id)),
+    }
 }
 
 fn payment_summary(p: &InvoicePayment) -> serde_json::Value {
@@ -335,11 +362,18 @@ pub async fn record(
     id: &InvoiceId,
     fields: PaymentFields,
 ) -> Result<InvoicePayment, ApiError> {
-    super::load_account(tx, account).await?;
+    let currency = super::load_account(tx, account).await?.currency;
     // Payments of one account queue here; the invoice and its payments are
     // read after, so a concurrent payment is seen.
     tx.lock_account(account).await?;
-    let invoice = load_invoice(tx, account, id).await?;
+    let invoice = match find(tx, account, id).await? {
+        Found::Issued(invoice) => *invoice,
+        // The body is checked first, as for an issued invoice.
+        Found::Draft => {
+            check(fields, Some(currency), ctx.now, "")?;
+            return Err(draft_not_open(id));
+        }
+    };
     let checked = check(fields, Some(invoice.currency), ctx.now, "")?;
     let amount = checked
         .amount
@@ -383,28 +417,35 @@ pub async fn mark_paid(
     Ok(invoice)
 }
 
-/// Keeps a payment event that changes no invoice (unknown, or not open):
-/// the money received stays on record, and the provider gets its 200.
+/// Why a payment event changed no invoice.
+struct NotApplied<'a> {
+    /// The invoice's account, when the invoice exists.
+    account: Option<&'a AccountId>,
+    /// Whether the invoice is known: the amount is in its currency.
+    known: bool,
+    why: String,
+}
+
+/// Keeps a payment event that changes no invoice (unknown, a draft, or
+/// settled): the money received stays on record, and the provider gets its
+/// 200.
 async fn record_unapplied(
     tx: &mut Tx,
     ctx: &Ctx,
     named: &InvoiceId,
-    invoice: Option<&Invoice>,
+    not: NotApplied<'_>,
     checked: Checked,
     event_id: &str,
 ) -> Result<(), ApiError> {
-    let why = match invoice {
-        None => "unknown invoice".to_owned(),
-        Some(i) => format!("invoice {}", i.status.as_str()),
-    };
+    let why = not.why;
     tracing::warn!(event = event_id, invoice = %named, why = %why, "payment event recorded, not applied");
     let currency = checked
         .currency
-        .or_else(|| invoice.and(checked.amount).map(|a| a.currency()));
+        .or_else(|| checked.amount.filter(|_| not.known).map(|a| a.currency()));
     let payment = InvoicePayment {
         id: InvoicePaymentId::generate(),
         invoice_id: named.to_string(),
-        account_id: invoice.map(|i| i.account_id.clone()),
+        account_id: not.account.cloned(),
         applied: false,
         amount_minor: checked.amount.map(Money::minor),
         currency,
@@ -419,7 +460,7 @@ async fn record_unapplied(
     let mut after = payment_summary(&payment);
     after["not_applied_because"] = json!(why);
     let event = ctx.audit_event(
-        invoice.map(|i| &i.account_id),
+        not.account,
         "invoice.payment_recorded",
         ("invoice", named.as_str()),
         None,
@@ -446,19 +487,46 @@ pub async fn apply_paid_event(
     if !tx.record_webhook_event(event_id, ctx.now).await? {
         return Ok(false);
     }
-    let Some(found) = tx.invoice_by_id(id).await? else {
+    let owner = match tx.invoice_by_id(id).await? {
+        Some(row) => Some(row.account_id),
+        None => tx.draft_by_id(id.as_str()).await?.map(|d| d.account_id),
+    };
+    let Some(account) = owner.map(AccountId::from_trusted) else {
         let checked = check(fields, None, ctx.now, "data.")?;
-        record_unapplied(&mut tx, ctx, id, None, checked, event_id).await?;
+        let not = NotApplied {
+            account: None,
+            known: false,
+            why: "unknown invoice".into(),
+        };
+        record_unapplied(&mut tx, ctx, id, not, checked, event_id).await?;
         tx.commit().await?;
         return Ok(false);
     };
-    let account = AccountId::from_trusted(found.account_id);
     // Changes to one account's invoices queue here; the status is read after.
     tx.lock_account(&account).await?;
-    let invoice = load_invoice(&mut tx, &account, id).await?;
+    let currency = super::load_account(&mut tx, &account).await?.currency;
+    let invoice = match find(&mut tx, &account, id).await? {
+        Found::Issued(invoice) => *invoice,
+        Found::Draft => {
+            let checked = check(fields, Some(currency), ctx.now, "data.")?;
+            let not = NotApplied {
+                account: Some(&account),
+                known: true,
+                why: "invoice draft".into(),
+            };
+            record_unapplied(&mut tx, ctx, id, not, checked, event_id).await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+    };
     let checked = check(fields, Some(invoice.currency), ctx.now, "data.")?;
     if invoice.status != InvoiceStatus::Issued {
-        record_unapplied(&mut tx, ctx, id, Some(&invoice), checked, event_id).await?;
+        let not = NotApplied {
+            account: Some(&account),
+            known: true,
+            why: format!("invoice {}", invoice.status.as_str()),
+        };
+        record_unapplied(&mut tx, ctx, id, not, checked, event_id).await?;
         tx.commit().await?;
         return Ok(false);
     }
@@ -490,13 +558,17 @@ pub async fn apply_failed_event(
     if !tx.record_webhook_event(event_id, ctx.now).await? {
         return Ok(false);
     }
-    let found = tx.invoice_by_id(id).await?;
-    let account = found
-        .as_ref()
-        .map(|r| AccountId::from_trusted(r.account_id.clone()));
-    let open = found
-        .as_ref()
-        .is_some_and(|r| InvoiceStatus::parse(&r.status) == Some(InvoiceStatus::Issued));
+    let (account, open) = match tx.invoice_by_id(id).await? {
+        Some(r) => {
+            let open = InvoiceStatus::parse(&r.status) == Some(InvoiceStatus::Issued);
+            (Some(r.account_id), open)
+        }
+        None => (
+            tx.draft_by_id(id.as_str()).await?.map(|d| d.account_id),
+            false,
+        ),
+    };
+    let account = account.map(AccountId::from_trusted);
     if !open {
         tracing::warn!(event = event_id, invoice = %id, "payment failure of an invoice not open, recorded");
     }
@@ -557,13 +629,14 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<(Currency, Page<InvoicePayment>), ApiError> {
     let mut tx = store.begin_read().await?;
-    super::load_account(&mut tx, account).await?;
-    let invoice = tx
-        .invoice(account, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?;
-    let currency =
-        Currency::parse(&invoice.currency).ok_or_else(|| ApiError::internal("currency"))?;
+    let currency = super::load_account(&mut tx, account).await?.currency;
+    // A draft exists and has no payment yet: an empty list.
+    if tx.invoice(account, id).await?.is_none() {
+        match tx.draft_by_id(id.as_str()).await? {
+            Some(d) if d.account_id == account.as_str() => {}
+            _ => return Err(ApiError::NotFound("invoice")),
+        }
+    }
     let payments = tx
         .list_invoice_payments(account, id, page.after.as_deref(), page.limit)
         .await?;

@@ -1,28 +1,26 @@
 //! Invoices: composing the invoice of a period from the account's licenses,
 //! numbers, consumption and billing address; the upcoming invoice.
 
-use std::collections::BTreeMap;
-
-use time::Date;
+use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
 use crate::domain::ids::{AccountId, InvoiceId};
-use crate::domain::invoice::{Composition, Inputs, Item, Period, compose};
+use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
     AddressFieldsSnapshot, Invoice, InvoiceStatus, Snapshot, SnapshotLine,
 };
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
-use crate::domain::plan::price_on;
+use crate::domain::plan::PriceList;
 use crate::domain::role::Need;
 use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code};
 use crate::render::Lang;
-use crate::store::invoices::InvoiceRow;
+use crate::store::invoices::{DraftRow, InvoiceRow};
 use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
 
@@ -39,33 +37,65 @@ async fn billing_address(
         .find(|a| a.primary && a.status == AddressStatus::Verified))
 }
 
-/// The catalog's prices on every date: read once per invoice, instead of
-/// one query per plan and activation day.
-#[derive(Default)]
-struct PriceList(BTreeMap<String, (Currency, Vec<(Date, i64)>)>);
+/// The catalog's prices on every date, read once per invoice.
+async fn price_list(tx: &mut Tx) -> Result<PriceList, ApiError> {
+    let mut prices = PriceList::default();
+    for p in tx.dated_prices().await? {
+        let currency =
+            Currency::parse(&p.currency).ok_or_else(|| ApiError::internal("plan currency"))?;
+        prices.insert(
+            &p.plan_code,
+            p.effective_from,
+            Money::from_minor(p.monthly_price_minor, currency),
+        );
+    }
+    Ok(prices)
+}
 
-impl PriceList {
-    async fn load(tx: &mut Tx) -> Result<Self, ApiError> {
-        let mut plans: BTreeMap<String, (Currency, Vec<(Date, i64)>)> = BTreeMap::new();
-        for p in tx.dated_prices().await? {
-            let currency =
-                Currency::parse(&p.currency).ok_or_else(|| ApiError::internal("plan currency"))?;
-            plans
-                .entry(p.plan_code)
-                .or_insert_with(|| (currency, Vec::new()))
-                .1
-                .push((p.effective_from, p.monthly_price_minor));
+/// The account's unbilled out-of-plan consumption before `period`'s 1st
+/// (in its timezone), by month, oldest first.
+async fn unbilled_usage(
+    tx: &mut Tx,
+    account: &Account,
+    period: Period,
+) -> Result<Vec<MonthUsage>, ApiError> {
+    let zone = &account.timezone;
+    let cutoff = zone.start_of(period.start());
+    let Some(earliest) = tx
+        .earliest_unbilled_consumption(&account.id, cutoff)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut month = Period::of(zone.date_at(earliest));
+    let mut usage = Vec::new();
+    while month < period {
+        let (records, billable_minor) = tx
+            .consumption_unbilled(
+                &account.id,
+                zone.start_of(month.start()),
+                zone.start_of(month.next().start()),
+            )
+            .await?;
+        if billable_minor > 0 {
+            usage.push(MonthUsage {
+                month,
+                records,
+                billable_minor,
+            });
         }
-        Ok(PriceList(plans))
+        month = month.next();
     }
+    Ok(usage)
+}
 
-    /// The monthly price of `plan` in force on `on` (prices are oldest first).
-    fn on(&self, plan: &str, on: Date) -> Result<Money, ApiError> {
-        let (currency, prices) = self.0.get(plan).ok_or(ApiError::NotFound("plan"))?;
-        price_on(prices, on)
-            .map(|minor| Money::from_minor(minor, *currency))
-            .ok_or_else(|| ApiError::internal(format!("no price of {plan} on {on}")))
-    }
+/// What the invoice of `period` bills for `account` if it were finalized
+/// now: everything still unbilled that is due by the period's 1st.
+pub struct Composed {
+    pub composition: Composition,
+    pub address: Option<BillingAddress>,
+    /// The one-off charges it bills.
+    pub charge_ids: Vec<String>,
 }
 
 /// Composes the invoice of `period` for `account` from what is stored now.
@@ -73,62 +103,171 @@ pub async fn compose_for(
     tx: &mut Tx,
     account: &Account,
     period: Period,
-) -> Result<(Composition, Option<BillingAddress>), ApiError> {
-    let previous = period.previous();
-    // A license removed before the previous month is neither recurring nor
-    // prorated on this invoice.
-    let groups = tx.billable_groups(&account.id, previous.start()).await?;
-    let price_list = if groups.is_empty() {
+) -> Result<Composed, ApiError> {
+    let groups = tx.billable_groups(&account.id, period.start()).await?;
+    let prices = if groups.is_empty() {
         PriceList::default()
     } else {
-        PriceList::load(tx).await?
+        price_list(tx).await?
     };
     let mut items = Vec::with_capacity(groups.len());
-    let mut prices = BTreeMap::new();
     for g in groups {
-        if !prices.contains_key(&g.plan_code) {
-            let price = price_list.on(&g.plan_code, period.start())?;
-            prices.insert(g.plan_code.clone(), price);
-        }
+        let price_at_activation = prices.on(&g.plan_code, g.activation_date).ok_or_else(|| {
+            ApiError::internal(format!(
+                "no price of {} on {}",
+                g.plan_code, g.activation_date
+            ))
+        })?;
         items.push(Item {
             quantity: u32::try_from(g.quantity).map_err(ApiError::internal)?,
             phone_number: g.phone_number,
-            price_at_activation: price_list.on(&g.plan_code, g.activation_date)?,
+            price_at_activation,
             plan: g.plan_code,
             activation_date: g.activation_date,
             removal_date: g.removal_date,
             prorated_amount_minor: g.prorated_amount_minor,
+            proration_due: g.proration_due,
+            billed_until: g.billed_until,
         });
     }
-    let zone = &account.timezone;
-    let (consumption_records, consumption_billable_minor) = tx
-        .consumption_billable(
-            &account.id,
-            zone.start_of(previous.start()),
-            zone.start_of(period.start()),
-        )
-        .await?;
+    let consumption = unbilled_usage(tx, account, period).await?;
+    let (charges, charge_ids) = unbilled_charges(tx, account).await?;
     let address = billing_address(tx, &account.id).await?;
     let inputs = Inputs {
         period,
         currency: account.currency,
         items,
         prices,
-        consumption_records,
-        consumption_billable_minor,
+        consumption,
+        charges,
         buyer_country: address.as_ref().map(|a| a.fields.country),
         buyer_vat_number: address.as_ref().and_then(|a| a.fields.vat_number.clone()),
     };
     let composition = compose(&inputs).map_err(ApiError::internal)?;
-    Ok((composition, address))
+    Ok(Composed {
+        composition,
+        address,
+        charge_ids,
+    })
 }
 
-/// What the next billing run would issue, computed now.
+/// The account's one-off charges not billed yet, oldest first, with their ids.
+async fn unbilled_charges(
+    tx: &mut Tx,
+    account: &Account,
+) -> Result<(Vec<Charge>, Vec<String>), ApiError> {
+    let rows = tx.unbilled_charges(&account.id).await?;
+    let mut charges = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows {
+        let currency =
+            Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("charge currency"))?;
+        charges.push(Charge {
+            description: r.description,
+            unit_amount: Money::from_minor(r.unit_amount_minor, currency),
+            quantity: u32::try_from(r.quantity).map_err(ApiError::internal)?,
+        });
+        ids.push(r.id);
+    }
+    Ok((charges, ids))
+}
+
+/// What an invoice keeps of the moment it is issued (a draft shows the
+/// same, composed now).
+fn snapshot(
+    seller: &Seller,
+    account: &Account,
+    c: &Composition,
+    address: Option<BillingAddress>,
+    payment_method: Option<PaymentMethod>,
+) -> Snapshot {
+    Snapshot {
+        seller: seller.clone(),
+        account_name: account.name.clone(),
+        period_start: c.period.start(),
+        period_end: c.period.end(),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| SnapshotLine {
+                kind: l.kind,
+                description: l.description.clone(),
+                plan: l.plan.clone(),
+                quantity: l.quantity,
+                unit_amount_minor: l.unit_amount.minor(),
+                amount_minor: l.amount.minor(),
+                days: l.days,
+                days_in_period: l.days_in_period,
+                activation_date: l.activation_date,
+                service_start: l.service_start,
+                service_end: l.service_end,
+            })
+            .collect(),
+        tax_treatment: c.tax,
+        tax_rate: c.tax.rate().normalize().to_string(),
+        buyer: address.map(|a| AddressFieldsSnapshot {
+            company_name: a.fields.company_name,
+            line1: a.fields.line1,
+            line2: a.fields.line2,
+            postal_code: a.fields.postal_code,
+            city: a.fields.city,
+            region: a.fields.region,
+            country: a.fields.country.code().to_owned(),
+            vat_number: a.fields.vat_number,
+        }),
+        payment_method: payment_method.map(|m| m.masked()),
+    }
+}
+
+/// A draft as it reads now: composed from what is unbilled at `ctx.now`.
+async fn draft_invoice(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    seller: &Seller,
+    account: &Account,
+    draft: &DraftRow,
+) -> Result<Invoice, ApiError> {
+    let period = Period::parse(&draft.period)
+        .ok_or_else(|| ApiError::internal(format!("draft period {}", draft.period)))?;
+    let Composed {
+        composition: c,
+        address,
+        ..
+    } = compose_for(tx, account, period).await?;
+    let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
+    let zone = &account.timezone;
+    let issue_date = zone
+        .date_at(ctx.now)
+        .max(zone.date_at(draft.finalize_after));
+    Ok(Invoice {
+        id: InvoiceId::from_trusted(draft.id.clone()),
+        account_id: account.id.clone(),
+        number: None,
+        period: draft.period.clone(),
+        status: InvoiceStatus::Draft,
+        issue_date,
+        currency: account.currency,
+        subtotal: c.subtotal,
+        tax: c.tax_amount,
+        total: c.total,
+        snapshot: snapshot(seller, account, &c, address, payment_method),
+        paid_at: None,
+        voided_at: None,
+        void_reason: None,
+        settlement: Settlement::unpaid(c.total, false),
+    })
+}
+
+/// What the next billing run would issue, computed now; or the account's
+/// current draft, recomputed, when a run made one.
 pub struct Upcoming {
     pub account: Account,
     pub composition: Composition,
     pub address: Option<BillingAddress>,
-    /// The issue date: the 1st of the period.
+    /// The current draft's id, when the upcoming invoice is a draft.
+    pub draft_id: Option<InvoiceId>,
+    /// The issue date: the period's 1st, or for a draft the day it will be
+    /// finalized at the earliest.
     pub issue_date: Date,
     /// The default payment method is debited on the issue date.
     pub payment_method: Option<PaymentMethod>,
@@ -142,15 +281,37 @@ pub async fn upcoming(
 ) -> Result<Upcoming, ApiError> {
     let mut tx = store.begin_read().await?;
     let account = super::accounts::load(&mut tx, account_id).await?;
-    let today = account.timezone.date_at(ctx.now);
-    let period = Period::of(today).next();
-    let (composition, address) = compose_for(&mut tx, &account, period).await?;
+    let zone = &account.timezone;
+    let today = zone.date_at(ctx.now);
+    let draft = tx
+        .drafts_of(account_id, None)
+        .await?
+        .into_iter()
+        .max_by(|a, b| a.period.cmp(&b.period));
+    let (period, draft_id, issue_date) = match &draft {
+        Some(d) => (
+            Period::parse(&d.period)
+                .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?,
+            Some(InvoiceId::from_trusted(d.id.clone())),
+            today.max(zone.date_at(d.finalize_after)),
+        ),
+        None => {
+            let period = Period::of(today).next();
+            (period, None, period.start())
+        }
+    };
+    let Composed {
+        composition,
+        address,
+        ..
+    } = compose_for(&mut tx, &account, period).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
     Ok(Upcoming {
         account,
         composition,
         address,
-        issue_date: period.start(),
+        draft_id,
+        issue_date,
         payment_method,
     })
 }
@@ -167,7 +328,7 @@ impl TryFrom<InvoiceRow> for Invoice {
         Ok(Invoice {
             id: InvoiceId::from_trusted(r.id),
             account_id: AccountId::from_trusted(r.account_id),
-            number: r.number,
+            number: Some(r.number),
             period: r.period,
             status,
             issue_date: r.issue_date,
@@ -185,6 +346,14 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
+/// The earliest instant a period begins anywhere (UTC+14, Kiribati).
+fn begins_anywhere(period: Period) -> OffsetDateTime {
+    period
+        .start()
+        .midnight()
+        .assume_offset(time::UtcOffset::from_hms(14, 0, 0).expect("a valid offset"))
+}
+
 /// What a billing run did for one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -192,48 +361,87 @@ pub enum Outcome {
         number: String,
         invoice_id: InvoiceId,
     },
+    /// A draft, finalized when its grace period ends.
+    Drafted {
+        invoice_id: InvoiceId,
+    },
     AlreadyIssued,
+    /// A draft of the period exists already.
+    AlreadyDrafted {
+        invoice_id: InvoiceId,
+        due: bool,
+    },
     NothingToBill,
+    /// The period's 1st has not begun in the account's timezone.
+    NotStarted,
 }
 
 /// What a billing run did.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub issued: Vec<(AccountId, String, InvoiceId)>,
+    /// Drafts made, finalized when the grace period ends.
+    pub drafted: Vec<(AccountId, InvoiceId)>,
     pub already_issued: usize,
+    pub already_drafted: usize,
     pub nothing_to_bill: usize,
-    /// Accounts whose invoice could not be issued, with why; the run went on.
+    /// Accounts skipped: the period's 1st has not begun in their timezone.
+    pub not_started: Vec<AccountId>,
+    /// Accounts whose invoice could not be made, with why; the run went on.
     pub failed: Vec<(AccountId, String)>,
 }
 
-/// Issues the invoice of `period` for every account, one transaction each.
-/// Running it again issues nothing twice; an account that fails is reported
-/// and the others go on; a failed account's transaction leaves nothing.
+/// How invoices are made: who issues them and how long drafts wait.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    pub seller: Seller,
+    pub grace: time::Duration,
+}
+
+/// Bills `period` for every account (or `only` these), one transaction
+/// each: a draft per account with something to bill, finalized at once
+/// when there is no grace period. Running it again makes nothing twice; an
+/// account that fails is reported and the others go on. Refused (422
+/// `period_not_started`) when the period's 1st has begun nowhere; accounts
+/// where it has not begun yet are skipped and reported.
 #[instrument(skip_all, fields(period = %period))]
 pub async fn run(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    billing: &Billing,
     period: Period,
+    only: Option<&[AccountId]>,
 ) -> Result<RunReport, ApiError> {
     ctx.require(Need::Staff)?;
-    let accounts = {
-        let mut tx = store.begin_read().await?;
-        tx.account_ids().await?
+    if ctx.now < begins_anywhere(period) {
+        return Err(ApiError::rule(
+            Code::PeriodNotStarted,
+            format!("{period} has not begun anywhere yet: a period is billed from its 1st"),
+        ));
+    }
+    let accounts = match only {
+        Some(ids) => ids.to_vec(),
+        None => {
+            let mut tx = store.begin_read().await?;
+            tx.account_ids().await?
+        }
     };
     let mut report = RunReport::default();
     for account in accounts {
-        match issue(store, ctx, seller, &account, period).await {
+        match bill(store, ctx, billing, &account, period).await {
             Ok(Outcome::Issued { number, invoice_id }) => {
                 report.issued.push((account, number, invoice_id))
             }
+            Ok(Outcome::Drafted { invoice_id }) => report.drafted.push((account, invoice_id)),
             Ok(Outcome::AlreadyIssued) => report.already_issued += 1,
+            Ok(Outcome::AlreadyDrafted { .. }) => report.already_drafted += 1,
             Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
+            Ok(Outcome::NotStarted) => report.not_started.push(account),
             // The database went away: the rest would fail the same way.
             // What was issued stays issued; running again issues the rest.
             Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
             Err(e) => {
-                tracing::error!(account = %account, code = e.code().as_str(), cause = %e.cause(), "invoice not issued");
+                tracing::error!(account = %account, code = e.code().as_str(), cause = %e.cause(), "invoice not made");
                 report.failed.push((account, e.to_string()));
             }
         }
@@ -241,68 +449,181 @@ pub async fn run(
     Ok(report)
 }
 
-/// Issues one account's invoice of `period`, in one transaction.
-pub async fn issue(
+/// Bills one account's `period`: a draft, finalized at once without a
+/// grace period (what the demo and a run without grace do).
+pub async fn bill(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    billing: &Billing,
+    account_id: &AccountId,
+    period: Period,
+) -> Result<Outcome, ApiError> {
+    let outcome = draft(store, ctx, billing.grace, account_id, period).await?;
+    match outcome {
+        // Without a grace period, a draft is issued at once; so is one a
+        // crash or an earlier run left behind, once its own grace is over.
+        Outcome::Drafted { invoice_id }
+        | Outcome::AlreadyDrafted {
+            invoice_id,
+            due: true,
+        } if billing.grace.is_zero() => {
+            match finalize(store, ctx, &billing.seller, &invoice_id, Empty::Discard).await? {
+                Finalized::Issued(i) => Ok(Outcome::Issued {
+                    number: i.number.unwrap_or_default(),
+                    invoice_id,
+                }),
+                Finalized::Discarded | Finalized::Gone => Ok(Outcome::NothingToBill),
+            }
+        }
+        other => Ok(other),
+    }
+}
+
+/// Makes the draft of `period` for one account, in one transaction.
+async fn draft(
+    store: &Store,
+    ctx: &Ctx,
+    grace: time::Duration,
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
     let key = period.to_string();
     let mut tx = store.begin_write().await?;
     let account = super::load_account(&mut tx, account_id).await?;
+    if account.timezone.start_of(period.start()) > ctx.now {
+        return Ok(Outcome::NotStarted);
+    }
     if tx.invoice_for_period(account_id, &key).await?.is_some() {
         return Ok(Outcome::AlreadyIssued);
     }
-    let (c, address) = compose_for(&mut tx, &account, period).await?;
-    if c.lines.is_empty() {
+    if let Some(d) = tx.draft_for_period(account_id, &key).await? {
+        return Ok(Outcome::AlreadyDrafted {
+            invoice_id: InvoiceId::from_trusted(d.id),
+            due: d.finalize_after <= ctx.now,
+        });
+    }
+    let composed = compose_for(&mut tx, &account, period).await?;
+    if composed.composition.lines.is_empty() {
         return Ok(Outcome::NothingToBill);
     }
-    let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
-    let snapshot = Snapshot {
-        seller: seller.clone(),
-        account_name: account.name.clone(),
-        period_start: period.start(),
-        period_end: period.end(),
-        lines: c
-            .lines
-            .iter()
-            .map(|l| SnapshotLine {
-                kind: l.kind,
-                description: l.description.clone(),
-                plan: l.plan.clone(),
-                quantity: l.quantity,
-                unit_amount_minor: l.unit_amount.minor(),
-                amount_minor: l.amount.minor(),
-                days: l.days,
-                days_in_period: l.days_in_period,
-            })
-            .collect(),
-        tax_treatment: c.tax,
-        tax_rate: c.tax.rate().normalize().to_string(),
-        buyer: address.map(|a| AddressFieldsSnapshot {
-            company_name: a.fields.company_name,
-            line1: a.fields.line1,
-            line2: a.fields.line2,
-            postal_code: a.fields.postal_code,
-            city: a.fields.city,
-            region: a.fields.region,
-            country: a.fields.country.code().to_owned(),
-            vat_number: a.fields.vat_number,
-        }),
-        payment_method: payment_method.map(|m| m.masked()),
-    };
-    let n = tx.next_invoice_number(period.year).await?;
-    let number = format!("F-{:04}-{n:06}", period.year);
     let id = InvoiceId::generate();
-    let row = InvoiceRow {
+    let row = DraftRow {
         id: id.to_string(),
         account_id: account_id.to_string(),
-        number: number.clone(),
         period: key,
+        created_at: ctx.now,
+        finalize_after: ctx.now + grace,
+    };
+    match tx.insert_draft(&row).await {
+        Ok(()) => {}
+        // Another run made it meanwhile.
+        Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            return Ok(Outcome::AlreadyDrafted {
+                invoice_id: id,
+                due: false,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let event = ctx.audit_event(
+        Some(account_id),
+        "invoice.drafted",
+        ("invoice", id.as_str()),
+        None,
+        Some(serde_json::json!({
+            "period": row.period,
+            "finalize_after": row.finalize_after.format(&time::format_description::well_known::Rfc3339).map_err(ApiError::internal)?,
+        })),
+    );
+    super::audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Outcome::Drafted { invoice_id: id })
+}
+
+/// What to do with a draft that has nothing to bill when it is finalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Empty {
+    /// Delete it (the finalizer: it would never bill anything).
+    Discard,
+    /// Refuse, 409 `draft_empty`, and keep it (staff asked for this one).
+    Refuse,
+}
+
+/// What finalizing a draft did.
+#[derive(Debug, Clone)]
+pub enum Finalized {
+    Issued(Box<Invoice>),
+    /// It had nothing to bill: deleted.
+    Discarded,
+    /// It was finalized or discarded by someone else meanwhile.
+    Gone,
+}
+
+/// Finalizes a draft in one transaction: its number from the sequence of
+/// the issue date's year, the issue date (today in the account's
+/// timezone), the frozen snapshot, every item it bills marked billed by it,
+/// its emails queued and an audit event. A crash at any point leaves the
+/// draft as it was or the whole invoice, never a used number without one.
+pub async fn finalize(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    id: &InvoiceId,
+    empty: Empty,
+) -> Result<Finalized, ApiError> {
+    let mut tx = store.begin_write().await?;
+    let Some(found) = tx.draft_by_id(id.as_str()).await? else {
+        return Ok(Finalized::Gone);
+    };
+    let account_id = AccountId::from_trusted(found.account_id);
+    // Finalizers of one account queue here; ingestion of its consumption
+    // holds the credits' lock while it writes records: what is composed
+    // below is what gets marked billed.
+    tx.lock_account(&account_id).await?;
+    tx.lock_credits(&account_id).await?;
+    let Some(d) = tx.draft_by_id(id.as_str()).await? else {
+        return Ok(Finalized::Gone);
+    };
+    let account = super::load_account(&mut tx, &account_id).await?;
+    let period = Period::parse(&d.period)
+        .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?;
+    let Composed {
+        composition: c,
+        address,
+        charge_ids,
+    } = compose_for(&mut tx, &account, period).await?;
+    if c.lines.is_empty() {
+        if empty == Empty::Refuse {
+            return Err(ApiError::rule(
+                Code::DraftEmpty,
+                format!("the draft of {period} has nothing to bill: it is not issued"),
+            ));
+        }
+        tx.delete_draft(&d.id).await?;
+        let event = ctx.audit_event(
+            Some(&account_id),
+            "invoice.draft_discarded",
+            ("invoice", &d.id),
+            Some(serde_json::json!({ "period": d.period })),
+            None,
+        );
+        super::audit::record(&mut tx, event).await?;
+        tx.commit().await?;
+        return Ok(Finalized::Discarded);
+    }
+    let issue_date = account.timezone.date_at(ctx.now);
+    let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
+    let snapshot = snapshot(seller, &account, &c, address, payment_method);
+    let year = issue_date.year();
+    let n = tx.next_invoice_number(year).await?;
+    let number = format!("F-{year:04}-{n:06}");
+    let row = InvoiceRow {
+        id: d.id.clone(),
+        account_id: account_id.to_string(),
+        number: number.clone(),
+        period: d.period.clone(),
         status: InvoiceStatus::Issued.as_str().into(),
-        issue_date: period.start(),
+        issue_date,
         currency: account.currency.code().into(),
         subtotal_minor: c.subtotal.minor(),
         tax_minor: c.tax_amount.minor(),
@@ -313,37 +634,167 @@ pub async fn issue(
         voided_at: None,
         void_reason: None,
     };
-    match tx.insert_invoice(&row).await {
-        Ok(()) => {}
-        // Another run issued it meanwhile: this transaction, and the number
-        // it took, roll back.
-        Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            return Ok(Outcome::AlreadyIssued);
-        }
-        Err(e) => return Err(e.into()),
-    }
+    tx.insert_invoice(&row).await?;
+    tx.delete_draft(&d.id).await?;
+    tx.bill_items(&account_id, period.start(), period.next().start(), &row.id)
+        .await?;
+    tx.bill_consumption(
+        &account_id,
+        account.timezone.start_of(period.start()),
+        &row.id,
+    )
+    .await?;
+    bill_charges(&mut tx, &account_id, &row.id, &charge_ids).await?;
     let emails = super::outbox::queue(&mut tx, &row, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
-        Some(account_id),
+        Some(&account_id),
         "invoice.issued",
-        ("invoice", id.as_str()),
+        ("invoice", &row.id),
         None,
         Some(serde_json::json!({
             "number": number,
+            "issue_date": issue_date.to_string(),
             "total_minor": c.total.minor(),
             "emails_queued": emails,
         })),
     );
     super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(Outcome::Issued {
-        number,
-        invoice_id: id,
-    })
+    Ok(Finalized::Issued(Box::new(Invoice::try_from(row)?)))
 }
 
+/// Marks the one-off charges an invoice bills.
+async fn bill_charges(
+    tx: &mut Tx,
+    account: &AccountId,
+    invoice: &str,
+    ids: &[String],
+) -> Result<(), ApiError> {
+    // The account is locked: no charge was deleted or billed meanwhile.
+    let billed = tx.bill_charges(account, invoice, ids).await?;
+    if billed != ids.len() as u64 {
+        return Err(ApiError::internal(format!(
+            "{billed} of {} charges marked billed",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Staff: finalize one draft now, whatever its grace period.
+pub async fn finalize_by_staff(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    account_id: &Authorized,
+    id: &InvoiceId,
+) -> Result<Invoice, ApiError> {
+    {
+        let mut tx = store.begin_read().await?;
+        super::accounts::load(&mut tx, account_id).await?;
+        let draft = tx.draft_by_id(id.as_str()).await?;
+        if draft.is_none_or(|d| d.account_id != account_id.as_str()) {
+            return match tx.invoice(account_id, id).await? {
+                Some(i) => Err(ApiError::rule(
+                    Code::InvoiceNotDraft,
+                    format!(
+                        "invoice {} is {}: only a draft is finalized",
+                        i.number, i.status
+                    ),
+                )),
+                None => Err(ApiError::NotFound("invoice")),
+            };
+        }
+    }
+    match finalize(store, ctx, seller, id, Empty::Refuse).await? {
+        Finalized::Issued(invoice) => Ok(*invoice),
+        // Finalized by the finalizer meanwhile: it is what staff asked for.
+        Finalized::Gone | Finalized::Discarded => get(store, ctx, seller, account_id, id).await,
+    }
+}
+
+/// What a finalizer pass did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FinalizeReport {
+    pub issued: Vec<String>,
+    pub discarded: usize,
+    pub failed: Vec<(String, String)>,
+}
+
+/// Finalizes every draft whose grace period is over, the oldest first.
+/// Safe with several instances at once: each draft is finalized by the
+/// first to lock its account, the others find it gone.
+pub async fn finalize_due(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+) -> Result<FinalizeReport, ApiError> {
+    const BATCH: u32 = 200;
+    let mut report = FinalizeReport::default();
+    let mut failed = std::collections::HashSet::new();
+    loop {
+        let due = {
+            let mut tx = store.begin_read().await?;
+            tx.due_drafts(ctx.now, BATCH + u32::try_from(failed.len()).unwrap_or(0))
+                .await?
+        };
+        let fresh: Vec<DraftRow> = due
+            .into_iter()
+            .filter(|d| !failed.contains(&d.id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(report);
+        }
+        for d in fresh {
+            let id = InvoiceId::from_trusted(d.id.clone());
+            match finalize(store, ctx, seller, &id, Empty::Discard).await {
+                Ok(Finalized::Issued(i)) => report.issued.push(i.number.unwrap_or_default()),
+                Ok(Finalized::Discarded) => report.discarded += 1,
+                Ok(Finalized::Gone) => {}
+                Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
+                Err(e) => {
+                    tracing::error!(draft = %d.id, code = e.code().as_str(), cause = %e.cause(), "draft not finalized");
+                    report.failed.push((d.id.clone(), e.to_string()));
+                    failed.insert(d.id);
+                }
+            }
+        }
+    }
+}
+
+/// The background finalizer of `serve`: a pass every `every`.
+pub async fn finalizer(
+    store: Store,
+    clock: crate::clock::Clock,
+    seller: Seller,
+    every: std::time::Duration,
+) {
+    loop {
+        let ctx = Ctx::system("invoice-finalizer", clock.now());
+        match finalize_due(&store, &ctx, &seller).await {
+            Ok(r) if !r.issued.is_empty() || r.discarded > 0 || !r.failed.is_empty() => {
+                tracing::info!(
+                    issued = r.issued.len(),
+                    discarded = r.discarded,
+                    failed = r.failed.len(),
+                    "drafts finalized"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(cause = %e.cause(), "finalizer pass failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The account's invoices in id order (ids grow with time; a draft keeps
+/// its id when issued): issued ones as issued, drafts composed now. Drafts
+/// have no issue date yet: a list filtered by dates leaves them out.
+#[allow(clippy::too_many_arguments)]
 pub async fn list(
     store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
     account_id: &Authorized,
     status: Option<InvoiceStatus>,
     from: Option<Date>,
@@ -351,43 +802,89 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page<Invoice>, ApiError> {
     let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    let rows = tx
-        .list_invoices(
-            account_id,
-            status,
-            from,
-            to,
-            page.after.as_deref(),
-            page.limit,
-        )
-        .await?;
-    let mut items: Vec<Invoice> = rows
-        .items
-        .into_iter()
-        .map(Invoice::try_from)
-        .collect::<Result<_, _>>()?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
+    let after = page.after.as_deref();
+    let mut items: Vec<Invoice> = Vec::new();
+    // Past the last issued invoice of this page, the next page decides.
+    let mut bound: Option<String> = None;
+    if status.is_none_or(|s| s != InvoiceStatus::Draft) {
+        let rows = tx
+            .list_invoices(account_id, status, from, to, after, page.limit)
+            .await?;
+        if rows.has_more {
+            bound = rows.items.last().map(|r| r.id.clone());
+        }
+        for r in rows.items {
+            items.push(Invoice::try_from(r)?);
+        }
+    }
+    if status.is_none_or(|s| s == InvoiceStatus::Draft) && from.is_none() && to.is_none() {
+        for d in tx.drafts_of(account_id, after).await? {
+            if bound.as_ref().is_some_and(|b| d.id > *b) {
+                break;
+            }
+            items.push(draft_invoice(&mut tx, ctx, seller, &account, &d).await?);
+        }
+    }
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let limit = page.limit as usize;
+    let has_more = items.len() > limit || bound.is_some();
+    items.truncate(limit);
     super::invoice_payments::attach(&mut tx, &mut items).await?;
-    Ok(Page {
-        items,
-        has_more: rows.has_more,
-    })
+    Ok(Page { items, has_more })
 }
 
+/// An invoice: as issued, or a draft composed now.
 pub async fn get(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    account_id: &Authorized,
+    id: &InvoiceId,
+) -> Result<Invoice, ApiError> {
+    let mut tx = store.begin_read().await?;
+    let account = super::accounts::load(&mut tx, account_id).await?;
+    if let Some(row) = tx.invoice(account_id, id).await? {
+        let mut invoice: Invoice = row.try_into()?;
+        super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+        return Ok(invoice);
+    }
+    match tx.draft_by_id(id.as_str()).await? {
+        Some(d) if d.account_id == account_id.as_str() => {
+            draft_invoice(&mut tx, ctx, seller, &account, &d).await
+        }
+        _ => Err(ApiError::NotFound("invoice")),
+    }
+}
+
+/// An issued invoice (a draft's id: 409 `invoice_not_open`).
+pub async fn get_issued(
     store: &Store,
     account_id: &Authorized,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_read().await?;
     super::accounts::load(&mut tx, account_id).await?;
-    let mut invoice: Invoice = tx
-        .invoice(account_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()?;
-    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
-    Ok(invoice)
+    issued(&mut tx, account_id, id).await?.try_into()
+}
+
+/// An issued invoice's row; a draft is 409 `invoice_not_open`, anything
+/// else 404.
+async fn issued(
+    tx: &mut Tx,
+    account_id: &AccountId,
+    id: &InvoiceId,
+) -> Result<InvoiceRow, ApiError> {
+    if let Some(row) = tx.invoice(account_id, id).await? {
+        return Ok(row);
+    }
+    match tx.draft_by_id(id.as_str()).await? {
+        Some(d) if d.account_id == account_id.as_str() => Err(ApiError::rule(
+            Code::InvoiceNotOpen,
+            "the invoice is a draft: it is not issued yet",
+        )),
+        _ => Err(ApiError::NotFound("invoice")),
+    }
 }
 
 /// The emails queued when the invoice was issued, one per recipient, with
@@ -400,9 +897,18 @@ pub async fn emails(
 ) -> Result<Page<InvoiceEmailRow>, ApiError> {
     let mut tx = store.begin_read().await?;
     super::accounts::load(&mut tx, account_id).await?;
-    tx.invoice(account_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?;
+    if tx.invoice(account_id, id).await?.is_none() {
+        match tx.draft_by_id(id.as_str()).await? {
+            // A draft sent nothing yet.
+            Some(d) if d.account_id == account_id.as_str() => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    has_more: false,
+                });
+            }
+            _ => return Err(ApiError::NotFound("invoice")),
+        }
+    }
     Ok(tx
         .invoice_emails(id, page.after.as_deref(), page.limit)
         .await?)
@@ -464,10 +970,7 @@ pub async fn close_by_staff(
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account_id).await?;
     tx.lock_account(account_id).await?;
-    let row = tx
-        .invoice(account_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?;
+    let row = issued(&mut tx, account_id, id).await?;
     let invoice = close(&mut tx, ctx, row, closing).await?;
     tx.commit().await?;
     Ok(invoice)

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod addresses;
 pub mod audit;
+pub mod charges;
 pub mod consumption;
 pub mod contacts;
 pub mod credits;
@@ -80,6 +81,19 @@ fn role_not_allowed(need: Need, role: Role) -> ApiError {
 }
 
 impl Ctx {
+    /// A background task acting as staff (the finalizer, `comptoir` commands).
+    pub fn system(subject: &str, now: OffsetDateTime) -> Self {
+        Ctx {
+            caller: Caller {
+                subject: subject.to_owned(),
+                role: crate::domain::role::Role::Support,
+                account_id: None,
+            },
+            request_id: None,
+            now,
+        }
+    }
+
     /// The tenant rule (another account: 404), then the role (403): the one
     /// check of every route under `/v1/accounts/{account_id}`.
     pub fn authorize(&self, account: &AccountId, need: Need) -> Result<Authorized, ApiError> {

@@ -170,8 +170,10 @@ async fn send(
                 .try_into()
                 .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?
         };
-        let pdf = crate::render::invoice::pdf(&invoice, Lang::from_code(&row.lang));
-        pdfs.insert(key.clone(), (format!("{}.pdf", invoice.number), pdf));
+        let lang = Lang::from_code(&row.lang);
+        let pdf = crate::render::invoice::pdf(&invoice, lang);
+        let name = format!("{}.pdf", crate::render::invoice::number(&invoice, lang));
+        pdfs.insert(key.clone(), (name, pdf));
     }
     let (filename, pdf) = &pdfs[&key];
     let pdf_type = ContentType::parse("application/pdf").expect("a valid content type");

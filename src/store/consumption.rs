@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use super::{Tx, fetch_one, on_tx, sql};
+use super::{Tx, execute, fetch_one, on_tx, sql};
 use crate::domain::consumption::{Direction, Filter, Kind, Position, Record, Totals};
 use crate::domain::ids::{AccountId, ConsumptionId, TeamId, UserId};
 
@@ -516,6 +516,120 @@ impl Tx {
         .bind(split.head.1)
         .bind(split.tail.0)
         .bind(split.tail.1))
+    }
+
+    /// Billable consumption in `[from, to)` that no invoice billed yet:
+    /// (records, minor units). Whole hours are read from the hours'
+    /// counters, the partial hours at the edges from the records.
+    pub async fn consumption_unbilled(
+        &mut self,
+        account: &AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        let split = split_hours(from, to);
+        fetch_one!(self, sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(COALESCE(SUM(b), 0) AS BIGINT) FROM (\
+             SELECT records - billed_records AS n, billable_minor - billed_minor AS b \
+             FROM consumption_billable_hours \
+             WHERE account_id = $1 AND epoch_hour >= $2 AND epoch_hour < $3 AND billed_minor < billable_minor \
+             UNION ALL SELECT 1, billable_minor FROM consumption_records WHERE account_id = $1 \
+             AND occurred_at >= $4 AND occurred_at < $5 AND invoice_id IS NULL AND billable_minor > 0 \
+             UNION ALL SELECT 1, billable_minor FROM consumption_records WHERE account_id = $1 \
+             AND occurred_at >= $6 AND occurred_at < $7 AND invoice_id IS NULL AND billable_minor > 0\
+             ) AS t",
+        )
+        .bind(account.as_str())
+        .bind(split.hours.0)
+        .bind(split.hours.1)
+        .bind(split.head.0)
+        .bind(split.head.1)
+        .bind(split.tail.0)
+        .bind(split.tail.1))
+    }
+
+    /// The start of the earliest hour before `to` holding billable
+    /// consumption that no invoice billed yet.
+    pub async fn earliest_unbilled_consumption(
+        &mut self,
+        account: &AccountId,
+        to: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+        let t = to.unix_timestamp_nanos();
+        let end = t.div_euclid(HOUR_NANOS) + i128::from(t.rem_euclid(HOUR_NANOS) != 0);
+        let end = i64::try_from(end).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let (hour,): (Option<i64>,) = fetch_one!(
+            self,
+            sqlx::query_as(
+                "SELECT MIN(epoch_hour) FROM consumption_billable_hours \
+                 WHERE account_id = $1 AND billed_minor < billable_minor AND epoch_hour < $2",
+            )
+            .bind(account.as_str())
+            .bind(end)
+        )?;
+        Ok(hour.and_then(|h| OffsetDateTime::from_unix_timestamp(h.checked_mul(3600)?).ok()))
+    }
+
+    /// Marks every billable record before `cutoff` that no invoice billed
+    /// yet as billed by `invoice`, and brings the hours' counters along.
+    /// Returns the records marked.
+    pub async fn bill_consumption(
+        &mut self,
+        account: &AccountId,
+        cutoff: OffsetDateTime,
+        invoice: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let cutoff = cutoff.to_offset(UtcOffset::UTC);
+        let marked = execute!(
+            self,
+            sqlx::query(
+                "UPDATE consumption_records SET invoice_id = $3 WHERE account_id = $1 \
+                 AND invoice_id IS NULL AND billable_minor > 0 AND occurred_at < $2",
+            )
+            .bind(account.as_str())
+            .bind(cutoff)
+            .bind(invoice)
+        )?;
+        if marked == 0 {
+            return Ok(0);
+        }
+        let t = cutoff.unix_timestamp_nanos();
+        let floor = i64::try_from(t.div_euclid(HOUR_NANOS))
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE consumption_billable_hours SET billed_records = records, \
+                 billed_minor = billable_minor WHERE account_id = $1 AND epoch_hour < $2 \
+                 AND billed_minor < billable_minor",
+            )
+            .bind(account.as_str())
+            .bind(floor)
+        )?;
+        if t.rem_euclid(HOUR_NANOS) != 0 {
+            // The hour the cutoff falls in: billed is what its records say.
+            let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(floor) * HOUR_NANOS)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let end = start + time::Duration::HOUR;
+            execute!(
+                self,
+                sqlx::query(
+                    "UPDATE consumption_billable_hours SET \
+                     billed_records = (SELECT CAST(COUNT(*) AS BIGINT) FROM consumption_records r \
+                     WHERE r.account_id = $1 AND r.occurred_at >= $3 AND r.occurred_at < $4 \
+                     AND r.invoice_id IS NOT NULL AND r.billable_minor > 0), \
+                     billed_minor = (SELECT CAST(COALESCE(SUM(r.billable_minor), 0) AS BIGINT) \
+                     FROM consumption_records r WHERE r.account_id = $1 AND r.occurred_at >= $3 \
+                     AND r.occurred_at < $4 AND r.invoice_id IS NOT NULL AND r.billable_minor > 0) \
+                     WHERE account_id = $1 AND epoch_hour = $2",
+                )
+                .bind(account.as_str())
+                .bind(floor)
+                .bind(start)
+                .bind(end)
+            )?;
+        }
+        Ok(marked)
     }
 
     pub async fn count_consumption(

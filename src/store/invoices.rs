@@ -1,4 +1,5 @@
-//! Issued invoices and the yearly counter that numbers them without gaps.
+//! Invoices: drafts, issued invoices and the yearly counter that numbers
+//! them without gaps; what marks billable items billed.
 
 use time::{Date, OffsetDateTime};
 
@@ -25,6 +26,18 @@ pub struct InvoiceRow {
     pub voided_at: Option<OffsetDateTime>,
     pub void_reason: Option<String>,
 }
+
+/// A billing run's draft: what it bills is composed whenever it is read.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DraftRow {
+    pub id: String,
+    pub account_id: String,
+    pub period: String,
+    pub created_at: OffsetDateTime,
+    pub finalize_after: OffsetDateTime,
+}
+
+const DRAFT_COLUMNS: &str = "id, account_id, period, created_at, finalize_after";
 
 const COLUMNS: &str = "id, account_id, number, period, status, issue_date, currency, \
     subtotal_minor, tax_minor, total_minor, snapshot, created_at, paid_at, voided_at, void_reason";
@@ -188,5 +201,118 @@ impl Tx {
             .into_iter()
             .map(|(id,)| AccountId::from_trusted(id))
             .collect())
+    }
+
+    pub async fn insert_draft(&mut self, d: &DraftRow) -> Result<(), sqlx::Error> {
+        let sql = sql!("INSERT INTO invoice_drafts ({DRAFT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&d.id)
+                .bind(&d.account_id)
+                .bind(&d.period)
+                .bind(d.created_at)
+                .bind(d.finalize_after)
+        )?;
+        Ok(())
+    }
+
+    /// A draft by id alone (the finalizer and the payment webhook name no account).
+    pub async fn draft_by_id(&mut self, id: &str) -> Result<Option<DraftRow>, sqlx::Error> {
+        let sql = sql!("SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE id = $1");
+        fetch_optional!(self, sqlx::query_as(sql).bind(id))
+    }
+
+    pub async fn draft_for_period(
+        &mut self,
+        account: &AccountId,
+        period: &str,
+    ) -> Result<Option<DraftRow>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE account_id = $1 AND period = $2"
+        );
+        fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(period)
+        )
+    }
+
+    /// The account's drafts in id order, after `after` (an account has a
+    /// few at most: one per period billed and not finalized yet).
+    pub async fn drafts_of(
+        &mut self,
+        account: &AccountId,
+        after: Option<&str>,
+    ) -> Result<Vec<DraftRow>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE account_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT 1000"
+        );
+        fetch_all!(self, sqlx::query_as(sql).bind(account.as_str()).bind(after))
+    }
+
+    /// Deletes a draft; false when it was gone already (finalized or
+    /// discarded by someone else).
+    pub async fn delete_draft(&mut self, id: &str) -> Result<bool, sqlx::Error> {
+        let n = execute!(
+            self,
+            sqlx::query("DELETE FROM invoice_drafts WHERE id = $1").bind(id)
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Drafts whose grace period is over at `now`, the oldest first.
+    pub async fn due_drafts(
+        &mut self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DraftRow>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE finalize_after <= $1 \
+             ORDER BY finalize_after, id LIMIT $2"
+        );
+        fetch_all!(self, sqlx::query_as(sql).bind(now).bind(i64::from(limit)))
+    }
+
+    /// Marks what `invoice` (of the period starting on `first`) billed of
+    /// the account's licenses and numbers: every unbilled proration of an
+    /// item activated before `first`, and every month of such items up to
+    /// `next` (the 1st after the period), now settled.
+    pub async fn bill_items(
+        &mut self,
+        account: &AccountId,
+        first: Date,
+        next: Date,
+        invoice: &str,
+    ) -> Result<(), sqlx::Error> {
+        for table in ["licenses", "phone_numbers"] {
+            let sql = sql!(
+                "UPDATE {table} SET proration_invoice_id = $3 WHERE account_id = $1 \
+                 AND activation_date < $2 AND proration_invoice_id IS NULL"
+            );
+            execute!(
+                self,
+                sqlx::query(sql)
+                    .bind(account.as_str())
+                    .bind(first)
+                    .bind(invoice)
+            )?;
+            let sql = sql!(
+                "UPDATE {table} SET billed_invoice_id = CASE WHEN removal_date IS NULL \
+                 OR removal_date >= COALESCE(billed_until, $2) THEN $4 ELSE billed_invoice_id END, \
+                 billed_until = $3 WHERE account_id = $1 AND activation_date < $2 \
+                 AND (billed_until IS NULL OR (billed_until < $3 \
+                 AND (removal_date IS NULL OR removal_date >= billed_until)))"
+            );
+            execute!(
+                self,
+                sqlx::query(sql)
+                    .bind(account.as_str())
+                    .bind(first)
+                    .bind(next)
+                    .bind(invoice)
+            )?;
+        }
+        Ok(())
     }
 }

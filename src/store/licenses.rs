@@ -498,6 +498,10 @@ pub struct BillableGroup {
     pub activation_date: Date,
     pub removal_date: Option<Date>,
     pub prorated_amount_minor: i64,
+    /// The proration is not billed yet.
+    pub proration_due: bool,
+    /// The 1st of the first month not settled in advance yet.
+    pub billed_until: Option<Date>,
     pub quantity: i64,
 }
 
@@ -571,7 +575,16 @@ impl TryFrom<JsonLicense> for LicenseRow {
 
 /// A [`BillableGroup`] as SQLite's `json_array` writes it.
 #[derive(serde::Deserialize)]
-struct JsonGroup(u8, String, String, Option<String>, i64, i64);
+struct JsonGroup(
+    u8,
+    String,
+    String,
+    Option<String>,
+    i64,
+    u8,
+    Option<String>,
+    i64,
+);
 
 impl TryFrom<JsonGroup> for BillableGroup {
     type Error = sqlx::Error;
@@ -587,7 +600,9 @@ impl TryFrom<JsonGroup> for BillableGroup {
             removal_date: g.3.as_deref().map(day).transpose()?,
             plan_code: g.1,
             prorated_amount_minor: g.4,
-            quantity: g.5,
+            proration_due: g.5 != 0,
+            billed_until: g.6.as_deref().map(day).transpose()?,
+            quantity: g.7,
         })
     }
 }
@@ -595,26 +610,33 @@ impl TryFrom<JsonGroup> for BillableGroup {
 impl Tx {
     /// What an invoice reads of an account's licenses and numbers, grouped
     /// in the database: an account with 10,000 licenses is a few thousand
-    /// rows at most, read from covering indexes. Licenses removed before
-    /// `since` are left out; so are removed numbers, as
-    /// [`Tx::list_phone_numbers`] leaves them out.
+    /// rows at most, read from covering indexes. Only items activated
+    /// before `before` (the period's 1st) with something left to bill: an
+    /// unbilled proration, or months from `billed_until` on that they were
+    /// active in.
     pub async fn billable_groups(
         &mut self,
         account: &AccountId,
-        since: Date,
+        before: Date,
     ) -> Result<Vec<BillableGroup>, sqlx::Error> {
-        const GROUPS: &str = "SELECT FALSE AS phone_number, plan_code, activation_date, \
-            removal_date, prorated_amount_minor, CAST(COUNT(*) AS BIGINT) AS quantity \
-            FROM licenses WHERE account_id = $1 AND (removal_date IS NULL OR removal_date >= $2) \
-            GROUP BY plan_code, activation_date, removal_date, prorated_amount_minor \
+        const OPEN: &str = "account_id = $1 AND activation_date < $2 AND (proration_invoice_id IS NULL \
+            OR billed_until IS NULL OR removal_date IS NULL OR removal_date >= billed_until)";
+        let groups = format!(
+            "SELECT FALSE AS phone_number, plan_code, activation_date, removal_date, \
+            prorated_amount_minor, proration_invoice_id IS NULL AS proration_due, billed_until, \
+            CAST(COUNT(*) AS BIGINT) AS quantity FROM licenses WHERE {OPEN} \
+            GROUP BY plan_code, activation_date, removal_date, prorated_amount_minor, billed_until, \
+            proration_invoice_id IS NULL \
             UNION ALL \
-            SELECT TRUE, 'PHONE_NUMBER', activation_date, removal_date, \
-            prorated_amount_minor, CAST(COUNT(*) AS BIGINT) FROM phone_numbers \
-            WHERE account_id = $1 AND (removal_date IS NULL OR removal_date >= $2) \
-            GROUP BY activation_date, removal_date, prorated_amount_minor";
+            SELECT TRUE, 'PHONE_NUMBER', activation_date, removal_date, prorated_amount_minor, \
+            proration_invoice_id IS NULL, billed_until, CAST(COUNT(*) AS BIGINT) FROM phone_numbers \
+            WHERE {OPEN} GROUP BY activation_date, removal_date, prorated_amount_minor, billed_until, \
+            proration_invoice_id IS NULL"
+        );
+        let since = before;
         match self {
             Tx::Pg(c) => {
-                sqlx::query_as(GROUPS)
+                sqlx::query_as(sql!("{groups}"))
                     .bind(account.as_str())
                     .bind(since)
                     .fetch_all(&mut **c)
@@ -625,7 +647,8 @@ impl Tx {
                 // 5 ms of a 7 ms query); one JSON document crosses once.
                 let sql = sql!(
                     "SELECT json_group_array(json_array(phone_number, plan_code, activation_date, \
-                     removal_date, prorated_amount_minor, quantity)) FROM ({GROUPS})"
+                     removal_date, prorated_amount_minor, proration_due, billed_until, quantity)) \
+                     FROM ({groups})"
                 );
                 let (doc,): (String,) = sqlx::query_as(sql)
                     .bind(account.as_str())

@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod audit;
 pub mod blobs;
+pub mod charges;
 pub mod consumption;
 pub mod contacts;
 pub mod credits;

@@ -606,7 +606,7 @@ async fn a_top_up_confirmed_by_several_events_and_by_staff_at_once_is_credited_o
 
 async fn paid(app: &TestApp, event: &str, invoice: &str) -> reqwest::Response {
     let body = json!({"id": event, "type": "invoice.paid", "data": {"invoice_id": invoice}});
-    let (raw, header) = signed(&body, START.unix_timestamp(), WEBHOOK_SECRET);
+    let (raw, header) = signed(&body, app.clock.now().unix_timestamp(), WEBHOOK_SECRET);
     deliver(app, raw, &header).await
 }
 

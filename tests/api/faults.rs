@@ -922,17 +922,24 @@ impl Seeded {
         self.advanced > 0
     }
 
-    /// The lines (kind, plan, quantity, amount) the invoice must hold, sorted.
+    /// The lines (kind, plan, quantity, amount) the invoice must hold, sorted:
+    /// ADVANCED licenses from March 2 never invoiced get May, April (a
+    /// catch-up line) and March's proration (30 days of 31: 61.94).
     fn lines(&self) -> Vec<(String, String, u64, i64)> {
         let line = |kind: &str, plan: &str, q: u32, amount: i64| {
             (kind.to_owned(), plan.to_owned(), u64::from(q), amount)
         };
-        let mut lines = vec![line(
-            "license",
-            "ADVANCED",
-            self.advanced,
-            6_400 * i64::from(self.advanced),
-        )];
+        let advanced = i64::from(self.advanced);
+        let mut lines = vec![
+            line("license", "ADVANCED", self.advanced, 6_400 * advanced),
+            line("license", "ADVANCED", self.advanced, 6_400 * advanced),
+            line(
+                "license_proration",
+                "ADVANCED",
+                self.advanced,
+                6_194 * advanced,
+            ),
+        ];
         if self.smart {
             lines.push(line("license", "SMART", 1, 2_400));
             lines.push(line("license_proration", "SMART", 1, 1_760));
@@ -1183,6 +1190,11 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
         "the kill did not land midway ({issued} of {billable})"
     );
 
+    // A draft is made, then finalized in its own transaction: the kill
+    // leaves at most the draft being finalized, never half an invoice.
+    let drafts = fetch_all!(&db.store, (i64,), "SELECT COUNT(*) FROM invoice_drafts");
+    assert!(drafts[0].0 <= 1, "drafts left by the kill: {drafts:?}");
+
     let before_restart = fetch_all!(
         &db.store,
         (String, String, i64),
@@ -1223,6 +1235,11 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["issued"], json!([]), "{again}");
     assert_eq!(again["already_issued"], billable);
+    let drafts = fetch_all!(&db.store, (i64,), "SELECT COUNT(*) FROM invoice_drafts");
+    assert_eq!(
+        drafts[0].0, 0,
+        "the second run finalized the draft the kill left"
+    );
     assert_eq!(
         check_invoices(&db.store, &seeded, "after the third run").await,
         billable

@@ -200,7 +200,15 @@ impl TestApp {
 
 /// The configuration of a test server, read like the environment is.
 pub fn test_config(data_dir: &std::path::Path) -> comptoir::config::Config {
-    let vars: std::collections::HashMap<&str, String> = [
+    test_config_with(data_dir, &[])
+}
+
+/// [`test_config`] with some variables set otherwise.
+pub fn test_config_with(
+    data_dir: &std::path::Path,
+    overrides: &[(&'static str, &str)],
+) -> comptoir::config::Config {
+    let mut vars: std::collections::HashMap<&str, String> = [
         ("COMPTOIR_ADDR", "127.0.0.1:0".to_owned()),
         ("COMPTOIR_JWT_SECRET", SECRET.to_owned()),
         (
@@ -217,16 +225,24 @@ pub fn test_config(data_dir: &std::path::Path) -> comptoir::config::Config {
     ]
     .into_iter()
     .collect();
+    for (name, value) in overrides {
+        vars.insert(name, (*value).to_owned());
+    }
     comptoir::config::Config::from_lookup(|name| vars.get(name).cloned())
         .expect("test configuration")
 }
 
 /// A server started by `Application::build`, as `main` starts it.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// [`spawn_app`] with some configuration variables set otherwise.
+pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
     capture_logs();
     let (store, dir) = fresh_store().await;
-    let app =
-        Application::build(&test_config(&dir.0.join("data")), store).expect("the server starts");
+    let app = Application::build(&test_config_with(&dir.0.join("data"), overrides), store)
+        .expect("the server starts");
     tokio::spawn(app.server);
     TestApp {
         base: format!("http://127.0.0.1:{}", app.port),

@@ -121,7 +121,20 @@ async fn demo_on_april_9(app: &crate::helpers::TestApp) {
         .unwrap();
 }
 
+/// Runs the billing of `period` as staff, first moving the clock to the
+/// period's 1st (10:00 UTC) if it is earlier: a period is billed from its 1st.
 pub(crate) async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
+    let first = time::Date::parse(
+        &format!("{period}-01"),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap()
+    .with_hms(10, 0, 0)
+    .unwrap()
+    .assume_utc();
+    if app.clock.now() < first {
+        app.clock.set(first);
+    }
     let res = app
         .post(
             "/v1/billing-runs",
@@ -197,8 +210,26 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
     assert_eq!(invoice["number"], "F-2026-000005");
     assert_eq!(invoice["status"], "issued");
     assert_eq!(invoice["issue_date"], "2026-05-01");
+    // The same lines; the issued ones have ids, the upcoming's are null.
+    let without_ids = |lines: &Value| {
+        let mut lines = lines.clone();
+        for l in lines.as_array_mut().unwrap() {
+            l.as_object_mut().unwrap().remove("id");
+        }
+        lines
+    };
+    assert_eq!(
+        without_ids(&invoice["lines"]),
+        without_ids(&upcoming["lines"])
+    );
+    assert!(upcoming["lines"][0]["id"].is_null());
+    assert!(
+        invoice["lines"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("il_")
+    );
     for field in [
-        "lines",
         "subtotal",
         "tax_amount",
         "total",
@@ -387,7 +418,13 @@ async fn an_account_that_fails_is_reported_leaves_nothing_and_the_others_are_bil
         .json()
         .await
         .unwrap();
-    assert_eq!(list["data"], json!([]));
+    // Its draft is left, whole, for the next run or the finalizer; no
+    // invoice, no number.
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{list}");
+    assert_eq!(data[0]["status"], "draft");
+    assert_eq!(data[0]["number"], Value::Null);
+    assert_eq!(data[0]["total"], "1.20");
     assert!(
         !app.audit_actions(&accounts[1])
             .await
@@ -516,7 +553,7 @@ async fn the_payment_webhook_marks_an_invoice_paid_once() {
     let run = bill(&app, "2026-05").await;
     let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
     let event = json!({"id": "evt_inv_1", "type": "invoice.paid", "data": {"invoice_id": id}});
-    let at = START.unix_timestamp();
+    let at = app.clock.now().unix_timestamp();
     for expected in [true, false] {
         let (raw, header) = crate::credits::signed(&event, at, crate::helpers::WEBHOOK_SECRET);
         let res = crate::credits::deliver(&app, raw, &header).await;
@@ -847,11 +884,24 @@ async fn an_eu_vat_address_is_reverse_charged_and_a_removed_license_is_not_bille
             )
         })
         .collect();
-    assert_eq!(lines, vec![("license".to_owned(), 1, "24.00".to_owned())]);
+    // March and April were never invoiced: May's invoice bills them too
+    // (nothing billable is lost), and May for the license left.
+    assert_eq!(
+        lines,
+        vec![
+            ("license".to_owned(), 1, "24.00".to_owned()),
+            ("license".to_owned(), 2, "48.00".to_owned()),
+            ("license_proration".to_owned(), 2, "34.06".to_owned()),
+        ]
+    );
+    assert_eq!(
+        invoice["lines"][1]["description"],
+        "SMART license, April 2026"
+    );
     assert_eq!(invoice["tax_treatment"], "reverse_charge");
     assert_eq!(invoice["tax_rate"], "0");
     assert_eq!(invoice["tax_amount"], "0.00");
-    assert_eq!(invoice["total"], "24.00");
+    assert_eq!(invoice["total"], "106.06");
     assert!(
         invoice["tax_mention"]
             .as_str()
@@ -909,7 +959,7 @@ async fn requests_after_the_database_is_gone_are_503_never_500() {
         .post(
             "/v1/billing-runs",
             &app.support(),
-            &json!({ "period": "2026-05" }),
+            &json!({ "period": "2026-04" }),
         )
         .await;
     crate::helpers::assert_problem(res, 503, "database_unavailable").await;

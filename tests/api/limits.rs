@@ -240,6 +240,7 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
     assert_eq!(upcoming["tax_amount"], "30982693.00");
     assert_eq!(upcoming["total"], "185896158.00");
 
+    app.clock.set(time::macros::datetime!(2026-05-01 10:00 UTC));
     let run = ok(app
         .post(
             "/v1/billing-runs",

@@ -567,10 +567,12 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
     ])
 }
 
-/// Accounts A and B, each with one of everything and an issued invoice.
+/// Accounts A and B, each with one of everything, an issued invoice and an
+/// unbilled one-off charge.
 async fn world(app: &TestApp) -> World {
     let mut a = account_fixture(app, "Alpha Télécom").await;
     let mut b = account_fixture(app, "Bravo Télécom").await;
+    app.clock.set(time::macros::datetime!(2026-05-01 10:00 UTC));
     let run = call_ok(
         app,
         Method::POST,
@@ -590,6 +592,18 @@ async fn world(app: &TestApp) -> World {
             "invoice_id",
             issued["invoice_id"].as_str().unwrap().to_owned(),
         );
+    }
+    // A one-off charge added after the run: unbilled, so staff may delete it.
+    for ids in [&mut a, &mut b] {
+        let charge = call_ok(
+            app,
+            Method::POST,
+            &format!("/v1/accounts/{}/charges", ids["account_id"]),
+            &app.support(),
+            Some(json!({"description": "Frais de portage", "unit_amount": "15.00", "quantity": 2})),
+        )
+        .await;
+        ids.insert("charge_id", id_of(&charge));
     }
     World { a, b }
 }
@@ -651,6 +665,9 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "void_invoice" => json!({"reason": "Issued on the wrong account"}),
         "record_invoice_payment" => json!({"amount": "1.00", "paid_at": "2026-04-09T09:00:00Z",
                                            "method": "transfer", "reference": "VIR 42"}),
+        "create_charge" => {
+            json!({"description": "Mise en service", "unit_amount": "49.00", "quantity": 1})
+        }
         "quote_licenses" => json!({"plan": "ADVANCED", "quantity": 1}),
         "add_licenses" => json!({"plan": "ADVANCED", "quantity": 1, "quote_id": r("quote_id")}),
         "assign_license" => json!({"user_id": r("user_id")}),
@@ -775,7 +792,7 @@ async fn send(
         Body::Json(value) => {
             let raw = value.to_string();
             if let Auth::Signed(scheme) = auth {
-                let at = START.unix_timestamp();
+                let at = app.clock.now().unix_timestamp();
                 let sig = comptoir::crypto::webhook_signature(WEBHOOK_SECRET, at, raw.as_bytes());
                 let header = spec
                     .scheme_headers

@@ -907,3 +907,82 @@ async fn the_invoice_list_shows_each_invoices_payments() {
     assert_eq!(amounts(item), row("issued", "12.34", "107.66"));
     assert_eq!(item["payments"][0]["amount"], "12.34");
 }
+
+#[tokio::test]
+async fn a_draft_takes_no_payment_until_it_is_issued() {
+    let app = crate::helpers::spawn_app_with(&[("COMPTOIR_INVOICE_GRACE", "3d")]).await;
+    let a = crate::invoices::account_with_april_calls(&app, "Grace").await;
+    app.clock.set(BILLED_AT);
+    let run = crate::invoices::bill(&app, "2026-05").await;
+    let draft = run["drafted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["account_id"] == a.as_str())
+        .unwrap_or_else(|| panic!("no draft for {a}: {run}"))["invoice_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = invoice_of(&app, &a, &draft).await;
+    assert_eq!(amounts(&body), row("draft", "0.00", "1.20"));
+    assert_eq!(body["payments"], json!([]));
+    // The body is checked first, then the draft refuses.
+    let problem = assert_problem(
+        pay(&app, &a, &draft, &transfer("0")).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "amount");
+    assert_problem(
+        pay(&app, &a, &draft, &transfer("1.20")).await,
+        409,
+        "invoice_not_open",
+    )
+    .await;
+    assert_problem(
+        app.post(
+            &format!("/v1/accounts/{a}/invoices/{draft}/mark-paid"),
+            &app.support(),
+            &json!({}),
+        )
+        .await,
+        409,
+        "invoice_not_open",
+    )
+    .await;
+    let listed: Value = app
+        .get(&payments_path(&a, &draft), &app.viewer(&a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"], json!([]));
+    // The provider cannot pay a draft either: recorded, not applied.
+    let early = json!({"id": "evt_d1", "type": "invoice.paid",
+                       "data": {"invoice_id": draft, "amount": "1.20"}});
+    assert!(!applied(&app, &early).await);
+    let recorded = events(&app, &a, "invoice.payment_recorded").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["after"]["not_applied_because"], "invoice draft");
+    // Once issued, it is paid like any other.
+    let res = app
+        .post(
+            &format!("/v1/accounts/{a}/invoices/{draft}/finalize"),
+            &app.support(),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(pay(&app, &a, &draft, &transfer("1.20")).await.status(), 201);
+    let body = invoice_of(&app, &a, &draft).await;
+    assert_eq!(amounts(&body), row("paid", "1.20", "0.00"));
+    // The event kept before it was issued is shown, not counted.
+    let applied_flags: Vec<&Value> = body["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["applied"])
+        .collect();
+    assert_eq!(applied_flags, [&json!(false), &json!(true)]);
+}

@@ -553,7 +553,7 @@ pub async fn finalize(
     responses(
         (status = 200, description = "The invoice, paid", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already paid or void, or a draft", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mark_paid(
     state: web::Data<AppState>,

@@ -29,6 +29,8 @@ use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::{Page, Store, Tx};
 
+/// The longest amount a request may write (as the other amounts' schemas say).
+const AMOUNT_MAX_CHARS: usize = 20;
 /// The longest payment reference.
 pub const REFERENCE_MAX_CHARS: usize = 200;
 /// The reference of the payment `mark-paid` records.
@@ -66,6 +68,12 @@ const REFERENCE_MSG: &str =
 /// A payment's amount: positive, at most [`limits::PAYMENT_MAX_MINOR`], with
 /// no more digits than `currency` has.
 fn payment_amount(field: &str, raw: &str, currency: Currency) -> Result<Money, ApiError> {
+    if raw.chars().count() > AMOUNT_MAX_CHARS {
+        return Err(ApiError::validation(
+            field,
+            "must be a decimal amount of at most 20 characters, such as \"120.00\"",
+        ));
+    }
     let amount = Amount::parse(raw)
         .and_then(|a| a.in_currency(currency))
         .map_err(|e| ApiError::validation(field, e.to_string()))?;

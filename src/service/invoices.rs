@@ -844,17 +844,17 @@ pub async fn get(
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_read().await?;
     let account = super::accounts::load(&mut tx, account_id).await?;
-    if let Some(row) = tx.invoice(account_id, id).await? {
-        let mut invoice: Invoice = row.try_into()?;
-        super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
-        return Ok(invoice);
-    }
-    match tx.draft_by_id(id.as_str()).await? {
-        Some(d) if d.account_id == account_id.as_str() => {
-            draft_invoice(&mut tx, ctx, seller, &account, &d).await
-        }
-        _ => Err(ApiError::NotFound("invoice")),
-    }
+    let mut invoice = match tx.invoice(account_id, id).await? {
+        Some(row) => row.try_into()?,
+        None => match tx.draft_by_id(id.as_str()).await? {
+            Some(d) if d.account_id == account_id.as_str() => {
+                draft_invoice(&mut tx, ctx, seller, &account, &d).await?
+            }
+            _ => return Err(ApiError::NotFound("invoice")),
+        },
+    };
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    Ok(invoice)
 }
 
 /// An issued invoice (a draft's id: 409 `invoice_not_open`).

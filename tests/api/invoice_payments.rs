@@ -618,6 +618,10 @@ async fn a_bad_payment_names_every_bad_field_at_once_and_changes_nothing() {
         ("100000000.01", "must be between 0.01 and 100000000.00"),
         ("1.005", "has more than 2 digits after the decimal point"),
         ("1e3", "must be a decimal number such as \"64.00\""),
+        (
+            "000000000000000000001",
+            "must be a decimal amount of at most 20 characters, such as \"120.00\"",
+        ),
     ] {
         let problem = assert_problem(
             pay(&app, &a, &inv, &transfer(amount)).await,
@@ -965,6 +969,9 @@ async fn a_draft_takes_no_payment_until_it_is_issued() {
     let recorded = events(&app, &a, "invoice.payment_recorded").await;
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0]["after"]["not_applied_because"], "invoice draft");
+    let body = invoice_of(&app, &a, &draft).await;
+    assert_eq!(amounts(&body), row("draft", "0.00", "1.20"));
+    assert_eq!(body["payments"][0]["applied"], false);
     // Once issued, it is paid like any other.
     let res = app
         .post(

@@ -18,6 +18,7 @@ use crate::domain::role::{Caller, Role};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::service::Ctx;
 use crate::service::credits::{self, PaymentEvent, Settlement};
+use crate::service::invoice_payments;
 use crate::store::credits::LedgerEntry;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -377,28 +378,67 @@ pub struct PaymentEventBody {
     /// The provider's event id: an event delivered again is ignored.
     #[schema(min_length = 1, max_length = 200, example = "evt_123")]
     pub id: String,
-    /// `top_up.succeeded`, `top_up.failed` or `invoice.paid`; other types are acknowledged and ignored.
+    /// `top_up.succeeded`, `top_up.failed`, `invoice.paid` or
+    /// `invoice.payment_failed`; other types are acknowledged and ignored.
     #[serde(rename = "type")]
     #[schema(example = "top_up.succeeded")]
     pub kind: String,
     pub data: PaymentEventData,
 }
 
+/// What the event is about. `top_up.*`: `top_up_id` (and `failure_reason`).
+/// `invoice.paid`: `invoice_id`, and the payment's `amount`, `currency`,
+/// `paid_at`, `method` and `reference`, each optional (the amount due, the
+/// invoice's currency, now, `other`, none). `invoice.payment_failed`:
+/// `invoice_id` and `failure_reason`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PaymentEventData {
     #[schema(example = "tup_0193c0ffee")]
     pub top_up_id: Option<String>,
-    /// For `invoice.paid`.
+    /// For `invoice.paid` and `invoice.payment_failed`.
     #[schema(example = "inv_0193c0ffee")]
     pub invoice_id: Option<String>,
+    /// For `top_up.failed` and `invoice.payment_failed`: kept when it is 1 to
+    /// 500 characters without control or invisible characters.
     #[schema(example = "Insufficient funds")]
     pub failure_reason: Option<String>,
+    /// `invoice.paid`: the amount received, 0.01 to 100000000.00; the amount
+    /// due when absent. More than is due pays the invoice and the rest goes
+    /// to the customer balance; less lowers the amount due.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^(0*[1-9][0-9]{0,7}(\.[0-9]{1,2})?|0*100000000(\.0{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$",
+        example = "600.00"
+    )]
+    pub amount: Option<String>,
+    /// `invoice.paid`: the invoice's currency (another is refused).
+    #[schema(value_type = Option<Currency>, example = "EUR")]
+    pub currency: Option<String>,
+    /// `invoice.paid`: when the money was received, RFC 3339, not in the
+    /// future; now when absent.
+    #[schema(format = DateTime, example = "2026-04-09T09:30:00Z")]
+    pub paid_at: Option<String>,
+    /// `invoice.paid`: `card`, `sepa_debit`, `transfer`, `cheque` or
+    /// `other` (when absent).
+    #[schema(value_type = Option<crate::domain::invoice_payment::InvoicePaymentMethod>, example = "sepa_debit")]
+    pub method: Option<String>,
+    /// `invoice.paid`: the provider's reference, 1 to 200 characters.
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "pi_3P2x"
+    )]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookAck {
     pub received: bool,
-    /// False for an event already processed or of an ignored type.
+    /// False for an event already processed, of an ignored type, or about an
+    /// invoice that is unknown or already paid or void (recorded, nothing
+    /// else changes).
     pub applied: bool,
 }
 
@@ -449,13 +489,23 @@ fn check_signature(
 /// `Comptoir-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`
 /// with `COMPTOIR_WEBHOOK_SECRET`, within 5 minutes. A replayed event id is
 /// acknowledged and changes nothing.
+///
+/// `invoice.paid` records a payment of the invoice with its amount (the
+/// amount due when absent), currency, date, method and reference: a partial
+/// payment lowers `amount_due`, the one that reaches zero makes the invoice
+/// `paid`, an overpayment's excess goes to the customer balance.
+/// `invoice.payment_failed` records the failed debit and its reason, shown
+/// in the invoice's `payment_failures`. An event about an unknown invoice,
+/// or one already paid or void, is recorded and answered 200 with
+/// `applied: false`, so the provider stops retrying; a malformed field is a
+/// 422 naming it (`data.amount`, `data.currency`...) and records nothing.
 #[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "payment_webhook", tag = "credits",
     request_body = PaymentEventBody,
     responses(
         (status = 200, description = "Acknowledged", body = WebhookAck),
         (status = 401, description = "invalid_signature: missing, wrong or too old", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown top-up or invoice", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_open: the invoice is void", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown top-up", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad field of the event: `data.invoice_id`, `data.amount`, `data.currency` (not the invoice's), `data.paid_at` (in the future), `data.method`, `data.reference`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "COMPTOIR_WEBHOOK_SECRET is not set", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn webhook(
@@ -479,16 +529,29 @@ pub async fn webhook(
         request_id: None,
         now,
     };
-    if event.kind == "invoice.paid" {
+    if event.kind == "invoice.paid" || event.kind == "invoice.payment_failed" {
         let invoice = event
             .data
             .invoice_id
             .as_deref()
             .and_then(crate::domain::ids::InvoiceId::parse)
             .ok_or_else(|| ApiError::validation("data.invoice_id", "must be an invoice id"))?;
-        let applied =
-            crate::service::invoices::apply_paid_event(&state.store, &ctx, &event.id, &invoice)
-                .await?;
+        let d = event.data;
+        let applied = if event.kind == "invoice.paid" {
+            let fields = invoice_payments::PaymentFields {
+                amount: d.amount,
+                currency: d.currency,
+                paid_at: d.paid_at,
+                method: d.method,
+                reference: d.reference,
+            };
+            invoice_payments::apply_paid_event(&state.store, &ctx, &event.id, &invoice, fields)
+                .await?
+        } else {
+            let reason = d.failure_reason.as_deref().and_then(|r| clean_name(r, 500));
+            invoice_payments::apply_failed_event(&state.store, &ctx, &event.id, &invoice, reason)
+                .await?
+        };
         return Ok(HttpResponse::Ok().json(WebhookAck {
             received: true,
             applied,

@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::documents::FileBytes;
 use super::extract::{PageQuery, Paginated, ValidJson};
+use super::invoice_payments::{PaymentDto, PaymentFailureDto, failure_dto, payment_dto};
 use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
@@ -20,6 +21,7 @@ use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
+use crate::service::invoice_payments;
 use crate::service::invoices::{self, Closing, RunReport};
 use crate::service::{Authorized, Ctx};
 
@@ -207,6 +209,21 @@ pub struct InvoiceDto {
     pub voided_at: Option<OffsetDateTime>,
     #[schema(example = json!(null))]
     pub void_reason: Option<String>,
+    /// The sum of the applied payments; more than `total` after an
+    /// overpayment, whose excess went to the customer balance.
+    #[schema(example = "600.00")]
+    pub amount_paid: String,
+    /// What credit notes took off (none exist yet: `0.00`).
+    #[schema(example = "0.00")]
+    pub amount_credited: String,
+    /// `total - amount_paid - amount_credited`, never below zero; `0.00` for
+    /// a void invoice.
+    #[schema(example = "603.28")]
+    pub amount_due: String,
+    /// Every payment recorded for the invoice, oldest first.
+    pub payments: Vec<PaymentDto>,
+    /// Every failed debit reported by the payment provider, oldest first.
+    pub payment_failures: Vec<PaymentFailureDto>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -279,6 +296,16 @@ impl From<Invoice> for InvoiceDto {
             paid_at: i.paid_at,
             voided_at: i.voided_at,
             void_reason: i.void_reason,
+            amount_paid: i.settlement.amount_paid.amount(),
+            amount_credited: i.settlement.amount_credited.amount(),
+            amount_due: i.settlement.amount_due.amount(),
+            payments: i
+                .settlement
+                .payments
+                .iter()
+                .map(|p| payment_dto(p, i.currency))
+                .collect(),
+            payment_failures: i.settlement.failures.iter().map(failure_dto).collect(),
         }
     }
 }
@@ -517,13 +544,16 @@ pub async fn finalize(
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
-/// Mark an issued invoice paid (staff), e.g. after a bank transfer.
+/// Mark an issued invoice paid (staff), e.g. after a bank transfer: records
+/// a payment of the amount due, today (method `other`, reference
+/// `mark-paid`). To record the amount, date and reference received, post a
+/// payment instead (`.../payments`).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/mark-paid", operation_id = "mark_invoice_paid", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, paid", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already paid or void, or a draft", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mark_paid(
     state: web::Data<AppState>,
@@ -531,8 +561,7 @@ pub async fn mark_paid(
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
-    let invoice =
-        invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Paid).await?;
+    let invoice = invoice_payments::mark_paid(&state.store, &ctx, &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 

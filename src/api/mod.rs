@@ -19,6 +19,7 @@ pub mod credits;
 pub mod documents;
 pub mod extract;
 pub mod health;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod licenses;
 pub mod payments;

@@ -18,7 +18,7 @@ use utoipa::openapi::security::SecurityRequirement;
 use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credits, documents, health,
-    invoices, licenses, payments, plans, recipients, users,
+    invoice_payments, invoices, licenses, payments, plans, recipients, users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -247,6 +247,10 @@ pub fn table() -> Vec<Route> {
         route!(invoices::html, Read),
         route!(invoices::pdf, Read),
         route!(invoices::emails, Read),
+        route!(invoice_payments::record, Staff),
+        route!(invoice_payments::list, Read),
+        route!(invoice_payments::balance, Read),
+        route!(invoice_payments::balance_entries, Read),
         route!(recipients::add, Manage),
         route!(recipients::list, Read),
         route!(recipients::get, Read),

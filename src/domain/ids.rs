@@ -162,6 +162,21 @@ id_type!(
     AuditEventId,
     "aud"
 );
+id_type!(
+    /// A payment received for an invoice.
+    InvoicePaymentId,
+    "pay"
+);
+id_type!(
+    /// A failed debit of an invoice.
+    InvoicePaymentFailureId,
+    "pyf"
+);
+id_type!(
+    /// A line of an account's customer balance.
+    BalanceEntryId,
+    "cbe"
+);
 
 #[cfg(test)]
 mod tests {

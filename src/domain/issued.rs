@@ -118,6 +118,8 @@ pub struct Invoice {
     pub paid_at: Option<time::OffsetDateTime>,
     pub voided_at: Option<time::OffsetDateTime>,
     pub void_reason: Option<String>,
+    /// Payments, failed debits and the amounts paid and due.
+    pub settlement: super::invoice_payment::Settlement,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod document;
 pub mod iban;
 pub mod ids;
 pub mod invoice;
+pub mod invoice_payment;
 pub mod issued;
 pub mod license;
 pub mod money;

@@ -32,6 +32,13 @@ pub mod limits {
     /// The credit balance an adjustment or a new top-up may bring it to:
     /// 100,000,000.00.
     pub const BALANCE_MAX_MINOR: i64 = 10_000_000_000;
+    /// One payment of an invoice (staff route, payment webhook): 0.01 to
+    /// 100,000,000.00, the largest credit balance. An invoice is smaller
+    /// except past about 4,000 licenses at the largest price; such a one is
+    /// paid in several payments, or by `mark-paid`, which records the amount
+    /// due whatever it is. An invoice takes payments only while something
+    /// is due, so what it was paid stays under its total plus one payment.
+    pub const PAYMENT_MAX_MINOR: i64 = 10_000_000_000;
     /// A one-off charge's unit amount: 0.01 to 10,000.00 (a porting or set-up
     /// fee). With at most 10,000 units, a charge is at most 10^10 minor units.
     pub const CHARGE_UNIT_MAX_MINOR: i64 = 1_000_000;

@@ -795,6 +795,7 @@ mod tests {
             paid_at: None,
             voided_at: None,
             void_reason: None,
+            settlement: crate::domain::invoice_payment::Settlement::unpaid(eur(subtotal), false),
         }
     }
 

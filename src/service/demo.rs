@@ -371,14 +371,7 @@ async fn invoices(
                 now: at.now + time::Duration::hours(6),
                 ..ctx.clone()
             };
-            super::invoices::close_by_staff(
-                store,
-                &paid_at,
-                id,
-                &invoice_id,
-                super::invoices::Closing::Paid,
-            )
-            .await?;
+            super::invoice_payments::mark_paid(store, &paid_at, id, &invoice_id).await?;
         }
         period = period.next();
     }

@@ -9,6 +9,7 @@ use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
+use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
     AddressFieldsSnapshot, Invoice, InvoiceStatus, Snapshot, SnapshotLine,
 };
@@ -253,6 +254,7 @@ async fn draft_invoice(
         paid_at: None,
         voided_at: None,
         void_reason: None,
+        settlement: Settlement::unpaid(c.total, false),
     })
 }
 
@@ -320,22 +322,26 @@ impl TryFrom<InvoiceRow> for Invoice {
     fn try_from(r: InvoiceRow) -> Result<Self, ApiError> {
         let currency =
             Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("currency"))?;
+        let status = InvoiceStatus::parse(&r.status)
+            .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?;
+        let total = Money::from_minor(r.total_minor, currency);
         Ok(Invoice {
             id: InvoiceId::from_trusted(r.id),
             account_id: AccountId::from_trusted(r.account_id),
             number: Some(r.number),
             period: r.period,
-            status: InvoiceStatus::parse(&r.status)
-                .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?,
+            status,
             issue_date: r.issue_date,
             currency,
             subtotal: Money::from_minor(r.subtotal_minor, currency),
             tax: Money::from_minor(r.tax_minor, currency),
-            total: Money::from_minor(r.total_minor, currency),
+            total,
             snapshot: serde_json::from_str(&r.snapshot).map_err(ApiError::internal)?,
             paid_at: r.paid_at,
             voided_at: r.voided_at,
             void_reason: r.void_reason,
+            // What was paid is read by `invoice_payments::attach`.
+            settlement: Settlement::unpaid(total, status == InvoiceStatus::Void),
         })
     }
 }
@@ -825,6 +831,7 @@ pub async fn list(
     let limit = page.limit as usize;
     let has_more = items.len() > limit || bound.is_some();
     items.truncate(limit);
+    super::invoice_payments::attach(&mut tx, &mut items).await?;
     Ok(Page { items, has_more })
 }
 
@@ -838,15 +845,17 @@ pub async fn get(
 ) -> Result<Invoice, ApiError> {
     let mut tx = store.begin_read().await?;
     let account = super::accounts::load(&mut tx, account_id).await?;
-    if let Some(row) = tx.invoice(account_id, id).await? {
-        return row.try_into();
-    }
-    match tx.draft_by_id(id.as_str()).await? {
-        Some(d) if d.account_id == account_id.as_str() => {
-            draft_invoice(&mut tx, ctx, seller, &account, &d).await
-        }
-        _ => Err(ApiError::NotFound("invoice")),
-    }
+    let mut invoice = match tx.invoice(account_id, id).await? {
+        Some(row) => row.try_into()?,
+        None => match tx.draft_by_id(id.as_str()).await? {
+            Some(d) if d.account_id == account_id.as_str() => {
+                draft_invoice(&mut tx, ctx, seller, &account, &d).await?
+            }
+            _ => return Err(ApiError::NotFound("invoice")),
+        },
+    };
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    Ok(invoice)
 }
 
 /// An issued invoice (a draft's id: 409 `invoice_not_open`).
@@ -906,15 +915,15 @@ pub async fn emails(
         .await?)
 }
 
-/// How an issued invoice is closed.
+/// How an issued invoice is closed. (It is paid by the payment that brings
+/// its amount due to zero: `invoice_payments`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closing {
-    Paid,
     Void { reason: String },
 }
 
-/// Closes an `issued` invoice in `tx`: paid or void, once. A second attempt
-/// is 409 `invoice_not_open`.
+/// Closes an `issued` invoice in `tx`: void, once. A second attempt is 409
+/// `invoice_not_open`. What was paid on it goes to the customer balance.
 async fn close(
     tx: &mut Tx,
     ctx: &Ctx,
@@ -922,9 +931,9 @@ async fn close(
     closing: Closing,
 ) -> Result<Invoice, ApiError> {
     let (status, reason) = match &closing {
-        Closing::Paid => (InvoiceStatus::Paid, None),
         Closing::Void { reason } => (InvoiceStatus::Void, Some(reason.as_str())),
     };
+    let before = Invoice::try_from(row.clone())?;
     if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
         return Err(ApiError::rule(
             Code::InvoiceNotOpen,
@@ -940,14 +949,18 @@ async fn close(
         Some(serde_json::json!({ "status": status.as_str(), "reason": reason })),
     );
     super::audit::record(tx, event).await?;
+    super::invoice_payments::on_void(tx, ctx, &before).await?;
     let id = InvoiceId::from_trusted(row.id);
-    tx.invoice(&account, &id)
+    let mut invoice: Invoice = tx
+        .invoice(&account, &id)
         .await?
         .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()
+        .try_into()?;
+    super::invoice_payments::attach(tx, std::slice::from_mut(&mut invoice)).await?;
+    Ok(invoice)
 }
 
-/// Staff: marks an issued invoice paid, or voids it with a reason.
+/// Staff: voids an issued invoice with a reason.
 pub async fn close_by_staff(
     store: &Store,
     ctx: &Ctx,
@@ -962,36 +975,4 @@ pub async fn close_by_staff(
     let invoice = close(&mut tx, ctx, row, closing).await?;
     tx.commit().await?;
     Ok(invoice)
-}
-
-/// The payment webhook's `invoice.paid`: applied once per event id; an
-/// invoice already paid stays as it is.
-pub async fn apply_paid_event(
-    store: &Store,
-    ctx: &Ctx,
-    event_id: &str,
-    id: &InvoiceId,
-) -> Result<bool, ApiError> {
-    let mut tx = store.begin_write().await?;
-    if !tx.record_webhook_event(event_id, ctx.now).await? {
-        return Ok(false);
-    }
-    let account = tx
-        .invoice_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .account_id;
-    // Changes to one account's invoices queue here; the status is read after.
-    tx.lock_account(&AccountId::from_trusted(account)).await?;
-    let row = tx
-        .invoice_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?;
-    if InvoiceStatus::parse(&row.status) == Some(InvoiceStatus::Paid) {
-        tx.commit().await?;
-        return Ok(false);
-    }
-    close(&mut tx, ctx, row, Closing::Paid).await?;
-    tx.commit().await?;
-    Ok(true)
 }

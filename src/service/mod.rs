@@ -19,6 +19,7 @@ pub mod credits;
 pub mod demo;
 pub mod documents;
 pub mod idempotency;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod licenses;
 pub mod outbox;

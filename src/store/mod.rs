@@ -23,6 +23,7 @@ pub mod contacts;
 pub mod credits;
 pub mod documents;
 pub mod idempotency;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod licenses;
 pub mod outbox;

@@ -568,15 +568,15 @@ async fn the_payment_webhook_marks_an_invoice_paid_once() {
         .await
         .unwrap();
     assert_eq!(invoice["status"], "paid");
+    // An unknown invoice is recorded and acknowledged, not applied: the
+    // provider stops retrying (it was 404 before payments had amounts).
     let unknown =
         json!({"id": "evt_inv_2", "type": "invoice.paid", "data": {"invoice_id": "inv_0000"}});
     let (raw, header) = crate::credits::signed(&unknown, at, crate::helpers::WEBHOOK_SECRET);
-    assert_problem(
-        crate::credits::deliver(&app, raw, &header).await,
-        404,
-        "not_found",
-    )
-    .await;
+    let res = crate::credits::deliver(&app, raw, &header).await;
+    assert_eq!(res.status(), 200);
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(ack, json!({"received": true, "applied": false}));
 }
 
 #[tokio::test]

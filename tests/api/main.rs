@@ -19,6 +19,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod idempotency;
+mod invoice_payments;
 mod invoices;
 mod licenses;
 mod lifecycle;

@@ -663,6 +663,8 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "add_invoice_recipient" => json!({"email": "compta@example.fr"}),
         "change_invoice_recipient" => json!({"email": "finance@example.fr"}),
         "void_invoice" => json!({"reason": "Issued on the wrong account"}),
+        "record_invoice_payment" => json!({"amount": "1.00", "paid_at": "2026-04-09T09:00:00Z",
+                                           "method": "transfer", "reference": "VIR 42"}),
         "create_charge" => {
             json!({"description": "Mise en service", "unit_amount": "49.00", "quantity": 1})
         }
@@ -1525,6 +1527,7 @@ async fn staff_only_operations_refuse_customers() {
     let expected = [
         "run_billing",
         "mark_invoice_paid",
+        "record_invoice_payment",
         "void_invoice",
         "verify_billing_address",
         "reject_billing_address",

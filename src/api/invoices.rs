@@ -177,7 +177,8 @@ pub struct InvoiceDto {
     /// Null for a draft.
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
-    /// `draft`, `issued`, `paid` or `void`.
+    /// `draft`, `issued`, `paid`, `credited` (credit notes cover its whole
+    /// total) or `void` (voided before credit notes existed).
     pub status: InvoiceStatus,
     /// The day it was issued; for a draft, the day it will be finalized at
     /// the earliest.
@@ -213,7 +214,7 @@ pub struct InvoiceDto {
     /// overpayment, whose excess went to the customer balance.
     #[schema(example = "600.00")]
     pub amount_paid: String,
-    /// What credit notes took off (none exist yet: `0.00`).
+    /// What its credit notes took off (the sum of their totals).
     #[schema(example = "0.00")]
     pub amount_credited: String,
     /// `total - amount_paid - amount_credited`, never below zero; `0.00` for
@@ -224,6 +225,33 @@ pub struct InvoiceDto {
     pub payments: Vec<PaymentDto>,
     /// Every failed debit reported by the payment provider, oldest first.
     pub payment_failures: Vec<PaymentFailureDto>,
+    /// Its credit notes, oldest first.
+    pub credit_notes: Vec<CreditNoteRefDto>,
+    /// What the customer balance took off the amount due when it was
+    /// issued, each credit drawn on (shown under the totals, never as a line).
+    pub balance_deductions: Vec<DeductionDto>,
+}
+
+/// A credit note of an invoice, as the invoice lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditNoteRefDto {
+    #[schema(example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub id: String,
+    #[schema(example = "AV-2026-000001")]
+    pub number: String,
+    pub issue_date: Date,
+    #[schema(example = "76.80")]
+    pub total: String,
+}
+
+/// An amount of the customer balance deducted from an invoice's amount due.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeductionDto {
+    /// The credit note the credit came from; null for an overpayment.
+    #[schema(example = "AV-2026-000003")]
+    pub credit_note_number: Option<String>,
+    #[schema(example = "76.80")]
+    pub amount: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -306,6 +334,25 @@ impl From<Invoice> for InvoiceDto {
                 .map(|p| payment_dto(p, i.currency))
                 .collect(),
             payment_failures: i.settlement.failures.iter().map(failure_dto).collect(),
+            credit_notes: i
+                .settlement
+                .credit_notes
+                .iter()
+                .map(|c| CreditNoteRefDto {
+                    id: c.id.to_string(),
+                    number: c.number.clone(),
+                    issue_date: c.issue_date,
+                    total: c.total.amount(),
+                })
+                .collect(),
+            balance_deductions: s
+                .deductions
+                .iter()
+                .map(|d| DeductionDto {
+                    credit_note_number: d.credit_note_number.clone(),
+                    amount: money(d.amount_minor),
+                })
+                .collect(),
         }
     }
 }
@@ -579,14 +626,18 @@ pub struct VoidRequest {
     pub reason: String,
 }
 
-/// Void an issued invoice (staff), with a reason. Its number stays used.
+/// Void an invoice (staff), with a reason: an issued invoice is never
+/// voided, so this issues a credit note of everything still creditable on
+/// it, with that reason (as `POST .../credit-notes` without lines), and
+/// answers the invoice, now `credited`.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/void", operation_id = "void_invoice", tag = "invoices",
     request_body = VoidRequest,
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
-        (status = 200, description = "The invoice, void", body = InvoiceDto),
+        (status = 200, description = "The invoice, credited", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already fully credited, voided before credit notes existed, or a draft", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn void(
     state: web::Data<AppState>,
@@ -597,9 +648,15 @@ pub async fn void(
     let id = invoice_id(&path)?;
     let reason = crate::domain::account::clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
-    let invoice =
-        invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Void { reason })
-            .await?;
+    let invoice = invoices::close_by_staff(
+        &state.store,
+        &ctx,
+        &state.seller,
+        &account,
+        &id,
+        Closing::Void { reason },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 

@@ -180,7 +180,8 @@ fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
         InvoiceStatus::Paid => Some(texts(lang).status_paid),
         InvoiceStatus::Void => Some(texts(lang).status_void),
         InvoiceStatus::Draft => Some(texts(lang).status_draft),
-        InvoiceStatus::Issued => None,
+        // The credit notes are documents of their own; the invoice stays as issued.
+        InvoiceStatus::Issued | InvoiceStatus::Credited => None,
     }
 }
 
@@ -791,6 +792,7 @@ mod tests {
                     vat_number: Some("ESA12345674".into()),
                 }),
                 payment_method: Some("Visa **** 4242".into()),
+                deductions: Vec::new(),
             },
             paid_at: None,
             voided_at: None,

@@ -18,11 +18,11 @@ use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::clean_name;
 use crate::domain::consumption::to_stored_instant;
 use crate::domain::ids::{
-    AccountId, BalanceEntryId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
+    AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
 };
 use crate::domain::invoice_payment::{
-    self, BalanceEntry, BalanceEntryKind, InvoicePayment, InvoicePaymentMethod, PaymentFailure,
-    Settlement,
+    self, BalanceEntry, BalanceEntryKind, CreditNoteRef, InvoicePayment, InvoicePaymentMethod,
+    PaymentFailure, Settlement,
 };
 use crate::domain::issued::{Invoice, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
@@ -205,7 +205,21 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
     }
     let mut payments: BTreeMap<String, Vec<InvoicePayment>> = BTreeMap::new();
     let mut failures: BTreeMap<String, Vec<PaymentFailure>> = BTreeMap::new();
+    let mut credit_notes: BTreeMap<String, Vec<CreditNoteRef>> = BTreeMap::new();
     for (account, (first, last)) in &ranges {
+        for c in tx.credit_notes_between(account, first, last).await? {
+            let currency = Currency::parse(&c.currency)
+                .ok_or_else(|| ApiError::internal("credit note currency"))?;
+            credit_notes
+                .entry(c.invoice_id.clone())
+                .or_default()
+                .push(CreditNoteRef {
+                    id: CreditNoteId::from_trusted(c.id),
+                    number: c.number,
+                    issue_date: c.issue_date,
+                    total: Money::from_minor(c.total_minor, currency),
+                });
+        }
         for p in tx.invoice_payments_between(account, first, last).await? {
             payments.entry(p.invoice_id.clone()).or_default().push(p);
         }
@@ -219,6 +233,7 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
             i.status == InvoiceStatus::Void,
             payments.remove(i.id.as_str()).unwrap_or_default(),
             failures.remove(i.id.as_str()).unwrap_or_default(),
+            credit_notes.remove(i.id.as_str()).unwrap_or_default(),
         )
         .map_err(ApiError::internal)?;
     }
@@ -349,6 +364,8 @@ async fn apply(
             invoice_id: Some(invoice.id.to_string()),
             payment_id: Some(payment.id.clone()),
             created_at: ctx.now,
+            credit_note_id: None,
+            source_entry_id: None,
         })
         .await?;
     }
@@ -605,28 +622,6 @@ pub async fn apply_failed_event(
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(open)
-}
-
-/// When staff void an invoice, what was paid on it is owed to the customer:
-/// it goes to the customer balance. Called in the voiding transaction,
-/// under the account's lock, with the invoice as it was before.
-pub async fn on_void(tx: &mut Tx, ctx: &Ctx, invoice: &Invoice) -> Result<(), ApiError> {
-    let mut before = invoice.clone();
-    attach(tx, std::slice::from_mut(&mut before)).await?;
-    let paid = before.settlement.amount_paid;
-    if paid.minor() > 0 {
-        tx.insert_balance_entry(&BalanceEntry {
-            id: BalanceEntryId::generate(),
-            account_id: invoice.account_id.clone(),
-            amount: paid,
-            kind: BalanceEntryKind::VoidedInvoice,
-            invoice_id: Some(invoice.id.to_string()),
-            payment_id: None,
-            created_at: ctx.now,
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 /// A page of the invoice's payments, oldest first.

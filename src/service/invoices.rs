@@ -216,6 +216,7 @@ fn snapshot(
             vat_number: a.fields.vat_number,
         }),
         payment_method: payment_method.map(|m| m.masked()),
+        deductions: Vec::new(),
     }
 }
 
@@ -614,7 +615,13 @@ pub async fn finalize(
     }
     let issue_date = account.timezone.date_at(ctx.now);
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
-    let snapshot = snapshot(seller, &account, &c, address, payment_method);
+    let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
+    // The customer balance (credit notes, overpayments) is deducted from
+    // the amount due, under the totals.
+    let deductions = super::credit_notes::planned_deductions(&mut tx, &account_id, c.total).await?;
+    snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
+    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
+    let covered = deducted > 0 && deducted >= c.total.minor();
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
     let number = format!("F-{year:04}-{n:06}");
@@ -636,6 +643,19 @@ pub async fn finalize(
         void_reason: None,
     };
     tx.insert_invoice(&row).await?;
+    super::credit_notes::deduct(
+        &mut tx,
+        ctx,
+        &row.id,
+        &account_id,
+        &deductions,
+        account.currency,
+    )
+    .await?;
+    if covered {
+        tx.close_invoice(&row.id, InvoiceStatus::Paid, ctx.now, None)
+            .await?;
+    }
     tx.delete_draft(&d.id).await?;
     tx.bill_items(&account_id, period.start(), period.next().start(), &row.id)
         .await?;
@@ -661,7 +681,12 @@ pub async fn finalize(
     );
     super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(Finalized::Issued(Box::new(Invoice::try_from(row)?)))
+    let mut invoice = Invoice::try_from(row)?;
+    if covered {
+        invoice.status = InvoiceStatus::Paid;
+        invoice.paid_at = Some(ctx.now);
+    }
+    Ok(Finalized::Issued(Box::new(invoice)))
 }
 
 /// Marks the one-off charges an invoice bills.
@@ -922,57 +947,40 @@ pub enum Closing {
     Void { reason: String },
 }
 
-/// Closes an `issued` invoice in `tx`: void, once. A second attempt is 409
-/// `invoice_not_open`. What was paid on it goes to the customer balance.
-async fn close(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    row: InvoiceRow,
-    closing: Closing,
-) -> Result<Invoice, ApiError> {
-    let (status, reason) = match &closing {
-        Closing::Void { reason } => (InvoiceStatus::Void, Some(reason.as_str())),
-    };
-    let before = Invoice::try_from(row.clone())?;
-    if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
-        return Err(ApiError::rule(
-            Code::InvoiceNotOpen,
-            format!("invoice {} is {}, not issued", row.number, row.status),
-        ));
-    }
-    let account = AccountId::from_trusted(row.account_id.clone());
-    let event = ctx.audit_event(
-        Some(&account),
-        &format!("invoice.{}", status.as_str()),
-        ("invoice", &row.id),
-        Some(serde_json::json!({ "status": row.status })),
-        Some(serde_json::json!({ "status": status.as_str(), "reason": reason })),
-    );
-    super::audit::record(tx, event).await?;
-    super::invoice_payments::on_void(tx, ctx, &before).await?;
-    let id = InvoiceId::from_trusted(row.id);
-    let mut invoice: Invoice = tx
-        .invoice(&account, &id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()?;
-    super::invoice_payments::attach(tx, std::slice::from_mut(&mut invoice)).await?;
-    Ok(invoice)
-}
-
-/// Staff: voids an issued invoice with a reason.
+/// Staff: voids an issued invoice with a reason. An issued invoice is
+/// never voided any more: this issues a credit note of everything still
+/// creditable, with that reason (`credit_notes::issue`). An invoice voided
+/// before credit notes existed, or fully credited, is 409 `invoice_not_open`.
 pub async fn close_by_staff(
     store: &Store,
     ctx: &Ctx,
+    seller: &Seller,
     account_id: &Authorized,
     id: &InvoiceId,
     closing: Closing,
 ) -> Result<Invoice, ApiError> {
+    let Closing::Void { reason } = closing;
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account_id).await?;
     tx.lock_account(account_id).await?;
     let row = issued(&mut tx, account_id, id).await?;
-    let invoice = close(&mut tx, ctx, row, closing).await?;
+    if row.status == InvoiceStatus::Void.as_str() || row.status == InvoiceStatus::Credited.as_str()
+    {
+        return Err(ApiError::rule(
+            Code::InvoiceNotOpen,
+            format!(
+                "invoice {} is {}: nothing is left to credit",
+                row.number, row.status
+            ),
+        ));
+    }
+    super::credit_notes::issue(&mut tx, ctx, seller, account_id, id, &reason, None).await?;
+    let mut invoice: Invoice = tx
+        .invoice(account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .try_into()?;
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
     tx.commit().await?;
     Ok(invoice)
 }

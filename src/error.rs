@@ -234,6 +234,8 @@ codes! {
     CreditExceedsInvoice = ("credit_exceeds_invoice", UNPROCESSABLE_ENTITY, "Credit exceeds the invoice"),
     /// A draft is not issued: it is changed, not credited.
     CreditNoteOnDraft = ("credit_note_on_draft", UNPROCESSABLE_ENTITY, "Draft cannot be credited"),
+    /// Only an invoice that credit notes cover in full is reissued.
+    InvoiceNotCredited = ("invoice_not_credited", CONFLICT, "Invoice not fully credited"),
     /// A refund of more than what is left of the credit note's credit in the customer balance.
     RefundExceedsCredit = ("refund_exceeds_credit", UNPROCESSABLE_ENTITY, "Refund exceeds the credit"),
 

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
+use super::invoices::InvoiceDto;
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::credit_note::CreditNote;
@@ -318,4 +319,28 @@ pub async fn refund(
         .await?;
         refund_dto(refund)
     })
+}
+
+/// Re-invoice a fully credited invoice (staff): a new invoice for the same
+/// period with a new number and today's issue date, billing what the
+/// credited invoice billed (the same lines and amounts) under the account's
+/// current billing address, VAT treatment and payment method, less the
+/// customer balance; it names the invoice it replaces, and the items the
+/// credited invoice billed are billed by it. Once per credited invoice.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/reissue", operation_id = "reissue_invoice", tag = "credit notes",
+    params(("invoice_id" = String, Path, description = "The fully credited invoice's id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 201, description = "The new invoice", body = InvoiceDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_credited: credit notes do not cover it in full (or a draft); already_exists: reissued already", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reissue(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    let id = invoice_id(&path)?;
+    let invoice = credit_notes::reissue(&state.store, &ctx, &state.seller, &account, &id).await?;
+    Ok(HttpResponse::Created().json(InvoiceDto::from(invoice)))
 }

@@ -22,7 +22,7 @@ use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
 use crate::service::invoice_payments;
-use crate::service::invoices::{self, Closing, RunReport};
+use crate::service::invoices::{self, RunReport};
 use crate::service::{Authorized, Ctx};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,6 +104,13 @@ pub struct UpcomingInvoiceDto {
     pub debit_date: Date,
     /// The default payment method, masked; none when the account has no usable one.
     pub payment_method: Option<PaymentMethodDto>,
+    /// What the customer balance (credit notes, overpayments) would deduct
+    /// from the amount due if it were issued now, each credit drawn on.
+    pub balance_deductions: Vec<DeductionDto>,
+    /// `total` less `balance_deductions`: what the payment method would be
+    /// debited.
+    #[schema(example = "1203.28")]
+    pub amount_due: String,
 }
 
 fn totals(c: &Composition) -> (String, String, String, String) {
@@ -155,6 +162,19 @@ pub async fn upcoming(
         currency: u.account.currency,
         debit_date: u.issue_date,
         payment_method: u.payment_method.map(PaymentMethodDto::from),
+        balance_deductions: u
+            .deductions
+            .iter()
+            .map(|d| DeductionDto {
+                credit_note_number: d.credit_note_number.clone(),
+                amount: Money::from_minor(d.amount_minor, u.account.currency).amount(),
+            })
+            .collect(),
+        amount_due: Money::from_minor(
+            c.total.minor() - u.deductions.iter().map(|d| d.amount_minor).sum::<i64>(),
+            u.account.currency,
+        )
+        .amount(),
     }))
 }
 
@@ -230,6 +250,18 @@ pub struct InvoiceDto {
     /// What the customer balance took off the amount due when it was
     /// issued, each credit drawn on (shown under the totals, never as a line).
     pub balance_deductions: Vec<DeductionDto>,
+    /// For a reissued invoice: the fully credited invoice it replaces.
+    pub replaces: Option<ReplacedDto>,
+}
+
+/// The invoice a reissued invoice replaces.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplacedDto {
+    #[schema(example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub invoice_id: String,
+    #[schema(example = "F-2026-000005")]
+    pub number: String,
+    pub issue_date: Date,
 }
 
 /// A credit note of an invoice, as the invoice lists it.
@@ -353,6 +385,11 @@ impl From<Invoice> for InvoiceDto {
                     amount: money(d.amount_minor),
                 })
                 .collect(),
+            replaces: s.replaces.as_ref().map(|r| ReplacedDto {
+                invoice_id: r.invoice_id.clone(),
+                number: r.number.clone(),
+                issue_date: r.issue_date,
+            }),
         }
     }
 }
@@ -648,13 +685,13 @@ pub async fn void(
     let id = invoice_id(&path)?;
     let reason = crate::domain::account::clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
-    let invoice = invoices::close_by_staff(
+    let invoice = crate::service::credit_notes::void(
         &state.store,
         &ctx,
         &state.seller,
         &account,
         &id,
-        Closing::Void { reason },
+        &reason,
     )
     .await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))

@@ -255,6 +255,7 @@ pub fn table() -> Vec<Route> {
         route!(credit_notes::list, Read),
         route!(credit_notes::get, Read),
         route!(credit_notes::refund, Staff),
+        route!(credit_notes::reissue, Staff),
         route!(recipients::add, Manage),
         route!(recipients::list, Read),
         route!(recipients::get, Read),

@@ -73,6 +73,17 @@ pub struct Snapshot {
     /// when it was issued, shown under the totals (never as a line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deductions: Vec<Deduction>,
+    /// The fully credited invoice this one re-invoices (`POST .../reissue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaced>,
+}
+
+/// The invoice a reissued invoice replaces, as printed on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub invoice_id: String,
+    pub number: String,
+    pub issue_date: Date,
 }
 
 /// An amount of the customer balance deducted from an invoice: from a

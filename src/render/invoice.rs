@@ -793,6 +793,7 @@ mod tests {
                 }),
                 payment_method: Some("Visa **** 4242".into()),
                 deductions: Vec::new(),
+                replaces: None,
             },
             paid_at: None,
             voided_at: None,

@@ -18,12 +18,10 @@ use crate::domain::credit_note::{
     self, CreditError, CreditNote, CreditNoteSnapshot, Creditable, Credited, RequestLine,
 };
 use crate::domain::ids::{
-    AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoiceLineId, InvoicePaymentId, RefundId,
+    AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoiceLineId, RefundId,
 };
-use crate::domain::invoice_payment::{
-    BalanceEntry, BalanceEntryKind, InvoicePayment, InvoicePaymentMethod,
-};
-use crate::domain::issued::{Deduction, Invoice, InvoiceStatus};
+use crate::domain::invoice_payment::{BalanceEntry, BalanceEntryKind};
+use crate::domain::issued::{Invoice, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code, FieldErrors};
@@ -466,94 +464,213 @@ pub async fn refund(
     Ok(refund)
 }
 
-/// What the customer balance would deduct from an invoice of `total` now:
-/// its credits, oldest first, up to the total.
-pub async fn planned_deductions(
-    tx: &mut Tx,
-    account: &AccountId,
-    total: Money,
-) -> Result<Vec<(String, Deduction)>, ApiError> {
-    let mut left = total.minor();
-    let mut out = Vec::new();
-    if left <= 0 {
-        return Ok(out);
-    }
-    for s in tx.balance_sources(account, total.currency().code()).await? {
-        if left <= 0 {
-            break;
-        }
-        let take = s.left_minor.min(left);
-        left -= take;
-        let number = match &s.credit_note_id {
-            Some(cn) => tx
-                .credit_note(account, &CreditNoteId::from_trusted(cn.clone()))
-                .await?
-                .map(|r| r.number),
-            None => None,
+/// Staff re-invoice a fully credited invoice: a new invoice, with a new
+/// number and today's issue date, for the same period and the same lines
+/// (what the credited invoice billed, at the amounts it billed them), made
+/// from the account's current state: today's billing address and VAT
+/// treatment, seller, payment method and customer balance. It says which
+/// invoice it replaces. Every item the credited invoice billed is marked
+/// billed by the new one, so nothing is billed twice or lost. Once per
+/// credited invoice.
+#[instrument(skip_all, fields(account = %account, invoice = %id))]
+pub async fn reissue(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    account: &Authorized,
+    id: &InvoiceId,
+) -> Result<Invoice, ApiError> {
+    use crate::domain::invoice::{Composition, Line, Period, TaxTreatment};
+    use crate::domain::issued::Replaced;
+    use crate::render::Lang;
+    use crate::store::invoices::InvoiceRow;
+
+    let mut tx = store.begin_write().await?;
+    let acc = super::load_account(&mut tx, account).await?;
+    tx.lock_account(account).await?;
+    let Some(row) = tx.invoice(account, id).await? else {
+        return match tx.draft_by_id(id.as_str()).await? {
+            Some(d) if d.account_id == account.as_str() => Err(ApiError::rule(
+                Code::InvoiceNotCredited,
+                "the invoice is a draft: it is not issued, nor credited",
+            )),
+            _ => Err(ApiError::NotFound("invoice")),
         };
-        out.push((
-            s.id,
-            Deduction {
-                credit_note_number: number,
-                amount_minor: take,
-            },
+    };
+    if row.status != InvoiceStatus::Credited.as_str() {
+        return Err(ApiError::rule(
+            Code::InvoiceNotCredited,
+            format!(
+                "invoice {} is {}: only an invoice credit notes cover in full is reissued",
+                row.number, row.status
+            ),
         ));
     }
-    Ok(out)
-}
-
-/// Deducts the customer balance from a newly issued invoice (under the
-/// account's lock, in its issuing transaction): one balance entry going out
-/// per credit drawn on, and one payment of the sum (method `other`), so the
-/// amount due drops and the invoice is paid when the balance covers it.
-pub async fn deduct(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    invoice: &str,
-    account: &AccountId,
-    planned: &[(String, Deduction)],
-    currency: Currency,
-) -> Result<Money, ApiError> {
-    let total: i64 = planned.iter().map(|(_, d)| d.amount_minor).sum();
-    if total <= 0 {
-        return Ok(Money::zero(currency));
+    if let Some(number) = tx.reissued(&row.id).await? {
+        return Err(ApiError::rule(
+            Code::AlreadyExists,
+            format!("invoice {} was reissued already, as {number}", row.number),
+        ));
     }
-    let payment = InvoicePayment {
-        id: InvoicePaymentId::generate(),
-        invoice_id: invoice.to_owned(),
-        account_id: Some(account.clone()),
-        applied: true,
-        amount_minor: Some(total),
-        currency: Some(currency),
-        paid_at: ctx.now,
-        method: InvoicePaymentMethod::Other,
-        reference: Some("customer balance".into()),
-        overpayment_minor: 0,
-        event_id: None,
-        created_at: ctx.now,
-    };
-    tx.insert_invoice_payment(&payment).await?;
-    for (source, d) in planned {
-        tx.insert_balance_entry(&BalanceEntry {
-            id: BalanceEntryId::generate(),
-            account_id: account.clone(),
-            amount: Money::from_minor(-d.amount_minor, currency),
-            kind: BalanceEntryKind::Deduction,
-            invoice_id: Some(invoice.to_owned()),
-            payment_id: Some(payment.id.clone()),
-            created_at: ctx.now,
-            credit_note_id: None,
-            source_entry_id: Some(BalanceEntryId::from_trusted(source.clone())),
+    let old: Invoice = row.clone().try_into()?;
+    let period = Period::parse(&old.period)
+        .ok_or_else(|| ApiError::internal(format!("invoice period {}", old.period)))?;
+    let address = super::invoices::billing_address(&mut tx, account).await?;
+    let tax = TaxTreatment::of(
+        address.as_ref().map(|a| a.fields.country),
+        address
+            .as_ref()
+            .and_then(|a| a.fields.vat_number.as_deref()),
+    );
+    let c = old.currency;
+    let lines: Vec<Line> = old
+        .snapshot
+        .lines
+        .iter()
+        .map(|l| Line {
+            kind: l.kind,
+            description: l.description.clone(),
+            plan: l.plan.clone(),
+            quantity: l.quantity,
+            unit_amount: Money::from_minor(l.unit_amount_minor, c),
+            amount: Money::from_minor(l.amount_minor, c),
+            days: l.days,
+            days_in_period: l.days_in_period,
+            activation_date: l.activation_date,
+            service_start: l.service_start,
+            service_end: l.service_end,
         })
-        .await?;
+        .collect();
+    let subtotal = Money::sum(c, lines.iter().map(|l| l.amount)).map_err(ApiError::internal)?;
+    let tax_amount = Money::round(
+        subtotal
+            .to_decimal()
+            .checked_mul(tax.rate())
+            .ok_or_else(|| ApiError::internal("tax overflow"))?
+            / rust_decimal::Decimal::from(100),
+        c,
+    )
+    .map_err(ApiError::internal)?;
+    let total = subtotal
+        .checked_add(tax_amount)
+        .map_err(ApiError::internal)?;
+    let composition = Composition {
+        period,
+        lines,
+        subtotal,
+        tax,
+        tax_amount,
+        total,
+    };
+    let payment_method = super::payments::usable_default(&mut tx, account, ctx.now).await?;
+    let mut snapshot =
+        super::invoices::snapshot(seller, &acc, &composition, address, payment_method);
+    let deductions = super::invoice_payments::planned_deductions(&mut tx, account, total).await?;
+    snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
+    snapshot.replaces = Some(Replaced {
+        invoice_id: old.id.to_string(),
+        number: row.number.clone(),
+        issue_date: old.issue_date,
+    });
+    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
+    let covered = deducted > 0 && deducted >= total.minor();
+    let issue_date = acc.timezone.date_at(ctx.now);
+    let year = issue_date.year();
+    let n = tx.next_invoice_number(year).await?;
+    let number = format!("F-{year:04}-{n:06}");
+    let new = InvoiceRow {
+        id: InvoiceId::generate().to_string(),
+        account_id: account.to_string(),
+        number: number.clone(),
+        period: old.period.clone(),
+        status: InvoiceStatus::Issued.as_str().into(),
+        issue_date,
+        currency: c.code().into(),
+        subtotal_minor: subtotal.minor(),
+        tax_minor: tax_amount.minor(),
+        total_minor: total.minor(),
+        snapshot: serde_json::to_string(&snapshot).map_err(ApiError::internal)?,
+        created_at: ctx.now,
+        paid_at: None,
+        voided_at: None,
+        void_reason: None,
+    };
+    tx.insert_invoice(&new).await?;
+    tx.set_reissue_of(&new.id, &row.id).await?;
+    tx.move_billed_items(&row.id, &new.id).await?;
+    super::invoice_payments::deduct(&mut tx, ctx, &new.id, account, &deductions, c).await?;
+    if covered {
+        tx.close_invoice(&new.id, InvoiceStatus::Paid, ctx.now, None)
+            .await?;
     }
+    let emails = super::outbox::queue(&mut tx, &new, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(account),
-        "invoice.balance_deducted",
-        ("invoice", invoice),
+        "invoice.reissued",
+        ("invoice", &new.id),
         None,
-        Some(json!({ "payment_id": payment.id.as_str(), "amount_minor": total })),
+        Some(json!({
+            "number": number,
+            "replaces": row.number,
+            "replaces_invoice_id": row.id,
+            "issue_date": issue_date.to_string(),
+            "total_minor": total.minor(),
+            "emails_queued": emails,
+        })),
     );
-    audit::record(tx, event).await?;
-    Ok(Money::from_minor(total, currency))
+    audit::record(&mut tx, event).await?;
+    let new_id = InvoiceId::from_trusted(new.id.clone());
+    let mut invoice: Invoice = tx
+        .invoice(account, &new_id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .try_into()?;
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    tx.commit().await?;
+    Ok(invoice)
+}
+
+/// Staff: voids an issued invoice with a reason. An issued invoice is
+/// never voided any more: this issues a credit note of everything still
+/// creditable, with that reason (`credit_notes::issue`). An invoice voided
+/// before credit notes existed, or fully credited, is 409 `invoice_not_open`.
+pub async fn void(
+    store: &Store,
+    ctx: &Ctx,
+    seller: &Seller,
+    account_id: &Authorized,
+    id: &InvoiceId,
+    reason: &str,
+) -> Result<Invoice, ApiError> {
+    let mut tx = store.begin_write().await?;
+    super::load_account(&mut tx, account_id).await?;
+    tx.lock_account(account_id).await?;
+    let Some(row) = tx.invoice(account_id, id).await? else {
+        return match tx.draft_by_id(id.as_str()).await? {
+            Some(d) if d.account_id == account_id.as_str() => Err(ApiError::rule(
+                Code::InvoiceNotOpen,
+                "the invoice is a draft: it is not issued yet",
+            )),
+            _ => Err(ApiError::NotFound("invoice")),
+        };
+    };
+    if row.status == InvoiceStatus::Void.as_str() || row.status == InvoiceStatus::Credited.as_str()
+    {
+        return Err(ApiError::rule(
+            Code::InvoiceNotOpen,
+            format!(
+                "invoice {} is {}: nothing is left to credit",
+                row.number, row.status
+            ),
+        ));
+    }
+    issue(&mut tx, ctx, seller, account_id, id, reason, None).await?;
+    let mut invoice: Invoice = tx
+        .invoice(account_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("invoice"))?
+        .try_into()?;
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    tx.commit().await?;
+    Ok(invoice)
 }

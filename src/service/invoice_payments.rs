@@ -24,7 +24,7 @@ use crate::domain::invoice_payment::{
     self, BalanceEntry, BalanceEntryKind, CreditNoteRef, InvoicePayment, InvoicePaymentMethod,
     PaymentFailure, Settlement,
 };
-use crate::domain::issued::{Invoice, InvoiceStatus};
+use crate::domain::issued::{Deduction, Invoice, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::{Page, Store, Tx};
@@ -665,4 +665,96 @@ pub async fn balance_entries(
     Ok(tx
         .balance_entries(account, page.after.as_deref(), page.limit)
         .await?)
+}
+
+/// What the customer balance would deduct from an invoice of `total` now:
+/// its credits, oldest first, up to the total.
+pub async fn planned_deductions(
+    tx: &mut Tx,
+    account: &AccountId,
+    total: Money,
+) -> Result<Vec<(String, Deduction)>, ApiError> {
+    let mut left = total.minor();
+    let mut out = Vec::new();
+    if left <= 0 {
+        return Ok(out);
+    }
+    for s in tx.balance_sources(account, total.currency().code()).await? {
+        if left <= 0 {
+            break;
+        }
+        let take = s.left_minor.min(left);
+        left -= take;
+        let number = match &s.credit_note_id {
+            Some(cn) => tx
+                .credit_note(account, &CreditNoteId::from_trusted(cn.clone()))
+                .await?
+                .map(|r| r.number),
+            None => None,
+        };
+        out.push((
+            s.id,
+            Deduction {
+                credit_note_number: number,
+                amount_minor: take,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Deducts the customer balance from a newly issued invoice (under the
+/// account's lock, in its issuing transaction): one balance entry going out
+/// per credit drawn on, and one payment of the sum (method `other`), so the
+/// amount due drops and the invoice is paid when the balance covers it.
+pub async fn deduct(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    invoice: &str,
+    account: &AccountId,
+    planned: &[(String, Deduction)],
+    currency: Currency,
+) -> Result<Money, ApiError> {
+    let total: i64 = planned.iter().map(|(_, d)| d.amount_minor).sum();
+    if total <= 0 {
+        return Ok(Money::zero(currency));
+    }
+    let payment = InvoicePayment {
+        id: InvoicePaymentId::generate(),
+        invoice_id: invoice.to_owned(),
+        account_id: Some(account.clone()),
+        applied: true,
+        amount_minor: Some(total),
+        currency: Some(currency),
+        paid_at: ctx.now,
+        method: InvoicePaymentMethod::Other,
+        reference: Some("customer balance".into()),
+        overpayment_minor: 0,
+        event_id: None,
+        created_at: ctx.now,
+    };
+    tx.insert_invoice_payment(&payment).await?;
+    for (source, d) in planned {
+        tx.insert_balance_entry(&BalanceEntry {
+            id: BalanceEntryId::generate(),
+            account_id: account.clone(),
+            amount: Money::from_minor(-d.amount_minor, currency),
+            kind: BalanceEntryKind::Deduction,
+            invoice_id: Some(invoice.to_owned()),
+            payment_id: Some(payment.id.clone()),
+            created_at: ctx.now,
+            credit_note_id: None,
+            source_entry_id: Some(BalanceEntryId::from_trusted(source.clone())),
+        })
+        .await?;
+    }
+    let event = ctx.audit_event(
+        Some(account),
+        "invoice.balance_deducted",
+        ("invoice", invoice),
+        None,
+        Some(json!({ "payment_id": payment.id.as_str(), "amount_minor": total })),
+    );
+    audit::record(tx, event).await?;
+    Ok(Money::from_minor(total, currency))
 }

@@ -25,7 +25,7 @@ use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
 
 /// The account's billing address for an invoice: the primary one, verified.
-async fn billing_address(
+pub(super) async fn billing_address(
     tx: &mut Tx,
     account: &AccountId,
 ) -> Result<Option<BillingAddress>, ApiError> {
@@ -174,7 +174,7 @@ async fn unbilled_charges(
 
 /// What an invoice keeps of the moment it is issued (a draft shows the
 /// same, composed now).
-fn snapshot(
+pub(super) fn snapshot(
     seller: &Seller,
     account: &Account,
     c: &Composition,
@@ -217,6 +217,7 @@ fn snapshot(
         }),
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),
+        replaces: None,
     }
 }
 
@@ -236,6 +237,13 @@ async fn draft_invoice(
         ..
     } = compose_for(tx, account, period).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
+    let mut snapshot = snapshot(seller, account, &c, address, payment_method);
+    // What the balance would deduct if it were finalized now.
+    snapshot.deductions = super::invoice_payments::planned_deductions(tx, &account.id, c.total)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     let zone = &account.timezone;
     let issue_date = zone
         .date_at(ctx.now)
@@ -251,7 +259,7 @@ async fn draft_invoice(
         subtotal: c.subtotal,
         tax: c.tax_amount,
         total: c.total,
-        snapshot: snapshot(seller, account, &c, address, payment_method),
+        snapshot,
         paid_at: None,
         voided_at: None,
         void_reason: None,
@@ -272,6 +280,8 @@ pub struct Upcoming {
     pub issue_date: Date,
     /// The default payment method is debited on the issue date.
     pub payment_method: Option<PaymentMethod>,
+    /// What the customer balance would deduct from it if issued now.
+    pub deductions: Vec<crate::domain::issued::Deduction>,
 }
 
 #[instrument(skip_all, fields(account = %account_id))]
@@ -307,6 +317,12 @@ pub async fn upcoming(
         ..
     } = compose_for(&mut tx, &account, period).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
+    let deductions =
+        super::invoice_payments::planned_deductions(&mut tx, account_id, composition.total)
+            .await?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
     Ok(Upcoming {
         account,
         composition,
@@ -314,6 +330,7 @@ pub async fn upcoming(
         draft_id,
         issue_date,
         payment_method,
+        deductions,
     })
 }
 
@@ -618,7 +635,8 @@ pub async fn finalize(
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
     // The customer balance (credit notes, overpayments) is deducted from
     // the amount due, under the totals.
-    let deductions = super::credit_notes::planned_deductions(&mut tx, &account_id, c.total).await?;
+    let deductions =
+        super::invoice_payments::planned_deductions(&mut tx, &account_id, c.total).await?;
     snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
     let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
     let covered = deducted > 0 && deducted >= c.total.minor();
@@ -643,7 +661,7 @@ pub async fn finalize(
         void_reason: None,
     };
     tx.insert_invoice(&row).await?;
-    super::credit_notes::deduct(
+    super::invoice_payments::deduct(
         &mut tx,
         ctx,
         &row.id,
@@ -938,49 +956,4 @@ pub async fn emails(
     Ok(tx
         .invoice_emails(id, page.after.as_deref(), page.limit)
         .await?)
-}
-
-/// How an issued invoice is closed. (It is paid by the payment that brings
-/// its amount due to zero: `invoice_payments`.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Closing {
-    Void { reason: String },
-}
-
-/// Staff: voids an issued invoice with a reason. An issued invoice is
-/// never voided any more: this issues a credit note of everything still
-/// creditable, with that reason (`credit_notes::issue`). An invoice voided
-/// before credit notes existed, or fully credited, is 409 `invoice_not_open`.
-pub async fn close_by_staff(
-    store: &Store,
-    ctx: &Ctx,
-    seller: &Seller,
-    account_id: &Authorized,
-    id: &InvoiceId,
-    closing: Closing,
-) -> Result<Invoice, ApiError> {
-    let Closing::Void { reason } = closing;
-    let mut tx = store.begin_write().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    tx.lock_account(account_id).await?;
-    let row = issued(&mut tx, account_id, id).await?;
-    if row.status == InvoiceStatus::Void.as_str() || row.status == InvoiceStatus::Credited.as_str()
-    {
-        return Err(ApiError::rule(
-            Code::InvoiceNotOpen,
-            format!(
-                "invoice {} is {}: nothing is left to credit",
-                row.number, row.status
-            ),
-        ));
-    }
-    super::credit_notes::issue(&mut tx, ctx, seller, account_id, id, &reason, None).await?;
-    let mut invoice: Invoice = tx
-        .invoice(account_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()?;
-    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
-    tx.commit().await?;
-    Ok(invoice)
 }

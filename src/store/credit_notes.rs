@@ -230,4 +230,38 @@ impl Tx {
         )?;
         Ok(rows.into_iter().filter(|s| s.left_minor > 0).collect())
     }
+
+    /// Whether an invoice reissues `invoice`.
+    pub async fn reissued(&mut self, invoice: &str) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT number FROM invoices WHERE reissue_of = $1").bind(invoice)
+        )?;
+        Ok(row.map(|(n,)| n))
+    }
+
+    pub async fn set_reissue_of(&mut self, invoice: &str, of: &str) -> Result<(), sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query("UPDATE invoices SET reissue_of = $1 WHERE id = $2")
+                .bind(of)
+                .bind(invoice)
+        )?;
+        Ok(())
+    }
+
+    /// Every item `from` billed is now billed by `to` (its reissue).
+    pub async fn move_billed_items(&mut self, from: &str, to: &str) -> Result<(), sqlx::Error> {
+        for sql in [
+            "UPDATE licenses SET proration_invoice_id = $1 WHERE proration_invoice_id = $2",
+            "UPDATE licenses SET billed_invoice_id = $1 WHERE billed_invoice_id = $2",
+            "UPDATE phone_numbers SET proration_invoice_id = $1 WHERE proration_invoice_id = $2",
+            "UPDATE phone_numbers SET billed_invoice_id = $1 WHERE billed_invoice_id = $2",
+            "UPDATE consumption_records SET invoice_id = $1 WHERE invoice_id = $2",
+            "UPDATE charges SET invoice_id = $1 WHERE invoice_id = $2",
+        ] {
+            execute!(self, sqlx::query(sql).bind(to).bind(from))?;
+        }
+        Ok(())
+    }
 }

@@ -48,6 +48,39 @@ async fn may_invoice(app: &TestApp) -> (String, Value) {
     (id, invoice)
 }
 
+/// How many billed items (licenses, numbers, records, charges) name `invoice`.
+async fn items_billed_by(app: &TestApp, invoice: &str) -> i64 {
+    let sql = "SELECT CAST((SELECT COUNT(*) FROM licenses WHERE proration_invoice_id = $1 OR billed_invoice_id = $1) \
+         + (SELECT COUNT(*) FROM phone_numbers WHERE proration_invoice_id = $1 OR billed_invoice_id = $1) \
+         + (SELECT COUNT(*) FROM consumption_records WHERE invoice_id = $1) \
+         + (SELECT COUNT(*) FROM charges WHERE invoice_id = $1) AS BIGINT)";
+    let (n,): (i64,) = match &app.store {
+        comptoir::store::Store::Sqlite(pool) => {
+            sqlx::query_as(sql).bind(invoice).fetch_one(pool).await
+        }
+        comptoir::store::Store::Pg(pool) => sqlx::query_as(sql).bind(invoice).fetch_one(pool).await,
+    }
+    .unwrap();
+    n
+}
+
+/// The upcoming invoice's total and number of lines.
+async fn upcoming(app: &TestApp) -> (Value, usize) {
+    let body: Value = app
+        .get(
+            "/v1/accounts/acc_demo/invoices/upcoming",
+            &app.viewer("acc_demo"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        body["total"].clone(),
+        body["lines"].as_array().unwrap().len(),
+    )
+}
+
 /// The id of the May invoice's line of the 10 ADVANCED licenses.
 fn advanced_line(invoice: &Value) -> String {
     invoice["lines"]
@@ -296,6 +329,22 @@ async fn credit_on_a_paid_invoice_goes_to_the_balance_which_the_next_invoice_ded
         )
         .await;
     assert_eq!(res.status(), 200);
+    // The upcoming invoice shows what the balance will take off.
+    let upcoming: Value = app
+        .get(
+            &format!("/v1/accounts/{a}/invoices/upcoming"),
+            &app.viewer(&a),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upcoming["total"], "60.00", "{upcoming}");
+    assert_eq!(
+        upcoming["balance_deductions"],
+        json!([{"credit_note_number": "AV-2026-000001", "amount": "20.00"}])
+    );
+    assert_eq!(upcoming["amount_due"], "40.00");
     let run = crate::invoices::bill(&app, "2026-06").await;
     let june = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
     let june = invoice_of(&app, &a, &june).await;
@@ -644,4 +693,88 @@ async fn another_accounts_credit_notes_are_404_and_change_nothing() {
     .await;
     assert_eq!(credit_note_numbers(&app, &b).await, Vec::<String>::new());
     assert_eq!(credit_note_numbers(&app, &a).await, ["AV-2026-000001"]);
+}
+
+#[tokio::test]
+async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_nothing_twice() {
+    let app = spawn_app().await;
+    let (id, may) = may_invoice(&app).await;
+    let june_before = upcoming(&app).await;
+    let billed = items_billed_by(&app, &id).await;
+    assert!(billed > 0);
+    let reissue = format!("/v1/accounts/acc_demo/invoices/{id}/reissue");
+    // Not before it is credited in full.
+    assert_problem(
+        app.post(&reissue, &app.support(), &json!({})).await,
+        409,
+        "invoice_not_credited",
+    )
+    .await;
+    let line = advanced_line(&may);
+    credited(
+        &app,
+        "acc_demo",
+        &id,
+        &json!({"reason": "Une licence", "lines": [{"invoice_line": line, "quantity": 1}]}),
+    )
+    .await;
+    assert_problem(
+        app.post(&reissue, &app.support(), &json!({})).await,
+        409,
+        "invoice_not_credited",
+    )
+    .await;
+    credited(&app, "acc_demo", &id, &json!({"reason": "Le reste"})).await;
+    assert_problem(
+        app.post(&reissue, &app.admin("acc_demo"), &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let res = app.post(&reissue, &app.support(), &json!({})).await;
+    assert_eq!(res.status(), 201);
+    let new: Value = res.json().await.unwrap();
+    assert_eq!(new["number"], "F-2026-000006");
+    assert_eq!(new["status"], "issued");
+    assert_eq!(new["period_start"], may["period_start"]);
+    assert_eq!(new["total"], "1203.28");
+    assert_eq!(new["amount_due"], "1203.28");
+    assert_eq!(
+        new["lines"].as_array().unwrap().len(),
+        may["lines"].as_array().unwrap().len()
+    );
+    assert_eq!(new["replaces"]["number"], "F-2026-000005");
+    assert_eq!(new["replaces"]["invoice_id"], id.as_str());
+    // What the credited invoice billed is billed by the new one.
+    let new_id = new["id"].as_str().unwrap();
+    assert_eq!(items_billed_by(&app, &id).await, 0);
+    assert_eq!(items_billed_by(&app, new_id).await, billed);
+    // Once.
+    assert_problem(
+        app.post(&reissue, &app.support(), &json!({})).await,
+        409,
+        "already_exists",
+    )
+    .await;
+    // A billing run of May makes nothing more; June bills what it would have.
+    let again = crate::invoices::bill(&app, "2026-05").await;
+    assert_eq!(again["issued"], json!([]));
+    assert_eq!(upcoming(&app).await, june_before);
+    let list: Value = app
+        .get(
+            "/v1/accounts/acc_demo/invoices?from=2026-05-01",
+            &app.viewer("acc_demo"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["credited", "issued"]);
+    assert_eq!(events(&app, "acc_demo", "invoice.reissued").await.len(), 1);
 }

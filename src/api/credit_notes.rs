@@ -1,7 +1,8 @@
 //! `/v1/accounts/{a}/invoices/{id}/credit-notes` (issue a credit note of an
 //! invoice), `/v1/accounts/{a}/credit-notes` (read them) and their refunds.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
@@ -16,6 +17,7 @@ use crate::domain::ids::{CreditNoteId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{LineKind, TaxTreatment};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Problem};
+use crate::render::Lang;
 use crate::service::credit_notes::{self, LineAsk, Refund};
 
 /// One line to credit: a whole `quantity` of units of the invoice line at
@@ -343,4 +345,65 @@ pub async fn reissue(
     let id = invoice_id(&path)?;
     let invoice = credit_notes::reissue(&state.store, &ctx, &state.seller, &account, &id).await?;
     Ok(HttpResponse::Created().json(InvoiceDto::from(invoice)))
+}
+
+fn inline_file(name: String) -> ContentDisposition {
+    ContentDisposition {
+        disposition: DispositionType::Inline,
+        parameters: vec![DispositionParam::Filename(name)],
+    }
+}
+
+/// The credit note as a standalone printable HTML page ("Facture d'avoir"
+/// / "Credit note"): the invoice it corrects (number and issue date), the
+/// reason, its lines, VAT and totals; French unless `Accept-Language`
+/// prefers English.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credit-notes/{credit_note_id}/html", operation_id = "credit_note_html", tag = "credit notes",
+    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+    responses(
+        (status = 200, description = "The credit note page", content_type = "text/html", body = String),
+        (status = 403, description = "Integrations cannot read credit notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or credit note, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn html(
+    state: web::Data<AppState>,
+    AccountScope { account, .. }: AccountScope,
+    req: HttpRequest,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    let note = credit_notes::get(&state.store, &account, &credit_note_id(&path)?).await?;
+    let lang = Lang::from_request(&req);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(inline_file(format!("{}.html", note.number)))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            crate::render::HTML_CONTENT_SECURITY_POLICY,
+        ))
+        .body(crate::render::credit_note::html(&note, lang)))
+}
+
+/// The credit note as a PDF (A4, embedded font, real text); French unless
+/// `Accept-Language` prefers English.
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credit-notes/{credit_note_id}/pdf", operation_id = "credit_note_pdf", tag = "credit notes",
+    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+    responses(
+        (status = 200, description = "The credit note PDF", content((crate::api::documents::FileBytes = "application/pdf"))),
+        (status = 403, description = "Integrations cannot read credit notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or credit note, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pdf(
+    state: web::Data<AppState>,
+    AccountScope { account, .. }: AccountScope,
+    req: HttpRequest,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    let note = credit_notes::get(&state.store, &account, &credit_note_id(&path)?).await?;
+    let lang = Lang::from_request(&req);
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(inline_file(format!("{}.pdf", note.number)))
+        .body(crate::render::credit_note::pdf(&note, lang)))
 }

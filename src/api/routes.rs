@@ -254,6 +254,8 @@ pub fn table() -> Vec<Route> {
         route!(credit_notes::create, Staff),
         route!(credit_notes::list, Read),
         route!(credit_notes::get, Read),
+        route!(credit_notes::html, Read),
+        route!(credit_notes::pdf, Read),
         route!(credit_notes::refund, Staff),
         route!(credit_notes::reissue, Staff),
         route!(recipients::add, Manage),

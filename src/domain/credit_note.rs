@@ -86,6 +86,17 @@ pub struct CreditNoteLine {
     /// Whether the line credits units at the invoice line's unit price
     /// (false: an amount of the line).
     pub by_quantity: bool,
+    /// The invoice line's proration and service days, for its description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_in_period: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_start: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_end: Option<Date>,
 }
 
 /// A credit note's lines and totals.
@@ -312,6 +323,11 @@ fn line_of(
         unit_amount_minor,
         amount_minor,
         by_quantity,
+        days: l.days,
+        days_in_period: l.days_in_period,
+        activation_date: l.activation_date,
+        service_start: l.service_start,
+        service_end: l.service_end,
     }
 }
 

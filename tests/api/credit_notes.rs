@@ -365,6 +365,20 @@ async fn credit_on_a_paid_invoice_goes_to_the_balance_which_the_next_invoice_ded
     );
     assert_eq!(balance(&app, &a).await["amount"], "0.00");
     assert_eq!(balance_entries(&app, &a).await[0]["kind"], "deduction");
+    // Under the totals of its PDF, never as a line.
+    let text = pdf_text(
+        &app,
+        &format!(
+            "/v1/accounts/{a}/invoices/{}/pdf",
+            june["id"].as_str().unwrap()
+        ),
+        &a,
+    )
+    .await;
+    assert!(
+        text.contains("Total TTC 60,00 € Avoir AV-2026-000001 déduit 20,00 € Net à payer 40,00 €"),
+        "{text}"
+    );
     // Nothing is left of the credit to refund.
     assert_problem(
         app.post(
@@ -777,4 +791,102 @@ async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_not
         .collect();
     assert_eq!(statuses, ["credited", "issued"]);
     assert_eq!(events(&app, "acc_demo", "invoice.reissued").await.len(), 1);
+}
+
+async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String {
+    let res = app.get(path, &app.viewer(account)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let bytes = res.bytes().await.unwrap();
+    let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn the_credit_note_pdf_and_html_reference_the_invoice_with_the_reason_lines_and_totals() {
+    let app = spawn_app().await;
+    let (id, invoice) = may_invoice(&app).await;
+    let line = advanced_line(&invoice);
+    let note = credited(
+        &app,
+        "acc_demo",
+        &id,
+        &json!({"reason": "Licence résiliée", "lines": [{"invoice_line": line, "quantity": 1}]}),
+    )
+    .await;
+    let base = format!(
+        "/v1/accounts/acc_demo/credit-notes/{}",
+        note["id"].as_str().unwrap()
+    );
+    let text = pdf_text(&app, &format!("{base}/pdf"), "acc_demo").await;
+    for expected in [
+        "Avoir n° AV-2026-000001",
+        "Date d'émission : 01/05/2026",
+        "Avoir sur la facture n° F-2026-000005 du 01/05/2026",
+        "Motif : Licence résiliée",
+        "Licence ADVANCED, mai 2026",
+        "64,00 €",
+        "Total HT 64,00 €",
+        "TVA 20 % 12,80 €",
+        "Total TTC 76,80 €",
+        "Démo Télécom SAS",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    assert!(!text.contains("-64"), "{text}");
+    let english = app
+        .request(
+            reqwest::Method::GET,
+            &format!("{base}/html"),
+            Some(&app.viewer("acc_demo")),
+        )
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        english.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    let english = english.text().await.unwrap();
+    assert!(
+        english.contains("Credit note no. AV-2026-000001"),
+        "{english}"
+    );
+    assert!(english.contains("Credit note for invoice no. F-2026-000005 of 2026-05-01"));
+    assert!(english.contains("Reason: Licence résiliée"));
+    assert!(english.contains("€76.80"));
+    let other = app.create_account("Other").await;
+    assert_problem(
+        app.get(&format!("{base}/pdf"), &app.admin(&other)).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // A reissued invoice says which invoice it replaces.
+    credited(&app, "acc_demo", &id, &json!({"reason": "Le reste"})).await;
+    let res = app
+        .post(
+            &format!("/v1/accounts/acc_demo/invoices/{id}/reissue"),
+            &app.support(),
+            &json!({}),
+        )
+        .await;
+    let new: Value = res.json().await.unwrap();
+    let text = pdf_text(
+        &app,
+        &format!(
+            "/v1/accounts/acc_demo/invoices/{}/pdf",
+            new["id"].as_str().unwrap()
+        ),
+        "acc_demo",
+    )
+    .await;
+    assert!(
+        text.contains("Annule et remplace la facture n° F-2026-000005 du 01/05/2026"),
+        "{text}"
+    );
 }

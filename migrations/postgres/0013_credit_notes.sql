@@ -56,3 +56,7 @@ ALTER TABLE customer_balance_entries ADD CONSTRAINT customer_balance_entries_kin
 ALTER TABLE customer_balance_entries ADD COLUMN credit_note_id TEXT REFERENCES credit_notes (id);
 ALTER TABLE customer_balance_entries ADD COLUMN source_entry_id TEXT REFERENCES customer_balance_entries (id);
 CREATE INDEX customer_balance_entries_by_source ON customer_balance_entries (source_entry_id);
+
+-- A credit note is emailed like an invoice, through the same outbox: its
+-- rows name the credited invoice and the credit note, whose PDF they carry.
+ALTER TABLE invoice_emails ADD COLUMN credit_note_id TEXT REFERENCES credit_notes (id);

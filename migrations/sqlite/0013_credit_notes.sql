@@ -123,5 +123,9 @@ ALTER TABLE customer_balance_entries_rebuilt RENAME TO customer_balance_entries;
 CREATE INDEX customer_balance_entries_by_account ON customer_balance_entries (account_id, id);
 CREATE INDEX customer_balance_entries_by_source ON customer_balance_entries (source_entry_id);
 
+-- A credit note is emailed like an invoice, through the same outbox: its
+-- rows name the credited invoice and the credit note, whose PDF they carry.
+ALTER TABLE invoice_emails ADD COLUMN credit_note_id TEXT REFERENCES credit_notes (id);
+
 COMMIT;
 PRAGMA foreign_keys = ON;

@@ -26,14 +26,24 @@ use crate::service::credit_notes::{self, LineAsk, Refund};
 #[serde(deny_unknown_fields)]
 pub struct CreditLineRequest {
     /// The invoice line's `id`.
-    #[schema(example = "il_0197c5e2a4b07d3e9f1a2b3c4d5e6f700001", max_length = 80)]
+    #[schema(
+        example = "il_0197c5e2a4b07d3e9f1a2b3c4d5e6f700001",
+        min_length = 1,
+        max_length = 80
+    )]
     pub invoice_line: String,
     /// Units to credit at the line's unit price: a whole number (422
     /// `credit_quantity_not_whole` otherwise).
-    #[schema(example = 1)]
+    #[schema(example = 1, minimum = 1, maximum = 1000000)]
     pub quantity: Option<f64>,
-    /// An amount of the line, in the invoice's currency.
-    #[schema(min_length = 1, max_length = 20, example = "64.00")]
+    /// An amount of the line, in the invoice's currency (0.01 to
+    /// 100000000.00, and at most what remains of the line).
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^(0*[1-9][0-9]{0,7}(\.[0-9]{1,2})?|0*100000000(\.0{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$",
+        example = "64.00"
+    )]
     pub amount: Option<String>,
 }
 
@@ -243,7 +253,12 @@ pub async fn get(
 #[schema(example = json!({"amount": "76.80", "refunded_at": "2026-04-09T09:30:00Z", "reference": "VIR REMB AV-2026-000001"}))]
 pub struct RefundRequest {
     /// 0.01 up to what is left of the credit note's credit in the customer balance.
-    #[schema(min_length = 1, max_length = 20, example = "76.80")]
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^(0*[1-9][0-9]{0,7}(\.[0-9]{1,2})?|0*100000000(\.0{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$",
+        example = "76.80"
+    )]
     pub amount: String,
     /// When the money was paid back: an RFC 3339 instant, not in the future.
     #[schema(format = DateTime, example = "2026-04-09T09:30:00Z")]

@@ -805,10 +805,15 @@ pub struct InvoiceEmailDto {
     pub sent_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The credit note the email carries (its PDF attached); null for the
+    /// invoice's own emails.
+    #[schema(example = json!(null))]
+    pub credit_note_id: Option<String>,
 }
 
-/// The invoice's emails: one per recipient when it was issued, with their
-/// delivery status. The PDF is attached to each.
+/// The invoice's emails: one per recipient when it was issued, and one per
+/// recipient for each of its credit notes, with their delivery status. The
+/// PDF (the invoice's, or the credit note's) is attached to each.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), PageQuery),
     responses(
@@ -836,6 +841,7 @@ pub async fn emails(
             last_error: r.last_error,
             sent_at: r.sent_at,
             created_at: r.created_at,
+            credit_note_id: r.credit_note_id,
         },
     )))
 }

@@ -131,3 +131,40 @@ pub fn html(n: &CreditNote, lang: Lang) -> String {
 pub fn pdf(n: &CreditNote, lang: Lang) -> Vec<u8> {
     pdf_framed(&as_document(n), lang, Some(&framing(n, lang)))
 }
+
+/// The subject and plain-text body of the email that carries the credit
+/// note's PDF.
+pub fn email(n: &CreditNote, lang: Lang) -> (String, String) {
+    let s = &n.snapshot;
+    let total = super::human_money(n.total, lang);
+    match lang {
+        Lang::Fr => (
+            format!("Votre avoir {} - {}", n.number, s.seller.name),
+            format!(
+                "Bonjour,\n\nVotre facture d'avoir {} ({}), sur la facture n° {} du {}, est \
+                 jointe à ce message, au format PDF.\n\nMotif : {}\nMontant TTC : {total}\n\n\
+                 Cordialement,\n{}\n",
+                n.number,
+                s.account_name,
+                s.invoice_number,
+                date(s.invoice_issue_date, lang),
+                n.reason,
+                s.seller.name
+            ),
+        ),
+        Lang::En => (
+            format!("Your credit note {} - {}", n.number, s.seller.name),
+            format!(
+                "Hello,\n\nYour credit note {} ({}) for invoice no. {} of {} is attached to \
+                 this message as a PDF.\n\nReason: {}\nTotal (incl. VAT): {total}\n\n\
+                 Kind regards,\n{}\n",
+                n.number,
+                s.account_name,
+                s.invoice_number,
+                date(s.invoice_issue_date, lang),
+                n.reason,
+                s.seller.name
+            ),
+        ),
+    }
+}

@@ -119,8 +119,18 @@ fn check(
             })
             .collect::<Vec<_>>()
     });
-    if lines.is_some_and(|l| l.is_empty()) {
-        errors.check::<()>("lines", None, "must name at least one line, or be left out");
+    if lines.is_some_and(|l| l.is_empty() || l.len() > credit_note::MAX_REQUEST_LINES) {
+        errors.check::<()>("lines", None, "must name 1 to 200 lines, or be left out");
+    }
+    for (i, l) in lines.unwrap_or_default().iter().enumerate() {
+        let n = l.invoice_line.chars().count();
+        if n == 0 || n > 80 {
+            errors.check::<()>(
+                &format!("lines.{i}.invoice_line"),
+                None,
+                "must be an invoice line's id, 1 to 80 characters",
+            );
+        }
     }
     errors.finish()?;
     Ok((reason.unwrap_or_default(), amounts))
@@ -276,6 +286,10 @@ pub async fn issue(
     if fully {
         tx.mark_credited(id.as_str()).await?;
     }
+    let note: CreditNote = row.clone().try_into()?;
+    // Emailed like an invoice, to the same recipients, in this transaction.
+    let emails =
+        super::outbox::queue_credit_note(tx, &note, crate::render::Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(account),
         "credit_note.issued",
@@ -291,10 +305,11 @@ pub async fn issue(
             "applied_minor": row.applied_minor,
             "to_balance_minor": row.to_balance_minor,
             "invoice_fully_credited": fully,
+            "emails_queued": emails,
         })),
     );
     audit::record(tx, event).await?;
-    row.try_into()
+    Ok(note)
 }
 
 /// A page of the account's credit notes, oldest first.

@@ -177,9 +177,20 @@ impl Creditable<'_> {
             if left.amount.minor() <= 0 {
                 continue;
             }
-            let untouched = left.amount.minor() == l.amount_minor;
-            lines.push(if untouched {
-                line_of(l, i, l.quantity, l.unit_amount_minor, l.amount_minor, true)
+            // Whole units left at the line's price (only units were credited
+            // before, or nothing): credited as units; otherwise the amount left.
+            let units = i64::from(left.quantity)
+                .checked_mul(l.unit_amount_minor)
+                .is_some_and(|m| m == left.amount.minor());
+            lines.push(if units {
+                line_of(
+                    l,
+                    i,
+                    left.quantity,
+                    l.unit_amount_minor,
+                    left.amount.minor(),
+                    true,
+                )
             } else {
                 line_of(l, i, 1, left.amount.minor(), left.amount.minor(), false)
             });
@@ -573,6 +584,19 @@ mod tests {
             .unwrap();
         let c = creditable(&lines, &[&first]);
         let rest = c.full().unwrap();
+        // What is left of a line credited by units is credited by units.
+        let nine = creditable(&lines, &[])
+            .partial(&[by_quantity(0, 9.0)])
+            .unwrap();
+        let after_nine = creditable(&lines, &[&nine]).full().unwrap();
+        assert_eq!(
+            (
+                after_nine.lines[0].quantity,
+                after_nine.lines[0].unit_amount_minor
+            ),
+            (1, 6400)
+        );
+        assert!(after_nine.lines[0].by_quantity);
         assert_eq!(
             first.total.checked_add(rest.total).unwrap().amount(),
             "1203.28"

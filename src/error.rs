@@ -222,6 +222,22 @@ codes! {
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
     /// The one-off charge is billed on an invoice: it can no longer be deleted.
     ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
+    /// A credit note names a line that is not one of the invoice's.
+    UnknownInvoiceLine = ("unknown_invoice_line", UNPROCESSABLE_ENTITY, "Unknown invoice line"),
+    /// A credit note line's quantity is not a whole number of units.
+    CreditQuantityNotWhole = ("credit_quantity_not_whole", UNPROCESSABLE_ENTITY, "Quantity not whole"),
+    /// A credit note line gives both a quantity and an amount, or neither.
+    CreditQuantityOrAmount = ("credit_quantity_or_amount", UNPROCESSABLE_ENTITY, "Quantity or amount"),
+    /// A credit note line credits more than remains creditable on its invoice line.
+    CreditExceedsLine = ("credit_exceeds_line", UNPROCESSABLE_ENTITY, "Credit exceeds the line"),
+    /// A credit note would credit more than remains creditable on the invoice.
+    CreditExceedsInvoice = ("credit_exceeds_invoice", UNPROCESSABLE_ENTITY, "Credit exceeds the invoice"),
+    /// A draft is not issued: it is changed, not credited.
+    CreditNoteOnDraft = ("credit_note_on_draft", UNPROCESSABLE_ENTITY, "Draft cannot be credited"),
+    /// Only an invoice that credit notes cover in full is reissued.
+    InvoiceNotCredited = ("invoice_not_credited", CONFLICT, "Invoice not fully credited"),
+    /// A refund of more than what is left of the credit note's credit in the customer balance.
+    RefundExceedsCredit = ("refund_exceeds_credit", UNPROCESSABLE_ENTITY, "Refund exceeds the credit"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).

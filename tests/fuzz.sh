@@ -46,12 +46,21 @@ first_id() {
 curl -sf -X POST -H "Authorization: Bearer $(token support)" -H 'Content-Type: application/json' \
     -d '{"description": "Frais de portage", "unit_amount": "15.00", "quantity": 2}' \
     "$base/v1/accounts/acc_demo/charges" > /dev/null
+# And a credit note of a cent of the first invoice's first line (paid: the
+# cent goes to the customer balance, so the refund route has something to refund).
+first_invoice=$(first_id invoices)
+first_line=$(curl -sf -H "Authorization: Bearer $ADMIN" "$base/v1/accounts/acc_demo/invoices/$first_invoice" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["lines"][0]["id"])')
+curl -sf -X POST -H "Authorization: Bearer $(token support)" -H 'Content-Type: application/json' \
+    -d "{\"reason\": \"Geste commercial\", \"lines\": [{\"invoice_line\": \"$first_line\", \"amount\": \"0.01\"}]}" \
+    "$base/v1/accounts/acc_demo/invoices/$first_invoice/credit-notes" > /dev/null
 cat > "$work/schemathesis.toml" <<TOML
 [parameters]
 account_id = "acc_demo"
 code = "ADVANCED"
 charge_id = "$(first_id charges)"
 contact_id = "$(first_id contacts)"
+credit_note_id = "$(first_id credit-notes)"
 address_id = "$(first_id billing-addresses)"
 document_id = "$(first_id documents)"
 invoice_id = "$(first_id invoices)"

@@ -100,6 +100,12 @@ fn schema(name: &str) -> BTreeMap<String, BTreeSet<String>> {
                 ["alter", "table", table, "drop", "column", column, ..] => {
                     tables.get_mut(*table).unwrap().remove(*column);
                 }
+                ["alter", "table", from, "rename", "to", to] => {
+                    let columns = tables
+                        .remove(*from)
+                        .unwrap_or_else(|| panic!("{file}: no table {from}"));
+                    tables.insert(to.to_string(), columns);
+                }
                 ["drop", "table", table, ..] => {
                     tables.remove(*table);
                 }

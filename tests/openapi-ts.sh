@@ -12,6 +12,6 @@ check() {
 }
 check '^ +Code: "invalid_query" \| .*"internal_error";$' 'Code is not a union of the error codes'
 check '^ +code: components\["schemas"\]\["Code"\];$' 'Problem.code does not use Code'
-check '^ +InvoiceStatus: "draft" \| "issued" \| "paid" \| "void";$' 'InvoiceStatus is not a union'
+check '^ +InvoiceStatus: "draft" \| "issued" \| "paid" \| "void" \| "credited";$' 'InvoiceStatus is not a union'
 check '^ +status: components\["schemas"\]\["InvoiceStatus"\];$' 'an invoice status does not use InvoiceStatus'
 echo "openapi-ts: codes and statuses are unions a client can switch on"

@@ -22,7 +22,7 @@ use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
 use crate::service::invoice_payments;
-use crate::service::invoices::{self, Closing, RunReport};
+use crate::service::invoices::{self, RunReport};
 use crate::service::{Authorized, Ctx};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,6 +104,13 @@ pub struct UpcomingInvoiceDto {
     pub debit_date: Date,
     /// The default payment method, masked; none when the account has no usable one.
     pub payment_method: Option<PaymentMethodDto>,
+    /// What the customer balance (credit notes, overpayments) would deduct
+    /// from the amount due if it were issued now, each credit drawn on.
+    pub balance_deductions: Vec<DeductionDto>,
+    /// `total` less `balance_deductions`: what the payment method would be
+    /// debited.
+    #[schema(example = "1203.28")]
+    pub amount_due: String,
 }
 
 fn totals(c: &Composition) -> (String, String, String, String) {
@@ -155,6 +162,19 @@ pub async fn upcoming(
         currency: u.account.currency,
         debit_date: u.issue_date,
         payment_method: u.payment_method.map(PaymentMethodDto::from),
+        balance_deductions: u
+            .deductions
+            .iter()
+            .map(|d| DeductionDto {
+                credit_note_number: d.credit_note_number.clone(),
+                amount: Money::from_minor(d.amount_minor, u.account.currency).amount(),
+            })
+            .collect(),
+        amount_due: Money::from_minor(
+            c.total.minor() - u.deductions.iter().map(|d| d.amount_minor).sum::<i64>(),
+            u.account.currency,
+        )
+        .amount(),
     }))
 }
 
@@ -177,7 +197,8 @@ pub struct InvoiceDto {
     /// Null for a draft.
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
-    /// `draft`, `issued`, `paid` or `void`.
+    /// `draft`, `issued`, `paid`, `credited` (credit notes cover its whole
+    /// total) or `void` (voided before credit notes existed).
     pub status: InvoiceStatus,
     /// The day it was issued; for a draft, the day it will be finalized at
     /// the earliest.
@@ -213,7 +234,7 @@ pub struct InvoiceDto {
     /// overpayment, whose excess went to the customer balance.
     #[schema(example = "600.00")]
     pub amount_paid: String,
-    /// What credit notes took off (none exist yet: `0.00`).
+    /// What its credit notes took off (the sum of their totals).
     #[schema(example = "0.00")]
     pub amount_credited: String,
     /// `total - amount_paid - amount_credited`, never below zero; `0.00` for
@@ -224,6 +245,45 @@ pub struct InvoiceDto {
     pub payments: Vec<PaymentDto>,
     /// Every failed debit reported by the payment provider, oldest first.
     pub payment_failures: Vec<PaymentFailureDto>,
+    /// Its credit notes, oldest first.
+    pub credit_notes: Vec<CreditNoteRefDto>,
+    /// What the customer balance took off the amount due when it was
+    /// issued, each credit drawn on (shown under the totals, never as a line).
+    pub balance_deductions: Vec<DeductionDto>,
+    /// For a reissued invoice: the fully credited invoice it replaces.
+    pub replaces: Option<ReplacedDto>,
+}
+
+/// The invoice a reissued invoice replaces.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplacedDto {
+    #[schema(example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub invoice_id: String,
+    #[schema(example = "F-2026-000005")]
+    pub number: String,
+    pub issue_date: Date,
+}
+
+/// A credit note of an invoice, as the invoice lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditNoteRefDto {
+    #[schema(example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub id: String,
+    #[schema(example = "AV-2026-000001")]
+    pub number: String,
+    pub issue_date: Date,
+    #[schema(example = "76.80")]
+    pub total: String,
+}
+
+/// An amount of the customer balance deducted from an invoice's amount due.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeductionDto {
+    /// The credit note the credit came from; null for an overpayment.
+    #[schema(example = "AV-2026-000003")]
+    pub credit_note_number: Option<String>,
+    #[schema(example = "76.80")]
+    pub amount: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -306,6 +366,30 @@ impl From<Invoice> for InvoiceDto {
                 .map(|p| payment_dto(p, i.currency))
                 .collect(),
             payment_failures: i.settlement.failures.iter().map(failure_dto).collect(),
+            credit_notes: i
+                .settlement
+                .credit_notes
+                .iter()
+                .map(|c| CreditNoteRefDto {
+                    id: c.id.to_string(),
+                    number: c.number.clone(),
+                    issue_date: c.issue_date,
+                    total: c.total.amount(),
+                })
+                .collect(),
+            balance_deductions: s
+                .deductions
+                .iter()
+                .map(|d| DeductionDto {
+                    credit_note_number: d.credit_note_number.clone(),
+                    amount: money(d.amount_minor),
+                })
+                .collect(),
+            replaces: s.replaces.as_ref().map(|r| ReplacedDto {
+                invoice_id: r.invoice_id.clone(),
+                number: r.number.clone(),
+                issue_date: r.issue_date,
+            }),
         }
     }
 }
@@ -579,14 +663,18 @@ pub struct VoidRequest {
     pub reason: String,
 }
 
-/// Void an issued invoice (staff), with a reason. Its number stays used.
+/// Void an invoice (staff), with a reason: an issued invoice is never
+/// voided, so this issues a credit note of everything still creditable on
+/// it, with that reason (as `POST .../credit-notes` without lines), and
+/// answers the invoice, now `credited`.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/void", operation_id = "void_invoice", tag = "invoices",
     request_body = VoidRequest,
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
-        (status = 200, description = "The invoice, void", body = InvoiceDto),
+        (status = 200, description = "The invoice, credited", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_open: already paid or void", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_open: already fully credited, voided before credit notes existed, or a draft", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn void(
     state: web::Data<AppState>,
@@ -597,9 +685,15 @@ pub async fn void(
     let id = invoice_id(&path)?;
     let reason = crate::domain::account::clean_name(&body.value.reason, 500)
         .ok_or_else(|| ApiError::validation("reason", "must be 1 to 500 characters"))?;
-    let invoice =
-        invoices::close_by_staff(&state.store, &ctx, &account, &id, Closing::Void { reason })
-            .await?;
+    let invoice = crate::service::credit_notes::void(
+        &state.store,
+        &ctx,
+        &state.seller,
+        &account,
+        &id,
+        &reason,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 
@@ -711,10 +805,15 @@ pub struct InvoiceEmailDto {
     pub sent_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The credit note the email carries (its PDF attached); null for the
+    /// invoice's own emails.
+    #[schema(example = json!(null))]
+    pub credit_note_id: Option<String>,
 }
 
-/// The invoice's emails: one per recipient when it was issued, with their
-/// delivery status. The PDF is attached to each.
+/// The invoice's emails: one per recipient when it was issued, and one per
+/// recipient for each of its credit notes, with their delivery status. The
+/// PDF (the invoice's, or the credit note's) is attached to each.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/emails", operation_id = "list_invoice_emails", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"), PageQuery),
     responses(
@@ -742,6 +841,7 @@ pub async fn emails(
             last_error: r.last_error,
             sent_at: r.sent_at,
             created_at: r.created_at,
+            credit_note_id: r.credit_note_id,
         },
     )))
 }

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod charges;
 pub mod consumption;
 pub mod contacts;
+pub mod credit_notes;
 pub mod credits;
 pub mod documents;
 pub mod extract;
@@ -92,6 +93,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "contacts", description = "Useful contacts of an account"),
         (name = "consumption", description = "Calls and SMS: batch ingestion, detailed consumption, totals and exports"),
         (name = "invoices", description = "Invoices and the upcoming invoice"),
+        (name = "credit notes", description = "Credit notes (factures d'avoir) correcting issued invoices, and refunds of their credit"),
         (name = "charges", description = "One-off charges (porting, set-up) that staff add, billed on the next invoice"),
         (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),

@@ -17,8 +17,8 @@ use utoipa::openapi::security::SecurityRequirement;
 
 use super::scope::AccountPath;
 use super::{
-    accounts, addresses, audit, charges, consumption, contacts, credits, documents, health,
-    invoice_payments, invoices, licenses, payments, plans, recipients, users,
+    accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
+    health, invoice_payments, invoices, licenses, payments, plans, recipients, users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -251,6 +251,13 @@ pub fn table() -> Vec<Route> {
         route!(invoice_payments::list, Read),
         route!(invoice_payments::balance, Read),
         route!(invoice_payments::balance_entries, Read),
+        route!(credit_notes::create, Staff),
+        route!(credit_notes::list, Read),
+        route!(credit_notes::get, Read),
+        route!(credit_notes::html, Read),
+        route!(credit_notes::pdf, Read),
+        route!(credit_notes::refund, Staff),
+        route!(credit_notes::reissue, Staff),
         route!(recipients::add, Manage),
         route!(recipients::list, Read),
         route!(recipients::get, Read),

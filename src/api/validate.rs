@@ -834,7 +834,10 @@ mod tests {
             pairs(&errors),
             vec![
                 ("limit", "must be a whole number between 1 and 100"),
-                ("status", "must be one of: draft, issued, paid, void"),
+                (
+                    "status",
+                    "must be one of: draft, issued, paid, void, credited"
+                ),
             ]
         );
     }

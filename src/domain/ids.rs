@@ -204,3 +204,13 @@ mod tests {
         assert!(a < b);
     }
 }
+id_type!(
+    /// A credit note (facture d'avoir) of an issued invoice.
+    CreditNoteId,
+    "cn"
+);
+id_type!(
+    /// A refund of what a credit note put on the customer balance.
+    RefundId,
+    "rfd"
+);

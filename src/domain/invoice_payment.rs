@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::ids::{AccountId, BalanceEntryId, InvoicePaymentFailureId, InvoicePaymentId};
+use super::ids::{
+    AccountId, BalanceEntryId, CreditNoteId, InvoicePaymentFailureId, InvoicePaymentId,
+};
 use super::money::{Currency, Money, MoneyError};
 
 /// How a payment was made.
@@ -93,6 +95,17 @@ pub struct Settlement {
     pub payments: Vec<InvoicePayment>,
     /// Every failed debit, oldest first.
     pub failures: Vec<PaymentFailure>,
+    /// The invoice's credit notes, oldest first.
+    pub credit_notes: Vec<CreditNoteRef>,
+}
+
+/// A credit note as its invoice lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteRef {
+    pub id: CreditNoteId,
+    pub number: String,
+    pub issue_date: time::Date,
+    pub total: Money,
 }
 
 impl Settlement {
@@ -106,26 +119,30 @@ impl Settlement {
             amount_due: amount_due(total, zero, zero, void).unwrap_or(total),
             payments: Vec::new(),
             failures: Vec::new(),
+            credit_notes: Vec::new(),
         }
     }
 
     /// The settlement of an invoice of `total` (`void` or not) with these
-    /// payments (those of another currency or not applied count nowhere).
+    /// payments (those of another currency or not applied count nowhere)
+    /// and credit notes.
     pub fn of(
         total: Money,
         void: bool,
         payments: Vec<InvoicePayment>,
         failures: Vec<PaymentFailure>,
+        credit_notes: Vec<CreditNoteRef>,
     ) -> Result<Self, MoneyError> {
         let currency = total.currency();
         let amount_paid = paid(currency, &payments)?;
-        let amount_credited = Money::zero(currency);
+        let amount_credited = Money::sum(currency, credit_notes.iter().map(|c| c.total))?;
         Ok(Settlement {
             amount_paid,
             amount_credited,
             amount_due: amount_due(total, amount_paid, amount_credited, void)?,
             payments,
             failures,
+            credit_notes,
         })
     }
 }
@@ -186,6 +203,12 @@ pub enum BalanceEntryKind {
     Overpayment,
     /// What was paid on an invoice that staff then voided.
     VoidedInvoice,
+    /// The part of a credit note beyond its invoice's amount due.
+    CreditNote,
+    /// Paid back to the customer out of a credit note's credit (negative).
+    Refund,
+    /// Deducted from a later invoice's amount due (negative).
+    Deduction,
 }
 
 impl BalanceEntryKind {
@@ -193,13 +216,22 @@ impl BalanceEntryKind {
         match self {
             Self::Overpayment => "overpayment",
             Self::VoidedInvoice => "voided_invoice",
+            Self::CreditNote => "credit_note",
+            Self::Refund => "refund",
+            Self::Deduction => "deduction",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Overpayment, Self::VoidedInvoice]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
+        [
+            Self::Overpayment,
+            Self::VoidedInvoice,
+            Self::CreditNote,
+            Self::Refund,
+            Self::Deduction,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
     }
 }
 
@@ -214,6 +246,10 @@ pub struct BalanceEntry {
     pub invoice_id: Option<String>,
     pub payment_id: Option<InvoicePaymentId>,
     pub created_at: OffsetDateTime,
+    /// The credit note it comes from (kinds `credit_note`, `refund`).
+    pub credit_note_id: Option<CreditNoteId>,
+    /// For an entry going out: the entry it draws on.
+    pub source_entry_id: Option<BalanceEntryId>,
 }
 
 #[cfg(test)]
@@ -299,6 +335,7 @@ mod tests {
                 payment(2500, true),
                 payment(9900, false),
             ],
+            Vec::new(),
             Vec::new(),
         )
         .unwrap();

@@ -22,8 +22,10 @@ pub enum InvoiceStatus {
     Issued,
     /// Paid.
     Paid,
-    /// Cancelled by customer service.
+    /// Cancelled by customer service before credit notes existed (history).
     Void,
+    /// Credit notes cover its whole total.
+    Credited,
 }
 
 impl InvoiceStatus {
@@ -33,13 +35,20 @@ impl InvoiceStatus {
             InvoiceStatus::Issued => "issued",
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::Void => "void",
+            InvoiceStatus::Credited => "credited",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Draft, Self::Issued, Self::Paid, Self::Void]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [
+            Self::Draft,
+            Self::Issued,
+            Self::Paid,
+            Self::Void,
+            Self::Credited,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
     }
 }
 
@@ -60,6 +69,29 @@ pub struct Snapshot {
     pub buyer: Option<AddressFieldsSnapshot>,
     /// The masked default payment method, debited on the issue date.
     pub payment_method: Option<String>,
+    /// What was deducted from the amount due out of the customer balance
+    /// when it was issued, shown under the totals (never as a line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deductions: Vec<Deduction>,
+    /// The fully credited invoice this one re-invoices (`POST .../reissue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaced>,
+}
+
+/// The invoice a reissued invoice replaces, as printed on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub invoice_id: String,
+    pub number: String,
+    pub issue_date: Date,
+}
+
+/// An amount of the customer balance deducted from an invoice: from a
+/// credit note (its number) or from an overpayment (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deduction {
+    pub credit_note_number: Option<String>,
+    pub amount_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,11 +165,12 @@ mod tests {
             InvoiceStatus::Issued,
             InvoiceStatus::Paid,
             InvoiceStatus::Void,
+            InvoiceStatus::Credited,
         ] {
             assert_eq!(InvoiceStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
-        assert_eq!(InvoiceStatus::parse("credited"), None);
+        assert_eq!(InvoiceStatus::parse("cancelled"), None);
         assert_eq!(InvoiceStatus::parse("Paid"), None);
     }
 }

@@ -7,6 +7,7 @@ pub mod card;
 pub mod charge;
 pub mod consumption;
 pub mod contact;
+pub mod credit_note;
 pub mod document;
 pub mod iban;
 pub mod ids;

@@ -30,6 +30,68 @@ struct Texts {
     status_draft: &'static str,
 }
 
+/// How a document other than an invoice (a credit note) is framed: its
+/// title and number label, the lines under its dates (the invoice it
+/// references, its reason), and the note that replaces the payment terms.
+pub(super) struct Framing {
+    pub title: &'static str,
+    pub number_label: &'static str,
+    pub references: Vec<String>,
+    pub closing: String,
+}
+
+/// Deductions of the customer balance under the totals: `(label, amount)`
+/// rows, then what is left to pay.
+fn deduction_rows(invoice: &Invoice, lang: Lang) -> Vec<(String, String)> {
+    let s = &invoice.snapshot;
+    if s.deductions.is_empty() {
+        return Vec::new();
+    }
+    let mut rows: Vec<(String, String)> = s
+        .deductions
+        .iter()
+        .map(|d| {
+            let label = match (&d.credit_note_number, lang) {
+                (Some(n), Lang::Fr) => format!("Avoir {n} déduit"),
+                (Some(n), Lang::En) => format!("Credit note {n} deducted"),
+                (None, Lang::Fr) => "Solde client déduit".to_owned(),
+                (None, Lang::En) => "Customer balance deducted".to_owned(),
+            };
+            (label, money(invoice, d.amount_minor, lang))
+        })
+        .collect();
+    let deducted: i64 = s.deductions.iter().map(|d| d.amount_minor).sum();
+    rows.push((
+        match lang {
+            Lang::Fr => "Net à payer".to_owned(),
+            Lang::En => "Amount due".to_owned(),
+        },
+        money(invoice, invoice.total.minor() - deducted, lang),
+    ));
+    rows
+}
+
+/// The lines under the dates: the framing's, or for a reissued invoice the
+/// invoice it replaces.
+fn references(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<String> {
+    if let Some(f) = framing {
+        return f.references.clone();
+    }
+    match (&invoice.snapshot.replaces, lang) {
+        (Some(r), Lang::Fr) => vec![format!(
+            "Annule et remplace la facture n° {} du {}",
+            r.number,
+            date(r.issue_date, lang)
+        )],
+        (Some(r), Lang::En) => vec![format!(
+            "Cancels and replaces invoice no. {} of {}",
+            r.number,
+            date(r.issue_date, lang)
+        )],
+        (None, _) => Vec::new(),
+    }
+}
+
 fn texts(lang: Lang) -> &'static Texts {
     const FR: Texts = Texts {
         invoice: "Facture",
@@ -180,7 +242,8 @@ fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
         InvoiceStatus::Paid => Some(texts(lang).status_paid),
         InvoiceStatus::Void => Some(texts(lang).status_void),
         InvoiceStatus::Draft => Some(texts(lang).status_draft),
-        InvoiceStatus::Issued => None,
+        // The credit notes are documents of their own; the invoice stays as issued.
+        InvoiceStatus::Issued | InvoiceStatus::Credited => None,
     }
 }
 
@@ -274,10 +337,16 @@ pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
 }
 
 pub fn html(invoice: &Invoice, lang: Lang) -> String {
+    html_framed(invoice, lang, None)
+}
+
+pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> String {
     let t = texts(lang);
     let s = &invoice.snapshot;
+    let (doc_title, number_label) =
+        framing.map_or((t.invoice, t.number), |f| (f.title, f.number_label));
     let mut out = String::with_capacity(8192);
-    let title = format!("{} {}", t.invoice, number(invoice, lang));
+    let title = format!("{} {}", doc_title, number(invoice, lang));
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\
@@ -293,7 +362,7 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
     let _ = write!(
         out,
         "<h1>{} {}</h1>\n<p>{} : {} · {} : {} – {}</p>\n",
-        t.number,
+        number_label,
         escape_html(number(invoice, lang)),
         t.issued,
         date(invoice.issue_date, lang),
@@ -301,6 +370,9 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
         date(s.period_start, lang),
         date(s.period_end, lang)
     );
+    for reference in references(invoice, lang, framing) {
+        let _ = writeln!(out, "<p><strong>{}</strong></p>", escape_html(&reference));
+    }
     if let Some(stamp) = status_stamp(invoice, lang) {
         let _ = writeln!(out, "<p class=\"stamp\">{stamp}</p>");
     }
@@ -353,16 +425,40 @@ pub fn html(invoice: &Invoice, lang: Lang) -> String {
         t.total,
         human_money(invoice.total, lang)
     );
+    let deductions = deduction_rows(invoice, lang);
+    if !deductions.is_empty() {
+        let _ = writeln!(out, "<table class=\"totals\">");
+        for (label, amount) in &deductions {
+            let _ = writeln!(
+                out,
+                "<tr><td></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape_html(label),
+                amount
+            );
+        }
+        let _ = writeln!(out, "</table>");
+    }
     if let Some(m) = mention(s.tax_treatment, lang) {
         let _ = writeln!(out, "<p>{}</p>", escape_html(m));
     }
-    let _ = write!(
-        out,
-        "<p><strong>{}</strong> : {}</p>\n<p class=\"small\">{}</p>\n</body>\n</html>\n",
-        t.payment,
-        escape_html(&payment_line(invoice, lang)),
-        escape_html(t.terms)
-    );
+    match framing {
+        Some(f) => {
+            let _ = write!(
+                out,
+                "<p>{}</p>\n</body>\n</html>\n",
+                escape_html(&f.closing)
+            );
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p><strong>{}</strong> : {}</p>\n<p class=\"small\">{}</p>\n</body>\n</html>\n",
+                t.payment,
+                escape_html(&payment_line(invoice, lang)),
+                escape_html(t.terms)
+            );
+        }
+    }
     out
 }
 
@@ -479,8 +575,14 @@ impl Columns {
 }
 
 pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
+    pdf_framed(invoice, lang, None)
+}
+
+pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
     let t = texts(lang);
     let s = &invoice.snapshot;
+    let (doc_title, number_label) =
+        framing.map_or((t.invoice, t.number), |f| (f.title, f.number_label));
     let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
     let margin = 50.0;
     let right = A4_WIDTH - margin;
@@ -492,7 +594,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     let stamp_width = stamp.map_or(0.0, |st| p.text_width(16.0, Face::Bold, st) + 12.0);
     for line in wrap(
         &p,
-        &format!("{} {}", t.number, number(invoice, lang)),
+        &format!("{} {}", number_label, number(invoice, lang)),
         20.0,
         Face::Bold,
         right - margin - stamp_width,
@@ -515,6 +617,12 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     for line in wrap(&p, &dates, 9.5, Face::Regular, right - margin) {
         p.text(margin, y, 9.5, Face::Regular, &line);
         y -= 13.0;
+    }
+    for reference in references(invoice, lang, framing) {
+        for line in wrap(&p, &reference, 9.5, Face::Bold, right - margin) {
+            p.text(margin, y, 9.5, Face::Bold, &line);
+            y -= 13.0;
+        }
     }
     y -= 19.0;
 
@@ -608,7 +716,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
         y = rule - 13.0;
     }
     y -= 6.0;
-    let totals = [
+    let mut totals = vec![
         (
             t.subtotal.to_owned(),
             human_money(invoice.subtotal, lang),
@@ -625,6 +733,12 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
             Face::Bold,
         ),
     ];
+    // The customer balance deducted, under the totals: never a line.
+    totals.extend(
+        deduction_rows(invoice, lang)
+            .into_iter()
+            .map(|(label, amount)| (label, amount, Face::Regular)),
+    );
     if y - 16.0 * (totals.len() as f32) < bottom {
         p.begin_page();
         y = top_of_page;
@@ -641,11 +755,16 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
     if let Some(m) = mention(s.tax_treatment, lang) {
         notes.push((m.to_owned(), 9.0));
     }
-    notes.push((
-        format!("{} : {}", t.payment, payment_line(invoice, lang)),
-        9.0,
-    ));
-    notes.push((t.terms.to_owned(), 7.5));
+    match framing {
+        Some(f) => notes.push((f.closing.clone(), 9.0)),
+        None => {
+            notes.push((
+                format!("{} : {}", t.payment, payment_line(invoice, lang)),
+                9.0,
+            ));
+            notes.push((t.terms.to_owned(), 7.5));
+        }
+    }
     notes.push((s.seller.legal.clone(), 7.5));
     for (note, size) in notes {
         for line in wrap(&p, &note, size, Face::Regular, right - margin) {
@@ -659,7 +778,7 @@ pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
         y -= 6.0;
     }
     let created = invoice.issue_date.midnight().assume_utc();
-    p.finish(&format!("{} {}", t.invoice, number(invoice, lang)), created)
+    p.finish(&format!("{} {}", doc_title, number(invoice, lang)), created)
 }
 
 #[cfg(test)]
@@ -791,6 +910,8 @@ mod tests {
                     vat_number: Some("ESA12345674".into()),
                 }),
                 payment_method: Some("Visa **** 4242".into()),
+                deductions: Vec::new(),
+                replaces: None,
             },
             paid_at: None,
             voided_at: None,

@@ -7,6 +7,7 @@ use actix_web::http::header;
 use crate::domain::money::{Currency, Money};
 
 pub mod consumption;
+pub mod credit_note;
 pub mod invoice;
 pub mod pdf;
 

@@ -18,13 +18,13 @@ use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::clean_name;
 use crate::domain::consumption::to_stored_instant;
 use crate::domain::ids::{
-    AccountId, BalanceEntryId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
+    AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
 };
 use crate::domain::invoice_payment::{
-    self, BalanceEntry, BalanceEntryKind, InvoicePayment, InvoicePaymentMethod, PaymentFailure,
-    Settlement,
+    self, BalanceEntry, BalanceEntryKind, CreditNoteRef, InvoicePayment, InvoicePaymentMethod,
+    PaymentFailure, Settlement,
 };
-use crate::domain::issued::{Invoice, InvoiceStatus};
+use crate::domain::issued::{Deduction, Invoice, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::{Page, Store, Tx};
@@ -205,7 +205,21 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
     }
     let mut payments: BTreeMap<String, Vec<InvoicePayment>> = BTreeMap::new();
     let mut failures: BTreeMap<String, Vec<PaymentFailure>> = BTreeMap::new();
+    let mut credit_notes: BTreeMap<String, Vec<CreditNoteRef>> = BTreeMap::new();
     for (account, (first, last)) in &ranges {
+        for c in tx.credit_notes_between(account, first, last).await? {
+            let currency = Currency::parse(&c.currency)
+                .ok_or_else(|| ApiError::internal("credit note currency"))?;
+            credit_notes
+                .entry(c.invoice_id.clone())
+                .or_default()
+                .push(CreditNoteRef {
+                    id: CreditNoteId::from_trusted(c.id),
+                    number: c.number,
+                    issue_date: c.issue_date,
+                    total: Money::from_minor(c.total_minor, currency),
+                });
+        }
         for p in tx.invoice_payments_between(account, first, last).await? {
             payments.entry(p.invoice_id.clone()).or_default().push(p);
         }
@@ -219,6 +233,7 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
             i.status == InvoiceStatus::Void,
             payments.remove(i.id.as_str()).unwrap_or_default(),
             failures.remove(i.id.as_str()).unwrap_or_default(),
+            credit_notes.remove(i.id.as_str()).unwrap_or_default(),
         )
         .map_err(ApiError::internal)?;
     }
@@ -349,6 +364,8 @@ async fn apply(
             invoice_id: Some(invoice.id.to_string()),
             payment_id: Some(payment.id.clone()),
             created_at: ctx.now,
+            credit_note_id: None,
+            source_entry_id: None,
         })
         .await?;
     }
@@ -607,28 +624,6 @@ pub async fn apply_failed_event(
     Ok(open)
 }
 
-/// When staff void an invoice, what was paid on it is owed to the customer:
-/// it goes to the customer balance. Called in the voiding transaction,
-/// under the account's lock, with the invoice as it was before.
-pub async fn on_void(tx: &mut Tx, ctx: &Ctx, invoice: &Invoice) -> Result<(), ApiError> {
-    let mut before = invoice.clone();
-    attach(tx, std::slice::from_mut(&mut before)).await?;
-    let paid = before.settlement.amount_paid;
-    if paid.minor() > 0 {
-        tx.insert_balance_entry(&BalanceEntry {
-            id: BalanceEntryId::generate(),
-            account_id: invoice.account_id.clone(),
-            amount: paid,
-            kind: BalanceEntryKind::VoidedInvoice,
-            invoice_id: Some(invoice.id.to_string()),
-            payment_id: None,
-            created_at: ctx.now,
-        })
-        .await?;
-    }
-    Ok(())
-}
-
 /// A page of the invoice's payments, oldest first.
 pub async fn list(
     store: &Store,
@@ -670,4 +665,96 @@ pub async fn balance_entries(
     Ok(tx
         .balance_entries(account, page.after.as_deref(), page.limit)
         .await?)
+}
+
+/// What the customer balance would deduct from an invoice of `total` now:
+/// its credits, oldest first, up to the total.
+pub async fn planned_deductions(
+    tx: &mut Tx,
+    account: &AccountId,
+    total: Money,
+) -> Result<Vec<(String, Deduction)>, ApiError> {
+    let mut left = total.minor();
+    let mut out = Vec::new();
+    if left <= 0 {
+        return Ok(out);
+    }
+    for s in tx.balance_sources(account, total.currency().code()).await? {
+        if left <= 0 {
+            break;
+        }
+        let take = s.left_minor.min(left);
+        left -= take;
+        let number = match &s.credit_note_id {
+            Some(cn) => tx
+                .credit_note(account, &CreditNoteId::from_trusted(cn.clone()))
+                .await?
+                .map(|r| r.number),
+            None => None,
+        };
+        out.push((
+            s.id,
+            Deduction {
+                credit_note_number: number,
+                amount_minor: take,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Deducts the customer balance from a newly issued invoice (under the
+/// account's lock, in its issuing transaction): one balance entry going out
+/// per credit drawn on, and one payment of the sum (method `other`), so the
+/// amount due drops and the invoice is paid when the balance covers it.
+pub async fn deduct(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    invoice: &str,
+    account: &AccountId,
+    planned: &[(String, Deduction)],
+    currency: Currency,
+) -> Result<Money, ApiError> {
+    let total: i64 = planned.iter().map(|(_, d)| d.amount_minor).sum();
+    if total <= 0 {
+        return Ok(Money::zero(currency));
+    }
+    let payment = InvoicePayment {
+        id: InvoicePaymentId::generate(),
+        invoice_id: invoice.to_owned(),
+        account_id: Some(account.clone()),
+        applied: true,
+        amount_minor: Some(total),
+        currency: Some(currency),
+        paid_at: ctx.now,
+        method: InvoicePaymentMethod::Other,
+        reference: Some("customer balance".into()),
+        overpayment_minor: 0,
+        event_id: None,
+        created_at: ctx.now,
+    };
+    tx.insert_invoice_payment(&payment).await?;
+    for (source, d) in planned {
+        tx.insert_balance_entry(&BalanceEntry {
+            id: BalanceEntryId::generate(),
+            account_id: account.clone(),
+            amount: Money::from_minor(-d.amount_minor, currency),
+            kind: BalanceEntryKind::Deduction,
+            invoice_id: Some(invoice.to_owned()),
+            payment_id: Some(payment.id.clone()),
+            created_at: ctx.now,
+            credit_note_id: None,
+            source_entry_id: Some(BalanceEntryId::from_trusted(source.clone())),
+        })
+        .await?;
+    }
+    let event = ctx.audit_event(
+        Some(account),
+        "invoice.balance_deducted",
+        ("invoice", invoice),
+        None,
+        Some(json!({ "payment_id": payment.id.as_str(), "amount_minor": total })),
+    );
+    audit::record(tx, event).await?;
+    Ok(Money::from_minor(total, currency))
 }

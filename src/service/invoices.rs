@@ -25,7 +25,7 @@ use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
 
 /// The account's billing address for an invoice: the primary one, verified.
-async fn billing_address(
+pub(super) async fn billing_address(
     tx: &mut Tx,
     account: &AccountId,
 ) -> Result<Option<BillingAddress>, ApiError> {
@@ -174,7 +174,7 @@ async fn unbilled_charges(
 
 /// What an invoice keeps of the moment it is issued (a draft shows the
 /// same, composed now).
-fn snapshot(
+pub(super) fn snapshot(
     seller: &Seller,
     account: &Account,
     c: &Composition,
@@ -216,6 +216,8 @@ fn snapshot(
             vat_number: a.fields.vat_number,
         }),
         payment_method: payment_method.map(|m| m.masked()),
+        deductions: Vec::new(),
+        replaces: None,
     }
 }
 
@@ -235,6 +237,13 @@ async fn draft_invoice(
         ..
     } = compose_for(tx, account, period).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
+    let mut snapshot = snapshot(seller, account, &c, address, payment_method);
+    // What the balance would deduct if it were finalized now.
+    snapshot.deductions = super::invoice_payments::planned_deductions(tx, &account.id, c.total)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     let zone = &account.timezone;
     let issue_date = zone
         .date_at(ctx.now)
@@ -250,7 +259,7 @@ async fn draft_invoice(
         subtotal: c.subtotal,
         tax: c.tax_amount,
         total: c.total,
-        snapshot: snapshot(seller, account, &c, address, payment_method),
+        snapshot,
         paid_at: None,
         voided_at: None,
         void_reason: None,
@@ -271,6 +280,8 @@ pub struct Upcoming {
     pub issue_date: Date,
     /// The default payment method is debited on the issue date.
     pub payment_method: Option<PaymentMethod>,
+    /// What the customer balance would deduct from it if issued now.
+    pub deductions: Vec<crate::domain::issued::Deduction>,
 }
 
 #[instrument(skip_all, fields(account = %account_id))]
@@ -306,6 +317,12 @@ pub async fn upcoming(
         ..
     } = compose_for(&mut tx, &account, period).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
+    let deductions =
+        super::invoice_payments::planned_deductions(&mut tx, account_id, composition.total)
+            .await?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
     Ok(Upcoming {
         account,
         composition,
@@ -313,6 +330,7 @@ pub async fn upcoming(
         draft_id,
         issue_date,
         payment_method,
+        deductions,
     })
 }
 
@@ -614,7 +632,14 @@ pub async fn finalize(
     }
     let issue_date = account.timezone.date_at(ctx.now);
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
-    let snapshot = snapshot(seller, &account, &c, address, payment_method);
+    let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
+    // The customer balance (credit notes, overpayments) is deducted from
+    // the amount due, under the totals.
+    let deductions =
+        super::invoice_payments::planned_deductions(&mut tx, &account_id, c.total).await?;
+    snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
+    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
+    let covered = deducted > 0 && deducted >= c.total.minor();
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
     let number = format!("F-{year:04}-{n:06}");
@@ -636,6 +661,19 @@ pub async fn finalize(
         void_reason: None,
     };
     tx.insert_invoice(&row).await?;
+    super::invoice_payments::deduct(
+        &mut tx,
+        ctx,
+        &row.id,
+        &account_id,
+        &deductions,
+        account.currency,
+    )
+    .await?;
+    if covered {
+        tx.close_invoice(&row.id, InvoiceStatus::Paid, ctx.now, None)
+            .await?;
+    }
     tx.delete_draft(&d.id).await?;
     tx.bill_items(&account_id, period.start(), period.next().start(), &row.id)
         .await?;
@@ -661,7 +699,12 @@ pub async fn finalize(
     );
     super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(Finalized::Issued(Box::new(Invoice::try_from(row)?)))
+    let mut invoice = Invoice::try_from(row)?;
+    if covered {
+        invoice.status = InvoiceStatus::Paid;
+        invoice.paid_at = Some(ctx.now);
+    }
+    Ok(Finalized::Issued(Box::new(invoice)))
 }
 
 /// Marks the one-off charges an invoice bills.
@@ -913,66 +956,4 @@ pub async fn emails(
     Ok(tx
         .invoice_emails(id, page.after.as_deref(), page.limit)
         .await?)
-}
-
-/// How an issued invoice is closed. (It is paid by the payment that brings
-/// its amount due to zero: `invoice_payments`.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Closing {
-    Void { reason: String },
-}
-
-/// Closes an `issued` invoice in `tx`: void, once. A second attempt is 409
-/// `invoice_not_open`. What was paid on it goes to the customer balance.
-async fn close(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    row: InvoiceRow,
-    closing: Closing,
-) -> Result<Invoice, ApiError> {
-    let (status, reason) = match &closing {
-        Closing::Void { reason } => (InvoiceStatus::Void, Some(reason.as_str())),
-    };
-    let before = Invoice::try_from(row.clone())?;
-    if !tx.close_invoice(&row.id, status, ctx.now, reason).await? {
-        return Err(ApiError::rule(
-            Code::InvoiceNotOpen,
-            format!("invoice {} is {}, not issued", row.number, row.status),
-        ));
-    }
-    let account = AccountId::from_trusted(row.account_id.clone());
-    let event = ctx.audit_event(
-        Some(&account),
-        &format!("invoice.{}", status.as_str()),
-        ("invoice", &row.id),
-        Some(serde_json::json!({ "status": row.status })),
-        Some(serde_json::json!({ "status": status.as_str(), "reason": reason })),
-    );
-    super::audit::record(tx, event).await?;
-    super::invoice_payments::on_void(tx, ctx, &before).await?;
-    let id = InvoiceId::from_trusted(row.id);
-    let mut invoice: Invoice = tx
-        .invoice(&account, &id)
-        .await?
-        .ok_or(ApiError::NotFound("invoice"))?
-        .try_into()?;
-    super::invoice_payments::attach(tx, std::slice::from_mut(&mut invoice)).await?;
-    Ok(invoice)
-}
-
-/// Staff: voids an issued invoice with a reason.
-pub async fn close_by_staff(
-    store: &Store,
-    ctx: &Ctx,
-    account_id: &Authorized,
-    id: &InvoiceId,
-    closing: Closing,
-) -> Result<Invoice, ApiError> {
-    let mut tx = store.begin_write().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    tx.lock_account(account_id).await?;
-    let row = issued(&mut tx, account_id, id).await?;
-    let invoice = close(&mut tx, ctx, row, closing).await?;
-    tx.commit().await?;
-    Ok(invoice)
 }

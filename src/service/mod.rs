@@ -15,6 +15,7 @@ pub mod audit;
 pub mod charges;
 pub mod consumption;
 pub mod contacts;
+pub mod credit_notes;
 pub mod credits;
 pub mod demo;
 pub mod documents;

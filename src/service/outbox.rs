@@ -13,7 +13,8 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::OffsetDateTime;
 
-use crate::domain::ids::{AccountId, InvoiceEmailId, InvoiceId};
+use crate::domain::credit_note::CreditNote;
+use crate::domain::ids::{AccountId, CreditNoteId, InvoiceEmailId, InvoiceId};
 use crate::domain::issued::Invoice;
 use crate::error::ApiError;
 use crate::render::Lang;
@@ -124,10 +125,80 @@ pub async fn queue(
             last_error: None,
             sent_at: None,
             created_at: now,
+            credit_note_id: None,
         };
         tx.insert_invoice_email(&row).await?;
     }
     Ok(recipients.len())
+}
+
+/// Queues the email of a credit note just issued to each of the account's
+/// recipients (the invoice's), in `tx` (the transaction that issues it).
+pub async fn queue_credit_note(
+    tx: &mut Tx,
+    note: &CreditNote,
+    lang: Lang,
+    now: OffsetDateTime,
+) -> Result<usize, ApiError> {
+    let recipients = tx.recipients(&note.account_id).await?;
+    let (subject, body) = crate::render::credit_note::email(note, lang);
+    for r in &recipients {
+        let row = InvoiceEmailRow {
+            id: InvoiceEmailId::generate().to_string(),
+            invoice_id: note.invoice_id.to_string(),
+            account_id: note.account_id.to_string(),
+            recipient: r.email.clone(),
+            subject: subject.clone(),
+            body: body.clone(),
+            lang: lang.code().to_owned(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            sent_at: None,
+            created_at: now,
+            credit_note_id: Some(note.id.to_string()),
+        };
+        tx.insert_invoice_email(&row).await?;
+    }
+    Ok(recipients.len())
+}
+
+/// The attachment of an email: the credit note's PDF when it carries one,
+/// else the invoice's, rendered from its immutable snapshot.
+async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec<u8>), SendError> {
+    let database = |e: sqlx::Error| SendError::Transient(format!("database: {e}"));
+    let mut tx = store
+        .begin_read()
+        .await
+        .map_err(|e| SendError::Transient(format!("database: {e}")))?;
+    let lang = Lang::from_code(&row.lang);
+    if let Some(note) = &row.credit_note_id {
+        let account = AccountId::from_trusted(row.account_id.clone());
+        let note: CreditNote = tx
+            .credit_note(&account, &CreditNoteId::from_trusted(note.clone()))
+            .await
+            .map_err(database)?
+            .ok_or_else(|| SendError::Permanent("the credit note is gone".into()))?
+            .try_into()
+            .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
+        return Ok((
+            format!("{}.pdf", note.number),
+            crate::render::credit_note::pdf(&note, lang),
+        ));
+    }
+    let id = InvoiceId::from_trusted(row.invoice_id.clone());
+    let invoice: Invoice = tx
+        .invoice_by_id(&id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| SendError::Permanent("the invoice is gone".into()))?
+        .try_into()
+        .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
+    Ok((
+        format!("{}.pdf", crate::render::invoice::number(&invoice, lang)),
+        crate::render::invoice::pdf(&invoice, lang),
+    ))
 }
 
 /// What one pass of the worker did.
@@ -155,25 +226,11 @@ async fn send(
         .recipient
         .parse()
         .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
-    let key = (row.invoice_id.clone(), row.lang.clone());
+    let document = row.credit_note_id.as_ref().unwrap_or(&row.invoice_id);
+    let key = (document.clone(), row.lang.clone());
     if !pdfs.contains_key(&key) {
-        let invoice: Invoice = {
-            let mut tx = store
-                .begin_read()
-                .await
-                .map_err(|e| SendError::Transient(format!("database: {e}")))?;
-            let id = InvoiceId::from_trusted(row.invoice_id.clone());
-            tx.invoice_by_id(&id)
-                .await
-                .map_err(|e| SendError::Transient(format!("database: {e}")))?
-                .ok_or_else(|| SendError::Permanent("the invoice is gone".into()))?
-                .try_into()
-                .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?
-        };
-        let lang = Lang::from_code(&row.lang);
-        let pdf = crate::render::invoice::pdf(&invoice, lang);
-        let name = format!("{}.pdf", crate::render::invoice::number(&invoice, lang));
-        pdfs.insert(key.clone(), (name, pdf));
+        let rendered = attachment(store, row).await?;
+        pdfs.insert(key.clone(), rendered);
     }
     let (filename, pdf) = &pdfs[&key];
     let pdf_type = ContentType::parse("application/pdf").expect("a valid content type");

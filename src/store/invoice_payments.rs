@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use super::accounts::corrupt;
 use super::{Page, Tx, execute, fetch_all, fetch_one, sql};
 use crate::domain::ids::{
-    AccountId, BalanceEntryId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
+    AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
 };
 use crate::domain::invoice_payment::{
     BalanceEntry, BalanceEntryKind, InvoicePayment, InvoicePaymentMethod, PaymentFailure,
@@ -93,6 +93,8 @@ struct BalanceRow {
     invoice_id: Option<String>,
     payment_id: Option<String>,
     created_at: OffsetDateTime,
+    credit_note_id: Option<String>,
+    source_entry_id: Option<String>,
 }
 
 impl TryFrom<BalanceRow> for BalanceEntry {
@@ -107,13 +109,15 @@ impl TryFrom<BalanceRow> for BalanceEntry {
             kind: BalanceEntryKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?,
             invoice_id: r.invoice_id,
             payment_id: r.payment_id.map(InvoicePaymentId::from_trusted),
+            credit_note_id: r.credit_note_id.map(CreditNoteId::from_trusted),
+            source_entry_id: r.source_entry_id.map(BalanceEntryId::from_trusted),
             created_at: r.created_at,
         })
     }
 }
 
-const BALANCE_COLUMNS: &str =
-    "id, account_id, amount_minor, currency, kind, invoice_id, payment_id, created_at";
+const BALANCE_COLUMNS: &str = "id, account_id, amount_minor, currency, kind, invoice_id, \
+    payment_id, created_at, credit_note_id, source_entry_id";
 
 impl Tx {
     pub async fn insert_invoice_payment(&mut self, p: &InvoicePayment) -> Result<(), sqlx::Error> {
@@ -233,7 +237,7 @@ impl Tx {
     pub async fn insert_balance_entry(&mut self, e: &BalanceEntry) -> Result<(), sqlx::Error> {
         let sql = sql!(
             "INSERT INTO customer_balance_entries ({BALANCE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         execute!(
             self,
@@ -246,6 +250,8 @@ impl Tx {
                 .bind(&e.invoice_id)
                 .bind(e.payment_id.as_ref().map(InvoicePaymentId::as_str))
                 .bind(e.created_at)
+                .bind(e.credit_note_id.as_ref().map(CreditNoteId::as_str))
+                .bind(e.source_entry_id.as_ref().map(BalanceEntryId::as_str))
         )?;
         Ok(())
     }

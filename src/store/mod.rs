@@ -20,6 +20,7 @@ pub mod blobs;
 pub mod charges;
 pub mod consumption;
 pub mod contacts;
+pub mod credit_notes;
 pub mod credits;
 pub mod documents;
 pub mod idempotency;

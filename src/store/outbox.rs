@@ -22,10 +22,12 @@ pub struct InvoiceEmailRow {
     pub last_error: Option<String>,
     pub sent_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// The credit note the email carries, when it is not the invoice.
+    pub credit_note_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, invoice_id, account_id, recipient, subject, body, lang, status, \
-    attempts, next_attempt_at, last_error, sent_at, created_at";
+    attempts, next_attempt_at, last_error, sent_at, created_at, credit_note_id";
 
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl Tx {
     pub async fn insert_invoice_email(&mut self, e: &InvoiceEmailRow) -> Result<(), sqlx::Error> {
         let sql = sql!(
             "INSERT INTO invoice_emails ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         execute!(
             self,
@@ -66,6 +68,7 @@ impl Tx {
                 .bind(&e.last_error)
                 .bind(e.sent_at)
                 .bind(e.created_at)
+                .bind(&e.credit_note_id)
         )?;
         Ok(())
     }

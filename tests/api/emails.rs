@@ -300,3 +300,49 @@ async fn two_workers_on_one_database_send_each_email_once() {
     assert_eq!(received.len(), 20, "each email once");
     assert_eq!(received.into_iter().collect::<BTreeSet<_>>(), expected);
 }
+
+#[tokio::test]
+async fn a_credit_note_is_emailed_with_its_pdf_to_the_invoice_recipients() {
+    let app = spawn_app().await;
+    let a = account_with_april_calls(&app, "Acme").await;
+    add_recipients(&app, &a, &["compta@acme.fr"]).await;
+    let (invoice, number) = issue_may(&app, &a).await;
+    let sink = Sink::start().await;
+    outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+        .await
+        .unwrap();
+    let res = app
+        .post(
+            &format!("/v1/accounts/{a}/invoices/{invoice}/credit-notes"),
+            &app.support(),
+            &serde_json::json!({"reason": "Appels contestés"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let note: Value = res.json().await.unwrap();
+    let queued = emails(&app, &a, &invoice).await;
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[1]["credit_note_id"], note["id"]);
+    assert_eq!(queued[0]["credit_note_id"], Value::Null);
+    assert_eq!(
+        queued[1]["subject"],
+        "Votre avoir AV-2026-000001 - Comptoir Télécom SAS"
+    );
+    let pass = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+        .await
+        .unwrap();
+    assert_eq!(pass.sent, 1);
+    let received = sink.received();
+    let message = received.last().unwrap();
+    let pdf = message
+        .attachment("application/pdf")
+        .expect("a PDF attachment");
+    let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("Avoir n° AV-2026-000001"), "{text}");
+    assert!(
+        text.contains(&format!("Avoir sur la facture n° {number}")),
+        "{text}"
+    );
+    assert!(message.data.contains("filename=\"AV-2026-000001.pdf\""));
+}

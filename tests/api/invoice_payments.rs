@@ -13,11 +13,11 @@ use crate::credits::{deliver, signed};
 use crate::helpers::{TestApp, WEBHOOK_SECRET, assert_problem, spawn_app};
 
 /// When the tests bill May: the 2nd of May, in the morning.
-const BILLED_AT: OffsetDateTime = datetime!(2026-05-02 08:00 UTC);
+pub(crate) const BILLED_AT: OffsetDateTime = datetime!(2026-05-02 08:00 UTC);
 
 /// An account with 100.00 of April calls not covered by credits, and its
 /// May invoice issued: 120.00 with VAT. Returns the account and invoice ids.
-async fn issued_invoice(app: &TestApp, name: &str) -> (String, String) {
+pub(crate) async fn issued_invoice(app: &TestApp, name: &str) -> (String, String) {
     let account = app.create_account(name).await;
     let user = app
         .create_user(&account, "Léa", &format!("lea@{}.fr", name.to_lowercase()))
@@ -50,7 +50,7 @@ async fn issued_invoice(app: &TestApp, name: &str) -> (String, String) {
     (account, invoice)
 }
 
-async fn invoice_of(app: &TestApp, account: &str, invoice: &str) -> Value {
+pub(crate) async fn invoice_of(app: &TestApp, account: &str, invoice: &str) -> Value {
     let res = app
         .get(
             &format!("/v1/accounts/{account}/invoices/{invoice}"),
@@ -65,13 +65,18 @@ fn payments_path(account: &str, invoice: &str) -> String {
     format!("/v1/accounts/{account}/invoices/{invoice}/payments")
 }
 
-async fn pay(app: &TestApp, account: &str, invoice: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn pay(
+    app: &TestApp,
+    account: &str,
+    invoice: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.post(&payments_path(account, invoice), &app.support(), body)
         .await
 }
 
 /// A transfer of `amount` received on May 2 at 07:30.
-fn transfer(amount: &str) -> Value {
+pub(crate) fn transfer(amount: &str) -> Value {
     json!({"amount": amount, "paid_at": "2026-05-02T07:30:00Z", "method": "transfer",
            "reference": "VIR SEPA ACME"})
 }
@@ -91,7 +96,7 @@ fn row(status: &str, paid: &str, due: &str) -> (String, String, String, String) 
     (status.into(), paid.into(), "0.00".into(), due.into())
 }
 
-async fn balance(app: &TestApp, account: &str) -> Value {
+pub(crate) async fn balance(app: &TestApp, account: &str) -> Value {
     let res = app
         .get(
             &format!("/v1/accounts/{account}/balance"),
@@ -102,7 +107,7 @@ async fn balance(app: &TestApp, account: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn balance_entries(app: &TestApp, account: &str) -> Vec<Value> {
+pub(crate) async fn balance_entries(app: &TestApp, account: &str) -> Vec<Value> {
     let res = app
         .get(
             &format!("/v1/accounts/{account}/balance/entries"),
@@ -115,7 +120,7 @@ async fn balance_entries(app: &TestApp, account: &str) -> Vec<Value> {
 }
 
 /// Every audit event of the account with this action.
-async fn events(app: &TestApp, account: &str, action: &str) -> Vec<Value> {
+pub(crate) async fn events(app: &TestApp, account: &str, action: &str) -> Vec<Value> {
     let res = app
         .get(
             &format!("/v1/accounts/{account}/audit-events?limit=100"),
@@ -514,9 +519,15 @@ async fn events_about_an_unknown_or_settled_invoice_are_recorded_and_answered_no
     assert_eq!(res.status(), 200);
     let on_void = json!({"id": "evt_u5", "type": "invoice.paid", "data": {"invoice_id": void}});
     assert!(!applied(&app, &on_void).await);
+    // `void` credits the invoice in full.
     assert_eq!(
         amounts(&invoice_of(&app, &b, &void).await),
-        row("void", "0.00", "0.00")
+        (
+            "credited".into(),
+            "0.00".into(),
+            "120.00".into(),
+            "0.00".into()
+        )
     );
 }
 
@@ -872,7 +883,7 @@ async fn concurrent_payments_of_one_invoice_are_all_recorded_and_summed() {
 }
 
 #[tokio::test]
-async fn voiding_a_partly_paid_invoice_owes_what_was_paid_to_the_customer() {
+async fn voiding_a_partly_paid_invoice_credits_it_and_owes_what_was_paid_to_the_customer() {
     let app = spawn_app().await;
     let (a, inv) = issued_invoice(&app, "Acme").await;
     assert_eq!(pay(&app, &a, &inv, &transfer("45.00")).await.status(), 201);
@@ -885,9 +896,17 @@ async fn voiding_a_partly_paid_invoice_owes_what_was_paid_to_the_customer() {
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(amounts(&body), row("void", "45.00", "0.00"));
+    assert_eq!(
+        amounts(&body),
+        (
+            "credited".into(),
+            "45.00".into(),
+            "120.00".into(),
+            "0.00".into()
+        )
+    );
     assert_eq!(balance(&app, &a).await["amount"], "45.00");
-    assert_eq!(balance_entries(&app, &a).await[0]["kind"], "voided_invoice");
+    assert_eq!(balance_entries(&app, &a).await[0]["kind"], "credit_note");
     assert_problem(
         pay(&app, &a, &inv, &transfer("1.00")).await,
         409,

@@ -114,7 +114,7 @@ async fn another_accounts_upcoming_invoice_is_404_and_integrations_cannot_read_i
     assert_eq!(body["payment_method"], Value::Null);
 }
 
-async fn demo_on_april_9(app: &crate::helpers::TestApp) {
+pub(crate) async fn demo_on_april_9(app: &crate::helpers::TestApp) {
     let key = comptoir::crypto::DataKey::from_base64(DATA_KEY).unwrap();
     comptoir::service::demo::load(&app.store, &app.blobs, Some(&key), START)
         .await
@@ -365,7 +365,7 @@ async fn concurrent_billing_runs_issue_each_invoice_once_with_no_gap() {
 }
 
 /// Makes inserting an invoice of `account` fail inside its transaction.
-async fn fail_invoices_of(app: &crate::helpers::TestApp, account: &str) {
+pub(crate) async fn fail_invoices_of(app: &crate::helpers::TestApp, account: &str) {
     match &app.store {
         comptoir::store::Store::Sqlite(pool) => {
             sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -514,10 +514,12 @@ async fn staff_mark_invoices_paid_or_void_once_and_customers_cannot() {
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
+    // An issued invoice is never voided: `void` credits it in full.
     assert_eq!(
-        (body["status"].as_str(), body["void_reason"].as_str()),
-        (Some("void"), Some("wrong account"))
+        (body["status"].as_str(), body["amount_due"].as_str()),
+        (Some("credited"), Some("0.00"))
     );
+    assert_eq!(body["credit_notes"][0]["number"], "AV-2026-000001");
     assert_problem(
         app.post(
             &format!("/v1/accounts/{b}/invoices/{ib}/mark-paid"),
@@ -531,7 +533,7 @@ async fn staff_mark_invoices_paid_or_void_once_and_customers_cannot() {
     .await;
     let voided: Value = app
         .get(
-            &format!("/v1/accounts/{b}/invoices?status=void"),
+            &format!("/v1/accounts/{b}/invoices?status=credited"),
             &app.viewer(&b),
         )
         .await
@@ -542,7 +544,7 @@ async fn staff_mark_invoices_paid_or_void_once_and_customers_cannot() {
     assert!(
         app.audit_actions(&b)
             .await
-            .contains(&"invoice.void".to_owned())
+            .contains(&"credit_note.issued".to_owned())
     );
 }
 

@@ -9,6 +9,7 @@ mod charges;
 mod concurrency;
 mod consumption;
 mod contacts;
+mod credit_notes;
 mod credits;
 mod demo;
 mod documents;

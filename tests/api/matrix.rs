@@ -593,6 +593,24 @@ async fn world(app: &TestApp) -> World {
             issued["invoice_id"].as_str().unwrap().to_owned(),
         );
     }
+    // A credit note of a cent of the invoice's first line; the credit note
+    // names the line by its id (the invoice's id and the position).
+    for ids in [&mut a, &mut b] {
+        let line = format!("il_{}0001", ids["invoice_id"].strip_prefix("inv_").unwrap());
+        let note = call_ok(
+            app,
+            Method::POST,
+            &format!(
+                "/v1/accounts/{}/invoices/{}/credit-notes",
+                ids["account_id"], ids["invoice_id"]
+            ),
+            &app.support(),
+            Some(json!({"reason": "Matrix fixture", "lines": [{"invoice_line": line, "amount": "0.01"}]})),
+        )
+        .await;
+        ids.insert("credit_note_id", id_of(&note));
+        ids.insert("invoice_line_id", line);
+    }
     // A one-off charge added after the run: unbilled, so staff may delete it.
     for ids in [&mut a, &mut b] {
         let charge = call_ok(
@@ -663,6 +681,10 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "add_invoice_recipient" => json!({"email": "compta@example.fr"}),
         "change_invoice_recipient" => json!({"email": "finance@example.fr"}),
         "void_invoice" => json!({"reason": "Issued on the wrong account"}),
+        "create_credit_note" => json!({"reason": "One license billed twice",
+            "lines": [{"invoice_line": r("invoice_line_id"), "amount": "0.01"}]}),
+        "create_credit_note_refund" => json!({"amount": "0.01",
+            "refunded_at": "2026-04-09T09:00:00Z", "reference": "VIR REMB"}),
         "record_invoice_payment" => json!({"amount": "1.00", "paid_at": "2026-04-09T09:00:00Z",
                                            "method": "transfer", "reference": "VIR 42"}),
         "create_charge" => {
@@ -1234,13 +1256,20 @@ async fn cross_tenant_is_404_and_changes_nothing() {
             } else {
                 &admin_a
             };
+            // A credit note names an invoice line by id: another invoice's
+            // line is not one of this invoice's.
+            let refusal = if op.id == "create_credit_note" {
+                (422, "unknown_invoice_line")
+            } else {
+                (422, "validation_failed")
+            };
             bench
                 .refused(
                     "b_reference_in_a_body",
                     &op,
                     (&a, body_b),
                     Auth::Bearer(token),
-                    (422, "validation_failed"),
+                    refusal,
                 )
                 .await;
         }

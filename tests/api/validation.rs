@@ -206,7 +206,7 @@ async fn a_bad_query_parameter_is_named_with_what_it_should_be() {
             ),
             (
                 "status".into(),
-                "must be one of: draft, issued, paid, void".into()
+                "must be one of: draft, issued, paid, void, credited".into()
             ),
         ],
         "{problem}"

@@ -3,7 +3,7 @@
 
 use time::{Date, OffsetDateTime};
 
-use super::{Page, Tx, execute, fetch_all, fetch_one, fetch_optional, sql};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::ids::{AccountId, CreditNoteId, InvoiceId};
 
 /// A credit note as stored; `snapshot` is the JSON of what was issued.
@@ -58,23 +58,7 @@ impl Tx {
     /// The next credit note number of `year`, taken in this transaction
     /// (as [`Tx::next_invoice_number`]): a rollback gives it back.
     pub async fn next_credit_note_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        execute!(
-            self,
-            sqlx::query(
-                "INSERT INTO credit_note_counters (year, last_number) VALUES ($1, 0) \
-                 ON CONFLICT (year) DO NOTHING",
-            )
-            .bind(year)
-        )?;
-        let (n,): (i64,) = fetch_one!(
-            self,
-            sqlx::query_as(
-                "UPDATE credit_note_counters SET last_number = last_number + 1 WHERE year = $1 \
-                 RETURNING last_number",
-            )
-            .bind(year)
-        )?;
-        Ok(n)
+        self.next_in_series("credit_note_counters", year).await
     }
 
     pub async fn insert_credit_note(&mut self, c: &CreditNoteRow) -> Result<(), sqlx::Error> {

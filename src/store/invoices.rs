@@ -49,22 +49,26 @@ impl Tx {
     /// transactions wait on the counter's row, and a rollback gives the
     /// number back, so issued numbers have no gaps.
     pub async fn next_invoice_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        execute!(
-            self,
-            sqlx::query(
-                "INSERT INTO invoice_counters (year, last_number) VALUES ($1, 0) \
-             ON CONFLICT (year) DO NOTHING",
-            )
-            .bind(year)
-        )?;
-        let (n,): (i64,) = fetch_one!(
-            self,
-            sqlx::query_as(
-                "UPDATE invoice_counters SET last_number = last_number + 1 WHERE year = $1 \
-             RETURNING last_number",
-            )
-            .bind(year)
-        )?;
+        self.next_in_series("invoice_counters", year).await
+    }
+
+    /// The next number of `year` in the series counted by `counters` (a
+    /// table of `(year, last_number)` rows): invoices, credit notes.
+    pub(super) async fn next_in_series(
+        &mut self,
+        counters: &'static str,
+        year: i32,
+    ) -> Result<i64, sqlx::Error> {
+        let sql = sql!(
+            "INSERT INTO {counters} (year, last_number) VALUES ($1, 0) \
+             ON CONFLICT (year) DO NOTHING"
+        );
+        execute!(self, sqlx::query(sql).bind(year))?;
+        let sql = sql!(
+            "UPDATE {counters} SET last_number = last_number + 1 WHERE year = $1 \
+             RETURNING last_number"
+        );
+        let (n,): (i64,) = fetch_one!(self, sqlx::query_as(sql).bind(year))?;
         Ok(n)
     }
 

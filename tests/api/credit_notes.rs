@@ -434,43 +434,12 @@ async fn concurrent_credit_notes_of_one_invoice_never_exceed_it_nor_share_a_numb
     assert_eq!(credit_note_numbers(&app, &b).await, ["AV-2026-000004"]);
 }
 
-/// Makes every credit note of `account` fail inside its transaction.
-async fn fail_credit_notes_of(app: &TestApp, account: &str) {
-    match &app.store {
-        comptoir::store::Store::Sqlite(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE TRIGGER fail_cn BEFORE INSERT ON credit_notes WHEN NEW.account_id = '{account}' \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            )))
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-        comptoir::store::Store::Pg(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE FUNCTION fail_cn() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.account_id = '{account}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql"
-            )))
-            .execute(pool)
-            .await
-            .unwrap();
-            sqlx::query(
-                "CREATE TRIGGER fail_cn BEFORE INSERT ON credit_notes FOR EACH ROW EXECUTE FUNCTION fail_cn()",
-            )
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_credit_note_that_fails_while_it_is_issued_gives_its_number_back() {
     let app = spawn_app().await;
     let (a, inv_a) = issued_invoice(&app, "Acme").await;
     let (b, inv_b) = issued_invoice(&app, "Bravo").await;
-    fail_credit_notes_of(&app, &a).await;
+    crate::helpers::fail_inserts_of(&app, "credit_notes", &a).await;
     let res = credit(&app, &a, &inv_a, &json!({"reason": "Panne"})).await;
     assert_eq!(res.status(), 500);
     // Nothing of it is left: the invoice is as it was, the number unused.

@@ -155,6 +155,61 @@ fn capture_logs() {
     });
 }
 
+/// Makes every insert into `table` of a row of `account` fail inside its
+/// transaction (a trigger), to check what a failed write leaves behind.
+pub async fn fail_inserts_of(app: &TestApp, table: &str, account: &str) {
+    let name = format!("fail_{table}");
+    let statements = match &app.store {
+        Store::Sqlite(_) => vec![format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN NEW.account_id = '{account}' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+        Store::Pg(_) => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.account_id = '{account}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ),
+        ],
+    };
+    for sql in statements {
+        match &app.store {
+            Store::Sqlite(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            Store::Pg(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// The rows `sql` reads, on either database (tests look under the API).
+    pub async fn rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+            Store::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        }
+    }
+}
+
 /// The last `n` lines of the captured logs (to show with a failure).
 pub fn logs_tail(n: usize) -> String {
     let logs = LOGS.lock().unwrap();

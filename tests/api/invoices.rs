@@ -364,37 +364,6 @@ async fn concurrent_billing_runs_issue_each_invoice_once_with_no_gap() {
     }
 }
 
-/// Makes inserting an invoice of `account` fail inside its transaction.
-pub(crate) async fn fail_invoices_of(app: &crate::helpers::TestApp, account: &str) {
-    match &app.store {
-        comptoir::store::Store::Sqlite(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE TRIGGER fail_one BEFORE INSERT ON invoices WHEN NEW.account_id = '{account}' \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            )))
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-        comptoir::store::Store::Pg(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE FUNCTION fail_one() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.account_id = '{account}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql"
-            )))
-            .execute(pool)
-            .await
-            .unwrap();
-            sqlx::query(
-                "CREATE TRIGGER fail_one BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION fail_one()",
-            )
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_account_that_fails_is_reported_leaves_nothing_and_the_others_are_billed() {
     let app = spawn_app().await;
@@ -402,7 +371,7 @@ async fn an_account_that_fails_is_reported_leaves_nothing_and_the_others_are_bil
     for i in 0..3 {
         accounts.push(account_with_april_calls(&app, &format!("Client {i}")).await);
     }
-    fail_invoices_of(&app, &accounts[1]).await;
+    crate::helpers::fail_inserts_of(&app, "invoices", &accounts[1]).await;
     let report = bill(&app, "2026-05").await;
     assert_eq!(report["issued"].as_array().unwrap().len(), 2);
     assert_eq!(report["failed"].as_array().unwrap().len(), 1);

@@ -145,20 +145,9 @@ async fn finalize_due(app: &TestApp) -> comptoir::service::invoices::FinalizeRep
 
 /// Every invoice of 2026 by number, with its issue date.
 async fn numbered(app: &TestApp) -> Vec<(String, String)> {
-    let rows: Vec<(String, time::Date)> = match &app.store {
-        comptoir::store::Store::Sqlite(pool) => {
-            sqlx::query_as("SELECT number, issue_date FROM invoices ORDER BY number")
-                .fetch_all(pool)
-                .await
-                .unwrap()
-        }
-        comptoir::store::Store::Pg(pool) => {
-            sqlx::query_as("SELECT number, issue_date FROM invoices ORDER BY number")
-                .fetch_all(pool)
-                .await
-                .unwrap()
-        }
-    };
+    let rows: Vec<(String, time::Date)> = app
+        .rows("SELECT number, issue_date FROM invoices ORDER BY number")
+        .await;
     rows.into_iter().map(|(n, d)| (n, d.to_string())).collect()
 }
 
@@ -575,19 +564,13 @@ fn expected_total(
 }
 
 async fn stored_licenses(app: &TestApp) -> Vec<(time::Date, Option<time::Date>, i64)> {
-    let sql = "SELECT activation_date, removal_date, prorated_amount_minor FROM licenses";
-    match &app.store {
-        comptoir::store::Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        comptoir::store::Store::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    }
+    app.rows("SELECT activation_date, removal_date, prorated_amount_minor FROM licenses")
+        .await
 }
 
 async fn stored_records(app: &TestApp) -> Vec<(OffsetDateTime, i64)> {
-    let sql = "SELECT occurred_at, billable_minor FROM consumption_records";
-    match &app.store {
-        comptoir::store::Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        comptoir::store::Store::Pg(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-    }
+    app.rows("SELECT occurred_at, billable_minor FROM consumption_records")
+        .await
 }
 
 /// Random stories of six months: licenses added and removed, calls

@@ -901,36 +901,6 @@ pub async fn get(
     Ok(invoice)
 }
 
-/// An issued invoice (a draft's id: 409 `invoice_not_open`).
-pub async fn get_issued(
-    store: &Store,
-    account_id: &Authorized,
-    id: &InvoiceId,
-) -> Result<Invoice, ApiError> {
-    let mut tx = store.begin_read().await?;
-    super::accounts::load(&mut tx, account_id).await?;
-    issued(&mut tx, account_id, id).await?.try_into()
-}
-
-/// An issued invoice's row; a draft is 409 `invoice_not_open`, anything
-/// else 404.
-async fn issued(
-    tx: &mut Tx,
-    account_id: &AccountId,
-    id: &InvoiceId,
-) -> Result<InvoiceRow, ApiError> {
-    if let Some(row) = tx.invoice(account_id, id).await? {
-        return Ok(row);
-    }
-    match tx.draft_by_id(id.as_str()).await? {
-        Some(d) if d.account_id == account_id.as_str() => Err(ApiError::rule(
-            Code::InvoiceNotOpen,
-            "the invoice is a draft: it is not issued yet",
-        )),
-        _ => Err(ApiError::NotFound("invoice")),
-    }
-}
-
 /// The emails queued when the invoice was issued, one per recipient, with
 /// how their delivery went.
 pub async fn emails(

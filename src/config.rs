@@ -124,7 +124,16 @@ pub struct Config {
     /// How long a billing run's draft waits before it is finalized
     /// (`COMPTOIR_INVOICE_GRACE`, default 0: at once).
     pub invoice_grace: time::Duration,
+    /// The VIES REST service checking buyers' VAT numbers
+    /// (`COMPTOIR_VIES_URL`, without a trailing slash).
+    pub vies_url: String,
+    /// How long a VIES request may take, connection included
+    /// (`COMPTOIR_VIES_TIMEOUT`, default 10 s).
+    pub vies_timeout: std::time::Duration,
 }
+
+/// The EU's VIES REST service (`COMPTOIR_VIES_URL`'s default).
+pub const DEFAULT_VIES_URL: &str = "https://ec.europa.eu/taxation_customs/vies/rest-api";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason}")]
@@ -234,6 +243,28 @@ impl Config {
             })?,
             None => time::Duration::ZERO,
         };
+        let vies_url = get("COMPTOIR_VIES_URL")
+            .unwrap_or_else(|| DEFAULT_VIES_URL.into())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(vies_url.starts_with("https://") || vies_url.starts_with("http://")) {
+            return Err(err(
+                "COMPTOIR_VIES_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        let vies_timeout = match get("COMPTOIR_VIES_TIMEOUT") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|d| *d <= time::Duration::minutes(5))
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| {
+                    err(
+                        "COMPTOIR_VIES_TIMEOUT",
+                        "must be a positive duration of at most 5 minutes: seconds, or 30s, 2m",
+                    )
+                })?,
+            None => std::time::Duration::from_secs(10),
+        };
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -275,6 +306,8 @@ impl Config {
             log_format,
             max_body_bytes,
             invoice_grace,
+            vies_url,
+            vies_timeout,
         })
     }
 }
@@ -420,6 +453,27 @@ mod tests {
             let e = config(&[SECRET, ("COMPTOIR_INVOICE_GRACE", bad)]).unwrap_err();
             assert_eq!(e.name, "COMPTOIR_INVOICE_GRACE", "{bad}");
         }
+    }
+
+    #[test]
+    fn vies_is_the_eus_service_with_10_seconds_unless_configured() {
+        let c = config(&[SECRET]).unwrap();
+        assert_eq!(c.vies_url, DEFAULT_VIES_URL);
+        assert_eq!(c.vies_timeout, std::time::Duration::from_secs(10));
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_VIES_URL", "http://127.0.0.1:8089/vies/"),
+            ("COMPTOIR_VIES_TIMEOUT", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.vies_url, "http://127.0.0.1:8089/vies");
+        assert_eq!(c.vies_timeout, std::time::Duration::from_secs(1));
+        for bad in ["0", "-1", "6m", "soon"] {
+            let e = config(&[SECRET, ("COMPTOIR_VIES_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(e.name, "COMPTOIR_VIES_TIMEOUT", "{bad}");
+        }
+        let e = config(&[SECRET, ("COMPTOIR_VIES_URL", "ec.europa.eu/vies")]).unwrap_err();
+        assert_eq!(e.name, "COMPTOIR_VIES_URL");
     }
 
     #[test]

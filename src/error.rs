@@ -206,6 +206,8 @@ codes! {
     ChangeRequestPending = ("change_request_pending", CONFLICT, "Change request pending"),
     /// The change request was already approved or rejected.
     ChangeRequestDecided = ("change_request_decided", CONFLICT, "Change request already decided"),
+    /// The address has no VAT number of an EU state other than France: VIES has nothing to check.
+    VatCheckNotApplicable = ("vat_check_not_applicable", CONFLICT, "No VAT number to check"),
     /// The document is referenced by a change request.
     DocumentInUse = ("document_in_use", CONFLICT, "Document in use"),
     /// The account already has this invoice recipient.

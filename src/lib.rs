@@ -24,6 +24,7 @@ pub mod render;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod vies;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -43,6 +44,8 @@ pub struct AppState {
     pub seller: domain::seller::Seller,
     /// How long a billing run's drafts wait before they are finalized.
     pub invoice_grace: time::Duration,
+    /// Checks buyers' VAT numbers.
+    pub vies: vies::Vies,
 }
 
 /// The OpenAPI document, generated from the handlers.
@@ -95,6 +98,8 @@ pub enum StartError {
         "COMPTOIR_DATA_KEY is required with RS256/ES256: it keys the fingerprints of request bodies"
     )]
     NoBodyKey,
+    #[error("the VIES client: {0}")]
+    Vies(#[from] reqwest::Error),
     #[error("SMTP_URL or COMPTOIR_MAIL_FROM: {0}")]
     Mailer(#[from] service::outbox::MailerError),
     #[error("binding {addr}: {source}")]
@@ -153,6 +158,11 @@ impl Application {
             }
             None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),
         }
+        let vies = vies::Vies::new(
+            &config.vies_url,
+            config.vies_timeout,
+            &config.seller.vat_number,
+        )?;
         let listener = TcpListener::bind(&config.addr).map_err(|source| StartError::Bind {
             addr: config.addr.clone(),
             source,
@@ -175,6 +185,7 @@ impl Application {
             webhook_secret: config.webhook_secret.clone(),
             seller: config.seller.clone(),
             invoice_grace: config.invoice_grace,
+            vies,
         };
         let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
             StartError::Bind {

@@ -15,8 +15,9 @@ use crate::domain::address::{
     ChangeRequestStatus, Country, normalise_vat,
 };
 use crate::domain::ids::{BillingAddressId, ChangeRequestId, DocumentId};
+use crate::domain::vat_check::{VatCheck, VatCheckStatus};
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::addresses;
+use crate::service::{addresses, vat_checks};
 
 /// The fields of an address, as printed on invoices.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -53,6 +54,48 @@ impl From<AddressFields> for AddressFieldsDto {
     }
 }
 
+/// The check of the address's VAT number against VIES (or by hand).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "valid", "checked_at": "2026-04-09T10:00:00Z",
+    "consultation_number": "WAPIAAAAZ1b2C3d4", "reason": null,
+    "last_attempt_at": "2026-04-09T10:00:00Z", "last_attempt_error": null}))]
+pub struct VatCheckDto {
+    /// The last conclusive result: `valid` or `invalid` (VIES), `manual`
+    /// (verified by staff, counts as valid); `unavailable` when VIES never
+    /// answered for this number.
+    pub status: VatCheckStatus,
+    /// When that result was obtained.
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    /// VIES's consultation number (`requestIdentifier`), kept as proof.
+    #[schema(example = "WAPIAAAAZ1b2C3d4")]
+    pub consultation_number: Option<String>,
+    /// Why staff verified the number by hand (`manual`).
+    pub reason: Option<String>,
+    /// When VIES was last asked. Later than `checked_at` with a
+    /// `last_attempt_error`: VIES did not answer then, and the earlier
+    /// result is kept.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_attempt_at: Option<OffsetDateTime>,
+    /// Why VIES did not answer the last time it was asked (`timeout`,
+    /// `HTTP 500`, `MS_UNAVAILABLE`...), none when it did.
+    #[schema(example = "MS_UNAVAILABLE")]
+    pub last_attempt_error: Option<String>,
+}
+
+impl From<VatCheck> for VatCheckDto {
+    fn from(c: VatCheck) -> Self {
+        VatCheckDto {
+            status: c.status,
+            checked_at: c.checked_at,
+            consultation_number: c.consultation_number,
+            reason: c.reason,
+            last_attempt_at: c.last_attempt_at,
+            last_attempt_error: c.last_attempt_error,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BillingAddressDto {
     pub id: String,
@@ -64,6 +107,9 @@ pub struct BillingAddressDto {
     pub rejection_reason: Option<String>,
     /// 1, then one more at each change of the fields (see the history).
     pub revision: i32,
+    /// The check of the VAT number; null when it was never checked (and
+    /// again after the number changes).
+    pub vat_check: Option<VatCheckDto>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -79,6 +125,7 @@ impl From<BillingAddress> for BillingAddressDto {
             primary: a.primary,
             rejection_reason: a.rejection_reason,
             revision: a.revision,
+            vat_check: a.vat_check.map(VatCheckDto::from),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -455,6 +502,36 @@ impl RejectRequest {
     }
 }
 
+/// How staff check a VAT number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VatCheckMethod {
+    /// Ask VIES now.
+    Vies,
+    /// Record a verification made otherwise, with its reason.
+    Manual,
+}
+
+/// A VAT number check: `{"method": "vies"}` asks VIES now; `{"method":
+/// "manual", "reason": "..."}` records a verification made otherwise.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"method": "manual",
+    "reason": "VIES down for a week; number checked on the Bundeszentralamt für Steuern's register"}))]
+pub struct VatCheckRequest {
+    pub method: VatCheckMethod,
+    /// Why the number is taken as valid (required with `manual`, refused
+    /// with `vies`).
+    #[validate(length(min = 1, max = 500, message = "must be 1 to 500 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*[^\s\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
+        example = "Number checked on the member state's register"
+    )]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChangeRequestFilter {
@@ -613,11 +690,13 @@ pub async fn make_primary(
     ))
 }
 
-/// Verify an address (staff).
+/// Verify an address (staff). An address with a VAT number of an EU state
+/// other than France is checked in VIES first; the answer is stored in
+/// `vat_check` (VIES unavailable does not block the verification).
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/verify", operation_id = "verify_billing_address", tag = "billing-addresses",
     params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
-        (status = 200, description = "The address, verified", body = BillingAddressDto),
+        (status = 200, description = "The address, verified, with its VAT check", body = BillingAddressDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
@@ -627,7 +706,7 @@ pub async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let id = address_id(&path)?;
     Ok(ok_address(
-        addresses::decide(&state.store, &ctx, &account, &id, None).await?,
+        addresses::decide(&state.store, &ctx, Some(&state.vies), &account, &id, None).await?,
     ))
 }
 
@@ -648,8 +727,62 @@ pub async fn reject(
     let id = address_id(&path)?;
     let reason = body.value.reason()?;
     Ok(ok_address(
-        addresses::decide(&state.store, &ctx, &account, &id, Some(reason)).await?,
+        addresses::decide(&state.store, &ctx, None, &account, &id, Some(reason)).await?,
     ))
+}
+
+/// Check the address's VAT number (staff): `{"method": "vies"}` asks VIES
+/// now (an `unavailable` answer keeps the last conclusive result and notes
+/// the attempt); `{"method": "manual", "reason": "..."}` records a
+/// verification made otherwise, which counts as valid (reverse charge) and
+/// is audited with its reason. Only a VAT number of an EU state other than
+/// France is checked (409 `vat_check_not_applicable` otherwise).
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-addresses/{address_id}/vat-check", operation_id = "check_billing_address_vat", tag = "billing-addresses",
+    request_body(content = VatCheckRequest, examples(
+        ("vies" = (summary = "Ask VIES now", value = json!({"method": "vies"}))),
+        ("manual" = (summary = "Record a manual verification", value = json!({"method": "manual",
+            "reason": "VIES down for a week; number checked on the Bundeszentralamt für Steuern's register"}))),
+    )),
+    params(("address_id" = String, Path, description = "Address id", example = "adr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The address with its new `vat_check`", body = BillingAddressDto),
+        (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused: code `vat_check_not_applicable` (no VAT number of an EU state other than France)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (`method`; `reason` required with `manual`, refused with `vies`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn check_vat(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+    body: ValidJson<VatCheckRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = address_id(&path)?;
+    let VatCheckRequest { method, reason } = body.value;
+    let mut v = FieldErrors::default();
+    let reason = match (method, reason) {
+        (VatCheckMethod::Manual, Some(raw)) => v.check(
+            "reason",
+            clean_name(&raw, 500),
+            "must be 1 to 500 characters",
+        ),
+        (VatCheckMethod::Manual, None) => {
+            v.check::<String>("reason", None, "is required with method manual")
+        }
+        (VatCheckMethod::Vies, Some(_)) => v.check::<String>(
+            "reason",
+            None,
+            "is only given with method manual: VIES gives its own answer",
+        ),
+        (VatCheckMethod::Vies, None) => None,
+    };
+    v.finish()?;
+    let address = match reason {
+        Some(reason) => {
+            vat_checks::record_manual(&state.store, &ctx, &account, &id, reason).await?
+        }
+        None => vat_checks::recheck(&state.store, &ctx, &state.vies, &account, &id).await?,
+    };
+    Ok(ok_address(address))
 }
 
 /// The versions of an address's fields, newest first.
@@ -792,7 +925,8 @@ pub async fn list_change_requests(
 }
 
 /// Approve a change request (staff): the change is applied as a new revision
-/// and the address becomes verified.
+/// and the address becomes verified. A new VAT number drops the old one's
+/// check; a number of an EU state other than France is checked in VIES first.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/billing-address-change-requests/{request_id}/approve", operation_id = "approve_change_request", tag = "billing-addresses",
     params(("request_id" = String, Path, description = "Change request id", example = "bcr_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
@@ -806,7 +940,15 @@ pub async fn approve_change(
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let id = request_id(&path)?;
-    let decided = addresses::decide_change_request(&state.store, &ctx, &account, &id, None).await?;
+    let decided = addresses::decide_change_request(
+        &state.store,
+        &ctx,
+        Some(&state.vies),
+        &account,
+        &id,
+        None,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
 }
 
@@ -828,6 +970,7 @@ pub async fn reject_change(
     let id = request_id(&path)?;
     let reason = body.value.reason()?;
     let decided =
-        addresses::decide_change_request(&state.store, &ctx, &account, &id, Some(reason)).await?;
+        addresses::decide_change_request(&state.store, &ctx, None, &account, &id, Some(reason))
+            .await?;
     Ok(HttpResponse::Ok().json(ChangeRequestDto::from(decided)))
 }

@@ -181,6 +181,7 @@ pub fn table() -> Vec<Route> {
         route!(addresses::make_primary, Manage),
         route!(addresses::verify, Staff),
         route!(addresses::reject, Staff),
+        route!(addresses::check_vat, Staff),
         route!(addresses::history, Read),
         route!(addresses::request_change, Manage),
         route!(addresses::list_address_change_requests, Read),

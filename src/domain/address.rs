@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
+use super::vat_check::VatCheck;
 
 /// An ISO 3166-1 alpha-2 country code, checked against the real list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,6 +165,18 @@ pub struct AddressFields {
     pub vat_number: Option<String>,
 }
 
+impl AddressFields {
+    /// The VAT number VIES checks, if any: a number of an EU state other
+    /// than France (whose buyers are invoiced French VAT whatever their
+    /// number). Such a number decides reverse charge.
+    pub fn vies_number(&self) -> Option<&str> {
+        if !self.country.is_eu() || self.country.code() == "FR" {
+            return None;
+        }
+        self.vat_number.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingAddress {
     pub id: BillingAddressId,
@@ -174,8 +187,22 @@ pub struct BillingAddress {
     pub rejection_reason: Option<String>,
     /// Starts at 1; each change of the fields adds one (see the history).
     pub revision: i32,
+    /// The check of the current VAT number (VIES or manual), if any.
+    pub vat_check: Option<VatCheck>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl BillingAddress {
+    /// The check that still applies once the fields become `fields`: the
+    /// current one for the same VAT number, none for another number.
+    pub fn vat_check_for(&self, fields: &AddressFields) -> Option<VatCheck> {
+        if fields.vat_number == self.fields.vat_number {
+            self.vat_check.clone()
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -275,6 +302,36 @@ mod tests {
             let c = Country::parse(country).unwrap();
             assert!(normalise_vat(c, vat).is_none(), "{vat}");
         }
+    }
+
+    fn fields(country: &str, vat: Option<&str>) -> AddressFields {
+        AddressFields {
+            company_name: "Acme".into(),
+            line1: "1 Street".into(),
+            line2: None,
+            postal_code: "10115".into(),
+            city: "Berlin".into(),
+            region: None,
+            country: Country::parse(country).unwrap(),
+            vat_number: vat.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn vies_checks_numbers_of_other_eu_states_only() {
+        let number = |country, vat| fields(country, vat).vies_number().map(str::to_owned);
+        assert_eq!(
+            number("DE", Some("DE123456789")).as_deref(),
+            Some("DE123456789")
+        );
+        assert_eq!(
+            number("GR", Some("EL123456789")).as_deref(),
+            Some("EL123456789")
+        );
+        assert_eq!(number("DE", None), None);
+        assert_eq!(number("FR", Some("FR40303265045")), None);
+        assert_eq!(number("CH", Some("CHE123456789")), None);
+        assert_eq!(number("MC", Some("FR40303265045")), None);
     }
 
     #[test]

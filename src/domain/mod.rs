@@ -22,3 +22,4 @@ pub mod proration;
 pub mod role;
 pub mod seller;
 pub mod user;
+pub mod vat_check;

@@ -6,6 +6,7 @@
 use serde_json::json;
 use tracing::instrument;
 
+use super::vat_checks::{self, Asked};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::address::{
     AddressFields, AddressRevision, AddressStatus, BillingAddress, ChangeRequest,
@@ -14,6 +15,7 @@ use crate::domain::address::{
 use crate::domain::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
+use crate::vies::Vies;
 
 fn fields_summary(f: &AddressFields) -> serde_json::Value {
     json!({
@@ -28,6 +30,7 @@ fn summary(a: &BillingAddress) -> serde_json::Value {
     s["status"] = json!(a.status.as_str());
     s["primary"] = json!(a.primary);
     s["revision"] = json!(a.revision);
+    s["vat_check"] = vat_checks::summary(a.vat_check.as_ref());
     s
 }
 
@@ -51,6 +54,10 @@ async fn record_change(
     change_request: Option<&ChangeRequestId>,
 ) -> Result<(), ApiError> {
     tx.save_address(after).await?;
+    if before.is_none_or(|b| b.vat_check != after.vat_check) {
+        tx.save_vat_check(&after.id, after.vat_check.as_ref())
+            .await?;
+    }
     if before.is_none_or(|b| b.revision != after.revision) {
         tx.insert_address_revision(after, &ctx.caller.subject, change_request)
             .await?;
@@ -83,6 +90,7 @@ pub async fn create(
         primary: !tx.has_primary_address(account).await?,
         rejection_reason: None,
         revision: 1,
+        vat_check: None,
         created_at: ctx.now,
         updated_at: ctx.now,
     };
@@ -224,6 +232,8 @@ pub async fn edit(
         return Ok(before);
     }
     let after = BillingAddress {
+        // Another VAT number: the old number's check no longer applies.
+        vat_check: before.vat_check_for(&fields),
         fields,
         revision: before.revision + 1,
         updated_at: ctx.now,
@@ -243,14 +253,31 @@ pub async fn edit(
 }
 
 /// Staff verify (`rejection = None`) or reject (`Some(reason)`) an address.
+/// Verifying an address whose VAT number VIES checks (an EU state other
+/// than France) asks VIES first, outside the transaction, and stores its
+/// answer with the address; VIES unavailable never blocks the verification.
+/// `vies` is `None` only where no VIES can be asked (the demo's French
+/// address).
 #[instrument(skip_all, fields(account = %account, address = %id))]
 pub async fn decide(
     store: &Store,
     ctx: &Ctx,
+    vies: Option<&Vies>,
     account: &Authorized,
     id: &BillingAddressId,
     rejection: Option<String>,
 ) -> Result<BillingAddress, ApiError> {
+    let asked = match (&rejection, vies) {
+        (None, Some(vies)) => {
+            let fields = {
+                let mut tx = store.begin_read().await?;
+                super::accounts::load(&mut tx, account).await?;
+                load(&mut tx, account, id).await?.fields
+            };
+            vat_checks::ask(vies, &fields).await
+        }
+        _ => None,
+    };
     let mut tx = store.begin_write().await?;
     super::accounts::load(&mut tx, account).await?;
     let before = load(&mut tx, account, id).await?;
@@ -261,6 +288,12 @@ pub async fn decide(
     let after = BillingAddress {
         status,
         rejection_reason: rejection,
+        vat_check: vat_checks::checked(
+            before.vat_check.clone(),
+            &before.fields,
+            asked.as_ref(),
+            ctx.now,
+        ),
         updated_at: ctx.now,
         ..before.clone()
     };
@@ -360,18 +393,12 @@ pub async fn list_change_requests(
         .await?)
 }
 
-/// Staff approve (`rejection = None`: the change is applied as a new revision
-/// and the address is verified) or reject a pending change request.
-#[instrument(skip_all, fields(account = %account, request = %id))]
-pub async fn decide_change_request(
-    store: &Store,
-    ctx: &Ctx,
+/// A change request, if it is still pending (409 `change_request_decided`).
+async fn pending_request(
+    tx: &mut Tx,
     account: &Authorized,
     id: &ChangeRequestId,
-    rejection: Option<String>,
 ) -> Result<ChangeRequest, ApiError> {
-    let mut tx = store.begin_write().await?;
-    super::accounts::load(&mut tx, account).await?;
     let request = tx
         .change_request(account, id)
         .await?
@@ -382,6 +409,36 @@ pub async fn decide_change_request(
             "this change request was already decided",
         ));
     }
+    Ok(request)
+}
+
+/// Staff approve (`rejection = None`: the change is applied as a new revision
+/// and the address is verified) or reject a pending change request. An
+/// approval asks VIES first, outside the transaction, about the new VAT
+/// number when VIES checks it (as [`decide`] does).
+#[instrument(skip_all, fields(account = %account, request = %id))]
+pub async fn decide_change_request(
+    store: &Store,
+    ctx: &Ctx,
+    vies: Option<&Vies>,
+    account: &Authorized,
+    id: &ChangeRequestId,
+    rejection: Option<String>,
+) -> Result<ChangeRequest, ApiError> {
+    let asked: Option<Asked> = match (&rejection, vies) {
+        (None, Some(vies)) => {
+            let fields = {
+                let mut tx = store.begin_read().await?;
+                super::accounts::load(&mut tx, account).await?;
+                pending_request(&mut tx, account, id).await?.fields
+            };
+            vat_checks::ask(vies, &fields).await
+        }
+        _ => None,
+    };
+    let mut tx = store.begin_write().await?;
+    super::accounts::load(&mut tx, account).await?;
+    let request = pending_request(&mut tx, account, id).await?;
     let approved = rejection.is_none();
     let decided = ChangeRequest {
         status: if approved {
@@ -402,6 +459,13 @@ pub async fn decide_change_request(
             status: AddressStatus::Verified,
             rejection_reason: None,
             revision: before.revision + 1,
+            // The old number's check applies only if the number stays.
+            vat_check: vat_checks::checked(
+                before.vat_check_for(&request.fields),
+                &request.fields,
+                asked.as_ref(),
+                ctx.now,
+            ),
             updated_at: ctx.now,
             ..before.clone()
         };

@@ -257,7 +257,8 @@ async fn addresses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiE
     let french = super::addresses::create(&mut tx, ctx, id, paris).await?;
     super::addresses::create(&mut tx, ctx, id, madrid).await?;
     tx.commit().await?;
-    super::addresses::decide(store, ctx, id, &french.id, None).await?;
+    // A French address: VIES has nothing to check.
+    super::addresses::decide(store, ctx, None, id, &french.id, None).await?;
     Ok(())
 }
 

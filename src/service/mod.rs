@@ -29,6 +29,7 @@ pub mod plans;
 pub mod purge;
 pub mod recipients;
 pub mod users;
+pub mod vat_checks;
 
 /// Who is asking, under which request id, and the one "now" of this request.
 #[derive(Debug, Clone)]

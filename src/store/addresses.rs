@@ -9,6 +9,7 @@ use crate::domain::address::{
     ChangeRequestStatus, Country,
 };
 use crate::domain::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
+use crate::domain::vat_check::{VatCheck, VatCheckStatus};
 
 /// The address columns shared by the three tables.
 #[derive(sqlx::FromRow)]
@@ -42,6 +43,38 @@ impl TryFrom<FieldsRow> for AddressFields {
 
 const FIELDS: &str = "company_name, line1, line2, postal_code, city, region, country, vat_number";
 
+/// The check of an address's VAT number (all NULL: never checked).
+#[derive(sqlx::FromRow)]
+struct VatCheckRow {
+    vat_check_status: Option<String>,
+    vat_checked_at: Option<OffsetDateTime>,
+    vat_consultation_number: Option<String>,
+    vat_check_reason: Option<String>,
+    vat_last_attempt_at: Option<OffsetDateTime>,
+    vat_last_attempt_error: Option<String>,
+}
+
+impl TryFrom<VatCheckRow> for Option<VatCheck> {
+    type Error = sqlx::Error;
+
+    fn try_from(r: VatCheckRow) -> Result<Self, Self::Error> {
+        let (Some(status), Some(checked_at)) = (r.vat_check_status, r.vat_checked_at) else {
+            return Ok(None);
+        };
+        Ok(Some(VatCheck {
+            status: VatCheckStatus::parse(&status).ok_or_else(|| corrupt("vat_check_status"))?,
+            checked_at,
+            consultation_number: r.vat_consultation_number,
+            reason: r.vat_check_reason,
+            last_attempt_at: r.vat_last_attempt_at,
+            last_attempt_error: r.vat_last_attempt_error,
+        }))
+    }
+}
+
+const VAT_CHECK: &str = "vat_check_status, vat_checked_at, vat_consultation_number, \
+    vat_check_reason, vat_last_attempt_at, vat_last_attempt_error";
+
 #[derive(sqlx::FromRow)]
 struct AddressRow {
     id: String,
@@ -52,6 +85,8 @@ struct AddressRow {
     is_primary: bool,
     rejection_reason: Option<String>,
     revision: i32,
+    #[sqlx(flatten)]
+    vat_check: VatCheckRow,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
@@ -68,6 +103,7 @@ impl TryFrom<AddressRow> for BillingAddress {
             primary: r.is_primary,
             rejection_reason: r.rejection_reason,
             revision: r.revision,
+            vat_check: r.vat_check.try_into()?,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -180,6 +216,31 @@ impl Tx {
         Ok(())
     }
 
+    /// Writes the check of an address's VAT number (none: never checked).
+    pub async fn save_vat_check(
+        &mut self,
+        id: &BillingAddressId,
+        check: Option<&VatCheck>,
+    ) -> Result<(), sqlx::Error> {
+        let utc = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC);
+        execute!(
+            self,
+            sqlx::query(
+                "UPDATE billing_addresses SET vat_check_status = $2, vat_checked_at = $3, \
+                 vat_consultation_number = $4, vat_check_reason = $5, vat_last_attempt_at = $6, \
+                 vat_last_attempt_error = $7 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(check.map(|c| c.status.as_str()))
+            .bind(check.map(|c| utc(c.checked_at)))
+            .bind(check.and_then(|c| c.consultation_number.as_deref()))
+            .bind(check.and_then(|c| c.reason.as_deref()))
+            .bind(check.and_then(|c| c.last_attempt_at).map(utc))
+            .bind(check.and_then(|c| c.last_attempt_error.as_deref()))
+        )?;
+        Ok(())
+    }
+
     pub async fn address(
         &mut self,
         account: &AccountId,
@@ -187,7 +248,7 @@ impl Tx {
     ) -> Result<Option<BillingAddress>, sqlx::Error> {
         let sql = sql!(
             "SELECT id, account_id, {FIELDS}, status, is_primary, rejection_reason, revision, \
-             created_at, updated_at FROM billing_addresses WHERE account_id = $1 AND id = $2"
+             {VAT_CHECK}, created_at, updated_at FROM billing_addresses WHERE account_id = $1 AND id = $2"
         );
         let row: Option<AddressRow> = fetch_optional!(
             self,
@@ -204,7 +265,7 @@ impl Tx {
     ) -> Result<Page<BillingAddress>, sqlx::Error> {
         let sql = sql!(
             "SELECT id, account_id, {FIELDS}, status, is_primary, rejection_reason, revision, \
-             created_at, updated_at FROM billing_addresses WHERE account_id = $1 \
+             {VAT_CHECK}, created_at, updated_at FROM billing_addresses WHERE account_id = $1 \
              AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3"
         );
         let rows: Vec<AddressRow> = fetch_all!(

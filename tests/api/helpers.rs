@@ -285,6 +285,11 @@ pub fn test_config_with(
         ("COMPTOIR_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ("COMPTOIR_CORS_ORIGINS", "https://app.example".to_owned()),
         ("COMPTOIR_MAX_BODY_BYTES", MAX_BODY.to_string()),
+        // Tests never reach the EU's VIES: nothing listens on port 1, so a
+        // check is refused at once and stored `unavailable` (tests/api/vies.rs
+        // runs a stand-in).
+        ("COMPTOIR_VIES_URL", "http://127.0.0.1:1".to_owned()),
+        ("COMPTOIR_VIES_TIMEOUT", "1".to_owned()),
     ]
     .into_iter()
     .collect();

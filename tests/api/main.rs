@@ -33,3 +33,4 @@ mod secrets;
 mod smtp;
 mod users;
 mod validation;
+mod vies;

@@ -21,5 +21,6 @@ pub mod plan;
 pub mod proration;
 pub mod role;
 pub mod seller;
+pub mod tax;
 pub mod user;
 pub mod vat_check;

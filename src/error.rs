@@ -225,6 +225,10 @@ codes! {
     /// The draft is held: the account has no verified primary billing
     /// address, so its VAT treatment cannot be decided (staff verify one).
     BillingAddressUnverified = ("billing_address_unverified", CONFLICT, "Billing address not verified"),
+    /// The draft is held: the buyer's EU VAT number decides reverse charge,
+    /// VIES could not check it and no earlier result is known (staff re-check
+    /// it or record a manual verification).
+    VatNumberUnchecked = ("vat_number_unchecked", CONFLICT, "VAT number not checked"),
     /// The one-off charge is billed on an invoice: it can no longer be deleted.
     ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
     /// A credit note names a line that is not one of the invoice's.
@@ -445,6 +449,7 @@ impl From<crate::domain::issued::HoldReason> for Code {
         use crate::domain::issued::HoldReason;
         match reason {
             HoldReason::BillingAddressUnverified => Code::BillingAddressUnverified,
+            HoldReason::VatNumberUnchecked => Code::VatNumberUnchecked,
         }
     }
 }

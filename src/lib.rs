@@ -48,6 +48,17 @@ pub struct AppState {
     pub vies: vies::Vies,
 }
 
+impl AppState {
+    /// How this server makes invoices: the seller, the grace period and VIES.
+    pub fn billing(&self) -> service::invoices::Billing {
+        service::invoices::Billing {
+            seller: self.seller.clone(),
+            grace: self.invoice_grace,
+            vies: Some(self.vies.clone()),
+        }
+    }
+}
+
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api::ApiDoc::openapi()

@@ -112,6 +112,19 @@ fn print_tokens(keys: &JwtKeys, account: &AccountId, addr: &str) -> anyhow::Resu
     Ok(())
 }
 
+/// How invoices are made, from the configuration (VIES included).
+fn billing(config: &Config) -> anyhow::Result<service::invoices::Billing> {
+    Ok(service::invoices::Billing {
+        seller: config.seller.clone(),
+        grace: config.invoice_grace,
+        vies: Some(comptoir::vies::Vies::new(
+            &config.vies_url,
+            config.vies_timeout,
+            &config.seller.vat_number,
+        )?),
+    })
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
@@ -173,10 +186,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("--period must be a month such as 2026-05")?;
             let store = Store::connect(&config.database_url).await?;
             let ctx = service::Ctx::system("comptoir-bill", clock.now());
-            let billing = service::invoices::Billing {
-                seller: config.seller.clone(),
-                grace: config.invoice_grace,
-            };
+            let billing = billing(&config)?;
             let report = service::invoices::run(&store, &ctx, &billing, period, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -190,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Finalize => {
             let store = Store::connect(&config.database_url).await?;
             let ctx = service::Ctx::system("comptoir-finalize", clock.now());
-            let report = service::invoices::finalize_due(&store, &ctx, &config.seller)
+            let report = service::invoices::finalize_due(&store, &ctx, &billing(&config)?)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -223,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(service::invoices::finalizer(
                 app.store.clone(),
                 app.clock.clone(),
-                config.seller.clone(),
+                billing(&config)?,
                 std::time::Duration::from_secs(60),
             ));
             tracing::info!(addr = %config.addr, backend = ?app.store.backend(), "serving");

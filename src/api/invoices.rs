@@ -614,11 +614,14 @@ pub async fn run(
         }
         None => None,
     };
-    let billing = invoices::Billing {
-        seller: state.seller.clone(),
-        grace: state.invoice_grace,
-    };
-    let report = invoices::run(&state.store, &ctx, &billing, period, only.as_deref()).await?;
+    let report = invoices::run(
+        &state.store,
+        &ctx,
+        &state.billing(),
+        period,
+        only.as_deref(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(run_dto(period, report)))
 }
 
@@ -695,7 +698,7 @@ pub async fn finalize(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let invoice =
-        invoices::finalize_by_staff(&state.store, &ctx, &state.seller, &account, &id).await?;
+        invoices::finalize_by_staff(&state.store, &ctx, &state.billing(), &account, &id).await?;
     Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
 }
 

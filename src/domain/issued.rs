@@ -198,6 +198,9 @@ pub enum HoldReason {
     /// No verified primary billing address: the VAT treatment and the
     /// buyer's mentions cannot be decided.
     BillingAddressUnverified,
+    /// The buyer's VAT number (another EU state) decides reverse charge, and
+    /// no conclusive check of it is known: VIES could not answer.
+    VatNumberUnchecked,
 }
 
 /// A held draft: the reason and what staff should do.

@@ -25,6 +25,7 @@ use crate::render::Lang;
 use crate::store::invoices::{DraftRow, InvoiceRow};
 use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
+use crate::vies::Vies;
 
 /// The account's billing address for an invoice: the primary one, verified.
 pub(super) async fn billing_address(
@@ -41,17 +42,36 @@ pub(super) async fn billing_address(
 
 /// The one rule for the VAT of an account's invoice issued on `day`
 /// (SPEC.md section 10): decided from its verified primary billing address
-/// ([`billing_address`]); none without one.
+/// ([`billing_address`]); none without one. Its VAT number counts as valid
+/// when VIES said so or staff verified it by hand.
 pub(super) fn tax_for(address: Option<&BillingAddress>, day: Date) -> Option<Tax> {
     address.map(|a| {
         tax::decide(
             Buyer {
                 country: a.fields.country,
                 postal_code: &a.fields.postal_code,
-                vat_number_valid: a.fields.vat_number.is_some(),
+                vat_number_valid: super::vat_checks::counts_as_valid(a),
             },
             day,
         )
+    })
+}
+
+/// Why a draft composed from `address` cannot be finalized on `day`, if it
+/// cannot: no verified primary address, or a VAT number that decides
+/// reverse charge with no conclusive check.
+fn hold_for(address: Option<&BillingAddress>, day: Date) -> Option<Hold> {
+    let Some(address) = address else {
+        return Some(Hold {
+            reason: HoldReason::BillingAddressUnverified,
+            detail: "the account has no verified primary billing address: its VAT treatment \
+                     cannot be decided (staff verify one, then the draft is issued)"
+                .into(),
+        });
+    };
+    super::vat_checks::unchecked(address, day).map(|detail| Hold {
+        reason: HoldReason::VatNumberUnchecked,
+        detail,
     })
 }
 
@@ -156,12 +176,7 @@ pub async fn compose_for(
     let (charges, charge_ids) = unbilled_charges(tx, account).await?;
     let address = billing_address(tx, &account.id).await?;
     let decided = tax_for(address.as_ref(), issue_date);
-    let hold = decided.is_none().then(|| Hold {
-        reason: HoldReason::BillingAddressUnverified,
-        detail: "the account has no verified primary billing address: its VAT treatment \
-                 cannot be decided (staff verify one, then the draft is issued)"
-            .into(),
-    });
+    let hold = hold_for(address.as_ref(), issue_date);
     let inputs = Inputs {
         period,
         currency: account.currency,
@@ -458,11 +473,16 @@ pub struct RunReport {
     pub failed: Vec<(AccountId, String)>,
 }
 
-/// How invoices are made: who issues them and how long drafts wait.
+/// How invoices are made: who issues them, how long drafts wait, and the
+/// VIES client that checks a reverse-charge buyer's VAT number before its
+/// invoice is finalized.
 #[derive(Debug, Clone)]
 pub struct Billing {
     pub seller: Seller,
     pub grace: time::Duration,
+    /// `None`: VIES is never asked (the demo, whose buyer is French); a VAT
+    /// number without a conclusive check then holds its draft as usual.
+    pub vies: Option<Vies>,
 }
 
 /// Bills `period` for every account (or `only` these), one transaction
@@ -535,7 +555,7 @@ pub async fn bill(
             invoice_id,
             due: true,
         } if billing.grace.is_zero() => {
-            match finalize(store, ctx, &billing.seller, &invoice_id, Empty::Discard).await? {
+            match finalize(store, ctx, billing, &invoice_id, Empty::Discard).await? {
                 Finalized::Issued(i) => Ok(Outcome::Issued {
                     number: i.number.unwrap_or_default(),
                     invoice_id,
@@ -632,18 +652,49 @@ pub enum Finalized {
     Held(Hold),
 }
 
+/// Before the finalizing transaction, with no lock held across the
+/// network: the buyer's VAT number, when it decides reverse charge and its
+/// last conclusive check is absent or older than 30 days, is checked in
+/// VIES again and the answer stored on the address.
+async fn refresh_vat_check(
+    store: &Store,
+    ctx: &Ctx,
+    vies: &Vies,
+    id: &InvoiceId,
+) -> Result<(), ApiError> {
+    let (address, day) = {
+        let mut tx = store.begin_read().await?;
+        let Some(d) = tx.draft_by_id(id.as_str()).await? else {
+            return Ok(());
+        };
+        let account_id = AccountId::from_trusted(d.account_id);
+        let account = super::load_account(&mut tx, &account_id).await?;
+        let Some(address) = billing_address(&mut tx, &account_id).await? else {
+            return Ok(());
+        };
+        (address, account.timezone.date_at(ctx.now))
+    };
+    super::vat_checks::refresh(store, ctx, vies, &address, day).await
+}
+
 /// Finalizes a draft in one transaction: its number from the sequence of
 /// the issue date's year, the issue date (today in the account's
 /// timezone), the frozen snapshot, every item it bills marked billed by it,
 /// its emails queued and an audit event. A crash at any point leaves the
 /// draft as it was or the whole invoice, never a used number without one.
+/// The buyer's VAT check is refreshed first, outside the transaction (every
+/// finalizer passes here: billing runs, the worker, the CLI and staff).
 pub async fn finalize(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    billing: &Billing,
     id: &InvoiceId,
     empty: Empty,
 ) -> Result<Finalized, ApiError> {
+    if let Some(vies) = &billing.vies {
+        refresh_vat_check(store, ctx, vies, id).await?;
+    }
+    let seller = &billing.seller;
     let mut tx = store.begin_write().await?;
     let Some(found) = tx.draft_by_id(id.as_str()).await? else {
         return Ok(Finalized::Gone);
@@ -787,7 +838,7 @@ async fn bill_charges(
 pub async fn finalize_by_staff(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    billing: &Billing,
     account_id: &Authorized,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
@@ -808,10 +859,12 @@ pub async fn finalize_by_staff(
             };
         }
     }
-    match finalize(store, ctx, seller, id, Empty::Refuse).await? {
+    match finalize(store, ctx, billing, id, Empty::Refuse).await? {
         Finalized::Issued(invoice) => Ok(*invoice),
         // Finalized by the finalizer meanwhile: it is what staff asked for.
-        Finalized::Gone | Finalized::Discarded => get(store, ctx, seller, account_id, id).await,
+        Finalized::Gone | Finalized::Discarded => {
+            get(store, ctx, &billing.seller, account_id, id).await
+        }
         Finalized::Held(hold) => Err(ApiError::rule(hold.reason.into(), hold.detail)),
     }
 }
@@ -832,7 +885,7 @@ pub struct FinalizeReport {
 pub async fn finalize_due(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    billing: &Billing,
 ) -> Result<FinalizeReport, ApiError> {
     const BATCH: u32 = 200;
     let mut report = FinalizeReport::default();
@@ -852,7 +905,7 @@ pub async fn finalize_due(
         }
         for d in fresh {
             let id = InvoiceId::from_trusted(d.id.clone());
-            match finalize(store, ctx, seller, &id, Empty::Discard).await {
+            match finalize(store, ctx, billing, &id, Empty::Discard).await {
                 Ok(Finalized::Issued(i)) => report.issued.push(i.number.unwrap_or_default()),
                 Ok(Finalized::Discarded) => report.discarded += 1,
                 Ok(Finalized::Gone) => {}
@@ -877,12 +930,12 @@ pub async fn finalize_due(
 pub async fn finalizer(
     store: Store,
     clock: crate::clock::Clock,
-    seller: Seller,
+    billing: Billing,
     every: std::time::Duration,
 ) {
     loop {
         let ctx = Ctx::system("invoice-finalizer", clock.now());
-        match finalize_due(&store, &ctx, &seller).await {
+        match finalize_due(&store, &ctx, &billing).await {
             Ok(r) if !r.issued.is_empty() || r.discarded > 0 || !r.failed.is_empty() => {
                 tracing::info!(
                     issued = r.issued.len(),

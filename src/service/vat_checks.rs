@@ -10,6 +10,7 @@ use tracing::instrument;
 use super::{Authorized, Ctx, audit};
 use crate::domain::address::{AddressFields, BillingAddress};
 use crate::domain::ids::{AccountId, BillingAddressId};
+use crate::domain::tax::{self, Buyer, TaxTreatment};
 use crate::domain::vat_check::{VatCheck, ViesAnswer};
 use crate::error::{ApiError, Code};
 use crate::store::{Store, Tx};
@@ -47,6 +48,80 @@ pub fn checked(
         }
         _ => previous,
     }
+}
+
+/// Whether the address's VAT number decides its invoices' VAT on `day`:
+/// valid, it is reverse charge; otherwise that state's rate (OSS). Only
+/// then is a conclusive check needed before an invoice is finalized.
+pub fn decides_reverse_charge(address: &BillingAddress, day: time::Date) -> bool {
+    address.fields.vies_number().is_some()
+        && tax::decide(
+            Buyer {
+                country: address.fields.country,
+                postal_code: &address.fields.postal_code,
+                vat_number_valid: true,
+            },
+            day,
+        )
+        .treatment
+            == TaxTreatment::ReverseCharge
+}
+
+/// Reverse charge applies: VIES said valid, or staff verified it by hand.
+pub fn counts_as_valid(address: &BillingAddress) -> bool {
+    address
+        .vat_check
+        .as_ref()
+        .is_some_and(VatCheck::counts_as_valid)
+}
+
+/// Why an invoice cannot rely on the address's VAT number on `day`, if it
+/// cannot: it decides reverse charge and no conclusive check is known.
+pub fn unchecked(address: &BillingAddress, day: time::Date) -> Option<String> {
+    if !decides_reverse_charge(address, day)
+        || address
+            .vat_check
+            .as_ref()
+            .is_some_and(VatCheck::is_conclusive)
+    {
+        return None;
+    }
+    let number = address.fields.vat_number.as_deref().unwrap_or_default();
+    let why = match &address.vat_check {
+        Some(c) => format!(
+            "VIES could not check the buyer's VAT number {number} ({})",
+            c.last_attempt_error.as_deref().unwrap_or("unavailable")
+        ),
+        None => format!("the buyer's VAT number {number} was never checked in VIES"),
+    };
+    Some(format!(
+        "{why} and no earlier result is known: reverse charge cannot be decided. \
+         Staff check it again (POST .../billing-addresses/{}/vat-check {{\"method\": \"vies\"}}) \
+         or record a manual verification; the draft is issued then",
+        address.id
+    ))
+}
+
+/// Before an invoice relies on the address's VAT number (it decides
+/// reverse charge on `day`): when the last conclusive check is absent or
+/// older than 30 days, asks VIES again and stores the answer (VIES
+/// unavailable keeps the last result). Never call it inside a transaction.
+pub async fn refresh(
+    store: &Store,
+    ctx: &Ctx,
+    vies: &Vies,
+    address: &BillingAddress,
+    day: time::Date,
+) -> Result<(), ApiError> {
+    if !decides_reverse_charge(address, day)
+        || !VatCheck::is_stale(address.vat_check.as_ref(), ctx.now)
+    {
+        return Ok(());
+    }
+    if let Some(asked) = ask(vies, &address.fields).await {
+        store_answer(store, ctx, &address.account_id, &address.id, &asked).await?;
+    }
+    Ok(())
 }
 
 /// A check as the audit log keeps it.

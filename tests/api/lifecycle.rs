@@ -143,7 +143,11 @@ async fn finalize_due(app: &TestApp) -> comptoir::service::invoices::FinalizeRep
     comptoir::service::invoices::finalize_due(
         &app.store,
         &ctx,
-        &comptoir::domain::seller::Seller::default(),
+        &comptoir::service::invoices::Billing {
+            seller: comptoir::domain::seller::Seller::default(),
+            grace: time::Duration::ZERO,
+            vies: None,
+        },
     )
     .await
     .unwrap()

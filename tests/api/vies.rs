@@ -596,3 +596,300 @@ async fn only_staff_check_vat_numbers_and_other_accounts_are_not_found() {
     assert_problem(res, 404, "not_found").await;
     assert!(vies.received().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Before finalizing: the treatment follows the check, a stale check is
+// refreshed, and a number VIES never answered for holds the draft.
+// ---------------------------------------------------------------------------
+
+/// A German account with a card, one ADVANCED license from 9 April, and its
+/// primary address (`vat`) verified by staff on 9 April; returns the
+/// account and the address's path.
+async fn german_buyer(app: &TestApp, vat: &str) -> (String, String) {
+    let account = app.create_account("Beispiel").await;
+    let res = crate::payments::add_card(app, &account, &crate::payments::visa()).await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .post(
+            &format!("/v1/accounts/{account}/licenses"),
+            &app.admin(&account),
+            &json!({"plan": "ADVANCED", "quantity": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let path = add(app, &account, &berlin(Some(vat))).await;
+    verify(app, &path).await;
+    (account, path)
+}
+
+/// The billing run of May at `at` (UTC), as staff.
+async fn run_may(app: &TestApp, at: time::OffsetDateTime) -> Value {
+    app.clock.set(at);
+    let res = app
+        .post(
+            "/v1/billing-runs",
+            &app.support(),
+            &json!({"period": "2026-05"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn invoice(app: &TestApp, account: &str, id: &str) -> Value {
+    let res = app
+        .get(
+            &format!("/v1/accounts/{account}/invoices/{id}"),
+            &app.admin(account),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// The invoice the run issued for `account`.
+async fn issued(app: &TestApp, run: &Value, account: &str) -> Value {
+    let entry = run["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account_id"] == account)
+        .unwrap_or_else(|| panic!("nothing issued for {account}: {run}"));
+    invoice(app, account, entry["invoice_id"].as_str().unwrap()).await
+}
+
+/// Asserts a reverse-charge invoice: 0 %, the mention in both languages.
+async fn assert_reverse_charge(app: &TestApp, account: &str, invoice: &Value) {
+    assert_eq!(invoice["status"], "issued");
+    assert_eq!(invoice["tax_treatment"], "reverse_charge");
+    assert_eq!(invoice["tax_rate"], "0");
+    assert_eq!(invoice["tax_territory"], "DE");
+    assert_eq!(invoice["subtotal"], "110.93");
+    assert_eq!(invoice["tax_amount"], "0.00");
+    assert_eq!(invoice["total"], "110.93");
+    assert!(
+        invoice["tax_mention"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reverse charge"),
+        "{invoice}"
+    );
+    let html = app
+        .get(
+            &format!(
+                "/v1/accounts/{account}/invoices/{}/html",
+                invoice["id"].as_str().unwrap()
+            ),
+            &app.admin(account),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Autoliquidation"), "the French mention");
+}
+
+const MAY_1ST: time::OffsetDateTime = time::macros::datetime!(2026-05-01 10:00 UTC);
+
+#[tokio::test]
+async fn a_valid_german_number_is_invoiced_with_reverse_charge_and_the_autoliquidation_mention() {
+    let (app, vies) = spawn().await;
+    let (account, _) = german_buyer(&app, "DE123456789").await;
+    // 22 days after the check: still fresh, VIES is not asked again.
+    let run = run_may(&app, MAY_1ST).await;
+    assert!(run["held"].as_array().unwrap().is_empty(), "{run}");
+    let invoice = issued(&app, &run, &account).await;
+    assert_reverse_charge(&app, &account, &invoice).await;
+    assert_eq!(vies.received().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_number_is_invoiced_at_germanys_rate() {
+    let (app, vies) = spawn().await;
+    let (account, _) = german_buyer(&app, "DE987654321").await;
+    let run = run_may(&app, MAY_1ST).await;
+    let invoice = issued(&app, &run, &account).await;
+    assert_eq!(invoice["tax_treatment"], "eu_oss");
+    assert_eq!(invoice["tax_rate"], "19");
+    assert_eq!(invoice["tax_territory"], "DE");
+    // 110.93 x 19 % = 21.0767, rounded half away from zero.
+    assert_eq!(invoice["subtotal"], "110.93");
+    assert_eq!(invoice["tax_amount"], "21.08");
+    assert_eq!(invoice["total"], "132.01");
+    assert_eq!(invoice["tax_mention"], Value::Null);
+    assert_eq!(vies.received().len(), 1, "an invalid answer is conclusive");
+}
+
+#[tokio::test]
+async fn a_timeout_with_no_earlier_check_holds_the_draft_until_staff_verify_the_number_by_hand() {
+    let (app, vies) = spawn().await;
+    let (account, path) = german_buyer(&app, "DE111111111").await;
+
+    // VIES is asked again before finalizing (nothing conclusive is known),
+    // times out again: the draft is held, and the run says why.
+    let run = run_may(&app, MAY_1ST).await;
+    assert!(run["issued"].as_array().unwrap().is_empty(), "{run}");
+    let held = &run["held"][0];
+    assert_eq!(held["account_id"], account);
+    assert_eq!(held["code"], "vat_number_unchecked");
+    let detail = held["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("DE111111111") && detail.contains("timeout"),
+        "{detail}"
+    );
+    assert_eq!(vies.received().len(), 2);
+    let draft_id = held["invoice_id"].as_str().unwrap().to_owned();
+
+    // Staff see the code and detail on the draft; their finalize is refused
+    // with the same code (after asking VIES once more).
+    let draft = invoice(&app, &account, &draft_id).await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["hold"]["code"], "vat_number_unchecked");
+    assert_eq!(draft["hold"]["detail"], held["detail"]);
+    let finalize = format!("/v1/accounts/{account}/invoices/{draft_id}/finalize");
+    let res = call(&app, Method::POST, &finalize, &app.support(), None).await;
+    assert_problem(res, 409, "vat_number_unchecked").await;
+    assert_eq!(vies.received().len(), 3);
+    let address: Value = app.get(&path, &app.support()).await.json().await.unwrap();
+    assert_eq!(address["vat_check"]["status"], "unavailable");
+
+    // A manual verification: the draft is issued with reverse charge, and
+    // VIES is not asked (the manual check is fresh).
+    vat_check(
+        &app,
+        &path,
+        json!({"method": "manual", "reason": "Certificate of the Bundeszentralamt für Steuern"}),
+    )
+    .await;
+    let res = call(&app, Method::POST, &finalize, &app.support(), None).await;
+    assert_eq!(res.status(), 200);
+    let invoice: Value = res.json().await.unwrap();
+    assert_eq!(invoice["id"], draft_id.as_str());
+    assert_eq!(invoice["hold"], Value::Null);
+    assert_reverse_charge(&app, &account, &invoice).await;
+    assert_eq!(vies.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_500_before_finalizing_with_no_earlier_check_holds_the_draft_too() {
+    let (app, vies) = spawn().await;
+    let (account, path) = german_buyer(&app, "DE222222222").await;
+    let run = run_may(&app, MAY_1ST).await;
+    assert_eq!(run["held"][0]["account_id"], account);
+    assert_eq!(run["held"][0]["code"], "vat_number_unchecked");
+    assert!(
+        run["held"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500")
+    );
+    let address: Value = app.get(&path, &app.support()).await.json().await.unwrap();
+    assert_eq!(address["vat_check"]["status"], "unavailable");
+    assert_eq!(address["vat_check"]["last_attempt_error"], "HTTP 500");
+
+    // VIES answers again: running the billing again issues it.
+    vies.answer("DE222222222", Answer::Valid("WAPIAAAABACK0001"));
+    let run = run_may(&app, MAY_1ST + time::Duration::hours(1)).await;
+    let invoice = issued(&app, &run, &account).await;
+    assert_reverse_charge(&app, &account, &invoice).await;
+}
+
+#[tokio::test]
+async fn a_check_older_than_30_days_is_asked_again_before_finalizing() {
+    let (app, vies) = spawn().await;
+    let (account, path) = german_buyer(&app, "DE123456789").await;
+    vies.answer("DE123456789", Answer::Valid("WAPIAAAAVALID0002"));
+
+    // 36 days after the check made on verification.
+    let run = run_may(&app, time::macros::datetime!(2026-05-15 10:00 UTC)).await;
+    let invoice = issued(&app, &run, &account).await;
+    assert_eq!(invoice["tax_treatment"], "reverse_charge");
+    let received = vies.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[1],
+        json!({"countryCode": "DE", "vatNumber": "123456789",
+            "requesterMemberStateCode": "FR", "requesterNumber": "61954506077"})
+    );
+    let address: Value = app.get(&path, &app.support()).await.json().await.unwrap();
+    assert_eq!(address["vat_check"]["status"], "valid");
+    assert_eq!(
+        address["vat_check"]["consultation_number"],
+        "WAPIAAAAVALID0002"
+    );
+    assert_eq!(address["vat_check"]["checked_at"], "2026-05-15T10:00:00Z");
+    // The refresh is audited, by the staff member who ran the billing.
+    let checks = audit_events(&app, &account, "billing_address.vat_checked").await;
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0]["actor"]["role"], "support");
+}
+
+#[tokio::test]
+async fn vies_unavailable_before_finalizing_keeps_the_last_valid_result() {
+    let (app, vies) = spawn().await;
+    let (account, path) = german_buyer(&app, "DE123456789").await;
+    vies.answer("DE123456789", Answer::Slow);
+    let run = run_may(&app, time::macros::datetime!(2026-05-15 10:00 UTC)).await;
+    assert!(run["held"].as_array().unwrap().is_empty(), "{run}");
+    let invoice = issued(&app, &run, &account).await;
+    assert_eq!(invoice["tax_treatment"], "reverse_charge");
+    let address: Value = app.get(&path, &app.support()).await.json().await.unwrap();
+    let check = &address["vat_check"];
+    assert_eq!(check["status"], "valid");
+    assert_eq!(check["consultation_number"], "WAPIAAAAVALID0001");
+    assert_eq!(check["checked_at"], "2026-04-09T10:00:00Z");
+    assert_eq!(check["last_attempt_at"], "2026-05-15T10:00:00Z");
+    assert_eq!(check["last_attempt_error"], "timeout");
+    assert_eq!(vies.received().len(), 2);
+}
+
+#[tokio::test]
+async fn the_finalizer_refreshes_a_stale_check_before_issuing_a_draft() {
+    let vies = StandIn::start().await;
+    let app = spawn_app_with(&[
+        ("COMPTOIR_VIES_URL", &vies.url),
+        ("COMPTOIR_VIES_TIMEOUT", "1"),
+        ("COMPTOIR_SELLER_VAT_NUMBER", SELLER_VAT),
+        ("COMPTOIR_INVOICE_GRACE", "3d"),
+    ])
+    .await;
+    let (account, path) = german_buyer(&app, "DE123456789").await;
+    let run = run_may(&app, MAY_1ST).await;
+    assert_eq!(run["drafted"][0]["account_id"], account, "{run}");
+    assert_eq!(vies.received().len(), 1, "a draft relies on nothing yet");
+
+    // The worker (and `comptoir finalize`) finalize due drafts 40 days
+    // after the check: VIES says the number is no longer valid.
+    vies.answer("DE123456789", Answer::Invalid);
+    let at = time::macros::datetime!(2026-05-19 10:00 UTC);
+    app.clock.set(at);
+    let billing = comptoir::service::invoices::Billing {
+        seller: comptoir::domain::seller::Seller {
+            vat_number: SELLER_VAT.into(),
+            ..Default::default()
+        },
+        grace: time::Duration::days(3),
+        vies: Some(
+            comptoir::vies::Vies::new(&vies.url, std::time::Duration::from_secs(1), SELLER_VAT)
+                .unwrap(),
+        ),
+    };
+    let ctx = comptoir::service::Ctx::system("invoice-finalizer", at);
+    let report = comptoir::service::invoices::finalize_due(&app.store, &ctx, &billing)
+        .await
+        .unwrap();
+    assert_eq!(report.issued.len(), 1, "{report:?}");
+    let invoice = invoice(
+        &app,
+        &account,
+        run["drafted"][0]["invoice_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(invoice["tax_treatment"], "eu_oss");
+    assert_eq!(invoice["tax_rate"], "19");
+    assert_eq!(vies.received().len(), 2);
+    let address: Value = app.get(&path, &app.support()).await.json().await.unwrap();
+    assert_eq!(address["vat_check"]["status"], "invalid");
+    let checks = audit_events(&app, &account, "billing_address.vat_checked").await;
+    assert_eq!(checks[0]["actor"]["subject"], "invoice-finalizer");
+}

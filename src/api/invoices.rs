@@ -683,13 +683,15 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
 /// Finalize a draft now (staff), whatever its grace period: it gets its
 /// number from the sequence of today's year, today's date in the account's
 /// timezone, and its frozen snapshot; everything it bills is marked billed
-/// and its emails are queued, in one transaction.
+/// and its emails are queued, in one transaction. Before it, a buyer's VAT
+/// number of another EU state whose last conclusive check is absent or
+/// older than 30 days is checked in VIES again.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/finalize", operation_id = "finalize_invoice", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
         (status = 200, description = "The invoice, issued", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified or vat_number_unchecked: the draft is held (no verified primary billing address; the buyer's EU VAT number has no conclusive VIES or manual check)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn finalize(
     state: web::Data<AppState>,

@@ -318,6 +318,8 @@ mod tests {
             region: None,
             country: Country::parse(country).unwrap(),
             vat_number: vat.map(str::to_owned),
+            siren: None,
+            e_invoicing_address: None,
         }
     }
 

@@ -220,6 +220,12 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
+    /// The account has no verified primary billing address: its VAT
+    /// treatment is unknown, so nothing taxed is charged or issued.
+    BillingAddressUnverified = ("billing_address_unverified", CONFLICT, "Billing address not verified"),
+    /// An advance payment invoice (acompte) is not credited: later
+    /// invoices deduct it.
+    AdvanceInvoiceNotCreditable = ("advance_invoice_not_creditable", CONFLICT, "Advance payment invoice"),
     /// The one-off charge is billed on an invoice: it can no longer be deleted.
     ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
     /// A credit note names a line that is not one of the invoice's.

@@ -23,6 +23,7 @@ use crate::payments::{add_card, visa};
 async fn buyer(app: &TestApp) -> String {
     let account = app.create_account("Acme").await;
     assert_eq!(add_card(app, &account, &visa()).await.status(), 201);
+    app.verified_french_address(&account).await;
     account
 }
 

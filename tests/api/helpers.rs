@@ -397,6 +397,46 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Gives `account` a verified billing address (its admin adds it, staff
+    /// verify it); the account's first address is its primary one. Returns
+    /// the address's id.
+    pub async fn add_verified_address(&self, account: &str, fields: &Value) -> String {
+        let res = self
+            .post(
+                &format!("/v1/accounts/{account}/billing-addresses"),
+                &self.admin(account),
+                fields,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        let id = body["id"].as_str().unwrap().to_owned();
+        let res = self
+            .request(
+                Method::POST,
+                &format!("/v1/accounts/{account}/billing-addresses/{id}/verify"),
+                Some(&self.support()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "verify: {}", res.status());
+        id
+    }
+
+    /// A verified primary address in Paris: French VAT (20 %) on the
+    /// account's top-ups and invoices.
+    pub async fn verified_french_address(&self, account: &str) -> String {
+        self.add_verified_address(
+            account,
+            &serde_json::json!({
+                "company_name": "Acme SAS", "line1": "12 rue de la Paix",
+                "postal_code": "75002", "city": "Paris", "country": "FR"
+            }),
+        )
+        .await
+    }
+
     pub async fn audit_actions(&self, account: &str) -> Vec<String> {
         let res = self
             .get(

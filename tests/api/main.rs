@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL=postgres://...` runs it on PostgreSQL.
 
 mod accounts;
+mod acompte;
 mod addresses;
 mod audit;
 mod auth;

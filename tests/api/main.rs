@@ -31,5 +31,6 @@ mod plans;
 mod project;
 mod secrets;
 mod smtp;
+mod tax;
 mod users;
 mod validation;

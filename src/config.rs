@@ -242,6 +242,28 @@ impl Config {
                 .unwrap_or(default_seller.address),
             legal: get("COMPTOIR_SELLER_LEGAL").unwrap_or(default_seller.legal),
             vat_number: get("COMPTOIR_SELLER_VAT_NUMBER").unwrap_or(default_seller.vat_number),
+            siren: match get("COMPTOIR_SELLER_SIREN") {
+                Some(raw) => crate::domain::tax::parse_siren(&raw).ok_or_else(|| {
+                    err(
+                        "COMPTOIR_SELLER_SIREN",
+                        "must be a SIREN: 9 digits with a valid Luhn key",
+                    )
+                })?,
+                None => default_seller.siren,
+            },
+            e_invoicing_address: get("COMPTOIR_SELLER_E_INVOICING_ADDRESS")
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty()),
+            vat_on_debits: match get("COMPTOIR_SELLER_VAT_ON_DEBITS").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(err(
+                        "COMPTOIR_SELLER_VAT_ON_DEBITS",
+                        "must be true or false",
+                    ));
+                }
+            },
         };
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://comptoir.db".into()),
@@ -293,6 +315,29 @@ mod tests {
     }
 
     const SECRET: (&str, &str) = ("COMPTOIR_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn the_sellers_siren_and_vat_on_debits_option_are_checked_at_start() {
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_SELLER_SIREN", "552 100 554"),
+            ("COMPTOIR_SELLER_VAT_ON_DEBITS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.seller.siren, "552100554");
+        assert!(c.seller.vat_on_debits);
+        let c = config(&[SECRET]).unwrap();
+        assert_eq!(c.seller.siren, "912345675");
+        assert!(!c.seller.vat_on_debits);
+        for (name, value) in [
+            ("COMPTOIR_SELLER_SIREN", "552100555"),
+            ("COMPTOIR_SELLER_SIREN", "55210055"),
+            ("COMPTOIR_SELLER_VAT_ON_DEBITS", "yes"),
+        ] {
+            let e = config(&[SECRET, (name, value)]).expect_err("refused");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
 
     #[test]
     fn defaults_are_the_embedded_sqlite_file_and_local_address() {

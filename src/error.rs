@@ -220,8 +220,9 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
-    /// The account has no verified primary billing address: its VAT
-    /// treatment is unknown, so nothing taxed is charged or issued.
+    /// The account has no verified primary billing address, so its VAT
+    /// treatment cannot be decided (staff verify one): a draft is held, a
+    /// top-up refused.
     BillingAddressUnverified = ("billing_address_unverified", CONFLICT, "Billing address not verified"),
     /// An advance payment invoice (acompte) is not credited: later
     /// invoices deduct it.
@@ -438,6 +439,15 @@ impl ResponseError for ApiError {
             response.insert_header((header::CONNECTION, "close"));
         }
         response.json(self.problem())
+    }
+}
+
+impl From<crate::domain::issued::HoldReason> for Code {
+    fn from(reason: crate::domain::issued::HoldReason) -> Code {
+        use crate::domain::issued::HoldReason;
+        match reason {
+            HoldReason::BillingAddressUnverified => Code::BillingAddressUnverified,
+        }
     }
 }
 

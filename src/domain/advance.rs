@@ -12,8 +12,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::invoice::TaxTreatment;
 use super::money::{Money, MoneyError};
+use super::tax::{Tax, TaxTreatment};
 
 /// The description of an acompte invoice's one line, in French and English.
 pub const LINE_FR: &str = "Acompte sur crédits prépayés";
@@ -31,14 +31,36 @@ pub fn vat(amount: Money, rate: Decimal) -> Result<Money, MoneyError> {
     )
 }
 
-/// The VAT a top-up was charged: the account's treatment and its rate when
-/// the top-up was made. Kept with the top-up, so its acompte invoice states
-/// exactly what was charged.
+/// The VAT a top-up was charged: the account's treatment, its rate and the
+/// territory it was decided from when the top-up was made (`tax::decide`).
+/// Kept with the top-up, so its acompte invoice states exactly what was
+/// charged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargedTax {
     pub treatment: TaxTreatment,
     /// In percent.
     pub rate: Decimal,
+    pub territory: String,
+}
+
+impl From<Tax> for ChargedTax {
+    fn from(t: Tax) -> Self {
+        ChargedTax {
+            treatment: t.treatment,
+            rate: t.rate,
+            territory: t.territory,
+        }
+    }
+}
+
+impl From<ChargedTax> for Tax {
+    fn from(t: ChargedTax) -> Self {
+        Tax {
+            treatment: t.treatment,
+            rate: t.rate,
+            territory: t.territory,
+        }
+    }
 }
 
 /// An acompte invoice as the deductions see it: its amount and VAT, and

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{Ctx, audit};
 use crate::domain::advance::{self, ChargedTax, Prepaid};
 use crate::domain::ids::{AccountId, AdvanceAllocationId, InvoiceId, InvoicePaymentId};
-use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
+use crate::domain::invoice::{Composition, Line, LineKind, Period};
 use crate::domain::invoice_payment::{InvoicePayment, InvoicePaymentMethod};
 use crate::domain::issued::{AdvanceOf, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
@@ -24,29 +24,30 @@ use crate::store::invoices::InvoiceRow;
 /// an invoice.
 pub const PREPAID_REFERENCE: &str = "prepaid credits";
 
-/// The VAT a top-up of `amount` is charged: the treatment of the account's
-/// verified primary billing address (the invoices' rule), and its amount.
-/// Without a verified primary address the treatment is unknown: 409
-/// `billing_address_unverified`.
+/// The VAT a top-up of `amount` is charged today: the treatment of the
+/// account's verified primary billing address, by the invoices' one rule
+/// (`invoices::tax_for`), and its amount. Without a verified primary
+/// address the treatment is unknown: 409 `billing_address_unverified`.
 pub async fn charged_tax(
     tx: &mut Tx,
     account: &AccountId,
     amount: Money,
+    now: OffsetDateTime,
 ) -> Result<(ChargedTax, Money), ApiError> {
-    let Some(address) = super::invoices::billing_address(tx, account).await? else {
+    let today = super::load_account(tx, account)
+        .await?
+        .timezone
+        .date_at(now);
+    let address = super::invoices::billing_address(tx, account).await?;
+    let Some(tax) = super::invoices::tax_for(address.as_ref(), today) else {
         return Err(ApiError::rule(
             Code::BillingAddressUnverified,
             "the account has no verified primary billing address: the VAT of a top-up \
-             depends on it",
+             depends on it (staff verify one)",
         ));
     };
-    let treatment = TaxTreatment::of(
-        Some(address.fields.country),
-        address.fields.vat_number.as_deref(),
-    );
-    let rate = treatment.rate();
-    let tax = advance::vat(amount, rate).map_err(ApiError::internal)?;
-    Ok((ChargedTax { treatment, rate }, tax))
+    let vat = advance::vat(amount, tax.rate).map_err(ApiError::internal)?;
+    Ok((tax.into(), vat))
 }
 
 /// How the payment method a top-up was charged on is recorded as the
@@ -100,7 +101,7 @@ pub async fn issue(
             service_end: None,
         }],
         subtotal: amount,
-        tax: tax.treatment,
+        tax: tax.clone().into(),
         tax_amount,
         total,
         covered: Money::zero(currency),
@@ -114,7 +115,6 @@ pub async fn issue(
         .await?;
     let method_kind = method.as_ref().map(|m| m.kind);
     let mut snapshot = super::invoices::snapshot(seller, &account, &composition, address, method);
-    snapshot.tax_rate = tax.rate.normalize().to_string();
     snapshot.advance = Some(AdvanceOf {
         top_up_id: top_up.id.to_string(),
         paid_at: now,
@@ -196,7 +196,7 @@ pub async fn planned(
         return Ok(Vec::new());
     }
     let advances = tx.advances_left(account, c.total.currency().code()).await?;
-    advance::allocate(c.covered, &advances, c.tax.rate(), c.total).map_err(ApiError::internal)
+    advance::allocate(c.covered, &advances, c.tax.rate, c.total).map_err(ApiError::internal)
 }
 
 /// Deducts what prepaid credits paid from a newly issued invoice (under the

@@ -147,7 +147,7 @@ async fn open_top_up(
                 "the account has no usable default payment method (none, or an expired card)",
             )
         })?;
-    let (tax, tax_amount) = super::advance::charged_tax(tx, account, amount).await?;
+    let (tax, tax_amount) = super::advance::charged_tax(tx, account, amount, ctx.now).await?;
     let amount_minor = amount.minor();
     let top_up = TopUp {
         id: TopUpId::generate(),

@@ -11,13 +11,15 @@ use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
-    AddressFieldsSnapshot, Invoice, InvoiceKind, InvoiceStatus, Snapshot, SnapshotLine,
+    AddressFieldsSnapshot, Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus,
+    OperationCategory, Snapshot, SnapshotLine,
 };
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::plan::PriceList;
 use crate::domain::role::Need;
 use crate::domain::seller::Seller;
+use crate::domain::tax::{self, Buyer, Tax};
 use crate::error::{ApiError, Code};
 use crate::render::Lang;
 use crate::store::invoices::{DraftRow, InvoiceRow};
@@ -35,6 +37,22 @@ pub(super) async fn billing_address(
         .items
         .into_iter()
         .find(|a| a.primary && a.status == AddressStatus::Verified))
+}
+
+/// The one rule for the VAT of an account's invoice issued on `day`
+/// (SPEC.md section 10): decided from its verified primary billing address
+/// ([`billing_address`]); none without one.
+pub(super) fn tax_for(address: Option<&BillingAddress>, day: Date) -> Option<Tax> {
+    address.map(|a| {
+        tax::decide(
+            Buyer {
+                country: a.fields.country,
+                postal_code: &a.fields.postal_code,
+                vat_number_valid: a.fields.vat_number.is_some(),
+            },
+            day,
+        )
+    })
 }
 
 /// The catalog's prices on every date, read once per invoice.
@@ -98,13 +116,17 @@ pub struct Composed {
     pub address: Option<BillingAddress>,
     /// The one-off charges it bills.
     pub charge_ids: Vec<String>,
+    /// Why it cannot be finalized now, if it cannot.
+    pub hold: Option<Hold>,
 }
 
-/// Composes the invoice of `period` for `account` from what is stored now.
+/// Composes the invoice of `period` for `account` from what is stored now,
+/// as it would be issued on `issue_date` (the VAT rates in force then).
 pub async fn compose_for(
     tx: &mut Tx,
     account: &Account,
     period: Period,
+    issue_date: Date,
 ) -> Result<Composed, ApiError> {
     let groups = tx.billable_groups(&account.id, period.start()).await?;
     let prices = if groups.is_empty() {
@@ -135,6 +157,13 @@ pub async fn compose_for(
     let consumption = unbilled_usage(tx, account, period).await?;
     let (charges, charge_ids) = unbilled_charges(tx, account).await?;
     let address = billing_address(tx, &account.id).await?;
+    let decided = tax_for(address.as_ref(), issue_date);
+    let hold = decided.is_none().then(|| Hold {
+        reason: HoldReason::BillingAddressUnverified,
+        detail: "the account has no verified primary billing address: its VAT treatment \
+                 cannot be decided (staff verify one, then the draft is issued)"
+            .into(),
+    });
     let inputs = Inputs {
         period,
         currency: account.currency,
@@ -142,14 +171,15 @@ pub async fn compose_for(
         prices,
         consumption,
         charges,
-        buyer_country: address.as_ref().map(|a| a.fields.country),
-        buyer_vat_number: address.as_ref().and_then(|a| a.fields.vat_number.clone()),
+        // Shown until an address is verified; never issued so.
+        tax: decided.unwrap_or_else(Tax::provisional),
     };
     let composition = compose(&inputs).map_err(ApiError::internal)?;
     Ok(Composed {
         composition,
         address,
         charge_ids,
+        hold,
     })
 }
 
@@ -205,8 +235,11 @@ pub(super) fn snapshot(
                 service_end: l.service_end,
             })
             .collect(),
-        tax_treatment: c.tax,
-        tax_rate: c.tax.rate().normalize().to_string(),
+        tax_treatment: c.tax.treatment,
+        tax_rate: c.tax.rate.normalize().to_string(),
+        tax_territory: Some(c.tax.territory.clone()),
+        tax_mention: c.tax.mention(),
+        operation_category: Some(OperationCategory::Services),
         buyer: address.map(|a| AddressFieldsSnapshot {
             company_name: a.fields.company_name,
             line1: a.fields.line1,
@@ -216,6 +249,8 @@ pub(super) fn snapshot(
             region: a.fields.region,
             country: a.fields.country.code().to_owned(),
             vat_number: a.fields.vat_number,
+            siren: a.fields.siren,
+            e_invoicing_address: a.fields.e_invoicing_address,
         }),
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),
@@ -235,11 +270,16 @@ async fn draft_invoice(
 ) -> Result<Invoice, ApiError> {
     let period = Period::parse(&draft.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", draft.period)))?;
+    let zone = &account.timezone;
+    let issue_date = zone
+        .date_at(ctx.now)
+        .max(zone.date_at(draft.finalize_after));
     let Composed {
         composition: c,
         address,
+        hold,
         ..
-    } = compose_for(tx, account, period).await?;
+    } = compose_for(tx, account, period, issue_date).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
     // What prepaid credits and the balance would deduct if it were
@@ -251,10 +291,6 @@ async fn draft_invoice(
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let zone = &account.timezone;
-    let issue_date = zone
-        .date_at(ctx.now)
-        .max(zone.date_at(draft.finalize_after));
     Ok(Invoice {
         id: InvoiceId::from_trusted(draft.id.clone()),
         account_id: account.id.clone(),
@@ -272,6 +308,7 @@ async fn draft_invoice(
         voided_at: None,
         void_reason: None,
         settlement: Settlement::unpaid(c.total, false),
+        hold,
     })
 }
 
@@ -292,6 +329,8 @@ pub struct Upcoming {
     pub prepaid: Vec<crate::domain::advance::Prepaid>,
     /// What the customer balance would deduct from it if issued now.
     pub deductions: Vec<crate::domain::issued::Deduction>,
+    /// Why it could not be issued now, if it could not.
+    pub hold: Option<Hold>,
 }
 
 /// What is left of `total` once prepaid credits are deducted.
@@ -337,8 +376,9 @@ pub async fn upcoming(
     let Composed {
         composition,
         address,
+        hold,
         ..
-    } = compose_for(&mut tx, &account, period).await?;
+    } = compose_for(&mut tx, &account, period, issue_date).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
     let prepaid = super::advance::planned(&mut tx, account_id, &composition).await?;
     let due = after_prepaid(composition.total, &prepaid)?;
@@ -356,6 +396,7 @@ pub async fn upcoming(
         payment_method,
         prepaid,
         deductions,
+        hold,
     })
 }
 
@@ -388,6 +429,7 @@ impl TryFrom<InvoiceRow> for Invoice {
             void_reason: r.void_reason,
             // What was paid is read by `invoice_payments::attach`.
             settlement: Settlement::unpaid(total, status == InvoiceStatus::Void),
+            hold: None,
         })
     }
 }
@@ -420,6 +462,11 @@ pub enum Outcome {
     NothingToBill,
     /// The period's 1st has not begun in the account's timezone.
     NotStarted,
+    /// A draft that cannot be finalized yet, and why.
+    Held {
+        invoice_id: InvoiceId,
+        hold: Hold,
+    },
 }
 
 /// What a billing run did.
@@ -433,6 +480,8 @@ pub struct RunReport {
     pub nothing_to_bill: usize,
     /// Accounts skipped: the period's 1st has not begun in their timezone.
     pub not_started: Vec<AccountId>,
+    /// Drafts that could not be finalized, and why.
+    pub held: Vec<(AccountId, InvoiceId, Hold)>,
     /// Accounts whose invoice could not be made, with why; the run went on.
     pub failed: Vec<(AccountId, String)>,
 }
@@ -483,6 +532,7 @@ pub async fn run(
             Ok(Outcome::AlreadyDrafted { .. }) => report.already_drafted += 1,
             Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
             Ok(Outcome::NotStarted) => report.not_started.push(account),
+            Ok(Outcome::Held { invoice_id, hold }) => report.held.push((account, invoice_id, hold)),
             // The database went away: the rest would fail the same way.
             // What was issued stays issued; running again issues the rest.
             Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
@@ -519,6 +569,7 @@ pub async fn bill(
                     invoice_id,
                 }),
                 Finalized::Discarded | Finalized::Gone => Ok(Outcome::NothingToBill),
+                Finalized::Held(hold) => Ok(Outcome::Held { invoice_id, hold }),
             }
         }
         other => Ok(other),
@@ -548,7 +599,8 @@ async fn draft(
             due: d.finalize_after <= ctx.now,
         });
     }
-    let composed = compose_for(&mut tx, &account, period).await?;
+    let today = account.timezone.date_at(ctx.now);
+    let composed = compose_for(&mut tx, &account, period, today).await?;
     if composed.composition.lines.is_empty() {
         return Ok(Outcome::NothingToBill);
     }
@@ -604,6 +656,8 @@ pub enum Finalized {
     Discarded,
     /// It was finalized or discarded by someone else meanwhile.
     Gone,
+    /// It cannot be finalized yet: it stays a draft.
+    Held(Hold),
 }
 
 /// Finalizes a draft in one transaction: its number from the sequence of
@@ -634,11 +688,13 @@ pub async fn finalize(
     let account = super::load_account(&mut tx, &account_id).await?;
     let period = Period::parse(&d.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?;
+    let issue_date = account.timezone.date_at(ctx.now);
     let Composed {
         composition: c,
         address,
         charge_ids,
-    } = compose_for(&mut tx, &account, period).await?;
+        hold,
+    } = compose_for(&mut tx, &account, period, issue_date).await?;
     if c.lines.is_empty() {
         if empty == Empty::Refuse {
             return Err(ApiError::rule(
@@ -658,7 +714,9 @@ pub async fn finalize(
         tx.commit().await?;
         return Ok(Finalized::Discarded);
     }
-    let issue_date = account.timezone.date_at(ctx.now);
+    if let Some(hold) = hold {
+        return Ok(Finalized::Held(hold));
+    }
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
     // What prepaid credits paid of the consumption (the acomptes drawn on),
@@ -797,6 +855,7 @@ pub async fn finalize_by_staff(
         Finalized::Issued(invoice) => Ok(*invoice),
         // Finalized by the finalizer meanwhile: it is what staff asked for.
         Finalized::Gone | Finalized::Discarded => get(store, ctx, seller, account_id, id).await,
+        Finalized::Held(hold) => Err(ApiError::rule(hold.reason.into(), hold.detail)),
     }
 }
 
@@ -805,6 +864,8 @@ pub async fn finalize_by_staff(
 pub struct FinalizeReport {
     pub issued: Vec<String>,
     pub discarded: usize,
+    /// Drafts that cannot be finalized yet, with the code saying why.
+    pub held: Vec<(String, &'static str)>,
     pub failed: Vec<(String, String)>,
 }
 
@@ -838,6 +899,12 @@ pub async fn finalize_due(
                 Ok(Finalized::Issued(i)) => report.issued.push(i.number.unwrap_or_default()),
                 Ok(Finalized::Discarded) => report.discarded += 1,
                 Ok(Finalized::Gone) => {}
+                Ok(Finalized::Held(hold)) => {
+                    report
+                        .held
+                        .push((d.id.clone(), Code::from(hold.reason).as_str()));
+                    failed.insert(d.id);
+                }
                 Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
                 Err(e) => {
                     tracing::error!(draft = %d.id, code = e.code().as_str(), cause = %e.cause(), "draft not finalized");
@@ -863,6 +930,7 @@ pub async fn finalizer(
                 tracing::info!(
                     issued = r.issued.len(),
                     discarded = r.discarded,
+                    held = r.held.len(),
                     failed = r.failed.len(),
                     "drafts finalized"
                 );

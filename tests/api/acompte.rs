@@ -885,3 +885,62 @@ async fn covered_calls_at_the_edge_of_a_half_hour_zones_month_are_billed_once_ea
         .await;
     assert_eq!(hours, [(2, 3_000, 2, 3_000)]);
 }
+
+#[tokio::test]
+async fn a_top_up_takes_the_vat_of_the_accounts_treatment_and_its_acompte_says_so() {
+    let app = spawn_app().await;
+    for (fields, rate, tax, total, treatment, mention) in [
+        (
+            json!({"company_name": "Réunion SARL", "line1": "1 rue de Paris",
+                   "postal_code": "97400", "city": "Saint-Denis", "country": "RE"}),
+            "8.5",
+            "8.50",
+            "108.50",
+            "french_overseas_vat",
+            None,
+        ),
+        (
+            json!({"company_name": "Acme Inc", "line1": "1 Market St",
+                   "postal_code": "94105", "city": "San Francisco", "country": "US"}),
+            "0",
+            "0.00",
+            "100.00",
+            "outside_eu",
+            Some("259-1"),
+        ),
+    ] {
+        let account = app.create_account("Acme").await;
+        assert_eq!(add_card(&app, &account, &visa()).await.status(), 201);
+        app.add_verified_address(&account, &fields).await;
+        let t = paid_top_up(&app, &account, "100.00").await;
+        assert_eq!(
+            (&t["tax_rate"], &t["tax_amount"], &t["total"]),
+            (&json!(rate), &json!(tax), &json!(total))
+        );
+        let acompte = invoice(&app, &account, t["invoice_id"].as_str().unwrap()).await;
+        assert_eq!(acompte["tax_treatment"], treatment);
+        assert_eq!(acompte["tax_rate"], rate);
+        assert_eq!(acompte["total"], total);
+        match mention {
+            Some(article) => assert!(
+                acompte["tax_mention"].as_str().unwrap().contains(article),
+                "{}",
+                acompte["tax_mention"]
+            ),
+            None => assert_eq!(acompte["tax_mention"], Value::Null),
+        }
+        // 30.00 of calls paid from it: deducted with the acompte's VAT.
+        calls(&app, &account, "apr", "2026-04-09T09:00:00Z", &["30.00"]).await;
+        let upcoming = ok(app
+            .get(
+                &format!("/v1/accounts/{account}/invoices/upcoming"),
+                &app.viewer(&account),
+            )
+            .await)
+        .await;
+        let expected = if rate == "8.5" { "32.55" } else { "30.00" };
+        assert_eq!(upcoming["prepaid"][0]["amount_including_tax"], expected);
+        assert_eq!(upcoming["total"], expected);
+        assert_eq!(upcoming["amount_due"], "0.00");
+    }
+}

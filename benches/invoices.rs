@@ -483,6 +483,7 @@ fn expected(licenses: &[Seed], numbers: &[Seed], records: i64, billable_minor: i
         month: period.previous(),
         records,
         billable_minor,
+        covered_minor: 0,
     }];
     compose(&Inputs {
         period,

@@ -222,13 +222,17 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
-    /// The draft is held: the account has no verified primary billing
-    /// address, so its VAT treatment cannot be decided (staff verify one).
+    /// The account has no verified primary billing address, so its VAT
+    /// treatment cannot be decided (staff verify one): a draft is held, a
+    /// top-up refused.
     BillingAddressUnverified = ("billing_address_unverified", CONFLICT, "Billing address not verified"),
     /// The draft is held: the buyer's EU VAT number decides reverse charge,
     /// VIES could not check it and no earlier result is known (staff re-check
     /// it or record a manual verification).
     VatNumberUnchecked = ("vat_number_unchecked", CONFLICT, "VAT number not checked"),
+    /// An advance payment invoice (acompte) is not credited: later
+    /// invoices deduct it.
+    AdvanceInvoiceNotCreditable = ("advance_invoice_not_creditable", CONFLICT, "Advance payment invoice"),
     /// The one-off charge is billed on an invoice: it can no longer be deleted.
     ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
     /// A credit note names a line that is not one of the invoice's.

@@ -55,8 +55,24 @@ fn credits_dto(state: CreditState, currency: Currency) -> CreditsDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopUpDto {
     pub id: String,
+    /// The credits bought, excluding VAT.
     #[schema(example = "50.00")]
     pub amount: String,
+    /// The VAT charged on top of `amount`, by the account's VAT treatment
+    /// when the top-up was made (`0.00` for top-ups made before VAT was
+    /// charged on them).
+    #[schema(example = "10.00")]
+    pub tax_amount: String,
+    /// In percent; null for top-ups made before VAT was charged on them.
+    #[schema(example = "20")]
+    pub tax_rate: Option<String>,
+    /// What the payment method is charged: `amount` plus `tax_amount`.
+    #[schema(example = "60.00")]
+    pub total: String,
+    /// The advance payment invoice (facture d'acompte) issued when its
+    /// payment succeeded.
+    #[schema(example = json!(null))]
+    pub invoice_id: Option<String>,
     pub currency: Currency,
     pub status: TopUpStatus,
     pub origin: TopUpOrigin,
@@ -72,6 +88,10 @@ fn top_up_dto(t: TopUp, currency: Currency) -> TopUpDto {
     TopUpDto {
         id: t.id.to_string(),
         amount: Money::from_minor(t.amount_minor, currency).amount(),
+        tax_amount: Money::from_minor(t.tax_minor, currency).amount(),
+        tax_rate: t.tax.as_ref().map(|x| x.rate.normalize().to_string()),
+        total: Money::from_minor(t.amount_minor.saturating_add(t.tax_minor), currency).amount(),
+        invoice_id: t.invoice_id,
         currency,
         status: t.status,
         origin: t.origin,
@@ -271,13 +291,18 @@ pub async fn list_top_ups(
 }
 
 /// Buy credits (admin): a `pending` top-up on the default payment method,
-/// credited when the payment is confirmed.
+/// credited when the payment is confirmed. Credits are amounts excluding
+/// VAT: the payment method is charged `amount` plus the VAT of the
+/// account's treatment (its verified primary billing address), and the
+/// payment, once it succeeds, issues an advance payment invoice (facture
+/// d'acompte) in the invoice series.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups", operation_id = "create_top_up", tag = "credits",
     request_body = TopUpRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "The pending top-up", body = TopUpDto),
         (status = 403, description = "Viewers cannot top up", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "billing_address_unverified: no verified primary billing address, so no VAT treatment to charge it by", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Amount out of bounds, or payment_method_required", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_top_up(
@@ -293,7 +318,8 @@ pub async fn create_top_up(
     })
 }
 
-/// Confirm a top-up's payment by hand (staff): `succeeded` credits it once.
+/// Confirm a top-up's payment by hand (staff): `succeeded` credits it once
+/// and issues its advance payment invoice (facture d'acompte), paid.
 #[utoipa::path(post, path = "/v1/accounts/{account_id}/credits/top-ups/{top_up_id}/confirm", operation_id = "confirm_top_up", tag = "credits",
     request_body = ConfirmTopUpRequest,
     params(("top_up_id" = String, Path, description = "Top-up id", example = "tup_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
@@ -318,7 +344,8 @@ pub async fn confirm_top_up(
                 .and_then(|r| clean_name(r, 500)),
         ),
     };
-    let (currency, top_up) = credits::confirm(&state.store, &ctx, &account, &id, outcome).await?;
+    let (currency, top_up) =
+        credits::confirm(&state.store, &ctx, &state.seller, &account, &id, outcome).await?;
     Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
 }
 
@@ -582,6 +609,7 @@ pub async fn webhook(
     let applied = credits::apply_payment_event(
         &state.store,
         &ctx,
+        &state.seller,
         PaymentEvent {
             id: event.id,
             top_up_id,

@@ -14,9 +14,10 @@ use super::invoice_payments::{PaymentDto, PaymentFailureDto, failure_dto, paymen
 use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
+use crate::domain::advance::Prepaid;
 use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
-use crate::domain::issued::{Hold, Invoice, InvoiceStatus};
+use crate::domain::issued::{Hold, Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
@@ -110,13 +111,43 @@ pub struct UpcomingInvoiceDto {
     pub debit_date: Date,
     /// The default payment method, masked; none when the account has no usable one.
     pub payment_method: Option<PaymentMethodDto>,
+    /// What prepaid credits already paid of its consumption, deducted
+    /// from the amount due if it were issued now, each acompte drawn on.
+    pub prepaid: Vec<PrepaidDto>,
     /// What the customer balance (credit notes, overpayments) would deduct
     /// from the amount due if it were issued now, each credit drawn on.
     pub balance_deductions: Vec<DeductionDto>,
-    /// `total` less `balance_deductions`: what the payment method would be
-    /// debited.
+    /// `total` less `prepaid` (including VAT) and `balance_deductions`:
+    /// what the payment method would be debited.
     #[schema(example = "1203.28")]
     pub amount_due: String,
+}
+
+/// What prepaid credits paid of an invoice's consumption, deducted under
+/// its totals: drawn on an advance payment invoice (facture d'acompte), or
+/// (`invoice_id` null) on credits no acompte stands behind (granted by
+/// staff, or bought before top-ups were charged VAT).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PrepaidDto {
+    /// The acompte invoice drawn on.
+    #[schema(example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub invoice_id: Option<String>,
+    #[schema(example = "F-2026-000001")]
+    pub invoice_number: Option<String>,
+    #[schema(example = "30.00")]
+    pub amount_excluding_tax: String,
+    /// With the acompte's VAT (the invoice's rate without an acompte).
+    #[schema(example = "36.00")]
+    pub amount_including_tax: String,
+}
+
+fn prepaid_dto(p: &Prepaid, currency: Currency) -> PrepaidDto {
+    PrepaidDto {
+        invoice_id: p.invoice_id.clone(),
+        invoice_number: p.invoice_number.clone(),
+        amount_excluding_tax: Money::from_minor(p.amount_minor, currency).amount(),
+        amount_including_tax: Money::from_minor(p.total_minor(), currency).amount(),
+    }
 }
 
 fn totals(c: &Composition) -> (String, String, String, String) {
@@ -170,6 +201,11 @@ pub async fn upcoming(
         currency: u.account.currency,
         debit_date: u.issue_date,
         payment_method: u.payment_method.map(PaymentMethodDto::from),
+        prepaid: u
+            .prepaid
+            .iter()
+            .map(|p| prepaid_dto(p, u.account.currency))
+            .collect(),
         balance_deductions: u
             .deductions
             .iter()
@@ -179,7 +215,9 @@ pub async fn upcoming(
             })
             .collect(),
         amount_due: Money::from_minor(
-            c.total.minor() - u.deductions.iter().map(|d| d.amount_minor).sum::<i64>(),
+            c.total.minor()
+                - crate::domain::advance::total(&u.prepaid)
+                - u.deductions.iter().map(|d| d.amount_minor).sum::<i64>(),
             u.account.currency,
         )
         .amount(),
@@ -205,6 +243,10 @@ pub struct InvoiceDto {
     /// Null for a draft.
     #[schema(example = "F-2026-000123")]
     pub number: Option<String>,
+    /// `period`: the invoice of a month (billing runs); `advance`: an
+    /// advance payment invoice (facture d'acompte) for prepaid credits a
+    /// top-up bought, issued paid when its payment succeeded.
+    pub kind: InvoiceKind,
     /// `draft`, `issued`, `paid`, `credited` (credit notes cover its whole
     /// total) or `void` (voided before credit notes existed).
     pub status: InvoiceStatus,
@@ -264,6 +306,10 @@ pub struct InvoiceDto {
     pub payment_failures: Vec<PaymentFailureDto>,
     /// Its credit notes, oldest first.
     pub credit_notes: Vec<CreditNoteRefDto>,
+    /// What prepaid credits already paid of its consumption, deducted
+    /// from the amount due (excluding and including VAT), each acompte
+    /// drawn on; for a draft, what would be deducted if it were issued now.
+    pub prepaid: Vec<PrepaidDto>,
     /// What the customer balance took off the amount due when it was
     /// issued, each credit drawn on (shown under the totals, never as a line).
     pub balance_deductions: Vec<DeductionDto>,
@@ -333,7 +379,7 @@ pub struct AddressSnapshotDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HoldDto {
     /// The same code a staff finalize of it answers with.
-    #[schema(example = "billing_address_unverified")]
+    #[schema(example = json!(Code::BillingAddressUnverified))]
     pub code: Code,
     #[schema(
         example = "the account has no verified primary billing address: its VAT treatment cannot be decided (staff verify one, then the draft is issued)"
@@ -358,6 +404,7 @@ impl From<Invoice> for InvoiceDto {
         InvoiceDto {
             id: i.id.to_string(),
             number: i.number,
+            kind: i.kind,
             status: i.status,
             issue_date: i.issue_date,
             period_start: s.period_start,
@@ -425,6 +472,11 @@ impl From<Invoice> for InvoiceDto {
                     issue_date: c.issue_date,
                     total: c.total.amount(),
                 })
+                .collect(),
+            prepaid: s
+                .prepaid
+                .iter()
+                .map(|p| prepaid_dto(p, i.currency))
                 .collect(),
             balance_deductions: s
                 .deductions
@@ -691,7 +743,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
     responses(
         (status = 200, description = "The invoice, issued", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified or vat_number_unchecked: the draft is held (no verified primary billing address; the buyer's EU VAT number has no conclusive VIES or manual check)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified: held, the account has no verified primary billing address; vat_number_unchecked: held, the buyer's EU VAT number has no conclusive VIES or manual check", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn finalize(
     state: web::Data<AppState>,

@@ -214,3 +214,8 @@ id_type!(
     RefundId,
     "rfd"
 );
+id_type!(
+    /// What a monthly invoice deducted from an acompte invoice.
+    AdvanceAllocationId,
+    "aal"
+);

@@ -31,6 +31,9 @@ pub enum LineKind {
     LateConsumption,
     /// A one-off charge added by staff (porting fees, setup).
     Charge,
+    /// The one line of an advance payment invoice (facture d'acompte): the
+    /// prepaid credits a top-up bought.
+    AdvancePayment,
 }
 
 impl LineKind {
@@ -43,6 +46,7 @@ impl LineKind {
             LineKind::Consumption => "consumption",
             LineKind::LateConsumption => "late_consumption",
             LineKind::Charge => "charge",
+            LineKind::AdvancePayment => "advance_payment",
         }
     }
 }
@@ -145,12 +149,16 @@ pub struct Item {
     pub billed_until: Option<Date>,
 }
 
-/// Billable consumption not billed yet, of one month (the account's months).
+/// Consumption with a cost not billed yet, of one month (the account's
+/// months): what credits did not cover and what they paid, both billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MonthUsage {
     pub month: Period,
+    /// Records with a cost.
     pub records: i64,
     pub billable_minor: i64,
+    /// Paid from prepaid credits: billed too, and deducted under the totals.
+    pub covered_minor: i64,
 }
 
 /// A one-off charge not billed yet.
@@ -214,6 +222,9 @@ pub struct Composition {
     pub tax: Tax,
     pub tax_amount: Money,
     pub total: Money,
+    /// The consumption it bills that prepaid credits paid (excluding VAT),
+    /// deducted under the totals (`domain::advance`).
+    pub covered: Money,
 }
 
 fn month_name(m: Month) -> &'static str {
@@ -372,15 +383,19 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
         });
     }
 
-    // Consumption: the previous month's, then late records of earlier months.
+    // Consumption, in full whether credits paid it or not: the previous
+    // month's, then late records of earlier months.
     let mut usage: Vec<&MonthUsage> = inputs
         .consumption
         .iter()
-        .filter(|u| u.billable_minor > 0 && u.month < period)
+        .filter(|u| (u.billable_minor > 0 || u.covered_minor > 0) && u.month < period)
         .collect();
     usage.sort_by_key(|u| (u.month != previous, u.month));
+    let mut covered = Money::zero(inputs.currency);
     for u in usage {
-        let amount = Money::from_minor(u.billable_minor, inputs.currency);
+        let paid = Money::from_minor(u.covered_minor, inputs.currency);
+        let amount = Money::from_minor(u.billable_minor, inputs.currency).checked_add(paid)?;
+        covered = covered.checked_add(paid)?;
         let count = match u.records {
             1 => "1 call or SMS".to_owned(),
             n => format!("{n} calls and SMS"),
@@ -389,7 +404,7 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
             (
                 LineKind::Consumption,
                 format!(
-                    "Out-of-plan consumption, {} {} ({count} not covered by credits)",
+                    "Out-of-plan consumption, {} {} ({count})",
                     month_name(u.month.month),
                     u.month.year
                 ),
@@ -398,7 +413,7 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
             (
                 LineKind::LateConsumption,
                 format!(
-                    "Out-of-plan consumption, {} {} (late records: {count} not covered by credits)",
+                    "Out-of-plan consumption, {} {} (late records: {count})",
                     month_name(u.month.month),
                     u.month.year
                 ),
@@ -453,6 +468,7 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
         tax,
         tax_amount,
         total,
+        covered,
     })
 }
 
@@ -537,6 +553,7 @@ mod tests {
             month: Period::parse(month).unwrap(),
             records,
             billable_minor,
+            covered_minor: 0,
         }
     }
 
@@ -761,7 +778,7 @@ mod tests {
                 "ADVANCED license, prorated from 2026-04-02 (29 days of 30)",
                 "ADVANCED license, prorated from 2026-04-09 (1 day of 30)",
                 "ADVANCED license, prorated from 2026-04-09 (22 days of 30)",
-                "Out-of-plan consumption, April 2026 (1 call or SMS not covered by credits)",
+                "Out-of-plan consumption, April 2026 (1 call or SMS)",
             ]
         );
         inputs.consumption = vec![usage("2026-04", 12, 25)];
@@ -771,8 +788,34 @@ mod tests {
                 .last()
                 .unwrap()
                 .description
-                .ends_with("(12 calls and SMS not covered by credits)")
+                .ends_with("(12 calls and SMS)")
         );
+    }
+
+    #[test]
+    fn consumption_paid_from_credits_is_billed_in_full_and_counted_as_covered() {
+        let mut inputs = april();
+        inputs.items.clear();
+        // 30.00 paid from credits and 12.50 not: one line of 42.50.
+        inputs.consumption = vec![MonthUsage {
+            covered_minor: 3_000,
+            ..usage("2026-04", 7, 1_250)
+        }];
+        let c = compose(&inputs).unwrap();
+        assert_eq!(c.lines.len(), 1);
+        assert_eq!(c.lines[0].kind, LineKind::Consumption);
+        assert_eq!(c.lines[0].amount.amount(), "42.50");
+        assert_eq!(c.covered.amount(), "30.00");
+        assert_eq!(c.subtotal.amount(), "42.50");
+        assert_eq!(c.tax_amount.amount(), "8.50");
+        // Covered whole: still billed.
+        inputs.consumption = vec![MonthUsage {
+            covered_minor: 3_000,
+            ..usage("2026-04", 2, 0)
+        }];
+        let c = compose(&inputs).unwrap();
+        assert_eq!(c.total.amount(), "36.00");
+        assert_eq!(c.covered.amount(), "30.00");
     }
 
     fn lines_of(c: &Composition) -> Vec<(LineKind, u32, String, String)> {
@@ -893,14 +936,13 @@ mod tests {
                 (
                     LineKind::Consumption,
                     1,
-                    "Out-of-plan consumption, April 2026 (3 calls and SMS not covered by credits)"
-                        .to_owned(),
+                    "Out-of-plan consumption, April 2026 (3 calls and SMS)".to_owned(),
                     "3.00".to_owned()
                 ),
                 (
                     LineKind::LateConsumption,
                     1,
-                    "Out-of-plan consumption, February 2026 (late records: 1 call or SMS not covered by credits)"
+                    "Out-of-plan consumption, February 2026 (late records: 1 call or SMS)"
                         .to_owned(),
                     "0.40".to_owned()
                 ),

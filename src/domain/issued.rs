@@ -53,6 +53,42 @@ impl InvoiceStatus {
     }
 }
 
+/// What an invoice bills: a month (the billing runs' invoices), or an
+/// advance payment (facture d'acompte: a top-up of prepaid credits, paid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    /// The invoice of a period, made by a billing run.
+    Period,
+    /// An advance payment invoice: prepaid credits bought by a top-up,
+    /// issued when its payment succeeded, and deducted by later invoices.
+    Advance,
+}
+
+impl InvoiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceKind::Period => "period",
+            InvoiceKind::Advance => "advance",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Period, Self::Advance]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+    }
+}
+
+/// What an acompte invoice keeps of the top-up it invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvanceOf {
+    pub top_up_id: String,
+    /// When the top-up's payment succeeded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub paid_at: time::OffsetDateTime,
+}
+
 /// What an issued invoice keeps of the moment it was issued: later changes
 /// to the address, prices or payment methods never alter it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +126,13 @@ pub struct Snapshot {
     /// The fully credited invoice this one re-invoices (`POST .../reissue`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Replaced>,
+    /// What prepaid credits already paid of its consumption, deducted under
+    /// the totals (excluding and including VAT), each acompte drawn on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prepaid: Vec<super::advance::Prepaid>,
+    /// An acompte invoice: the top-up it invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance: Option<AdvanceOf>,
 }
 
 /// What an invoice sells (French CTC categories: goods, services, both).
@@ -163,6 +206,7 @@ pub struct Invoice {
     pub account_id: AccountId,
     /// None for a draft.
     pub number: Option<String>,
+    pub kind: InvoiceKind,
     pub period: String,
     pub status: InvoiceStatus,
     /// The day it was issued; for a draft, the day it will be finalized at
@@ -228,5 +272,14 @@ mod tests {
         }
         assert_eq!(InvoiceStatus::parse("cancelled"), None);
         assert_eq!(InvoiceStatus::parse("Paid"), None);
+    }
+
+    #[test]
+    fn a_kind_reads_back_what_it_writes_and_nothing_else() {
+        for k in [InvoiceKind::Period, InvoiceKind::Advance] {
+            assert_eq!(InvoiceKind::parse(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert_eq!(InvoiceKind::parse("acompte"), None);
     }
 }

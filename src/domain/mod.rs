@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod address;
+pub mod advance;
 pub mod audit;
 pub mod card;
 pub mod charge;

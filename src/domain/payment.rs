@@ -129,6 +129,13 @@ pub struct TopUp {
     pub failure_reason: Option<String>,
     pub created_at: OffsetDateTime,
     pub settled_at: Option<OffsetDateTime>,
+    /// The VAT charged on top of `amount_minor` (the credits, excluding VAT).
+    pub tax_minor: i64,
+    /// How that VAT was decided; none for top-ups made before VAT was
+    /// charged on them.
+    pub tax: Option<super::advance::ChargedTax>,
+    /// The acompte invoice its payment issued.
+    pub invoice_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ use super::Lang;
 use super::invoice::{Framing, html_framed, pdf_framed};
 use crate::domain::credit_note::CreditNote;
 use crate::domain::invoice_payment::Settlement;
-use crate::domain::issued::{Invoice, InvoiceStatus, Snapshot, SnapshotLine};
+use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus, Snapshot, SnapshotLine};
 use crate::domain::money::Money;
 
 fn date(d: time::Date, lang: Lang) -> String {
@@ -24,6 +24,7 @@ fn as_document(n: &CreditNote) -> Invoice {
         id: crate::domain::ids::InvoiceId::from_trusted(n.invoice_id.to_string()),
         account_id: n.account_id.clone(),
         number: Some(n.number.clone()),
+        kind: InvoiceKind::Period,
         period: String::new(),
         status: InvoiceStatus::Issued,
         issue_date: n.issue_date,
@@ -62,6 +63,8 @@ fn as_document(n: &CreditNote) -> Invoice {
             payment_method: None,
             deductions: Vec::new(),
             replaces: None,
+            prepaid: Vec::new(),
+            advance: None,
         },
         paid_at: None,
         voided_at: None,

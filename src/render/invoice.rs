@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::pdf::{A4_HEIGHT, A4_WIDTH, Face, PdfWriter};
 use super::{Lang, country_name, escape_html, human_money};
 use crate::domain::invoice::LineKind;
-use crate::domain::issued::{Invoice, InvoiceStatus, OperationCategory, SnapshotLine};
+use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus, OperationCategory, SnapshotLine};
 use crate::domain::money::Money;
 
 struct Texts {
@@ -41,17 +41,29 @@ pub(super) struct Framing {
     pub closing: String,
 }
 
-/// Deductions of the customer balance under the totals: `(label, amount)`
-/// rows, then what is left to pay.
+/// Deductions under the totals, never lines: what prepaid credits already
+/// paid (each acompte, excluding VAT in the label, including VAT as the
+/// amount), then the customer balance: `(label, amount)` rows, then what is
+/// left to pay.
 fn deduction_rows(invoice: &Invoice, lang: Lang) -> Vec<(String, String)> {
     let s = &invoice.snapshot;
-    if s.deductions.is_empty() {
+    if s.deductions.is_empty() && s.prepaid.is_empty() {
         return Vec::new();
     }
-    let mut rows: Vec<(String, String)> = s
-        .deductions
-        .iter()
-        .map(|d| {
+    let prepaid = s.prepaid.iter().map(|p| {
+        let excluding = money(invoice, p.amount_minor, lang);
+        let label = match (&p.invoice_number, lang) {
+            (Some(n), Lang::Fr) => format!("Acompte {n} déduit ({excluding} HT)"),
+            (Some(n), Lang::En) => {
+                format!("Advance payment {n} deducted ({excluding} excl. VAT)")
+            }
+            (None, Lang::Fr) => format!("Crédits prépayés déduits ({excluding} HT)"),
+            (None, Lang::En) => format!("Prepaid credits deducted ({excluding} excl. VAT)"),
+        };
+        (label, money(invoice, p.total_minor(), lang))
+    });
+    let mut rows: Vec<(String, String)> = prepaid
+        .chain(s.deductions.iter().map(|d| {
             let label = match (&d.credit_note_number, lang) {
                 (Some(n), Lang::Fr) => format!("Avoir {n} déduit"),
                 (Some(n), Lang::En) => format!("Credit note {n} deducted"),
@@ -59,9 +71,10 @@ fn deduction_rows(invoice: &Invoice, lang: Lang) -> Vec<(String, String)> {
                 (None, Lang::En) => "Customer balance deducted".to_owned(),
             };
             (label, money(invoice, d.amount_minor, lang))
-        })
+        }))
         .collect();
-    let deducted: i64 = s.deductions.iter().map(|d| d.amount_minor).sum();
+    let deducted: i64 = s.deductions.iter().map(|d| d.amount_minor).sum::<i64>()
+        + crate::domain::advance::total(&s.prepaid);
     rows.push((
         match lang {
             Lang::Fr => "Net à payer".to_owned(),
@@ -70,6 +83,56 @@ fn deduction_rows(invoice: &Invoice, lang: Lang) -> Vec<(String, String)> {
         money(invoice, invoice.total.minor() - deducted, lang),
     ));
     rows
+}
+
+/// How an advance payment invoice (facture d'acompte) is framed: its title,
+/// that the top-up paid it, and that later invoices deduct it.
+fn advance_framing(invoice: &Invoice, lang: Lang) -> Framing {
+    let paid = date(invoice.issue_date, lang);
+    let method = invoice.snapshot.payment_method.as_deref();
+    match lang {
+        Lang::Fr => Framing {
+            title: "Facture d'acompte",
+            number_label: "Facture d'acompte n°",
+            references: vec![format!(
+                "Acompte sur crédits prépayés, payé le {paid}{}",
+                method.map(|m| format!(" ({m})")).unwrap_or_default()
+            )],
+            closing: "Acompte encaissé : la TVA sur les acomptes est exigible à \
+                      l'encaissement (art. 269-2-c du CGI). Il est déduit, hors taxe et TTC, \
+                      des factures de la consommation que ces crédits paient."
+                .to_owned(),
+        },
+        Lang::En => Framing {
+            title: "Advance payment invoice",
+            number_label: "Advance payment invoice no.",
+            references: vec![format!(
+                "Advance payment on prepaid credits, paid on {paid}{}",
+                method.map(|m| format!(" ({m})")).unwrap_or_default()
+            )],
+            closing: "Advance payment received: VAT on advance payments is due when they are \
+                      collected (art. 269-2-c of the French General Tax Code). It is deducted, \
+                      excluding and including VAT, from the invoices of the consumption these \
+                      credits pay."
+                .to_owned(),
+        },
+    }
+}
+
+/// `Date d'émission : ... · Période : ... – ...`; an acompte bills no period.
+fn dates_line(invoice: &Invoice, lang: Lang) -> String {
+    let t = texts(lang);
+    let s = &invoice.snapshot;
+    let issued = format!("{} : {}", t.issued, date(invoice.issue_date, lang));
+    if invoice.kind == InvoiceKind::Advance {
+        return issued;
+    }
+    format!(
+        "{issued} · {} : {} – {}",
+        t.period,
+        date(s.period_start, lang),
+        date(s.period_end, lang)
+    )
 }
 
 /// The lines under the dates: the framing's, or for a reissued invoice the
@@ -201,6 +264,7 @@ fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
         first.previous_day().unwrap_or(first)
     });
     let plan = l.plan.as_deref().unwrap_or("");
+    let uncovered_only = l.description.ends_with("not covered by credits)");
     let prorata = || {
         let from = l
             .activation_date
@@ -218,16 +282,26 @@ fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
         LineKind::PhoneNumber => format!("Numéro supplémentaire, {}", month_of(start)),
         LineKind::LicenseProration => format!("Licence {plan} {}", prorata()),
         LineKind::PhoneNumberProration => format!("Numéro supplémentaire {}", prorata()),
-        LineKind::Consumption => format!(
+        // Invoices issued before consumption was billed in full (covered by
+        // credits or not) billed only what credits did not cover, and say so.
+        LineKind::Consumption if uncovered_only => format!(
             "Consommation hors forfait, {} (non couverte par les crédits)",
             month_of(previous)
         ),
-        LineKind::LateConsumption => format!(
+        LineKind::Consumption => {
+            format!("Consommation hors forfait, {}", month_of(previous))
+        }
+        LineKind::LateConsumption if uncovered_only => format!(
             "Consommation de {} (enregistrements tardifs, non couverts par les crédits)",
+            month_of(previous)
+        ),
+        LineKind::LateConsumption => format!(
+            "Consommation de {} (enregistrements tardifs)",
             month_of(previous)
         ),
         // Staff wrote it; it is printed as written.
         LineKind::Charge => l.description.clone(),
+        LineKind::AdvancePayment => crate::domain::advance::LINE_FR.to_owned(),
     }
 }
 
@@ -351,6 +425,29 @@ fn payment_line(invoice: &Invoice, lang: Lang) -> String {
 pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
     let s = &invoice.snapshot;
     let total = money(invoice, invoice.total.minor(), lang);
+    if invoice.kind == InvoiceKind::Advance {
+        let n = number(invoice, lang);
+        return match lang {
+            Lang::Fr => (
+                format!("Votre facture d'acompte {n} - {}", s.seller.name),
+                format!(
+                    "Bonjour,\n\nVotre facture d'acompte {n} ({}) pour l'achat de crédits \
+                     prépayés est jointe à ce message, au format PDF.\n\nMontant TTC : \
+                     {total}, payé.\n\nCordialement,\n{}\n",
+                    s.account_name, s.seller.name
+                ),
+            ),
+            Lang::En => (
+                format!("Your advance payment invoice {n} - {}", s.seller.name),
+                format!(
+                    "Hello,\n\nYour advance payment invoice {n} ({}) for prepaid credits is \
+                     attached to this message as a PDF.\n\nTotal (incl. VAT): {total}, paid.\n\n\
+                     Kind regards,\n{}\n",
+                    s.account_name, s.seller.name
+                ),
+            ),
+        };
+    }
     let period = format!(
         "{} – {}",
         date(s.period_start, lang),
@@ -388,7 +485,10 @@ pub fn email(invoice: &Invoice, lang: Lang) -> (String, String) {
 }
 
 pub fn html(invoice: &Invoice, lang: Lang) -> String {
-    html_framed(invoice, lang, None)
+    match invoice.kind {
+        InvoiceKind::Advance => html_framed(invoice, lang, Some(&advance_framing(invoice, lang))),
+        InvoiceKind::Period => html_framed(invoice, lang, None),
+    }
 }
 
 pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> String {
@@ -412,14 +512,10 @@ pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framin
     );
     let _ = write!(
         out,
-        "<h1>{} {}</h1>\n<p>{} : {} · {} : {} – {}</p>\n",
+        "<h1>{} {}</h1>\n<p>{}</p>\n",
         number_label,
         escape_html(number(invoice, lang)),
-        t.issued,
-        date(invoice.issue_date, lang),
-        t.period,
-        date(s.period_start, lang),
-        date(s.period_end, lang)
+        dates_line(invoice, lang)
     );
     for reference in references(invoice, lang, framing) {
         let _ = writeln!(out, "<p><strong>{}</strong></p>", escape_html(&reference));
@@ -626,7 +722,10 @@ impl Columns {
 }
 
 pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
-    pdf_framed(invoice, lang, None)
+    match invoice.kind {
+        InvoiceKind::Advance => pdf_framed(invoice, lang, Some(&advance_framing(invoice, lang))),
+        InvoiceKind::Period => pdf_framed(invoice, lang, None),
+    }
 }
 
 pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
@@ -657,14 +756,7 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
         p.text_right(right, top_of_page, 16.0, Face::Bold, stamp);
     }
     y += 6.0;
-    let dates = format!(
-        "{} : {} · {} : {} – {}",
-        t.issued,
-        date(invoice.issue_date, lang),
-        t.period,
-        date(s.period_start, lang),
-        date(s.period_end, lang)
-    );
+    let dates = dates_line(invoice, lang);
     for line in wrap(&p, &dates, 9.5, Face::Regular, right - margin) {
         p.text(margin, y, 9.5, Face::Regular, &line);
         y -= 13.0;
@@ -897,7 +989,7 @@ mod tests {
             ),
             line(
                 LineKind::Consumption,
-                "Out-of-plan consumption, April 2026 (1234 calls and SMS not covered by credits)",
+                "Out-of-plan consumption, April 2026 (1234 calls and SMS)",
                 1,
                 98_765,
             ),
@@ -906,7 +998,7 @@ mod tests {
                 service_end: Some(date!(2026 - 02 - 28)),
                 ..line(
                     LineKind::LateConsumption,
-                    "Out-of-plan consumption, February 2026 (late records: 3 calls and SMS not covered by credits)",
+                    "Out-of-plan consumption, February 2026 (late records: 3 calls and SMS)",
                     1,
                     1_234,
                 )
@@ -924,6 +1016,7 @@ mod tests {
             id: InvoiceId::generate(),
             account_id: AccountId::parse("acc_demo").expect("an id"),
             number: Some("F-2026-000123".into()),
+            kind: InvoiceKind::Period,
             period: "2026-05".into(),
             status: InvoiceStatus::Paid,
             issue_date: date!(2026 - 05 - 01),
@@ -968,6 +1061,8 @@ mod tests {
                 payment_method: Some("Visa **** 4242".into()),
                 deductions: Vec::new(),
                 replaces: None,
+                prepaid: Vec::new(),
+                advance: None,
             },
             paid_at: None,
             voided_at: None,
@@ -1098,13 +1193,114 @@ mod tests {
                 format!("Licence {PLAN} au prorata à partir du 01/04/2026 (30 jours sur 30)"),
                 "Numéro supplémentaire au prorata à partir du 30/04/2026 (1 jour sur 30)"
                     .to_owned(),
-                "Consommation hors forfait, avril 2026 (non couverte par les crédits)".to_owned(),
-                "Consommation de février 2026 (enregistrements tardifs, non couverts par les crédits)"
-                    .to_owned(),
+                "Consommation hors forfait, avril 2026".to_owned(),
+                "Consommation de février 2026 (enregistrements tardifs)".to_owned(),
                 "Portabilité de 12 numéros depuis l'opérateur historique".to_owned(),
             ]
         );
         assert!(describe(&inv.snapshot.lines[4], &inv, Lang::En).contains("April 2026"));
+    }
+
+    #[test]
+    fn invoices_issued_before_consumption_was_billed_in_full_keep_their_french_wording() {
+        let mut inv = invoice();
+        inv.snapshot.lines[4].description =
+            "Out-of-plan consumption, April 2026 (1234 calls and SMS not covered by credits)"
+                .into();
+        inv.snapshot.lines[5].description =
+            "Out-of-plan consumption, February 2026 (late records: 3 calls and SMS not covered by credits)"
+                .into();
+        assert_eq!(
+            describe(&inv.snapshot.lines[4], &inv, Lang::Fr),
+            "Consommation hors forfait, avril 2026 (non couverte par les crédits)"
+        );
+        assert_eq!(
+            describe(&inv.snapshot.lines[5], &inv, Lang::Fr),
+            "Consommation de février 2026 (enregistrements tardifs, non couverts par les crédits)"
+        );
+    }
+
+    #[test]
+    fn an_acompte_is_titled_as_one_and_prints_no_period() {
+        let mut inv = invoice();
+        inv.kind = InvoiceKind::Advance;
+        inv.snapshot.lines = vec![SnapshotLine {
+            kind: LineKind::AdvancePayment,
+            description: crate::domain::advance::LINE_EN.into(),
+            plan: None,
+            quantity: 1,
+            unit_amount_minor: 10_000,
+            amount_minor: 10_000,
+            days: None,
+            days_in_period: None,
+            activation_date: None,
+            service_start: None,
+            service_end: None,
+        }];
+        for (lang, title, line, absent) in [
+            (
+                Lang::Fr,
+                "Facture d'acompte n° F-2026-000123",
+                "Acompte sur crédits prépayés",
+                "Période",
+            ),
+            (
+                Lang::En,
+                "Advance payment invoice no. F-2026-000123",
+                "Advance payment on prepaid credits",
+                "Period",
+            ),
+        ] {
+            let bytes = pdf(&inv, lang);
+            let text = normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text"));
+            assert!(text.contains(title), "{title} in {text}");
+            assert!(text.contains(line), "{line} in {text}");
+            assert!(!text.contains(absent), "{absent} in {text}");
+            assert!(html(&inv, lang).contains(line));
+        }
+        let (subject, body) = email(&inv, Lang::Fr);
+        assert!(subject.starts_with("Votre facture d'acompte F-2026-000123"));
+        assert!(!body.contains("période"), "{body}");
+    }
+
+    #[test]
+    fn prepaid_credits_are_deducted_under_the_totals_with_each_acompte_excluding_and_including_vat()
+    {
+        use crate::domain::advance::Prepaid;
+        let mut inv = invoice();
+        inv.snapshot.prepaid = vec![
+            Prepaid {
+                invoice_id: Some("inv_1".into()),
+                invoice_number: Some("F-2026-000001".into()),
+                amount_minor: 3_000,
+                tax_minor: 600,
+            },
+            Prepaid {
+                invoice_id: None,
+                invoice_number: None,
+                amount_minor: 500,
+                tax_minor: 100,
+            },
+        ];
+        let rows = deduction_rows(&inv, Lang::Fr);
+        let due = human_money(
+            Money::from_minor(inv.total.minor() - 4_200, inv.currency),
+            Lang::Fr,
+        );
+        assert_eq!(
+            rows,
+            [
+                (
+                    "Acompte F-2026-000001 déduit (30,00\u{a0}€ HT)".to_owned(),
+                    "36,00\u{a0}€".to_owned()
+                ),
+                (
+                    "Crédits prépayés déduits (5,00\u{a0}€ HT)".to_owned(),
+                    "6,00\u{a0}€".to_owned()
+                ),
+                ("Net à payer".to_owned(), due),
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::domain::ids::{
     AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoiceLineId, RefundId,
 };
 use crate::domain::invoice_payment::{BalanceEntry, BalanceEntryKind};
-use crate::domain::issued::{Invoice, InvoiceStatus};
+use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code, FieldErrors};
@@ -198,6 +198,16 @@ pub async fn issue(
     let mut invoice: Invoice = row.try_into()?;
     super::invoice_payments::attach(tx, std::slice::from_mut(&mut invoice)).await?;
     let (reason, amounts) = check(reason, lines.as_deref(), invoice.currency)?;
+    if invoice.kind == InvoiceKind::Advance {
+        return Err(ApiError::rule(
+            Code::AdvanceInvoiceNotCreditable,
+            format!(
+                "invoice {} is an advance payment invoice (acompte): the invoices that bill the \
+                 consumption deduct it, it is not credited",
+                invoice.number.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     if invoice.status == InvoiceStatus::Void {
         return Err(ApiError::rule(
             Code::InvoiceNotOpen,
@@ -583,6 +593,8 @@ pub async fn reissue(
         tax,
         tax_amount,
         total,
+        // What credits paid of it went to the balance with the credit note.
+        covered: Money::zero(c),
     };
     let payment_method = super::payments::usable_default(&mut tx, account, ctx.now).await?;
     let mut snapshot =
@@ -603,6 +615,7 @@ pub async fn reissue(
         id: InvoiceId::generate().to_string(),
         account_id: account.to_string(),
         number: number.clone(),
+        kind: InvoiceKind::Period.as_str().into(),
         period: old.period.clone(),
         status: InvoiceStatus::Issued.as_str().into(),
         issue_date,

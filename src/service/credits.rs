@@ -13,6 +13,7 @@ use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
+use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::credits::LedgerEntry;
 use crate::store::{Page, Store, Tx};
@@ -72,7 +73,13 @@ fn balance_after(
 }
 
 fn top_up_summary(t: &TopUp) -> serde_json::Value {
-    json!({"amount_minor": t.amount_minor, "status": t.status.as_str(), "origin": t.origin.as_str()})
+    json!({
+        "amount_minor": t.amount_minor,
+        "tax_minor": t.tax_minor,
+        "status": t.status.as_str(),
+        "origin": t.origin.as_str(),
+        "invoice_id": t.invoice_id,
+    })
 }
 
 pub async fn state(
@@ -121,11 +128,15 @@ pub async fn top_ups(
     ))
 }
 
+/// A pending top-up of `amount` (the credits, excluding VAT) on the default
+/// payment method, charged `amount` plus the VAT of the account's treatment:
+/// 422 `payment_method_required` without a usable method, 409
+/// `billing_address_unverified` without a verified primary address.
 async fn open_top_up(
     tx: &mut Tx,
     ctx: &Ctx,
     account: &AccountId,
-    amount_minor: i64,
+    amount: Money,
     origin: TopUpOrigin,
 ) -> Result<TopUp, ApiError> {
     let method = super::payments::usable_default(tx, account, ctx.now)
@@ -136,6 +147,8 @@ async fn open_top_up(
                 "the account has no usable default payment method (none, or an expired card)",
             )
         })?;
+    let (tax, tax_amount) = super::advance::charged_tax(tx, account, amount, ctx.now).await?;
+    let amount_minor = amount.minor();
     let top_up = TopUp {
         id: TopUpId::generate(),
         account_id: account.clone(),
@@ -146,6 +159,9 @@ async fn open_top_up(
         failure_reason: None,
         created_at: ctx.now,
         settled_at: None,
+        tax_minor: tax_amount.minor(),
+        tax: Some(tax),
+        invoice_id: None,
     };
     tx.save_top_up(&top_up).await?;
     let event = ctx.audit_event(
@@ -172,7 +188,7 @@ pub async fn create_top_up(
     check_top_up_amount("amount", amount)?;
     let balance = tx.credits(account).await?.balance_minor;
     balance_after("amount", balance, amount.minor(), currency)?;
-    let top_up = open_top_up(tx, ctx, account, amount.minor(), TopUpOrigin::Manual).await?;
+    let top_up = open_top_up(tx, ctx, account, amount, TopUpOrigin::Manual).await?;
     Ok((currency, top_up))
 }
 
@@ -336,22 +352,23 @@ pub async fn debit(
     if crosses_threshold(&state, state.balance_minor, after)
         && !tx.has_pending_auto_recharge(account).await?
     {
-        // No usable payment method: no recharge, the debit still stands.
-        match open_top_up(
-            tx,
-            ctx,
-            account,
-            state.recharge_amount_minor,
-            TopUpOrigin::AutoRecharge,
-        )
-        .await
-        {
+        // No usable payment method, or no verified address to tax it by:
+        // no recharge, the debit still stands.
+        let currency = super::load_account(tx, account).await?.currency;
+        let amount = Money::from_minor(state.recharge_amount_minor, currency);
+        match open_top_up(tx, ctx, account, amount, TopUpOrigin::AutoRecharge).await {
             Ok(top_up) => auto_recharge = Some(top_up),
             Err(ApiError::Rule {
                 code: Code::PaymentMethodRequired,
                 ..
             }) => {
                 tracing::warn!(account = %account, "auto-recharge skipped: no usable payment method")
+            }
+            Err(ApiError::Rule {
+                code: Code::BillingAddressUnverified,
+                ..
+            }) => {
+                tracing::warn!(account = %account, "auto-recharge skipped: no verified billing address")
             }
             Err(e) => return Err(e),
         }
@@ -370,11 +387,13 @@ pub enum Settlement {
     Failed(Option<String>),
 }
 
-/// Settles a pending top-up: success credits the balance (once), failure
-/// records why. A top-up already settled is returned as it is.
+/// Settles a pending top-up: success credits the balance (once) and issues
+/// its acompte invoice (`advance::issue`), failure records why. A top-up
+/// already settled is returned as it is.
 pub async fn settle(
     tx: &mut Tx,
     ctx: &Ctx,
+    seller: &Seller,
     top_up: TopUp,
     outcome: Settlement,
     now: OffsetDateTime,
@@ -414,10 +433,17 @@ pub async fn settle(
                 now,
             )
             .await?;
-            TopUp {
+            let succeeded = TopUp {
                 status: TopUpStatus::Succeeded,
                 settled_at: Some(now),
                 ..top_up
+            };
+            // In this transaction: the credits are never granted without
+            // the acompte that carries their VAT.
+            let invoice = super::advance::issue(tx, ctx, seller, &succeeded, now).await?;
+            TopUp {
+                invoice_id: invoice.map(|i| i.to_string()),
+                ..succeeded
             }
         }
         Settlement::Failed(reason) => TopUp {
@@ -454,6 +480,7 @@ pub struct Settled {
 pub async fn confirm(
     store: &Store,
     ctx: &Ctx,
+    seller: &Seller,
     account: &Authorized,
     id: &TopUpId,
     outcome: Settlement,
@@ -471,7 +498,7 @@ pub async fn confirm(
             format!("this top-up is already {}", top_up.status.as_str()),
         ));
     }
-    let settled = settle(&mut tx, ctx, top_up, outcome, ctx.now).await?;
+    let settled = settle(&mut tx, ctx, seller, top_up, outcome, ctx.now).await?;
     if !settled.changed {
         // Another settlement won the race after the check above.
         return Err(ApiError::rule(
@@ -497,6 +524,7 @@ pub struct PaymentEvent {
 pub async fn apply_payment_event(
     store: &Store,
     ctx: &Ctx,
+    seller: &Seller,
     event: PaymentEvent,
 ) -> Result<bool, ApiError> {
     let mut tx = store.begin_write().await?;
@@ -508,7 +536,7 @@ pub async fn apply_payment_event(
         .await?
         .ok_or(ApiError::NotFound("top-up"))?;
     // A new event about a top-up already settled changes nothing.
-    let changed = settle(&mut tx, ctx, top_up, event.outcome, ctx.now)
+    let changed = settle(&mut tx, ctx, seller, top_up, event.outcome, ctx.now)
         .await?
         .changed;
     tx.commit().await?;

@@ -163,9 +163,19 @@ pub async fn load(
             .items
             .is_empty()
     {
-        payments(store, key, &ctx, &id, when).await?;
+        payments(store, key, &ctx, &id).await?;
     }
     invoices(store, &ctx, &id, when).await?;
+    // After the invoices: the top-up's acompte invoice takes the next
+    // number, dated today, after every month's invoice.
+    let no_top_ups = super::credits::top_ups(store, &id, &one())
+        .await?
+        .1
+        .items
+        .is_empty();
+    if key.is_some() && no_top_ups {
+        credits(store, &ctx, &id, when).await?;
+    }
     Ok(account)
 }
 
@@ -299,13 +309,12 @@ async fn documents(
 }
 
 /// An IBAN (staff's SEPA mandate), then a Visa card that becomes the
-/// default, and a balance with some history.
+/// default.
 async fn payments(
     store: &Store,
     key: &DataKey,
     ctx: &Ctx,
     id: &Authorized,
-    when: Timeline,
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let sepa = super::payments::NewSepa {
@@ -327,10 +336,25 @@ async fn payments(
         holder_name: "CLAIRE MARTIN".into(),
     };
     super::payments::add_card(&mut tx, ctx, key, id, card).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A balance with some history: a top-up of 100.00 (charged 120.00 with the
+/// French VAT; its payment issues the acompte invoice), calls paid from it
+/// and a commercial gesture.
+async fn credits(
+    store: &Store,
+    ctx: &Ctx,
+    id: &Authorized,
+    when: Timeline,
+) -> Result<(), ApiError> {
+    let mut tx = store.begin_write().await?;
     let (_, top_up) = super::credits::create_top_up(&mut tx, ctx, id, amount("100.00")?).await?;
     super::credits::settle(
         &mut tx,
         ctx,
+        &crate::domain::seller::Seller::default(),
         top_up,
         super::credits::Settlement::Succeeded,
         ctx.now,

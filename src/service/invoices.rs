@@ -11,8 +11,8 @@ use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
-    AddressFieldsSnapshot, Hold, HoldReason, Invoice, InvoiceStatus, OperationCategory, Snapshot,
-    SnapshotLine,
+    AddressFieldsSnapshot, Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus,
+    OperationCategory, Snapshot, SnapshotLine,
 };
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
@@ -91,7 +91,8 @@ async fn price_list(tx: &mut Tx) -> Result<PriceList, ApiError> {
 }
 
 /// The account's unbilled out-of-plan consumption before `period`'s 1st
-/// (in its timezone), by month, oldest first.
+/// (in its timezone), by month, oldest first: what credits did not cover
+/// and what they paid, both billed.
 async fn unbilled_usage(
     tx: &mut Tx,
     account: &Account,
@@ -108,18 +109,19 @@ async fn unbilled_usage(
     let mut month = Period::of(zone.date_at(earliest));
     let mut usage = Vec::new();
     while month < period {
-        let (records, billable_minor) = tx
+        let (records, billable_minor, covered_minor) = tx
             .consumption_unbilled(
                 &account.id,
                 zone.start_of(month.start()),
                 zone.start_of(month.next().start()),
             )
             .await?;
-        if billable_minor > 0 {
+        if billable_minor > 0 || covered_minor > 0 {
             usage.push(MonthUsage {
                 month,
                 records,
                 billable_minor,
+                covered_minor,
             });
         }
         month = month.next();
@@ -268,6 +270,8 @@ pub(super) fn snapshot(
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),
         replaces: None,
+        prepaid: Vec::new(),
+        advance: None,
     }
 }
 
@@ -293,8 +297,11 @@ async fn draft_invoice(
     } = compose_for(tx, account, period, issue_date).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
-    // What the balance would deduct if it were finalized now.
-    snapshot.deductions = super::invoice_payments::planned_deductions(tx, &account.id, c.total)
+    // What prepaid credits and the balance would deduct if it were
+    // finalized now.
+    snapshot.prepaid = super::advance::planned(tx, &account.id, &c).await?;
+    let due = after_prepaid(c.total, &snapshot.prepaid)?;
+    snapshot.deductions = super::invoice_payments::planned_deductions(tx, &account.id, due)
         .await?
         .into_iter()
         .map(|(_, d)| d)
@@ -303,6 +310,7 @@ async fn draft_invoice(
         id: InvoiceId::from_trusted(draft.id.clone()),
         account_id: account.id.clone(),
         number: None,
+        kind: InvoiceKind::Period,
         period: draft.period.clone(),
         status: InvoiceStatus::Draft,
         issue_date,
@@ -332,10 +340,25 @@ pub struct Upcoming {
     pub issue_date: Date,
     /// The default payment method is debited on the issue date.
     pub payment_method: Option<PaymentMethod>,
+    /// What prepaid credits paid of its consumption, deducted if issued now.
+    pub prepaid: Vec<crate::domain::advance::Prepaid>,
     /// What the customer balance would deduct from it if issued now.
     pub deductions: Vec<crate::domain::issued::Deduction>,
     /// Why it could not be issued now, if it could not.
     pub hold: Option<Hold>,
+}
+
+/// What is left of `total` once prepaid credits are deducted.
+fn after_prepaid(
+    total: Money,
+    prepaid: &[crate::domain::advance::Prepaid],
+) -> Result<Money, ApiError> {
+    total
+        .checked_sub(Money::from_minor(
+            crate::domain::advance::total(prepaid),
+            total.currency(),
+        ))
+        .map_err(ApiError::internal)
 }
 
 #[instrument(skip_all, fields(account = %account_id))]
@@ -372,12 +395,13 @@ pub async fn upcoming(
         ..
     } = compose_for(&mut tx, &account, period, issue_date).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
-    let deductions =
-        super::invoice_payments::planned_deductions(&mut tx, account_id, composition.total)
-            .await?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect();
+    let prepaid = super::advance::planned(&mut tx, account_id, &composition).await?;
+    let due = after_prepaid(composition.total, &prepaid)?;
+    let deductions = super::invoice_payments::planned_deductions(&mut tx, account_id, due)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     Ok(Upcoming {
         account,
         composition,
@@ -385,6 +409,7 @@ pub async fn upcoming(
         draft_id,
         issue_date,
         payment_method,
+        prepaid,
         deductions,
         hold,
     })
@@ -398,11 +423,14 @@ impl TryFrom<InvoiceRow> for Invoice {
             Currency::parse(&r.currency).ok_or_else(|| ApiError::internal("currency"))?;
         let status = InvoiceStatus::parse(&r.status)
             .ok_or_else(|| ApiError::internal(format!("invoice status {}", r.status)))?;
+        let kind = InvoiceKind::parse(&r.kind)
+            .ok_or_else(|| ApiError::internal(format!("invoice kind {}", r.kind)))?;
         let total = Money::from_minor(r.total_minor, currency);
         Ok(Invoice {
             id: InvoiceId::from_trusted(r.id),
             account_id: AccountId::from_trusted(r.account_id),
             number: Some(r.number),
+            kind,
             period: r.period,
             status,
             issue_date: r.issue_date,
@@ -742,12 +770,15 @@ pub async fn finalize(
     }
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
-    // The customer balance (credit notes, overpayments) is deducted from
-    // the amount due, under the totals.
-    let deductions =
-        super::invoice_payments::planned_deductions(&mut tx, &account_id, c.total).await?;
+    // What prepaid credits paid of the consumption (the acomptes drawn on),
+    // then the customer balance (credit notes, overpayments), are deducted
+    // from the amount due, under the totals.
+    snapshot.prepaid = super::advance::planned(&mut tx, &account_id, &c).await?;
+    let due = after_prepaid(c.total, &snapshot.prepaid)?;
+    let deductions = super::invoice_payments::planned_deductions(&mut tx, &account_id, due).await?;
     snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
-    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
+    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum::<i64>()
+        + crate::domain::advance::total(&snapshot.prepaid);
     let covered = deducted > 0 && deducted >= c.total.minor();
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
@@ -756,6 +787,7 @@ pub async fn finalize(
         id: d.id.clone(),
         account_id: account_id.to_string(),
         number: number.clone(),
+        kind: InvoiceKind::Period.as_str().into(),
         period: d.period.clone(),
         status: InvoiceStatus::Issued.as_str().into(),
         issue_date,
@@ -770,6 +802,15 @@ pub async fn finalize(
         void_reason: None,
     };
     tx.insert_invoice(&row).await?;
+    super::advance::deduct(
+        &mut tx,
+        ctx,
+        &row.id,
+        &account_id,
+        &snapshot.prepaid,
+        account.currency,
+    )
+    .await?;
     super::invoice_payments::deduct(
         &mut tx,
         ctx,
@@ -807,12 +848,14 @@ pub async fn finalize(
         })),
     );
     super::audit::record(&mut tx, event).await?;
-    tx.commit().await?;
     let mut invoice = Invoice::try_from(row)?;
     if covered {
         invoice.status = InvoiceStatus::Paid;
         invoice.paid_at = Some(ctx.now);
     }
+    // What the deductions paid of it.
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    tx.commit().await?;
     Ok(Finalized::Issued(Box::new(invoice)))
 }
 

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 
 pub mod accounts;
 pub mod addresses;
+pub mod advance;
 pub mod audit;
 pub mod charges;
 pub mod consumption;

@@ -158,6 +158,25 @@ fn billable_hours(records: &[Record]) -> Vec<(&str, i64, i64, i64)> {
         .collect()
 }
 
+/// `(account, epoch_hour, records covered whole, covered_minor)` of the
+/// records that credits paid some of (`cost - billable`): the rows of
+/// `consumption_covered_hours`. A record partly covered is counted with the
+/// billable hours, so the two tables count each record with a cost once.
+/// Bounded like [`billable_hours`].
+fn covered_hours(records: &[Record]) -> Vec<(&str, i64, i64, i64)> {
+    let mut hours: BTreeMap<(&str, i64), (i64, i64)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.cost_minor > r.billable_minor) {
+        let key = (r.account_id.as_str(), epoch_hour(r.occurred_at));
+        let hour = hours.entry(key).or_default();
+        hour.0 += i64::from(r.billable_minor == 0);
+        hour.1 += r.cost_minor - r.billable_minor;
+    }
+    hours
+        .into_iter()
+        .map(|((account, h), (n, c))| (account, h, n, c))
+        .collect()
+}
+
 const HOUR_NANOS: i128 = 3_600 * 1_000_000_000;
 
 /// `[from, to)` cut into the whole UTC hours it covers and the partial
@@ -356,24 +375,46 @@ impl Tx {
         self.add_billable_hours(records).await
     }
 
-    /// Adds the billable parts of records just inserted to their hours, in
-    /// the same transaction.
+    /// Adds the billable and covered parts of records just inserted to
+    /// their hours, in the same transaction.
     async fn add_billable_hours(&mut self, records: &[Record]) -> Result<(), sqlx::Error> {
-        let hours = billable_hours(records);
+        self.add_hours(
+            "consumption_billable_hours",
+            "billable_minor",
+            &billable_hours(records),
+        )
+        .await?;
+        self.add_hours(
+            "consumption_covered_hours",
+            "covered_minor",
+            &covered_hours(records),
+        )
+        .await
+    }
+
+    /// Upserts `(account, epoch_hour, records, minor)` rows into `table`,
+    /// whose amount column is `amount`.
+    async fn add_hours(
+        &mut self,
+        table: &'static str,
+        amount: &'static str,
+        hours: &[(&str, i64, i64, i64)],
+    ) -> Result<(), sqlx::Error> {
         if hours.is_empty() {
             return Ok(());
         }
-        let upsert = "ON CONFLICT (account_id, epoch_hour) DO UPDATE SET \
-            records = consumption_billable_hours.records + excluded.records, \
-            billable_minor = consumption_billable_hours.billable_minor + excluded.billable_minor";
+        let upsert = format!(
+            "ON CONFLICT (account_id, epoch_hour) DO UPDATE SET \
+             records = {table}.records + excluded.records, \
+             {amount} = {table}.{amount} + excluded.{amount}"
+        );
         match self {
             Tx::Pg(c) => {
                 let column = |f: fn(&(&str, i64, i64, i64)) -> i64| -> Vec<i64> {
                     hours.iter().map(f).collect()
                 };
                 let sql = sql!(
-                    "INSERT INTO consumption_billable_hours \
-                     (account_id, epoch_hour, records, billable_minor) \
+                    "INSERT INTO {table} (account_id, epoch_hour, records, {amount}) \
                      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[]) {upsert}"
                 );
                 sqlx::query(sql)
@@ -390,8 +431,7 @@ impl Tx {
                 // `WHERE true` tells SQLite's parser the ON CONFLICT is the
                 // upsert's, not a join's.
                 let sql = sql!(
-                    "INSERT INTO consumption_billable_hours \
-                     (account_id, epoch_hour, records, billable_minor) \
+                    "INSERT INTO {table} (account_id, epoch_hour, records, {amount}) \
                      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1) \
                      WHERE true {upsert}"
                 );
@@ -518,25 +558,30 @@ impl Tx {
         .bind(split.tail.1))
     }
 
-    /// Billable consumption in `[from, to)` that no invoice billed yet:
-    /// (records, minor units). Whole hours are read from the hours'
-    /// counters, the partial hours at the edges from the records.
+    /// Consumption with a cost in `[from, to)` that no invoice billed yet:
+    /// (records, what credits did not cover, what they paid), in minor
+    /// units. Whole hours are read from the hours' counters, the partial
+    /// hours at the edges from the records.
     pub async fn consumption_unbilled(
         &mut self,
         account: &AccountId,
         from: OffsetDateTime,
         to: OffsetDateTime,
-    ) -> Result<(i64, i64), sqlx::Error> {
+    ) -> Result<(i64, i64, i64), sqlx::Error> {
         let split = split_hours(from, to);
         fetch_one!(self, sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(COALESCE(SUM(b), 0) AS BIGINT) FROM (\
-             SELECT records - billed_records AS n, billable_minor - billed_minor AS b \
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(COALESCE(SUM(b), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(c), 0) AS BIGINT) FROM (\
+             SELECT records - billed_records AS n, billable_minor - billed_minor AS b, 0 AS c \
              FROM consumption_billable_hours \
              WHERE account_id = $1 AND epoch_hour >= $2 AND epoch_hour < $3 AND billed_minor < billable_minor \
-             UNION ALL SELECT 1, billable_minor FROM consumption_records WHERE account_id = $1 \
-             AND occurred_at >= $4 AND occurred_at < $5 AND invoice_id IS NULL AND billable_minor > 0 \
-             UNION ALL SELECT 1, billable_minor FROM consumption_records WHERE account_id = $1 \
-             AND occurred_at >= $6 AND occurred_at < $7 AND invoice_id IS NULL AND billable_minor > 0\
+             UNION ALL SELECT records - billed_records, 0, covered_minor - billed_minor \
+             FROM consumption_covered_hours \
+             WHERE account_id = $1 AND epoch_hour >= $2 AND epoch_hour < $3 AND billed_minor < covered_minor \
+             UNION ALL SELECT 1, billable_minor, cost_minor - billable_minor FROM consumption_records \
+             WHERE account_id = $1 AND occurred_at >= $4 AND occurred_at < $5 AND invoice_id IS NULL AND cost_minor > 0 \
+             UNION ALL SELECT 1, billable_minor, cost_minor - billable_minor FROM consumption_records \
+             WHERE account_id = $1 AND occurred_at >= $6 AND occurred_at < $7 AND invoice_id IS NULL AND cost_minor > 0\
              ) AS t",
         )
         .bind(account.as_str())
@@ -548,8 +593,8 @@ impl Tx {
         .bind(split.tail.1))
     }
 
-    /// The start of the earliest hour before `to` holding billable
-    /// consumption that no invoice billed yet.
+    /// The start of the earliest hour before `to` holding consumption with
+    /// a cost that no invoice billed yet.
     pub async fn earliest_unbilled_consumption(
         &mut self,
         account: &AccountId,
@@ -561,8 +606,12 @@ impl Tx {
         let (hour,): (Option<i64>,) = fetch_one!(
             self,
             sqlx::query_as(
-                "SELECT MIN(epoch_hour) FROM consumption_billable_hours \
-                 WHERE account_id = $1 AND billed_minor < billable_minor AND epoch_hour < $2",
+                "SELECT MIN(h) FROM (\
+                 SELECT MIN(epoch_hour) AS h FROM consumption_billable_hours \
+                 WHERE account_id = $1 AND billed_minor < billable_minor AND epoch_hour < $2 \
+                 UNION ALL SELECT MIN(epoch_hour) FROM consumption_covered_hours \
+                 WHERE account_id = $1 AND billed_minor < covered_minor AND epoch_hour < $2\
+                 ) AS t",
             )
             .bind(account.as_str())
             .bind(end)
@@ -570,9 +619,10 @@ impl Tx {
         Ok(hour.and_then(|h| OffsetDateTime::from_unix_timestamp(h.checked_mul(3600)?).ok()))
     }
 
-    /// Marks every billable record before `cutoff` that no invoice billed
-    /// yet as billed by `invoice`, and brings the hours' counters along.
-    /// Returns the records marked.
+    /// Marks every record with a cost before `cutoff` that no invoice
+    /// billed yet as billed by `invoice` (in full: what credits paid and
+    /// what they did not), and brings the hours' counters along. Returns
+    /// the records marked.
     pub async fn bill_consumption(
         &mut self,
         account: &AccountId,
@@ -584,7 +634,7 @@ impl Tx {
             self,
             sqlx::query(
                 "UPDATE consumption_records SET invoice_id = $3 WHERE account_id = $1 \
-                 AND invoice_id IS NULL AND billable_minor > 0 AND occurred_at < $2",
+                 AND invoice_id IS NULL AND cost_minor > 0 AND occurred_at < $2",
             )
             .bind(account.as_str())
             .bind(cutoff)
@@ -596,38 +646,54 @@ impl Tx {
         let t = cutoff.unix_timestamp_nanos();
         let floor = i64::try_from(t.div_euclid(HOUR_NANOS))
             .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        execute!(
-            self,
-            sqlx::query(
-                "UPDATE consumption_billable_hours SET billed_records = records, \
-                 billed_minor = billable_minor WHERE account_id = $1 AND epoch_hour < $2 \
-                 AND billed_minor < billable_minor",
-            )
-            .bind(account.as_str())
-            .bind(floor)
-        )?;
-        if t.rem_euclid(HOUR_NANOS) != 0 {
-            // The hour the cutoff falls in: billed is what its records say.
-            let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(floor) * HOUR_NANOS)
-                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            let end = start + time::Duration::HOUR;
-            execute!(
-                self,
-                sqlx::query(
-                    "UPDATE consumption_billable_hours SET \
+        // (table, its amount, which records it counts, the part it sums)
+        let tables = [
+            (
+                "consumption_billable_hours",
+                "billable_minor",
+                "r.billable_minor > 0",
+                "r.billable_minor",
+                "r.billable_minor > 0",
+            ),
+            (
+                "consumption_covered_hours",
+                "covered_minor",
+                "r.billable_minor = 0 AND r.cost_minor > 0",
+                "r.cost_minor - r.billable_minor",
+                "r.cost_minor > r.billable_minor",
+            ),
+        ];
+        for (table, amount, counted, part, has_part) in tables {
+            let sql = sql!(
+                "UPDATE {table} SET billed_records = records, billed_minor = {amount} \
+                 WHERE account_id = $1 AND epoch_hour < $2 AND billed_minor < {amount}"
+            );
+            execute!(self, sqlx::query(sql).bind(account.as_str()).bind(floor))?;
+            if t.rem_euclid(HOUR_NANOS) != 0 {
+                // The hour the cutoff falls in: billed is what its records say.
+                let start =
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(floor) * HOUR_NANOS)
+                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                let end = start + time::Duration::HOUR;
+                let sql = sql!(
+                    "UPDATE {table} SET \
                      billed_records = (SELECT CAST(COUNT(*) AS BIGINT) FROM consumption_records r \
                      WHERE r.account_id = $1 AND r.occurred_at >= $3 AND r.occurred_at < $4 \
-                     AND r.invoice_id IS NOT NULL AND r.billable_minor > 0), \
-                     billed_minor = (SELECT CAST(COALESCE(SUM(r.billable_minor), 0) AS BIGINT) \
+                     AND r.invoice_id IS NOT NULL AND {counted}), \
+                     billed_minor = (SELECT CAST(COALESCE(SUM({part}), 0) AS BIGINT) \
                      FROM consumption_records r WHERE r.account_id = $1 AND r.occurred_at >= $3 \
-                     AND r.occurred_at < $4 AND r.invoice_id IS NOT NULL AND r.billable_minor > 0) \
-                     WHERE account_id = $1 AND epoch_hour = $2",
-                )
-                .bind(account.as_str())
-                .bind(floor)
-                .bind(start)
-                .bind(end)
-            )?;
+                     AND r.occurred_at < $4 AND r.invoice_id IS NOT NULL AND {has_part}) \
+                     WHERE account_id = $1 AND epoch_hour = $2"
+                );
+                execute!(
+                    self,
+                    sqlx::query(sql)
+                        .bind(account.as_str())
+                        .bind(floor)
+                        .bind(start)
+                        .bind(end)
+                )?;
+            }
         }
         Ok(marked)
     }

@@ -59,6 +59,9 @@ struct TopUpRow {
     failure_reason: Option<String>,
     created_at: OffsetDateTime,
     settled_at: Option<OffsetDateTime>,
+    tax_minor: i64,
+    tax: Option<String>,
+    invoice_id: Option<String>,
 }
 
 impl TryFrom<TopUpRow> for TopUp {
@@ -75,12 +78,18 @@ impl TryFrom<TopUpRow> for TopUp {
             failure_reason: r.failure_reason,
             created_at: r.created_at,
             settled_at: r.settled_at,
+            tax_minor: r.tax_minor,
+            tax: r
+                .tax
+                .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("tax")))
+                .transpose()?,
+            invoice_id: r.invoice_id,
         })
     }
 }
 
 const TOP_UP_COLUMNS: &str = "id, account_id, amount_minor, status, origin, payment_method_id, \
-    failure_reason, created_at, settled_at";
+    failure_reason, created_at, settled_at, tax_minor, tax, invoice_id";
 
 impl Tx {
     /// The account's credit state, locked for the rest of the transaction
@@ -222,10 +231,17 @@ impl Tx {
 
     pub async fn save_top_up(&mut self, t: &TopUp) -> Result<(), sqlx::Error> {
         let sql = sql!(
-            "INSERT INTO top_ups ({TOP_UP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO top_ups ({TOP_UP_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
              failure_reason = excluded.failure_reason, settled_at = excluded.settled_at"
         );
+        let tax = t
+            .tax
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         execute!(
             self,
             sqlx::query(sql)
@@ -238,6 +254,9 @@ impl Tx {
                 .bind(&t.failure_reason)
                 .bind(t.created_at)
                 .bind(t.settled_at)
+                .bind(t.tax_minor)
+                .bind(tax)
+                .bind(&t.invoice_id)
         )?;
         Ok(())
     }

@@ -13,6 +13,8 @@ pub struct InvoiceRow {
     pub id: String,
     pub account_id: String,
     pub number: String,
+    /// `period` (a month's invoice) or `advance` (an acompte).
+    pub kind: String,
     pub period: String,
     pub status: String,
     pub issue_date: Date,
@@ -39,9 +41,9 @@ pub struct DraftRow {
 
 const DRAFT_COLUMNS: &str = "id, account_id, period, created_at, finalize_after";
 
-const COLUMNS: &str = "id, account_id, number, period, status, issue_date, currency, \
+const COLUMNS: &str = "id, account_id, number, kind, period, status, issue_date, currency, \
     subtotal_minor, tax_minor, total_minor, snapshot, created_at, paid_at, voided_at, void_reason";
-const INSERT_COLUMNS: &str = "id, account_id, number, period, status, issue_date, currency, \
+const INSERT_COLUMNS: &str = "id, account_id, number, kind, period, status, issue_date, currency, \
     subtotal_minor, tax_minor, total_minor, snapshot, created_at";
 
 impl Tx {
@@ -74,7 +76,7 @@ impl Tx {
 
     pub async fn insert_invoice(&mut self, i: &InvoiceRow) -> Result<(), sqlx::Error> {
         let sql = sql!(
-            "INSERT INTO invoices ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO invoices ({INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         execute!(
             self,
@@ -82,6 +84,7 @@ impl Tx {
                 .bind(&i.id)
                 .bind(&i.account_id)
                 .bind(&i.number)
+                .bind(&i.kind)
                 .bind(&i.period)
                 .bind(&i.status)
                 .bind(i.issue_date)
@@ -95,12 +98,16 @@ impl Tx {
         Ok(())
     }
 
+    /// The account's invoice of `period` (acomptes are not invoices of a period).
     pub async fn invoice_for_period(
         &mut self,
         account: &AccountId,
         period: &str,
     ) -> Result<Option<InvoiceRow>, sqlx::Error> {
-        let sql = sql!("SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND period = $2");
+        let sql = sql!(
+            "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 AND period = $2 \
+             AND kind = 'period'"
+        );
         fetch_optional!(
             self,
             sqlx::query_as(sql).bind(account.as_str()).bind(period)

@@ -15,6 +15,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod accounts;
 pub mod addresses;
+pub mod advance;
 pub mod audit;
 pub mod blobs;
 pub mod charges;

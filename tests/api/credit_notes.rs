@@ -37,11 +37,12 @@ fn totals(note: &Value) -> (&str, &str, &str) {
     )
 }
 
-/// The demo on April 9 and its May invoice, F-2026-000005, 1203.28.
+/// The demo on April 9 (its invoices of January to April, and its top-up's
+/// acompte) and its May invoice, F-2026-000006, 1203.28.
 async fn may_invoice(app: &TestApp) -> (String, Value) {
     crate::invoices::demo_on_april_9(app).await;
     let run = crate::invoices::bill(app, "2026-05").await;
-    assert_eq!(run["issued"][0]["number"], "F-2026-000005", "{run}");
+    assert_eq!(run["issued"][0]["number"], "F-2026-000006", "{run}");
     let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
     let invoice = invoice_of(app, "acc_demo", &id).await;
     assert_eq!(invoice["total"], "1203.28");
@@ -124,7 +125,7 @@ async fn a_full_credit_note_of_the_may_invoice_is_av_2026_000001_for_its_whole_t
     .await;
     assert_eq!(note["number"], "AV-2026-000001");
     assert_eq!(totals(&note), ("1002.73", "200.55", "1203.28"));
-    assert_eq!(note["invoice_number"], "F-2026-000005");
+    assert_eq!(note["invoice_number"], "F-2026-000006");
     assert_eq!(note["invoice_issue_date"], "2026-05-01");
     assert_eq!(note["issue_date"], "2026-05-01");
     assert_eq!(note["tax_rate"], "20");
@@ -717,7 +718,7 @@ async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_not
     let res = app.post(&reissue, &app.support(), &json!({})).await;
     assert_eq!(res.status(), 201);
     let new: Value = res.json().await.unwrap();
-    assert_eq!(new["number"], "F-2026-000006");
+    assert_eq!(new["number"], "F-2026-000007");
     assert_eq!(new["status"], "issued");
     assert_eq!(new["period_start"], may["period_start"]);
     assert_eq!(new["total"], "1203.28");
@@ -726,7 +727,7 @@ async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_not
         new["lines"].as_array().unwrap().len(),
         may["lines"].as_array().unwrap().len()
     );
-    assert_eq!(new["replaces"]["number"], "F-2026-000005");
+    assert_eq!(new["replaces"]["number"], "F-2026-000006");
     assert_eq!(new["replaces"]["invoice_id"], id.as_str());
     // What the credited invoice billed is billed by the new one.
     let new_id = new["id"].as_str().unwrap();
@@ -762,7 +763,7 @@ async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_not
     assert_eq!(events(&app, "acc_demo", "invoice.reissued").await.len(), 1);
 }
 
-async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String {
+pub(crate) async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String {
     let res = app.get(path, &app.viewer(account)).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pdf");
@@ -791,7 +792,7 @@ async fn the_credit_note_pdf_and_html_reference_the_invoice_with_the_reason_line
     for expected in [
         "Avoir n° AV-2026-000001",
         "Date d'émission : 01/05/2026",
-        "Avoir sur la facture n° F-2026-000005 du 01/05/2026",
+        "Avoir sur la facture n° F-2026-000006 du 01/05/2026",
         "Motif : Licence résiliée",
         "Licence ADVANCED, mai 2026",
         "64,00 €",
@@ -824,7 +825,7 @@ async fn the_credit_note_pdf_and_html_reference_the_invoice_with_the_reason_line
         english.contains("Credit note no. AV-2026-000001"),
         "{english}"
     );
-    assert!(english.contains("Credit note for invoice no. F-2026-000005 of 2026-05-01"));
+    assert!(english.contains("Credit note for invoice no. F-2026-000006 of 2026-05-01"));
     assert!(english.contains("Reason: Licence résiliée"));
     assert!(english.contains("€76.80"));
     let other = app.create_billable_account("Other").await;
@@ -855,7 +856,7 @@ async fn the_credit_note_pdf_and_html_reference_the_invoice_with_the_reason_line
     )
     .await;
     assert!(
-        text.contains("Annule et remplace la facture n° F-2026-000005 du 01/05/2026"),
+        text.contains("Annule et remplace la facture n° F-2026-000006 du 01/05/2026"),
         "{text}"
     );
 }

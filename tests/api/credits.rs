@@ -63,6 +63,7 @@ fn event(id: &str, kind: &str, top_up: &Value) -> Value {
 async fn funded(app: &TestApp, balance: &str) -> String {
     let account = app.create_account("Acme").await;
     add_card(app, &account, &visa()).await;
+    app.verified_french_address(&account).await;
     let t = top_up(app, &account, balance).await;
     let (raw, header) = signed(
         &event(&format!("evt_fund_{account}"), "top_up.succeeded", &t),
@@ -86,6 +87,7 @@ async fn a_top_up_is_pending_until_the_signed_webhook_credits_it_once() {
         .await;
     assert_problem(res, 422, "payment_method_required").await;
     add_card(&app, &account, &visa()).await;
+    app.verified_french_address(&account).await;
     let t = top_up(&app, &account, "50.00").await;
     assert_eq!(t["status"], "pending");
     assert_eq!(t["amount"], "50.00");
@@ -134,6 +136,7 @@ async fn a_bad_signature_or_an_old_timestamp_is_401_and_changes_nothing() {
     let app = spawn_app().await;
     let account = app.create_account("Acme").await;
     add_card(&app, &account, &visa()).await;
+    app.verified_french_address(&account).await;
     let t = top_up(&app, &account, "20.00").await;
     let body = event("evt_x", "top_up.succeeded", &t);
     let now = START.unix_timestamp();
@@ -176,6 +179,7 @@ async fn a_failed_payment_credits_nothing_and_staff_can_settle_by_hand() {
     let app = spawn_app().await;
     let account = app.create_account("Acme").await;
     add_card(&app, &account, &visa()).await;
+    app.verified_french_address(&account).await;
     let failed = top_up(&app, &account, "30.00").await;
     let mut body = event("evt_f", "top_up.failed", &failed);
     body["data"]["failure_reason"] = json!("card_declined");
@@ -505,6 +509,7 @@ async fn a_new_event_about_a_settled_top_up_answers_applied_false_and_changes_no
     let app = spawn_app().await;
     let account = app.create_account("Acme").await;
     add_card(&app, &account, &visa()).await;
+    app.verified_french_address(&account).await;
     let t = top_up(&app, &account, "50.00").await;
     let mut acks = Vec::new();
     // Another event id each time: the replay guard does not see them.

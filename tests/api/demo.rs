@@ -165,6 +165,7 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
         let invoices = before[0]["data"].as_array().unwrap();
         let mut periods: Vec<(&str, &str, &str)> = invoices
             .iter()
+            .filter(|i| i["kind"] == "period")
             .map(|i| {
                 (
                     i["period_start"].as_str().unwrap(),
@@ -192,6 +193,14 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
         let mut numbers: Vec<&str> = periods.iter().map(|p| p.1).collect();
         numbers.dedup();
         assert_eq!(numbers.len(), 4);
+        // The top-up's acompte invoice: paid, dated today, numbered after them.
+        let advances: Vec<&Value> = invoices.iter().filter(|i| i["kind"] == "advance").collect();
+        assert_eq!(advances.len(), 1, "{now}");
+        assert_eq!(advances[0]["status"], "paid");
+        assert_eq!(advances[0]["total"], "120.00");
+        assert_eq!(advances[0]["issue_date"], now.date().to_string());
+        let last = numbers.iter().max().unwrap();
+        assert!(advances[0]["number"].as_str().unwrap() > *last, "{now}");
 
         // The upcoming invoice shows every kind of line.
         let upcoming = &before[1];

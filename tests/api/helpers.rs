@@ -439,6 +439,19 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A verified primary address in Paris: French VAT (20 %) on the
+    /// account's top-ups and invoices.
+    pub async fn verified_french_address(&self, account: &str) -> String {
+        self.add_verified_address(
+            account,
+            &serde_json::json!({
+                "company_name": "Acme SAS", "line1": "12 rue de la Paix",
+                "postal_code": "75002", "city": "Paris", "country": "FR"
+            }),
+        )
+        .await
+    }
+
     pub async fn audit_actions(&self, account: &str) -> Vec<String> {
         let res = self
             .get(

@@ -189,12 +189,13 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .unwrap();
     let first = bill(&app, "2026-05").await;
     assert_eq!(first["issued"].as_array().unwrap().len(), 1);
-    // The demo holds the invoices of January to April already.
-    assert_eq!(first["issued"][0]["number"], "F-2026-000005");
+    // The demo holds the invoices of January to April and its top-up's
+    // acompte already.
+    assert_eq!(first["issued"][0]["number"], "F-2026-000006");
     let again = bill(&app, "2026-05").await;
     assert_eq!(again["issued"], json!([]));
     assert_eq!(again["already_issued"], 1);
-    assert_eq!(numbers(&app).await, gapless(5));
+    assert_eq!(numbers(&app).await, gapless(6));
 
     let list: Value = app
         .get(
@@ -207,7 +208,7 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .unwrap();
     let invoice = &list["data"][0];
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    assert_eq!(invoice["number"], "F-2026-000005");
+    assert_eq!(invoice["number"], "F-2026-000006");
     assert_eq!(invoice["status"], "issued");
     assert_eq!(invoice["issue_date"], "2026-05-01");
     // The same lines; the issued ones have ids, the upcoming's are null.
@@ -261,7 +262,15 @@ async fn a_billing_run_issues_the_upcoming_invoice_once() {
         .json()
         .await
         .unwrap();
-    assert_eq!(filtered["data"], json!([]));
+    // April's and May's invoices are open: the one paid since April 1 is
+    // the demo top-up's acompte.
+    let paid: Vec<&str> = filtered["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(paid, ["advance"]);
     assert!(
         app.audit_actions("acc_demo")
             .await
@@ -566,13 +575,13 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         res.headers()["content-disposition"]
             .to_str()
             .unwrap()
-            .contains("F-2026-000005.pdf")
+            .contains("F-2026-000006.pdf")
     );
     let bytes = res.bytes().await.unwrap();
     let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for expected in [
-        "Facture n° F-2026-000005",
+        "Facture n° F-2026-000006",
         "Date d'émission : 01/05/2026",
         "Licence ADVANCED, mai 2026",
         "Licence ADVANCED au prorata à partir du 09/04/2026 (22 jours sur 30)",
@@ -601,7 +610,7 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
         .text()
         .await
         .unwrap();
-    assert!(english.contains("Invoice no. F-2026-000005"));
+    assert!(english.contains("Invoice no. F-2026-000006"));
     assert!(english.contains("€1,203.28"));
     assert!(english.contains("ADVANCED license, May 2026"));
     let other = app.create_billable_account("Other").await;
@@ -739,8 +748,10 @@ async fn the_demo_has_paid_invoices_up_to_march_and_an_open_april_one() {
         row("F-2026-000002", "paid", "2026-02-01", "325.20"),
         row("F-2026-000003", "paid", "2026-03-01", "325.20"),
         row("F-2026-000004", "issued", "2026-04-01", "599.51"),
+        // The demo's top-up of 100.00: its acompte, after the months'.
+        row("F-2026-000005", "paid", "2026-04-09", "120.00"),
     ];
-    // Newest first or oldest first, the four are these.
+    // Newest first or oldest first, the five are these.
     let mut sorted = summary.clone();
     sorted.sort();
     assert_eq!(sorted, expected);
@@ -772,7 +783,7 @@ async fn the_demo_has_paid_invoices_up_to_march_and_an_open_april_one() {
     );
     // Loading the demo again issues nothing more.
     demo_on_april_9(&app).await;
-    assert_eq!(numbers(&app).await, gapless(4));
+    assert_eq!(numbers(&app).await, gapless(5));
 }
 
 /// A Spanish address with a VAT number: reverse charge, 0 % and the mention.

@@ -364,7 +364,7 @@ async fn a_draft_counts_late_records_until_its_grace_period_ends_then_is_issued_
         lines(&issued),
         vec![line(
             "consumption",
-            "Out-of-plan consumption, April 2026 (2 calls and SMS not covered by credits)",
+            "Out-of-plan consumption, April 2026 (2 calls and SMS)",
             "3.50"
         )]
     );
@@ -386,7 +386,7 @@ async fn a_draft_counts_late_records_until_its_grace_period_ends_then_is_issued_
         lines(&upcoming),
         vec![line(
             "late_consumption",
-            "Out-of-plan consumption, April 2026 (late records: 1 call or SMS not covered by credits)",
+            "Out-of-plan consumption, April 2026 (late records: 1 call or SMS)",
             "0.40"
         )]
     );

@@ -217,7 +217,9 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
     );
 
     // May: 500 x 10,000.00 recurring, 500 x 46.93 of April's proration,
-    // April's billable consumption; 20 % VAT (no address yet).
+    // April's consumption in full; 20 % VAT (a French address). Under the
+    // totals, what the credits paid: the two acomptes (10,000.00 + 2,000.00
+    // each) and the staff's 100,000.00 at 20 %, without an acompte.
     let upcoming = ok(app
         .get(&format!("/v1/accounts/{account}/invoices/upcoming"), &admin)
         .await)
@@ -233,12 +235,32 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
         [
             ("license", "5000000.00"),
             ("license_proration", "23465.00"),
-            ("consumption", "149890000.00"),
+            ("consumption", "150010000.00"),
         ]
     );
-    assert_eq!(upcoming["subtotal"], "154913465.00");
-    assert_eq!(upcoming["tax_amount"], "30982693.00");
-    assert_eq!(upcoming["total"], "185896158.00");
+    assert_eq!(upcoming["subtotal"], "155033465.00");
+    assert_eq!(upcoming["tax_amount"], "31006693.00");
+    assert_eq!(upcoming["total"], "186040158.00");
+    let prepaid: Vec<(&str, &str)> = upcoming["prepaid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["amount_excluding_tax"].as_str().unwrap(),
+                p["amount_including_tax"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        prepaid,
+        [
+            ("10000.00", "12000.00"),
+            ("10000.00", "12000.00"),
+            ("100000.00", "120000.00")
+        ]
+    );
+    assert_eq!(upcoming["amount_due"], "185896158.00");
 
     app.clock.set(time::macros::datetime!(2026-05-01 10:00 UTC));
     let run = ok(app
@@ -255,8 +277,15 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
         .get(&format!("/v1/accounts/{account}/invoices"), &admin)
         .await)
     .await;
-    assert_eq!(invoices["data"][0]["total"], "185896158.00");
-    assert_eq!(invoices["data"][0]["subtotal"], "154913465.00");
+    let may = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "period")
+        .unwrap();
+    assert_eq!(may["total"], "186040158.00");
+    assert_eq!(may["subtotal"], "155033465.00");
+    assert_eq!(may["amount_due"], "185896158.00");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL=postgres://...` runs it on PostgreSQL.
 
 mod accounts;
+mod acompte;
 mod addresses;
 mod audit;
 mod auth;
@@ -31,6 +32,7 @@ mod plans;
 mod project;
 mod secrets;
 mod smtp;
+mod tax;
 mod users;
 mod validation;
 mod vies;

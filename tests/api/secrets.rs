@@ -136,6 +136,7 @@ async fn a_purge_forgets_webhook_events_past_their_replay_window_and_a_replay_in
         )
         .await;
     assert_eq!(res.status(), 201);
+    app.verified_french_address(&account).await;
     let top_up: Value = app
         .post(
             &format!("/v1/accounts/{account}/credits/top-ups"),

@@ -10,6 +10,12 @@ use utoipa::ToSchema;
 /// conclusive check is older asks VIES again before it is finalized.
 pub const FRESH_FOR: Duration = Duration::days(30);
 
+/// How long an automatic check waits after an attempt VIES did not answer:
+/// a finalizer passing every minute over held drafts would otherwise ask a
+/// member state's service that is down once a minute per draft (and VIES
+/// blocks callers that ask too often). Staff's own checks always ask.
+pub const RETRY_AFTER: Duration = Duration::minutes(15);
+
 /// The longest consultation number or error kept from VIES's answer.
 const MAX_TEXT: usize = 100;
 
@@ -149,6 +155,15 @@ impl VatCheck {
     /// conclusive result, or one older than [`FRESH_FOR`].
     pub fn is_stale(check: Option<&VatCheck>, now: OffsetDateTime) -> bool {
         check.is_none_or(|c| !c.is_conclusive() || now - c.checked_at > FRESH_FOR)
+    }
+
+    /// Whether an invoice asks VIES now: the check is stale, and the last
+    /// attempt (if any) is at least [`RETRY_AFTER`] old.
+    pub fn is_due(check: Option<&VatCheck>, now: OffsetDateTime) -> bool {
+        Self::is_stale(check, now)
+            && check
+                .and_then(|c| c.last_attempt_at)
+                .is_none_or(|at| now - at >= RETRY_AFTER)
     }
 }
 
@@ -482,6 +497,30 @@ mod tests {
         assert!(VatCheck::is_stale(Some(&unknown), NOW));
         let manual = VatCheck::manual(None, "Checked".into(), NOW - Duration::days(2));
         assert!(!VatCheck::is_stale(Some(&manual), NOW));
+    }
+
+    #[test]
+    fn an_invoice_asks_again_15_minutes_after_an_attempt_vies_did_not_answer() {
+        assert!(VatCheck::is_due(None, NOW));
+        let failed = VatCheck::after_vies(None, &unavailable("timeout"), NOW);
+        assert!(!VatCheck::is_due(
+            Some(&failed),
+            NOW + Duration::minutes(14)
+        ));
+        assert!(VatCheck::is_due(Some(&failed), NOW + Duration::minutes(15)));
+        // A stale valid result whose refresh failed: kept, asked again later.
+        let old = valid_at(NOW - Duration::days(40));
+        assert!(VatCheck::is_due(Some(&old), NOW));
+        let kept = VatCheck::after_vies(Some(&old), &unavailable("HTTP 500"), NOW);
+        assert!(!VatCheck::is_due(Some(&kept), NOW + Duration::minutes(1)));
+        assert!(VatCheck::is_due(Some(&kept), NOW + Duration::hours(1)));
+        // A fresh result is never asked about again.
+        let fresh = valid_at(NOW - Duration::days(1));
+        assert!(!VatCheck::is_due(Some(&fresh), NOW));
+        // A manual verification noted no attempt of its own.
+        let manual = VatCheck::manual(Some(&failed), "Checked".into(), NOW);
+        assert!(!VatCheck::is_due(Some(&manual), NOW + Duration::days(30)));
+        assert!(VatCheck::is_due(Some(&manual), NOW + Duration::days(31)));
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub fn unchecked(address: &BillingAddress, day: time::Date) -> Option<String> {
 /// Before an invoice relies on the address's VAT number (it decides
 /// reverse charge on `day`): when the last conclusive check is absent or
 /// older than 30 days, asks VIES again and stores the answer (VIES
-/// unavailable keeps the last result). Never call it inside a transaction.
+/// unavailable keeps the last result), unless VIES failed to answer less
+/// than 15 minutes ago. Never call it inside a transaction.
 pub async fn refresh(
     store: &Store,
     ctx: &Ctx,
@@ -114,7 +115,7 @@ pub async fn refresh(
     day: time::Date,
 ) -> Result<(), ApiError> {
     if !decides_reverse_charge(address, day)
-        || !VatCheck::is_stale(address.vat_check.as_ref(), ctx.now)
+        || !VatCheck::is_due(address.vat_check.as_ref(), ctx.now)
     {
         return Ok(());
     }

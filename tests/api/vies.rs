@@ -741,12 +741,18 @@ async fn a_timeout_with_no_earlier_check_holds_the_draft_until_staff_verify_the_
     let draft_id = held["invoice_id"].as_str().unwrap().to_owned();
 
     // Staff see the code and detail on the draft; their finalize is refused
-    // with the same code (after asking VIES once more).
+    // with the same code. VIES failed a minute ago: it is not asked again
+    // before 15 minutes.
     let draft = invoice(&app, &account, &draft_id).await;
     assert_eq!(draft["status"], "draft");
     assert_eq!(draft["hold"]["code"], "vat_number_unchecked");
     assert_eq!(draft["hold"]["detail"], held["detail"]);
     let finalize = format!("/v1/accounts/{account}/invoices/{draft_id}/finalize");
+    app.clock.set(MAY_1ST + time::Duration::minutes(1));
+    let res = call(&app, Method::POST, &finalize, &app.support(), None).await;
+    assert_problem(res, 409, "vat_number_unchecked").await;
+    assert_eq!(vies.received().len(), 2);
+    app.clock.set(MAY_1ST + time::Duration::minutes(20));
     let res = call(&app, Method::POST, &finalize, &app.support(), None).await;
     assert_problem(res, 409, "vat_number_unchecked").await;
     assert_eq!(vies.received().len(), 3);

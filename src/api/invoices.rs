@@ -379,7 +379,6 @@ pub struct AddressSnapshotDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HoldDto {
     /// The same code a staff finalize of it answers with.
-    #[schema(example = "billing_address_unverified")]
     pub code: Code,
     #[schema(
         example = "the account has no verified primary billing address: its VAT treatment cannot be decided (staff verify one, then the draft is issued)"

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
+use super::exchange::VatInEur;
 use super::ids::{AccountId, InvoiceId};
 use super::invoice::{LineKind, TaxTreatment};
 use super::money::{Currency, Money};
@@ -76,6 +77,10 @@ pub struct Snapshot {
     /// The fully credited invoice this one re-invoices (`POST .../reissue`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Replaced>,
+    /// A non-EUR invoice's VAT total in euros (CGI art. 289-IV), at the rate
+    /// of its issue date or the last one before; none in EUR or without VAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_in_eur: Option<VatInEur>,
 }
 
 /// The invoice a reissued invoice replaces, as printed on it.

@@ -59,6 +59,7 @@ fn as_document(n: &CreditNote) -> Invoice {
             payment_method: None,
             deductions: Vec::new(),
             replaces: None,
+            vat_in_eur: s.vat_in_eur,
         },
         paid_at: None,
         voided_at: None,

@@ -240,6 +240,13 @@ pub async fn issue(
     let year = issue_date.year();
     let n = tx.next_credit_note_number(year).await?;
     let number = credit_note::number(year, n);
+    let vat_in_eur = super::exchange_rates::credit_note_vat_in_eur(
+        tx,
+        computed.tax_amount,
+        issue_date,
+        invoice.snapshot.vat_in_eur,
+    )
+    .await?;
     let snapshot = CreditNoteSnapshot {
         seller: seller.clone(),
         account_name: invoice.snapshot.account_name.clone(),
@@ -251,6 +258,7 @@ pub async fn issue(
         lines: computed.lines,
         tax_treatment: invoice.snapshot.tax_treatment,
         tax_rate: invoice.snapshot.tax_rate.clone(),
+        vat_in_eur,
     };
     let row = CreditNoteRow {
         id: CreditNoteId::generate().to_string(),
@@ -590,6 +598,17 @@ pub async fn reissue(
     let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
     let covered = deducted > 0 && deducted >= total.minor();
     let issue_date = acc.timezone.date_at(ctx.now);
+    // Issued at once, so never held: without a rate it is refused.
+    snapshot.vat_in_eur =
+        match super::exchange_rates::vat_in_eur(&mut tx, tax_amount, issue_date).await? {
+            super::exchange_rates::VatStatement::RateMissing => {
+                return Err(ApiError::rule(
+                    Code::ExchangeRateMissing,
+                    super::exchange_rates::missing_detail(c, issue_date),
+                ));
+            }
+            statement => statement.stated(),
+        };
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
     let number = format!("F-{year:04}-{n:06}");

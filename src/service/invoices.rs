@@ -37,10 +37,11 @@ pub(super) async fn billing_address(
         .find(|a| a.primary && a.status == AddressStatus::Verified))
 }
 
-/// The catalog's prices on every date, read once per invoice.
-async fn price_list(tx: &mut Tx) -> Result<PriceList, ApiError> {
+/// The catalog's prices in `currency` on every date, read once per
+/// invoice: an invoice is priced in its account's currency only.
+async fn price_list(tx: &mut Tx, currency: Currency) -> Result<PriceList, ApiError> {
     let mut prices = PriceList::default();
-    for p in tx.dated_prices().await? {
+    for p in tx.dated_prices(currency).await? {
         let currency =
             Currency::parse(&p.currency).ok_or_else(|| ApiError::internal("plan currency"))?;
         prices.insert(
@@ -108,16 +109,20 @@ pub async fn compose_for(
     let prices = if groups.is_empty() {
         PriceList::default()
     } else {
-        price_list(tx).await?
+        price_list(tx, account.currency).await?
     };
     let mut items = Vec::with_capacity(groups.len());
     for g in groups {
-        let price_at_activation = prices.on(&g.plan_code, g.activation_date).ok_or_else(|| {
-            ApiError::internal(format!(
-                "no price of {} on {}",
-                g.plan_code, g.activation_date
-            ))
-        })?;
+        // Buying refuses a plan not priced in the account's currency
+        // (`plan_not_priced_in_currency`): a billed item without one is a bug.
+        let price_at_activation = prices
+            .on(&g.plan_code, account.currency, g.activation_date)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "no price of {} in {} on {}",
+                    g.plan_code, account.currency, g.activation_date
+                ))
+            })?;
         items.push(Item {
             quantity: u32::try_from(g.quantity).map_err(ApiError::internal)?,
             phone_number: g.phone_number,
@@ -218,6 +223,7 @@ pub(super) fn snapshot(
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),
         replaces: None,
+        vat_in_eur: None,
     }
 }
 
@@ -248,6 +254,10 @@ async fn draft_invoice(
     let issue_date = zone
         .date_at(ctx.now)
         .max(zone.date_at(draft.finalize_after));
+    // What it would state if it were issued on that day.
+    snapshot.vat_in_eur = super::exchange_rates::vat_in_eur(tx, c.tax_amount, issue_date)
+        .await?
+        .stated();
     Ok(Invoice {
         id: InvoiceId::from_trusted(draft.id.clone()),
         account_id: account.id.clone(),
@@ -282,6 +292,9 @@ pub struct Upcoming {
     pub payment_method: Option<PaymentMethod>,
     /// What the customer balance would deduct from it if issued now.
     pub deductions: Vec<crate::domain::issued::Deduction>,
+    /// Its VAT in euros at the last rate recorded on or before the issue
+    /// date, for an invoice in another currency.
+    pub vat_in_eur: Option<crate::domain::exchange::VatInEur>,
 }
 
 #[instrument(skip_all, fields(account = %account_id))]
@@ -323,6 +336,9 @@ pub async fn upcoming(
             .into_iter()
             .map(|(_, d)| d)
             .collect();
+    let vat_in_eur = super::exchange_rates::vat_in_eur(&mut tx, composition.tax_amount, issue_date)
+        .await?
+        .stated();
     Ok(Upcoming {
         account,
         composition,
@@ -331,6 +347,7 @@ pub async fn upcoming(
         issue_date,
         payment_method,
         deductions,
+        vat_in_eur,
     })
 }
 
@@ -631,8 +648,21 @@ pub async fn finalize(
         return Ok(Finalized::Discarded);
     }
     let issue_date = account.timezone.date_at(ctx.now);
+    // A non-EUR invoice states its VAT in euros (CGI art. 289-IV): without
+    // a rate of its currency on or before the issue date it is not issued.
+    let vat_in_eur =
+        match super::exchange_rates::vat_in_eur(&mut tx, c.tax_amount, issue_date).await? {
+            super::exchange_rates::VatStatement::RateMissing => {
+                return Err(ApiError::rule(
+                    Code::ExchangeRateMissing,
+                    super::exchange_rates::missing_detail(account.currency, issue_date),
+                ));
+            }
+            statement => statement.stated(),
+        };
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
+    snapshot.vat_in_eur = vat_in_eur;
     // The customer balance (credit notes, overpayments) is deducted from
     // the amount due, under the totals.
     let deductions =

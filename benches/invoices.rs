@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 use comptoir::auth::JwtKeys;
 use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
 use comptoir::domain::account::Timezone;
+use comptoir::domain::address::{AddressFields, AddressStatus, BillingAddress, Country};
 use comptoir::domain::contact::Email;
-use comptoir::domain::ids::{AccountId, LicenseId, PhoneNumberId};
+use comptoir::domain::ids::{AccountId, BillingAddressId, LicenseId, PhoneNumberId};
 use comptoir::domain::invoice::{Composition, Inputs, Item, MonthUsage, Period, compose};
 use comptoir::domain::money::{Currency, Money};
 use comptoir::domain::plan::PriceList;
@@ -175,12 +176,36 @@ async fn open_accounts(store: &Store, count: usize) -> Vec<AccountId> {
             currency: Currency::Eur,
             timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
         };
-        ids.push(
-            service::accounts::create(&mut tx, &ctx, new)
-                .await
-                .unwrap()
-                .id,
-        );
+        let id = service::accounts::create(&mut tx, &ctx, new)
+            .await
+            .unwrap()
+            .id;
+        // A verified primary address: without one a draft is held, not issued.
+        tx.save_address(&BillingAddress {
+            id: BillingAddressId::generate(),
+            account_id: id.clone(),
+            fields: AddressFields {
+                company_name: format!("Client {i:05} SAS"),
+                line1: "1 rue de la Paix".into(),
+                line2: None,
+                postal_code: "75002".into(),
+                city: "Paris".into(),
+                region: None,
+                country: Country::parse("FR").unwrap(),
+                vat_number: None,
+                siren: None,
+                e_invoicing_address: None,
+            },
+            status: AddressStatus::Verified,
+            primary: true,
+            rejection_reason: None,
+            revision: 1,
+            created_at: NOW,
+            updated_at: NOW,
+        })
+        .await
+        .unwrap();
+        ids.push(id);
     }
     tx.commit().await.unwrap();
     ids
@@ -465,8 +490,7 @@ fn expected(licenses: &[Seed], numbers: &[Seed], records: i64, billable_minor: i
         prices,
         consumption,
         charges: Vec::new(),
-        buyer_country: None,
-        buyer_vat_number: None,
+        tax: comptoir::domain::tax::Tax::provisional(),
     })
     .unwrap()
 }

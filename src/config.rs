@@ -242,6 +242,28 @@ impl Config {
                 .unwrap_or(default_seller.address),
             legal: get("COMPTOIR_SELLER_LEGAL").unwrap_or(default_seller.legal),
             vat_number: get("COMPTOIR_SELLER_VAT_NUMBER").unwrap_or(default_seller.vat_number),
+            siren: match get("COMPTOIR_SELLER_SIREN") {
+                Some(raw) => crate::domain::tax::parse_siren(&raw).ok_or_else(|| {
+                    err(
+                        "COMPTOIR_SELLER_SIREN",
+                        "must be a SIREN: 9 digits with a valid Luhn key",
+                    )
+                })?,
+                None => default_seller.siren,
+            },
+            e_invoicing_address: get("COMPTOIR_SELLER_E_INVOICING_ADDRESS")
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty()),
+            vat_on_debits: match get("COMPTOIR_SELLER_VAT_ON_DEBITS").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(err(
+                        "COMPTOIR_SELLER_VAT_ON_DEBITS",
+                        "must be true or false",
+                    ));
+                }
+            },
         };
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://comptoir.db".into()),

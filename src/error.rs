@@ -220,6 +220,9 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
+    /// The draft is held: the account has no verified primary billing
+    /// address, so its VAT treatment cannot be decided (staff verify one).
+    BillingAddressUnverified = ("billing_address_unverified", CONFLICT, "Billing address not verified"),
     /// The one-off charge is billed on an invoice: it can no longer be deleted.
     ChargeBilled = ("charge_billed", CONFLICT, "Charge already billed"),
     /// A credit note names a line that is not one of the invoice's.
@@ -436,6 +439,16 @@ impl ResponseError for ApiError {
             response.insert_header((header::CONNECTION, "close"));
         }
         response.json(self.problem())
+    }
+}
+
+impl From<crate::domain::issued::HoldReason> for Code {
+    fn from(reason: crate::domain::issued::HoldReason) -> Code {
+        use crate::domain::issued::HoldReason;
+        match reason {
+            HoldReason::BillingAddressUnverified => Code::BillingAddressUnverified,
+            HoldReason::ExchangeRateMissing => Code::ExchangeRateMissing,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::domain::address::{
     ChangeRequestStatus, Country, normalise_vat,
 };
 use crate::domain::ids::{BillingAddressId, ChangeRequestId, DocumentId};
+use crate::domain::tax::{is_french, parse_siren};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::service::addresses;
 
@@ -36,6 +37,12 @@ pub struct AddressFieldsDto {
     pub country: String,
     #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
+    /// The buyer's SIREN (French addresses): 9 digits, printed on invoices.
+    #[schema(example = "732829320")]
+    pub siren: Option<String>,
+    /// Where the buyer receives e-invoices (its directory address).
+    #[schema(example = "0225:732829320")]
+    pub e_invoicing_address: Option<String>,
 }
 
 impl From<AddressFields> for AddressFieldsDto {
@@ -49,6 +56,8 @@ impl From<AddressFields> for AddressFieldsDto {
             region: f.region,
             country: f.country.code().to_owned(),
             vat_number: f.vat_number,
+            siren: f.siren,
+            e_invoicing_address: f.e_invoicing_address,
         }
     }
 }
@@ -154,6 +163,8 @@ struct RawAddress<'a> {
     region: Option<&'a str>,
     country: &'a str,
     vat_number: Option<&'a str>,
+    siren: Option<&'a str>,
+    e_invoicing_address: Option<&'a str>,
 }
 
 /// An optional text: absent, empty or only spaces is none; otherwise a
@@ -228,8 +239,34 @@ impl RawAddress<'_> {
                 .flatten(),
             _ => None,
         };
+        let siren = v.check_opt(
+            "siren",
+            self.siren.map(str::trim).filter(|s| !s.is_empty()),
+            parse_siren,
+            "must be a SIREN: 9 digits with a valid key",
+        );
+        v.check(
+            "siren",
+            (siren.is_none() || country.is_none_or(|c| is_french(c, self.postal_code)))
+                .then_some(()),
+            "is only for French addresses (France and its overseas departments)",
+        );
+        let e_invoicing_address = v.check(
+            "e_invoicing_address",
+            optional(self.e_invoicing_address, 125),
+            "must be at most 125 characters",
+        );
         v.finish()?;
-        match (company_name, line1, line2, postal, city, region, country) {
+        match (
+            company_name,
+            line1,
+            line2,
+            postal,
+            city,
+            region,
+            country,
+            e_invoicing_address,
+        ) {
             (
                 Some(company_name),
                 Some(line1),
@@ -238,6 +275,7 @@ impl RawAddress<'_> {
                 Some(city),
                 Some(region),
                 Some(country),
+                Some(e_invoicing_address),
             ) => Ok(AddressFields {
                 company_name,
                 line1,
@@ -247,6 +285,8 @@ impl RawAddress<'_> {
                 region,
                 country,
                 vat_number: vat,
+                siren,
+                e_invoicing_address,
             }),
             _ => Err(ApiError::internal("address fields checked twice")),
         }
@@ -306,6 +346,18 @@ pub struct AddressRequest {
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20, example = "FR40303265045")]
     pub vat_number: Option<String>,
+    /// French addresses: the company's SIREN (9 digits, Luhn key checked).
+    #[validate(length(max = 11, message = "must be 9 digits"))]
+    #[schema(max_length = 11, example = "732829320")]
+    pub siren: Option<String>,
+    /// Where the company receives e-invoices (its directory address).
+    #[validate(length(max = 125, message = "must be at most 125 characters"))]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
+        max_length = 125,
+        example = "0225:732829320"
+    )]
+    pub e_invoicing_address: Option<String>,
 }
 
 impl AddressRequest {
@@ -319,6 +371,8 @@ impl AddressRequest {
             region: self.region.as_deref(),
             country: &self.country,
             vat_number: self.vat_number.as_deref(),
+            siren: self.siren.as_deref(),
+            e_invoicing_address: self.e_invoicing_address.as_deref(),
         }
     }
 }
@@ -375,6 +429,18 @@ pub struct ChangeRequestBody {
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20, example = "FR40303265045")]
     pub vat_number: Option<String>,
+    /// French addresses: the company's SIREN (9 digits, Luhn key checked).
+    #[validate(length(max = 11, message = "must be 9 digits"))]
+    #[schema(max_length = 11, example = "732829320")]
+    pub siren: Option<String>,
+    /// Where the company receives e-invoices (its directory address).
+    #[validate(length(max = 125, message = "must be at most 125 characters"))]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
+        max_length = 125,
+        example = "0225:732829320"
+    )]
+    pub e_invoicing_address: Option<String>,
     /// A document of this account (e.g. the new Kbis).
     #[validate(length(min = 1, max = 100, message = "must be a document id"))]
     #[schema(min_length = 1, max_length = 100, example = "doc_0193c0ffee")]
@@ -432,6 +498,18 @@ pub struct UpdateAddressRequest {
     #[validate(length(max = 20, message = "must be at most 20 characters"))]
     #[schema(max_length = 20, example = "FR40303265045")]
     pub vat_number: Option<String>,
+    /// French addresses: the company's SIREN (9 digits, Luhn key checked).
+    #[validate(length(max = 11, message = "must be 9 digits"))]
+    #[schema(max_length = 11, example = "732829320")]
+    pub siren: Option<String>,
+    /// Where the company receives e-invoices (its directory address).
+    #[validate(length(max = 125, message = "must be at most 125 characters"))]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]*$",
+        max_length = 125,
+        example = "0225:732829320"
+    )]
+    pub e_invoicing_address: Option<String>,
 }
 
 /// Why staff refuse.
@@ -568,6 +646,11 @@ pub async fn update(
                 .vat_number
                 .as_deref()
                 .or(current.vat_number.as_deref()),
+            siren: patch.siren.as_deref().or(current.siren.as_deref()),
+            e_invoicing_address: patch
+                .e_invoicing_address
+                .as_deref()
+                .or(current.e_invoicing_address.as_deref()),
         }
         .parse()
     })
@@ -719,6 +802,8 @@ pub async fn request_change(
         region: b.region.as_deref(),
         country: &b.country,
         vat_number: b.vat_number.as_deref(),
+        siren: b.siren.as_deref(),
+        e_invoicing_address: b.e_invoicing_address.as_deref(),
     }
     .parse()?;
     let document = match &b.document_id {

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
-use crate::domain::issued::{Invoice, InvoiceStatus};
+use crate::domain::issued::{Hold, Invoice, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
@@ -124,6 +124,12 @@ pub struct UpcomingInvoiceDto {
     /// The legal mention printed on the invoice (reverse charge, outside the EU).
     #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
+    /// The buyer's territory the VAT treatment was decided from.
+    #[schema(example = "FR")]
+    pub tax_territory: Option<String>,
+    /// Why it could not be issued now (no verified billing address...):
+    /// null when it could.
+    pub hold: Option<HoldDto>,
     #[schema(example = "200.55")]
     pub tax_amount: String,
     #[schema(example = "1203.28")]
@@ -150,7 +156,7 @@ pub struct UpcomingInvoiceDto {
 fn totals(c: &Composition) -> (String, String, String, String) {
     (
         c.subtotal.amount(),
-        c.tax.rate().normalize().to_string(),
+        c.tax.rate.normalize().to_string(),
         c.tax_amount.amount(),
         c.total.amount(),
     )
@@ -189,8 +195,10 @@ pub async fn upcoming(
             .collect(),
         subtotal,
         tax_rate,
-        tax_treatment: c.tax,
-        tax_mention: c.tax.mention().map(|(_, en)| en.to_owned()),
+        tax_treatment: c.tax.treatment,
+        tax_mention: c.tax.mention().map(|m| m.en),
+        tax_territory: Some(c.tax.territory.clone()),
+        hold: u.hold.map(HoldDto::from),
         tax_amount,
         total,
         currency: u.account.currency,
@@ -247,8 +255,17 @@ pub struct InvoiceDto {
     #[schema(example = "20")]
     pub tax_rate: String,
     pub tax_treatment: TaxTreatment,
+    /// The legal VAT mention it prints (in English; the French one is on
+    /// the PDF).
     #[schema(example = json!(null))]
     pub tax_mention: Option<String>,
+    /// The buyer's territory the VAT treatment was decided from (`FR`,
+    /// `MC`, `RE`, `DE`...); null on invoices issued before it was kept.
+    #[schema(example = "FR")]
+    pub tax_territory: Option<String>,
+    /// A draft that cannot be finalized yet: why, and what to do. Null
+    /// otherwise.
+    pub hold: Option<HoldDto>,
     #[schema(example = "200.55")]
     pub tax_amount: String,
     #[schema(example = "1203.28")]
@@ -346,12 +363,40 @@ pub struct AddressSnapshotDto {
     pub country: String,
     #[schema(example = "FR40303265045")]
     pub vat_number: Option<String>,
+    /// French buyers: the SIREN printed on the invoice.
+    #[schema(example = "303265045")]
+    pub siren: Option<String>,
+    /// Where the buyer receives e-invoices.
+    #[schema(example = json!(null))]
+    pub e_invoicing_address: Option<String>,
+}
+
+/// Why a draft is not finalized yet.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HoldDto {
+    /// The same code a staff finalize of it answers with.
+    #[schema(example = "billing_address_unverified")]
+    pub code: Code,
+    #[schema(
+        example = "the account has no verified primary billing address: its VAT treatment cannot be decided (staff verify one, then the draft is issued)"
+    )]
+    pub detail: String,
+}
+
+impl From<Hold> for HoldDto {
+    fn from(h: Hold) -> Self {
+        HoldDto {
+            code: h.reason.into(),
+            detail: h.detail,
+        }
+    }
 }
 
 impl From<Invoice> for InvoiceDto {
     fn from(i: Invoice) -> Self {
         let s = i.snapshot;
         let money = |minor| Money::from_minor(minor, i.currency).amount();
+        let tax_mention = s.mention().map(|m| m.en);
         InvoiceDto {
             id: i.id.to_string(),
             number: i.number,
@@ -380,7 +425,9 @@ impl From<Invoice> for InvoiceDto {
             subtotal: i.subtotal.amount(),
             tax_rate: s.tax_rate,
             tax_treatment: s.tax_treatment,
-            tax_mention: s.tax_treatment.mention().map(|(_, en)| en.to_owned()),
+            tax_mention,
+            tax_territory: s.tax_territory.clone(),
+            hold: i.hold.map(HoldDto::from),
             tax_amount: i.tax.amount(),
             total: i.total.amount(),
             currency: i.currency,
@@ -393,6 +440,8 @@ impl From<Invoice> for InvoiceDto {
                 region: b.region,
                 country: b.country,
                 vat_number: b.vat_number,
+                siren: b.siren,
+                e_invoicing_address: b.e_invoicing_address,
             }),
             payment_method: s.payment_method.map(MaskedPaymentMethodDto::from_masked),
             paid_at: i.paid_at,
@@ -534,6 +583,16 @@ pub struct SkippedDto {
     pub code: String,
 }
 
+/// A draft a run could not finalize: it stays a draft until what `code`
+/// says is resolved (the finalizer then issues it).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HeldDto {
+    pub account_id: String,
+    pub invoice_id: String,
+    #[serde(flatten)]
+    pub hold: HoldDto,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FailedDto {
     pub account_id: String,
@@ -555,6 +614,9 @@ pub struct BillingRunDto {
     /// Accounts skipped: the period's 1st has not begun in their timezone
     /// yet (run again later: nothing is made twice).
     pub skipped: Vec<SkippedDto>,
+    /// Drafts that could not be finalized (no verified billing address...),
+    /// with why: they stay drafts.
+    pub held: Vec<HeldDto>,
     /// Accounts with nothing to bill.
     pub nothing_to_bill: usize,
     /// Accounts whose invoice could not be issued; the run went on.
@@ -633,6 +695,15 @@ pub fn run_dto(period: Period, r: RunReport) -> BillingRunDto {
                 code: Code::PeriodNotStarted.as_str().to_owned(),
             })
             .collect(),
+        held: r
+            .held
+            .into_iter()
+            .map(|(account, id, hold)| HeldDto {
+                account_id: account.to_string(),
+                invoice_id: id.to_string(),
+                hold: hold.into(),
+            })
+            .collect(),
         nothing_to_bill: r.nothing_to_bill,
         failed: r
             .failed
@@ -658,7 +729,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
     responses(
         (status = 200, description = "The invoice, issued", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; a held draft's hold code (exchange_rate_missing: no rate of its currency on or before today)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn finalize(
     state: web::Data<AppState>,

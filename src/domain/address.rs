@@ -162,6 +162,10 @@ pub struct AddressFields {
     pub region: Option<String>,
     pub country: Country,
     pub vat_number: Option<String>,
+    /// French addresses: the company's SIREN (9 digits, Luhn key).
+    pub siren: Option<String>,
+    /// Where the company receives e-invoices (its directory address).
+    pub e_invoicing_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,7 +40,8 @@ pub struct Credited {
 pub struct Creditable<'a> {
     pub currency: Currency,
     pub lines: &'a [SnapshotLine],
-    pub tax: TaxTreatment,
+    /// The invoice's VAT rate, in percent.
+    pub tax_rate: Decimal,
     pub subtotal: Money,
     pub tax_amount: Money,
     pub total: Money,
@@ -285,7 +286,7 @@ impl Creditable<'_> {
             let rounded = Money::round(
                 subtotal
                     .to_decimal()
-                    .checked_mul(self.tax.rate())
+                    .checked_mul(self.tax_rate)
                     .ok_or(MoneyError::Overflow)?
                     / Decimal::from(100),
                 self.currency,
@@ -357,6 +358,13 @@ pub struct CreditNoteSnapshot {
     pub tax_treatment: TaxTreatment,
     /// In percent.
     pub tax_rate: String,
+    /// The invoice's VAT mention (credit notes issued before it was kept:
+    /// the treatment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_mention: Option<super::tax::Mention>,
+    /// The invoice's category of operation (printed when it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_category: Option<super::issued::OperationCategory>,
     /// A non-EUR credit note's VAT total in euros (CGI art. 289-IV): at the
     /// rate of its issue date or the last one before, else its invoice's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -459,7 +467,7 @@ mod tests {
         let mut c = Creditable {
             currency: EUR,
             lines,
-            tax: TaxTreatment::FrenchVat,
+            tax_rate: Decimal::from(20),
             subtotal,
             tax_amount,
             total: subtotal.checked_add(tax_amount).unwrap(),
@@ -689,7 +697,7 @@ mod tests {
     fn reverse_charge_credit_notes_carry_no_vat() {
         let lines = may();
         let mut c = creditable(&lines, &[]);
-        c.tax = TaxTreatment::ReverseCharge;
+        c.tax_rate = Decimal::ZERO;
         c.tax_amount = eur(0);
         c.total = c.subtotal;
         let one = c.partial(&[by_quantity(0, 1.0)]).unwrap();

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 use utoipa::ToSchema;
 
-use super::address::Country;
 use super::money::{Currency, Money, MoneyError};
 use super::plan::PriceList;
 use super::proration::{prepaid_period, prorate, times};
+use super::tax::Tax;
+pub use super::tax::TaxTreatment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -172,8 +173,8 @@ pub struct Inputs {
     /// oldest first: M-1's, and late records of earlier months.
     pub consumption: Vec<MonthUsage>,
     pub charges: Vec<Charge>,
-    pub buyer_country: Option<Country>,
-    pub buyer_vat_number: Option<String>,
+    /// The VAT that applies (`tax::decide`, from the buyer's address).
+    pub tax: Tax,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,63 +209,13 @@ pub enum ComposeError {
     },
 }
 
-/// How VAT applies to the buyer (SPEC.md section 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaxTreatment {
-    /// French VAT at 20 %: a French address, an EU address without a VAT
-    /// number, or no billing address yet.
-    FrenchVat,
-    /// 0 %, reverse charge: an EU address outside France with a VAT number.
-    ReverseCharge,
-    /// 0 %: a buyer outside the EU (services taxed where the buyer is).
-    OutsideEu,
-}
-
-impl TaxTreatment {
-    pub fn of(country: Option<Country>, vat_number: Option<&str>) -> Self {
-        match country {
-            Some(c)
-                if c.code() != "FR" && c.is_eu() && vat_number.is_some_and(|v| !v.is_empty()) =>
-            {
-                TaxTreatment::ReverseCharge
-            }
-            Some(c) if !c.is_eu() => TaxTreatment::OutsideEu,
-            _ => TaxTreatment::FrenchVat,
-        }
-    }
-
-    /// The rate in percent.
-    pub fn rate(self) -> Decimal {
-        match self {
-            TaxTreatment::FrenchVat => Decimal::from(20),
-            TaxTreatment::ReverseCharge | TaxTreatment::OutsideEu => Decimal::ZERO,
-        }
-    }
-
-    /// The legal mention the invoice must carry, in French and English.
-    pub fn mention(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            TaxTreatment::FrenchVat => None,
-            TaxTreatment::ReverseCharge => Some((
-                "Autoliquidation : TVA due par le preneur (article 283-2 du CGI, article 196 de la directive 2006/112/CE).",
-                "Reverse charge: VAT to be accounted for by the recipient (Article 196 of Council Directive 2006/112/EC).",
-            )),
-            TaxTreatment::OutsideEu => Some((
-                "TVA non applicable, article 259-1 du CGI.",
-                "VAT not applicable, article 259-1 of the French General Tax Code.",
-            )),
-        }
-    }
-}
-
 /// A composed invoice: lines and totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Composition {
     pub period: Period,
     pub lines: Vec<Line>,
     pub subtotal: Money,
-    pub tax: TaxTreatment,
+    pub tax: Tax,
     pub tax_amount: Money,
     pub total: Money,
 }
@@ -491,11 +442,11 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
     }
 
     let subtotal = Money::sum(inputs.currency, lines.iter().map(|l| l.amount))?;
-    let tax = TaxTreatment::of(inputs.buyer_country, inputs.buyer_vat_number.as_deref());
+    let tax = inputs.tax.clone();
     let tax_amount = Money::round(
         subtotal
             .to_decimal()
-            .checked_mul(tax.rate())
+            .checked_mul(tax.rate)
             .ok_or(MoneyError::Overflow)?
             / Decimal::from(100),
         inputs.currency,
@@ -576,8 +527,7 @@ mod tests {
             prices: prices(),
             consumption: Vec::new(),
             charges: Vec::new(),
-            buyer_country: Country::parse("FR"),
-            buyer_vat_number: Some("FR40303265045".into()),
+            tax: Tax::provisional(),
         }
     }
 
@@ -644,7 +594,7 @@ mod tests {
             ]
         );
         assert_eq!(c.subtotal.amount(), "1002.73");
-        assert_eq!(c.tax, TaxTreatment::FrenchVat);
+        assert_eq!(c.tax.treatment, TaxTreatment::FrenchVat);
         assert_eq!(c.tax_amount.amount(), "200.55");
         assert_eq!(c.total.amount(), "1203.28");
         assert!(
@@ -655,40 +605,41 @@ mod tests {
     }
 
     #[test]
-    fn vat_follows_the_buyers_address() {
+    fn vat_is_the_decided_rate_on_the_subtotal_rounded_once() {
+        use crate::domain::address::Country;
+        use crate::domain::tax::{Buyer, decide};
+        // 1002.73 HT: 20 % = 200.546 -> 200.55; 19 % = 190.5187 -> 190.52;
+        // 8.5 % = 85.23205 -> 85.23; 25.5 % = 255.69615 -> 255.70; 0 %.
         let cases = [
+            ("FR", "75002", false, TaxTreatment::FrenchVat, "200.55"),
+            ("DE", "10115", true, TaxTreatment::ReverseCharge, "0.00"),
+            ("DE", "10115", false, TaxTreatment::EuOss, "190.52"),
             (
-                Some("FR"),
-                Some("FR40303265045"),
-                TaxTreatment::FrenchVat,
-                "200.55",
+                "RE",
+                "97400",
+                false,
+                TaxTreatment::FrenchOverseasVat,
+                "85.23",
             ),
-            (
-                Some("DE"),
-                Some("DE123456789"),
-                TaxTreatment::ReverseCharge,
-                "0.00",
-            ),
-            (Some("DE"), None, TaxTreatment::FrenchVat, "200.55"),
-            (Some("CH"), None, TaxTreatment::OutsideEu, "0.00"),
-            (None, None, TaxTreatment::FrenchVat, "200.55"),
+            ("FI", "00100", false, TaxTreatment::EuOss, "255.70"),
+            ("CH", "1201", false, TaxTreatment::OutsideEu, "0.00"),
         ];
-        for (country, vat, treatment, tax) in cases {
+        for (country, postal, valid, treatment, tax) in cases {
             let mut inputs = april();
-            inputs.buyer_country = country.and_then(Country::parse);
-            inputs.buyer_vat_number = vat.map(str::to_owned);
+            inputs.tax = decide(
+                Buyer {
+                    country: Country::parse(country).unwrap(),
+                    postal_code: postal,
+                    vat_number_valid: valid,
+                },
+                date!(2026 - 05 - 01),
+            );
             let c = compose(&inputs).unwrap();
-            assert_eq!(c.tax, treatment, "{country:?} {vat:?}");
-            assert_eq!(c.tax_amount.amount(), tax, "{country:?} {vat:?}");
+            assert_eq!(c.subtotal.amount(), "1002.73");
+            assert_eq!(c.tax.treatment, treatment, "{country}");
+            assert_eq!(c.tax_amount.amount(), tax, "{country}");
             assert_eq!(c.total.minor(), c.subtotal.minor() + c.tax_amount.minor());
         }
-        assert!(
-            TaxTreatment::ReverseCharge
-                .mention()
-                .unwrap()
-                .0
-                .contains("Autoliquidation")
-        );
     }
 
     #[test]
@@ -793,8 +744,7 @@ mod tests {
             prices: prices(),
             consumption: Vec::new(),
             charges: Vec::new(),
-            buyer_country: Country::parse("US"),
-            buyer_vat_number: None,
+            tax: Tax::provisional(),
         };
         // ADVANCED has an EUR price only: no USD line is made from it.
         assert_eq!(

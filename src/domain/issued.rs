@@ -11,6 +11,7 @@ use super::ids::{AccountId, InvoiceId};
 use super::invoice::{LineKind, TaxTreatment};
 use super::money::{Currency, Money};
 use super::seller::Seller;
+use super::tax::Mention;
 
 /// Where an issued invoice stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -67,6 +68,19 @@ pub struct Snapshot {
     pub tax_treatment: TaxTreatment,
     /// In percent.
     pub tax_rate: String,
+    /// The buyer's territory the treatment was decided from (`FR`, `MC`,
+    /// `RE`, `DE`...); absent on invoices issued before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_territory: Option<String>,
+    /// The VAT mention printed, as it was worded on the issue date (older
+    /// invoices: the treatment's mention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_mention: Option<Mention>,
+    /// The category of the operation, a mandatory mention since the
+    /// e-invoicing reform: always services here. Absent on invoices issued
+    /// before it was printed (they stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_category: Option<OperationCategory>,
     pub buyer: Option<AddressFieldsSnapshot>,
     /// The masked default payment method, debited on the issue date.
     pub payment_method: Option<String>,
@@ -81,6 +95,14 @@ pub struct Snapshot {
     /// of its issue date or the last one before; none in EUR or without VAT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vat_in_eur: Option<VatInEur>,
+}
+
+/// What an invoice sells (French CTC categories: goods, services, both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationCategory {
+    /// "Prestations de services": telephony licenses, numbers, usage.
+    Services,
 }
 
 /// The invoice a reissued invoice replaces, as printed on it.
@@ -133,6 +155,10 @@ pub struct AddressFieldsSnapshot {
     pub region: Option<String>,
     pub country: String,
     pub vat_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siren: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_invoicing_address: Option<String>,
 }
 
 /// An invoice, read back: issued, or a draft composed now.
@@ -157,6 +183,37 @@ pub struct Invoice {
     pub void_reason: Option<String>,
     /// Payments, failed debits and the amounts paid and due.
     pub settlement: super::invoice_payment::Settlement,
+    /// A draft that cannot be finalized yet, and why.
+    pub hold: Option<Hold>,
+}
+
+impl Snapshot {
+    /// The VAT mention this invoice prints.
+    pub fn mention(&self) -> Option<Mention> {
+        self.tax_mention
+            .clone()
+            .or_else(|| self.tax_treatment.mention())
+    }
+}
+
+/// Why a draft is held: it is not finalized (no number) until this is
+/// resolved; the finalizer tries again every pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldReason {
+    /// No verified primary billing address: the VAT treatment and the
+    /// buyer's mentions cannot be decided.
+    BillingAddressUnverified,
+    /// A non-EUR invoice with VAT, and no exchange rate of its currency on
+    /// or before its issue date: its VAT cannot be stated in euros (CGI
+    /// art. 289-IV).
+    ExchangeRateMissing,
+}
+
+/// A held draft: the reason and what staff should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub reason: HoldReason,
+    pub detail: String,
 }
 
 #[cfg(test)]

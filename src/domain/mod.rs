@@ -22,4 +22,5 @@ pub mod plan;
 pub mod proration;
 pub mod role;
 pub mod seller;
+pub mod tax;
 pub mod user;

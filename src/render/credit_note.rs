@@ -55,6 +55,9 @@ fn as_document(n: &CreditNote) -> Invoice {
                 .collect(),
             tax_treatment: s.tax_treatment,
             tax_rate: s.tax_rate.clone(),
+            tax_territory: None,
+            tax_mention: s.tax_mention.clone(),
+            operation_category: s.operation_category,
             buyer: s.buyer.clone(),
             payment_method: None,
             deductions: Vec::new(),
@@ -65,6 +68,7 @@ fn as_document(n: &CreditNote) -> Invoice {
         voided_at: None,
         void_reason: None,
         settlement: Settlement::unpaid(Money::zero(n.currency), false),
+        hold: None,
     }
 }
 

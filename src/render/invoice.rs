@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::pdf::{A4_HEIGHT, A4_WIDTH, Face, PdfWriter};
 use super::{Lang, country_name, escape_html, human_money};
-use crate::domain::invoice::{LineKind, TaxTreatment};
-use crate::domain::issued::{Invoice, InvoiceStatus, SnapshotLine};
+use crate::domain::invoice::LineKind;
+use crate::domain::issued::{Invoice, InvoiceStatus, OperationCategory, SnapshotLine};
 use crate::domain::money::Money;
 
 struct Texts {
@@ -17,6 +17,7 @@ struct Texts {
     period: &'static str,
     billed_to: &'static str,
     vat_number: &'static str,
+    e_invoicing: &'static str,
     columns: [&'static str; 4],
     subtotal: &'static str,
     vat: &'static str,
@@ -100,6 +101,7 @@ fn texts(lang: Lang) -> &'static Texts {
         period: "Période",
         billed_to: "Facturé à",
         vat_number: "N° TVA",
+        e_invoicing: "Adresse de facturation électronique :",
         columns: ["Désignation", "Quantité", "Prix unitaire HT", "Montant HT"],
         subtotal: "Total HT",
         vat: "TVA",
@@ -119,6 +121,7 @@ fn texts(lang: Lang) -> &'static Texts {
         period: "Period",
         billed_to: "Billed to",
         vat_number: "VAT no.",
+        e_invoicing: "E-invoicing address:",
         columns: [
             "Description",
             "Quantity",
@@ -228,9 +231,45 @@ fn describe(l: &SnapshotLine, invoice: &Invoice, lang: Lang) -> String {
     }
 }
 
-fn mention(t: TaxTreatment, lang: Lang) -> Option<&'static str> {
-    t.mention()
-        .map(|(fr, en)| if lang == Lang::Fr { fr } else { en })
+/// The legal mentions under the totals: the VAT mention (as worded on the
+/// issue date), the category of the operation and the VAT-on-debits option.
+fn legal_mentions(invoice: &Invoice, lang: Lang) -> Vec<String> {
+    let s = &invoice.snapshot;
+    let mut out = Vec::new();
+    if let Some(m) = s.mention() {
+        out.push(if lang == Lang::Fr { m.fr } else { m.en });
+    }
+    if s.operation_category == Some(OperationCategory::Services) {
+        out.push(
+            match lang {
+                Lang::Fr => "Catégorie de l'opération : prestations de services.",
+                Lang::En => "Category of the operation: services (prestations de services).",
+            }
+            .to_owned(),
+        );
+        if s.seller.vat_on_debits {
+            out.push(
+                match lang {
+                    Lang::Fr => "Option pour le paiement de la taxe d'après les débits.",
+                    Lang::En => {
+                        "The seller has opted to pay VAT on debits (option pour le paiement de la taxe d'après les débits)."
+                    }
+                }
+                .to_owned(),
+            );
+        }
+    }
+    out
+}
+
+/// `912 345 675`: a SIREN as it is usually printed.
+fn spaced_siren(siren: &str) -> String {
+    siren
+        .as_bytes()
+        .chunks(3)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A non-EUR document's VAT total in euros (CGI art. 289-IV), with the
@@ -282,6 +321,12 @@ fn seller_lines(invoice: &Invoice, lang: Lang) -> Vec<String> {
     let mut out = vec![seller.name.clone()];
     out.extend(seller.address.iter().cloned());
     out.push(format!("{} {}", texts(lang).vat_number, seller.vat_number));
+    if !seller.siren.is_empty() {
+        out.push(format!("SIREN {}", spaced_siren(&seller.siren)));
+    }
+    if let Some(a) = &seller.e_invoicing_address {
+        out.push(format!("{} {a}", texts(lang).e_invoicing));
+    }
     out
 }
 
@@ -303,6 +348,12 @@ fn buyer_lines(invoice: &Invoice, lang: Lang) -> Vec<String> {
         ));
         if let Some(v) = &b.vat_number {
             out.push(format!("{} {v}", t.vat_number));
+        }
+        if let Some(siren) = &b.siren {
+            out.push(format!("SIREN {}", spaced_siren(siren)));
+        }
+        if let Some(a) = &b.e_invoicing_address {
+            out.push(format!("{} {a}", t.e_invoicing));
         }
     }
     out
@@ -461,8 +512,8 @@ pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framin
     if let Some(line) = vat_in_eur_line(invoice, lang) {
         let _ = writeln!(out, "<p>{}</p>", escape_html(&line));
     }
-    if let Some(m) = mention(s.tax_treatment, lang) {
-        let _ = writeln!(out, "<p>{}</p>", escape_html(m));
+    for m in legal_mentions(invoice, lang) {
+        let _ = writeln!(out, "<p>{}</p>", escape_html(&m));
     }
     match framing {
         Some(f) => {
@@ -778,8 +829,8 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
     if let Some(line) = vat_in_eur_line(invoice, lang) {
         notes.push((line, 9.0));
     }
-    if let Some(m) = mention(s.tax_treatment, lang) {
-        notes.push((m.to_owned(), 9.0));
+    for m in legal_mentions(invoice, lang) {
+        notes.push((m, 9.0));
     }
     match framing {
         Some(f) => notes.push((f.closing.clone(), 9.0)),
@@ -919,8 +970,11 @@ mod tests {
                 period_start: date!(2026 - 05 - 01),
                 period_end: date!(2026 - 05 - 31),
                 lines,
-                tax_treatment: TaxTreatment::ReverseCharge,
+                tax_treatment: crate::domain::tax::TaxTreatment::ReverseCharge,
                 tax_rate: "0".into(),
+                tax_territory: Some("ES".into()),
+                tax_mention: crate::domain::tax::TaxTreatment::ReverseCharge.mention(),
+                operation_category: Some(OperationCategory::Services),
                 buyer: Some(AddressFieldsSnapshot {
                     company_name:
                         "Compañía Internacional de Telecomunicaciones Avanzadas del Mediterráneo SL"
@@ -934,6 +988,8 @@ mod tests {
                     region: None,
                     country: "ES".into(),
                     vat_number: Some("ESA12345674".into()),
+                    siren: None,
+                    e_invoicing_address: Some("0088:8412345678901".into()),
                 }),
                 payment_method: Some("Visa **** 4242".into()),
                 deductions: Vec::new(),
@@ -944,6 +1000,7 @@ mod tests {
             voided_at: None,
             void_reason: None,
             settlement: crate::domain::invoice_payment::Settlement::unpaid(eur(subtotal), false),
+            hold: None,
         }
     }
 

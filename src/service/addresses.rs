@@ -20,6 +20,7 @@ fn fields_summary(f: &AddressFields) -> serde_json::Value {
         "company_name": f.company_name, "line1": f.line1, "line2": f.line2,
         "postal_code": f.postal_code, "city": f.city, "region": f.region,
         "country": f.country.code(), "vat_number": f.vat_number,
+        "siren": f.siren, "e_invoicing_address": f.e_invoicing_address,
     })
 }
 

@@ -148,7 +148,11 @@ fn creditable<'a>(
     Ok(Creditable {
         currency: c,
         lines: &invoice.snapshot.lines,
-        tax: invoice.snapshot.tax_treatment,
+        tax_rate: invoice
+            .snapshot
+            .tax_rate
+            .parse()
+            .map_err(ApiError::internal)?,
         subtotal: invoice.subtotal,
         tax_amount: invoice.tax,
         total: invoice.total,
@@ -258,6 +262,8 @@ pub async fn issue(
         lines: computed.lines,
         tax_treatment: invoice.snapshot.tax_treatment,
         tax_rate: invoice.snapshot.tax_rate.clone(),
+        tax_mention: invoice.snapshot.mention(),
+        operation_category: invoice.snapshot.operation_category,
         vat_in_eur,
     };
     let row = CreditNoteRow {
@@ -503,7 +509,7 @@ pub async fn reissue(
     account: &Authorized,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
-    use crate::domain::invoice::{Composition, Line, Period, TaxTreatment};
+    use crate::domain::invoice::{Composition, Line, Period};
     use crate::domain::issued::Replaced;
     use crate::render::Lang;
     use crate::store::invoices::InvoiceRow;
@@ -539,12 +545,13 @@ pub async fn reissue(
     let period = Period::parse(&old.period)
         .ok_or_else(|| ApiError::internal(format!("invoice period {}", old.period)))?;
     let address = super::invoices::billing_address(&mut tx, account).await?;
-    let tax = TaxTreatment::of(
-        address.as_ref().map(|a| a.fields.country),
-        address
-            .as_ref()
-            .and_then(|a| a.fields.vat_number.as_deref()),
-    );
+    let issue_date = acc.timezone.date_at(ctx.now);
+    let tax = super::invoices::tax_for(address.as_ref(), issue_date).ok_or_else(|| {
+        ApiError::rule(
+            Code::BillingAddressUnverified,
+            "the account has no verified primary billing address: its VAT cannot be decided",
+        )
+    })?;
     let c = old.currency;
     let lines: Vec<Line> = old
         .snapshot
@@ -568,7 +575,7 @@ pub async fn reissue(
     let tax_amount = Money::round(
         subtotal
             .to_decimal()
-            .checked_mul(tax.rate())
+            .checked_mul(tax.rate)
             .ok_or_else(|| ApiError::internal("tax overflow"))?
             / rust_decimal::Decimal::from(100),
         c,
@@ -597,7 +604,6 @@ pub async fn reissue(
     });
     let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
     let covered = deducted > 0 && deducted >= total.minor();
-    let issue_date = acc.timezone.date_at(ctx.now);
     // Issued at once, so never held: without a rate it is refused.
     snapshot.vat_in_eur =
         match super::exchange_rates::vat_in_eur(&mut tx, tax_amount, issue_date).await? {

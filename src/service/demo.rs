@@ -242,6 +242,8 @@ async fn addresses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiE
         region: Some("Île-de-France".into()),
         country: Country::parse("FR").expect("FR"),
         vat_number: Some("FR40303265045".into()),
+        siren: Some("303265045".into()),
+        e_invoicing_address: Some("0225:303265045".into()),
     };
     let madrid = AddressFields {
         company_name: "Demo Telecom Iberia SL".into(),
@@ -252,6 +254,8 @@ async fn addresses(store: &Store, ctx: &Ctx, id: &Authorized) -> Result<(), ApiE
         region: None,
         country: Country::parse("ES").expect("ES"),
         vat_number: Some("ESA12345674".into()),
+        siren: None,
+        e_invoicing_address: None,
     };
     let mut tx = store.begin_write().await?;
     let french = super::addresses::create(&mut tx, ctx, id, paris).await?;

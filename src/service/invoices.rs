@@ -4,20 +4,24 @@
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
+use super::exchange_rates::{self, VatStatement};
 use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::{AddressStatus, BillingAddress};
+use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{
-    AddressFieldsSnapshot, Invoice, InvoiceStatus, Snapshot, SnapshotLine,
+    AddressFieldsSnapshot, Hold, HoldReason, Invoice, InvoiceStatus, OperationCategory, Snapshot,
+    SnapshotLine,
 };
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::plan::PriceList;
 use crate::domain::role::Need;
 use crate::domain::seller::Seller;
+use crate::domain::tax::{self, Buyer, Tax};
 use crate::error::{ApiError, Code};
 use crate::render::Lang;
 use crate::store::invoices::{DraftRow, InvoiceRow};
@@ -35,6 +39,22 @@ pub(super) async fn billing_address(
         .items
         .into_iter()
         .find(|a| a.primary && a.status == AddressStatus::Verified))
+}
+
+/// The one rule for the VAT of an account's invoice issued on `day`
+/// (SPEC.md section 10): decided from its verified primary billing address
+/// ([`billing_address`]); none without one.
+pub(super) fn tax_for(address: Option<&BillingAddress>, day: Date) -> Option<Tax> {
+    address.map(|a| {
+        tax::decide(
+            Buyer {
+                country: a.fields.country,
+                postal_code: &a.fields.postal_code,
+                vat_number_valid: a.fields.vat_number.is_some(),
+            },
+            day,
+        )
+    })
 }
 
 /// The catalog's prices in `currency` on every date, read once per
@@ -97,13 +117,21 @@ pub struct Composed {
     pub address: Option<BillingAddress>,
     /// The one-off charges it bills.
     pub charge_ids: Vec<String>,
+    /// Why it cannot be finalized now, if it cannot.
+    pub hold: Option<Hold>,
+    /// For an invoice in another currency than EUR with VAT: its VAT in
+    /// euros at the rate of `issue_date` or the last one before; none
+    /// without a rate (it is then held) or while its VAT is provisional.
+    pub vat_in_eur: Option<VatInEur>,
 }
 
-/// Composes the invoice of `period` for `account` from what is stored now.
+/// Composes the invoice of `period` for `account` from what is stored now,
+/// as it would be issued on `issue_date` (the VAT rates in force then).
 pub async fn compose_for(
     tx: &mut Tx,
     account: &Account,
     period: Period,
+    issue_date: Date,
 ) -> Result<Composed, ApiError> {
     let groups = tx.billable_groups(&account.id, period.start()).await?;
     let prices = if groups.is_empty() {
@@ -138,6 +166,13 @@ pub async fn compose_for(
     let consumption = unbilled_usage(tx, account, period).await?;
     let (charges, charge_ids) = unbilled_charges(tx, account).await?;
     let address = billing_address(tx, &account.id).await?;
+    let decided = tax_for(address.as_ref(), issue_date);
+    let hold = decided.is_none().then(|| Hold {
+        reason: HoldReason::BillingAddressUnverified,
+        detail: "the account has no verified primary billing address: its VAT treatment \
+                 cannot be decided (staff verify one, then the draft is issued)"
+            .into(),
+    });
     let inputs = Inputs {
         period,
         currency: account.currency,
@@ -145,14 +180,31 @@ pub async fn compose_for(
         prices,
         consumption,
         charges,
-        buyer_country: address.as_ref().map(|a| a.fields.country),
-        buyer_vat_number: address.as_ref().and_then(|a| a.fields.vat_number.clone()),
+        // Shown until an address is verified; never issued so.
+        tax: decided.unwrap_or_else(Tax::provisional),
     };
     let composition = compose(&inputs).map_err(ApiError::internal)?;
+    // A non-EUR invoice states its VAT in euros (CGI art. 289-IV): without a
+    // rate of its currency on or before the issue date it is not issued.
+    let (vat_in_eur, hold) = match hold {
+        Some(hold) => (None, Some(hold)),
+        None => match exchange_rates::vat_in_eur(tx, composition.tax_amount, issue_date).await? {
+            VatStatement::RateMissing => (
+                None,
+                Some(Hold {
+                    reason: HoldReason::ExchangeRateMissing,
+                    detail: exchange_rates::missing_detail(account.currency, issue_date),
+                }),
+            ),
+            statement => (statement.stated(), None),
+        },
+    };
     Ok(Composed {
         composition,
         address,
         charge_ids,
+        hold,
+        vat_in_eur,
     })
 }
 
@@ -208,8 +260,11 @@ pub(super) fn snapshot(
                 service_end: l.service_end,
             })
             .collect(),
-        tax_treatment: c.tax,
-        tax_rate: c.tax.rate().normalize().to_string(),
+        tax_treatment: c.tax.treatment,
+        tax_rate: c.tax.rate.normalize().to_string(),
+        tax_territory: Some(c.tax.territory.clone()),
+        tax_mention: c.tax.mention(),
+        operation_category: Some(OperationCategory::Services),
         buyer: address.map(|a| AddressFieldsSnapshot {
             company_name: a.fields.company_name,
             line1: a.fields.line1,
@@ -219,6 +274,8 @@ pub(super) fn snapshot(
             region: a.fields.region,
             country: a.fields.country.code().to_owned(),
             vat_number: a.fields.vat_number,
+            siren: a.fields.siren,
+            e_invoicing_address: a.fields.e_invoicing_address,
         }),
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),
@@ -237,27 +294,27 @@ async fn draft_invoice(
 ) -> Result<Invoice, ApiError> {
     let period = Period::parse(&draft.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", draft.period)))?;
+    let zone = &account.timezone;
+    let issue_date = zone
+        .date_at(ctx.now)
+        .max(zone.date_at(draft.finalize_after));
     let Composed {
         composition: c,
         address,
+        hold,
+        vat_in_eur,
         ..
-    } = compose_for(tx, account, period).await?;
+    } = compose_for(tx, account, period, issue_date).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
+    // What it would state if it were issued on its issue date.
+    snapshot.vat_in_eur = vat_in_eur;
     // What the balance would deduct if it were finalized now.
     snapshot.deductions = super::invoice_payments::planned_deductions(tx, &account.id, c.total)
         .await?
         .into_iter()
         .map(|(_, d)| d)
         .collect();
-    let zone = &account.timezone;
-    let issue_date = zone
-        .date_at(ctx.now)
-        .max(zone.date_at(draft.finalize_after));
-    // What it would state if it were issued on that day.
-    snapshot.vat_in_eur = super::exchange_rates::vat_in_eur(tx, c.tax_amount, issue_date)
-        .await?
-        .stated();
     Ok(Invoice {
         id: InvoiceId::from_trusted(draft.id.clone()),
         account_id: account.id.clone(),
@@ -274,6 +331,7 @@ async fn draft_invoice(
         voided_at: None,
         void_reason: None,
         settlement: Settlement::unpaid(c.total, false),
+        hold,
     })
 }
 
@@ -294,7 +352,9 @@ pub struct Upcoming {
     pub deductions: Vec<crate::domain::issued::Deduction>,
     /// Its VAT in euros at the last rate recorded on or before the issue
     /// date, for an invoice in another currency.
-    pub vat_in_eur: Option<crate::domain::exchange::VatInEur>,
+    pub vat_in_eur: Option<VatInEur>,
+    /// Why it could not be issued now, if it could not.
+    pub hold: Option<Hold>,
 }
 
 #[instrument(skip_all, fields(account = %account_id))]
@@ -327,8 +387,10 @@ pub async fn upcoming(
     let Composed {
         composition,
         address,
+        hold,
+        vat_in_eur,
         ..
-    } = compose_for(&mut tx, &account, period).await?;
+    } = compose_for(&mut tx, &account, period, issue_date).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
     let deductions =
         super::invoice_payments::planned_deductions(&mut tx, account_id, composition.total)
@@ -336,9 +398,6 @@ pub async fn upcoming(
             .into_iter()
             .map(|(_, d)| d)
             .collect();
-    let vat_in_eur = super::exchange_rates::vat_in_eur(&mut tx, composition.tax_amount, issue_date)
-        .await?
-        .stated();
     Ok(Upcoming {
         account,
         composition,
@@ -348,6 +407,7 @@ pub async fn upcoming(
         payment_method,
         deductions,
         vat_in_eur,
+        hold,
     })
 }
 
@@ -377,6 +437,7 @@ impl TryFrom<InvoiceRow> for Invoice {
             void_reason: r.void_reason,
             // What was paid is read by `invoice_payments::attach`.
             settlement: Settlement::unpaid(total, status == InvoiceStatus::Void),
+            hold: None,
         })
     }
 }
@@ -409,6 +470,11 @@ pub enum Outcome {
     NothingToBill,
     /// The period's 1st has not begun in the account's timezone.
     NotStarted,
+    /// A draft that cannot be finalized yet, and why.
+    Held {
+        invoice_id: InvoiceId,
+        hold: Hold,
+    },
 }
 
 /// What a billing run did.
@@ -422,6 +488,8 @@ pub struct RunReport {
     pub nothing_to_bill: usize,
     /// Accounts skipped: the period's 1st has not begun in their timezone.
     pub not_started: Vec<AccountId>,
+    /// Drafts that could not be finalized, and why.
+    pub held: Vec<(AccountId, InvoiceId, Hold)>,
     /// Accounts whose invoice could not be made, with why; the run went on.
     pub failed: Vec<(AccountId, String)>,
 }
@@ -472,6 +540,7 @@ pub async fn run(
             Ok(Outcome::AlreadyDrafted { .. }) => report.already_drafted += 1,
             Ok(Outcome::NothingToBill) => report.nothing_to_bill += 1,
             Ok(Outcome::NotStarted) => report.not_started.push(account),
+            Ok(Outcome::Held { invoice_id, hold }) => report.held.push((account, invoice_id, hold)),
             // The database went away: the rest would fail the same way.
             // What was issued stays issued; running again issues the rest.
             Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
@@ -508,6 +577,7 @@ pub async fn bill(
                     invoice_id,
                 }),
                 Finalized::Discarded | Finalized::Gone => Ok(Outcome::NothingToBill),
+                Finalized::Held(hold) => Ok(Outcome::Held { invoice_id, hold }),
             }
         }
         other => Ok(other),
@@ -537,7 +607,8 @@ async fn draft(
             due: d.finalize_after <= ctx.now,
         });
     }
-    let composed = compose_for(&mut tx, &account, period).await?;
+    let today = account.timezone.date_at(ctx.now);
+    let composed = compose_for(&mut tx, &account, period, today).await?;
     if composed.composition.lines.is_empty() {
         return Ok(Outcome::NothingToBill);
     }
@@ -593,6 +664,8 @@ pub enum Finalized {
     Discarded,
     /// It was finalized or discarded by someone else meanwhile.
     Gone,
+    /// It cannot be finalized yet: it stays a draft.
+    Held(Hold),
 }
 
 /// Finalizes a draft in one transaction: its number from the sequence of
@@ -623,11 +696,14 @@ pub async fn finalize(
     let account = super::load_account(&mut tx, &account_id).await?;
     let period = Period::parse(&d.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?;
+    let issue_date = account.timezone.date_at(ctx.now);
     let Composed {
         composition: c,
         address,
         charge_ids,
-    } = compose_for(&mut tx, &account, period).await?;
+        hold,
+        vat_in_eur,
+    } = compose_for(&mut tx, &account, period, issue_date).await?;
     if c.lines.is_empty() {
         if empty == Empty::Refuse {
             return Err(ApiError::rule(
@@ -647,19 +723,9 @@ pub async fn finalize(
         tx.commit().await?;
         return Ok(Finalized::Discarded);
     }
-    let issue_date = account.timezone.date_at(ctx.now);
-    // A non-EUR invoice states its VAT in euros (CGI art. 289-IV): without
-    // a rate of its currency on or before the issue date it is not issued.
-    let vat_in_eur =
-        match super::exchange_rates::vat_in_eur(&mut tx, c.tax_amount, issue_date).await? {
-            super::exchange_rates::VatStatement::RateMissing => {
-                return Err(ApiError::rule(
-                    Code::ExchangeRateMissing,
-                    super::exchange_rates::missing_detail(account.currency, issue_date),
-                ));
-            }
-            statement => statement.stated(),
-        };
+    if let Some(hold) = hold {
+        return Ok(Finalized::Held(hold));
+    }
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
     snapshot.vat_in_eur = vat_in_eur;
@@ -784,6 +850,7 @@ pub async fn finalize_by_staff(
         Finalized::Issued(invoice) => Ok(*invoice),
         // Finalized by the finalizer meanwhile: it is what staff asked for.
         Finalized::Gone | Finalized::Discarded => get(store, ctx, seller, account_id, id).await,
+        Finalized::Held(hold) => Err(ApiError::rule(hold.reason.into(), hold.detail)),
     }
 }
 
@@ -792,6 +859,8 @@ pub async fn finalize_by_staff(
 pub struct FinalizeReport {
     pub issued: Vec<String>,
     pub discarded: usize,
+    /// Drafts that cannot be finalized yet, with the code saying why.
+    pub held: Vec<(String, &'static str)>,
     pub failed: Vec<(String, String)>,
 }
 
@@ -825,6 +894,12 @@ pub async fn finalize_due(
                 Ok(Finalized::Issued(i)) => report.issued.push(i.number.unwrap_or_default()),
                 Ok(Finalized::Discarded) => report.discarded += 1,
                 Ok(Finalized::Gone) => {}
+                Ok(Finalized::Held(hold)) => {
+                    report
+                        .held
+                        .push((d.id.clone(), Code::from(hold.reason).as_str()));
+                    failed.insert(d.id);
+                }
                 Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
                 Err(e) => {
                     tracing::error!(draft = %d.id, code = e.code().as_str(), cause = %e.cause(), "draft not finalized");
@@ -850,6 +925,7 @@ pub async fn finalizer(
                 tracing::info!(
                     issued = r.issued.len(),
                     discarded = r.discarded,
+                    held = r.held.len(),
                     failed = r.failed.len(),
                     "drafts finalized"
                 );

@@ -21,6 +21,8 @@ struct FieldsRow {
     region: Option<String>,
     country: String,
     vat_number: Option<String>,
+    siren: Option<String>,
+    e_invoicing_address: Option<String>,
 }
 
 impl TryFrom<FieldsRow> for AddressFields {
@@ -36,11 +38,14 @@ impl TryFrom<FieldsRow> for AddressFields {
             region: r.region,
             country: Country::parse(&r.country).ok_or_else(|| corrupt("country"))?,
             vat_number: r.vat_number,
+            siren: r.siren,
+            e_invoicing_address: r.e_invoicing_address,
         })
     }
 }
 
-const FIELDS: &str = "company_name, line1, line2, postal_code, city, region, country, vat_number";
+const FIELDS: &str = "company_name, line1, line2, postal_code, city, region, country, vat_number, \
+                      siren, e_invoicing_address";
 
 #[derive(sqlx::FromRow)]
 struct AddressRow {
@@ -152,9 +157,10 @@ impl Tx {
         execute!(self, sqlx::query(
             "INSERT INTO billing_addresses (id, account_id, company_name, line1, line2, postal_code, \
              city, region, country, vat_number, status, is_primary, rejection_reason, revision, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             created_at, updated_at, siren, e_invoicing_address) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (id) DO UPDATE SET company_name = excluded.company_name, \
+             siren = excluded.siren, e_invoicing_address = excluded.e_invoicing_address, \
              line1 = excluded.line1, line2 = excluded.line2, postal_code = excluded.postal_code, \
              city = excluded.city, region = excluded.region, country = excluded.country, \
              vat_number = excluded.vat_number, status = excluded.status, \
@@ -176,7 +182,9 @@ impl Tx {
         .bind(&a.rejection_reason)
         .bind(a.revision)
         .bind(a.created_at)
-        .bind(a.updated_at))?;
+        .bind(a.updated_at)
+        .bind(&f.siren)
+        .bind(&f.e_invoicing_address))?;
         Ok(())
     }
 
@@ -295,7 +303,8 @@ impl Tx {
             sqlx::query(
                 "INSERT INTO billing_address_revisions (address_id, revision, company_name, line1, \
              line2, postal_code, city, region, country, vat_number, changed_by, change_request_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             created_at, siren, e_invoicing_address) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(address.id.as_str())
             .bind(address.revision)
@@ -310,6 +319,8 @@ impl Tx {
             .bind(changed_by)
             .bind(change_request.map(|c| c.as_str()))
             .bind(address.updated_at)
+            .bind(&f.siren)
+            .bind(&f.e_invoicing_address)
         )?;
         Ok(())
     }
@@ -341,8 +352,9 @@ impl Tx {
         execute!(self, sqlx::query(
             "INSERT INTO billing_address_change_requests (id, account_id, address_id, company_name, \
              line1, line2, postal_code, city, region, country, vat_number, document_id, status, \
-             reason, requested_by, decided_by, created_at, decided_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             reason, requested_by, decided_by, created_at, decided_at, siren, e_invoicing_address) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
              decided_by = excluded.decided_by, decided_at = excluded.decided_at",
         )
@@ -363,7 +375,9 @@ impl Tx {
         .bind(&r.requested_by)
         .bind(&r.decided_by)
         .bind(r.created_at)
-        .bind(r.decided_at))?;
+        .bind(r.decided_at)
+        .bind(&f.siren)
+        .bind(&f.e_invoicing_address))?;
         Ok(())
     }
 

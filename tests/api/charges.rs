@@ -108,7 +108,7 @@ async fn account_with_an_invoice(app: &TestApp) -> (String, String) {
 #[tokio::test]
 async fn staff_add_a_charge_that_the_accounts_admins_and_viewers_read() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let charge = create(&app, &account, &porting()).await;
     assert!(id(&charge).starts_with("chg_"), "{charge}");
     assert_eq!(
@@ -139,7 +139,7 @@ async fn staff_add_a_charge_that_the_accounts_admins_and_viewers_read() {
 #[tokio::test]
 async fn a_description_is_trimmed_and_amounts_are_written_with_the_currency_digits() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let charge = create(
         &app,
         &account,
@@ -163,7 +163,7 @@ async fn a_description_is_trimmed_and_amounts_are_written_with_the_currency_digi
 #[tokio::test]
 async fn the_unit_amount_is_more_than_zero_and_at_most_10000() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let body = |unit: &str, quantity: u32| json!({"description": "Frais de portage", "unit_amount": unit, "quantity": quantity});
     // The largest charge: 10,000.00 x 10,000.
     let largest = create(&app, &account, &body("10000.00", 10_000)).await;
@@ -216,7 +216,7 @@ async fn the_unit_amount_is_more_than_zero_and_at_most_10000() {
 #[tokio::test]
 async fn a_body_with_every_field_wrong_names_every_field_and_stores_nothing() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let post = |body: Value| {
         let app = &app;
         let path = charges_path(&account);
@@ -263,7 +263,7 @@ async fn a_body_with_every_field_wrong_names_every_field_and_stores_nothing() {
 #[tokio::test]
 async fn only_staff_add_or_delete_charges_and_integrations_cannot_read_them() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let charge = create(&app, &account, &porting()).await;
     let integration = app.token(Role::Integration, Some(&account));
     for token in [
@@ -304,8 +304,8 @@ async fn only_staff_add_or_delete_charges_and_integrations_cannot_read_them() {
 #[tokio::test]
 async fn another_accounts_users_get_404_and_change_nothing() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
-    let other = app.create_account("Other").await;
+    let account = app.create_billable_account("Acme").await;
+    let other = app.create_billable_account("Other").await;
     let charge = create(&app, &account, &porting()).await;
     for token in [app.admin(&other), app.viewer(&other)] {
         for path in [charges_path(&account), charge_path(&account, id(&charge))] {
@@ -345,7 +345,7 @@ async fn another_accounts_users_get_404_and_change_nothing() {
 #[tokio::test]
 async fn charges_are_listed_oldest_first_page_by_page() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let mut ids = Vec::new();
     for i in 1..=5 {
         let body =
@@ -409,7 +409,7 @@ async fn charges_are_listed_oldest_first_page_by_page() {
 #[tokio::test]
 async fn staff_delete_an_unbilled_charge_once() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let charge = create(&app, &account, &porting()).await;
     let kept = create(&app, &account, &porting()).await;
     let res = delete(&app, &account, id(&charge), &app.support()).await;
@@ -492,7 +492,7 @@ async fn a_billed_charge_cannot_be_deleted_and_lists_show_what_is_billed() {
 async fn the_invoice_code_reads_the_unbilled_charges_oldest_first_and_bills_each_once() {
     let app = spawn_app().await;
     let (account, invoice) = account_with_an_invoice(&app).await;
-    let other = app.create_account("Other").await;
+    let other = app.create_billable_account("Other").await;
     let theirs = create(&app, &other, &porting()).await;
     let mut ids = Vec::new();
     for i in 1..=3 {
@@ -559,7 +559,7 @@ async fn the_invoice_code_reads_the_unbilled_charges_oldest_first_and_bills_each
 #[tokio::test]
 async fn the_same_idempotency_key_replays_the_charge_and_another_body_is_refused() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let send = |body: Value| {
         let app = &app;
         let path = charges_path(&account);
@@ -599,7 +599,7 @@ async fn the_same_idempotency_key_replays_the_charge_and_another_body_is_refused
 #[tokio::test]
 async fn concurrent_deletes_of_a_charge_give_one_204_the_rest_404_and_one_event() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let token = app.support();
     // Five charges, each deleted five times at once.
     let mut ids = Vec::new();

@@ -21,7 +21,7 @@ use crate::payments::{add_card, visa};
 
 /// An account with a card, ready to buy.
 async fn buyer(app: &TestApp) -> String {
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     assert_eq!(add_card(app, &account, &visa()).await.status(), 201);
     account
 }
@@ -662,7 +662,7 @@ async fn distinct_invoice_paid_events_at_once_pay_it_once_and_are_all_acknowledg
 #[tokio::test]
 async fn concurrent_deletes_of_a_user_give_one_204_the_rest_404_and_one_event() {
     let app = spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     let token = app.admin(&account);
     // Ten users, each deleted five times at once: fifty racing requests.
     let mut users = Vec::new();

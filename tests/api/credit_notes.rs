@@ -633,7 +633,7 @@ async fn only_staff_issue_credit_notes_and_every_reader_of_invoices_reads_them()
 async fn another_accounts_credit_notes_are_404_and_change_nothing() {
     let app = spawn_app().await;
     let (a, inv_a) = issued_invoice(&app, "Acme").await;
-    let b = app.create_account("Bravo").await;
+    let b = app.create_billable_account("Bravo").await;
     let note = credited(&app, &a, &inv_a, &json!({"reason": "Geste"})).await;
     let id = note["id"].as_str().unwrap();
     assert_problem(
@@ -827,7 +827,7 @@ async fn the_credit_note_pdf_and_html_reference_the_invoice_with_the_reason_line
     assert!(english.contains("Credit note for invoice no. F-2026-000005 of 2026-05-01"));
     assert!(english.contains("Reason: Licence résiliée"));
     assert!(english.contains("€76.80"));
-    let other = app.create_account("Other").await;
+    let other = app.create_billable_account("Other").await;
     assert_problem(
         app.get(&format!("{base}/pdf"), &app.admin(&other)).await,
         404,

@@ -547,6 +547,95 @@ async fn a_draft_shows_the_vat_in_euros_it_would_state_and_is_issued_at_the_rate
     );
 }
 
+async fn finalize_due(app: &TestApp) -> comptoir::service::invoices::FinalizeReport {
+    let ctx = comptoir::service::Ctx::system("test-finalizer", app.clock.now());
+    comptoir::service::invoices::finalize_due(
+        &app.store,
+        &ctx,
+        &comptoir::domain::seller::Seller::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_rate_the_draft_is_held_with_exchange_rate_missing_and_issued_once_staff_record_one()
+ {
+    let app = spawn_app().await;
+    let account = usd_account_with_a_smart_license(&app).await;
+    // A rate of another currency does not count.
+    app.clock.set(datetime!(2026-05-01 08:00 UTC));
+    assert_eq!(
+        put_rate(&app, "GBP", "2026-04-30", "0.85513")
+            .await
+            .status(),
+        200
+    );
+    let report = run(&app, "2026-05", &account).await;
+    assert_eq!(report["issued"], json!([]), "{report}");
+    let held = &report["held"][0];
+    assert_eq!(held["account_id"], account.as_str());
+    assert_eq!(held["code"], "exchange_rate_missing");
+    let detail = held["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("USD") && detail.contains("2026-05-01"),
+        "{detail}"
+    );
+    let id = held["invoice_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/accounts/{account}/invoices/{id}");
+    let draft = json_of(app.get(&path, &app.viewer(&account)).await).await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["hold"]["code"], "exchange_rate_missing");
+    assert_eq!(draft["vat_in_eur"], Value::Null);
+    assert_eq!(draft["tax_amount"], "12.80");
+    let upcoming = json_of(
+        app.get(
+            &format!("/v1/accounts/{account}/invoices/upcoming"),
+            &app.admin(&account),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(upcoming["hold"]["code"], "exchange_rate_missing");
+    assert_eq!(upcoming["vat_in_eur"], Value::Null);
+    // Staff cannot force it, and the finalizer leaves it waiting.
+    let res = app
+        .request(
+            Method::POST,
+            &format!("{path}/finalize"),
+            Some(&app.support()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 409, "exchange_rate_missing").await;
+    let pass = finalize_due(&app).await;
+    assert_eq!(pass.issued, Vec::<String>::new());
+    assert_eq!(pass.held, [(id.clone(), "exchange_rate_missing")]);
+    // A rate of a day after the issue date does not count either.
+    app.clock.set(datetime!(2026-05-02 08:00 UTC));
+    assert_eq!(
+        put_rate(&app, "USD", "2026-05-02", "1.2").await.status(),
+        200
+    );
+    app.clock.set(datetime!(2026-05-01 09:00 UTC));
+    assert_eq!(finalize_due(&app).await.issued, Vec::<String>::new());
+    // Staff record April 30's rate: the next pass issues it, stating it.
+    assert_eq!(
+        put_rate(&app, "USD", "2026-04-30", "1.0523").await.status(),
+        200
+    );
+    let pass = finalize_due(&app).await;
+    assert_eq!(pass.issued, ["F-2026-000001"]);
+    let issued = json_of(app.get(&path, &app.admin(&account)).await).await;
+    assert_eq!(issued["status"], "issued");
+    assert_eq!(issued["hold"], Value::Null);
+    assert_eq!(
+        issued["vat_in_eur"],
+        json!({"amount": "12.16", "rate": "1.0523", "rate_date": "2026-04-30"})
+    );
+}
+
 #[tokio::test]
 async fn a_credit_note_of_a_usd_invoice_states_its_vat_in_euros_at_the_rate_of_its_own_day() {
     let app = spawn_app().await;

@@ -152,7 +152,7 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
     assert_eq!(sink.received().len(), 2);
 
     // Another account's invoice emails are 404; integrations cannot read them.
-    let b = app.create_account("B").await;
+    let b = app.create_billable_account("B").await;
     let res = app
         .get(
             &format!("/v1/accounts/{b}/invoices/{invoice}/emails"),

@@ -980,6 +980,31 @@ async fn seed_run_accounts(store: &Store) -> Vec<Seeded> {
         )
         .await
         .unwrap();
+        // A verified primary address: without one a draft is held, not issued.
+        tx.save_address(&comptoir::domain::address::BillingAddress {
+            id: comptoir::domain::ids::BillingAddressId::generate(),
+            account_id: account.id.clone(),
+            fields: comptoir::domain::address::AddressFields {
+                company_name: format!("Client {i:04} SAS"),
+                line1: "1 rue de la Paix".into(),
+                line2: None,
+                postal_code: "75002".into(),
+                city: "Paris".into(),
+                region: None,
+                country: comptoir::domain::address::Country::parse("FR").unwrap(),
+                vat_number: None,
+                siren: None,
+                e_invoicing_address: None,
+            },
+            status: comptoir::domain::address::AddressStatus::Verified,
+            primary: true,
+            rejection_reason: None,
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
         let advanced = if i % 10 == 9 { 0 } else { 1 + (i % 3) as u32 };
         let smart = advanced > 0 && i.is_multiple_of(2);
         let mut licenses = Vec::new();

@@ -383,6 +383,43 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Opens an account with a verified primary billing address in Paris
+    /// (French VAT at 20 %): what its invoices need to be issued.
+    pub async fn create_billable_account(&self, name: &str) -> String {
+        let account = self.create_account(name).await;
+        self.add_verified_address(
+            &account,
+            &serde_json::json!({"company_name": format!("{name} SAS"), "line1": "1 rue de la Paix",
+                                "postal_code": "75002", "city": "Paris", "country": "FR"}),
+        )
+        .await;
+        account
+    }
+
+    /// Adds `fields` as an address of `account`, verified by staff, and
+    /// returns its id (the account's first address is its primary one).
+    pub async fn add_verified_address(&self, account: &str, fields: &Value) -> String {
+        let res = self
+            .post(
+                &format!("/v1/accounts/{account}/billing-addresses"),
+                &self.admin(account),
+                fields,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{fields}");
+        let body: Value = res.json().await.unwrap();
+        let id = body["id"].as_str().unwrap().to_owned();
+        let res = self
+            .post(
+                &format!("/v1/accounts/{account}/billing-addresses/{id}/verify"),
+                &self.support(),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert!(res.status().is_success(), "verify: {}", res.status());
+        id
+    }
+
     /// Adds a user to `account` as its admin and returns the user's id.
     pub async fn create_user(&self, account: &str, name: &str, email: &str) -> String {
         let res = self

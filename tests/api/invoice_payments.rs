@@ -18,7 +18,7 @@ pub(crate) const BILLED_AT: OffsetDateTime = datetime!(2026-05-02 08:00 UTC);
 /// An account with 100.00 of April calls not covered by credits, and its
 /// May invoice issued: 120.00 with VAT. Returns the account and invoice ids.
 pub(crate) async fn issued_invoice(app: &TestApp, name: &str) -> (String, String) {
-    let account = app.create_account(name).await;
+    let account = app.create_billable_account(name).await;
     let user = app
         .create_user(&account, "Léa", &format!("lea@{}.fr", name.to_lowercase()))
         .await;

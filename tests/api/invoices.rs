@@ -102,8 +102,8 @@ async fn march_consumption_not_covered_by_credits_is_on_aprils_invoice() {
 #[tokio::test]
 async fn another_accounts_upcoming_invoice_is_404_and_integrations_cannot_read_it() {
     let app = spawn_app().await;
-    let a = app.create_account("A").await;
-    let b = app.create_account("B").await;
+    let a = app.create_billable_account("A").await;
+    let b = app.create_billable_account("B").await;
     let path = format!("/v1/accounts/{a}/invoices/upcoming");
     assert_problem(app.get(&path, &app.admin(&b)).await, 404, "not_found").await;
     let integration = app.token(Role::Integration, Some(&a));
@@ -148,7 +148,7 @@ pub(crate) async fn bill(app: &crate::helpers::TestApp, period: &str) -> Value {
 
 /// An account whose only billable item is 1.00 of April calls, not covered by credits.
 pub(crate) async fn account_with_april_calls(app: &crate::helpers::TestApp, name: &str) -> String {
-    let account = app.create_account(name).await;
+    let account = app.create_billable_account(name).await;
     let user = app.create_user(&account, "Léa", "lea@example.fr").await;
     let res = app
         .post(
@@ -405,7 +405,7 @@ async fn an_account_that_fails_is_reported_leaves_nothing_and_the_others_are_bil
 async fn invoices_are_404_from_another_account_and_runs_are_staff_only() {
     let app = spawn_app().await;
     let a = account_with_april_calls(&app, "A").await;
-    let b = app.create_account("B").await;
+    let b = app.create_billable_account("B").await;
     let run = bill(&app, "2026-05").await;
     let id = run["issued"][0]["invoice_id"].as_str().unwrap().to_owned();
     let res = app
@@ -604,7 +604,7 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
     assert!(english.contains("Invoice no. F-2026-000005"));
     assert!(english.contains("€1,203.28"));
     assert!(english.contains("ADVANCED license, May 2026"));
-    let other = app.create_account("Other").await;
+    let other = app.create_billable_account("Other").await;
     assert_problem(
         app.get(&format!("{base}/pdf"), &app.admin(&other)).await,
         404,
@@ -616,7 +616,7 @@ async fn the_invoice_pdf_and_html_hold_the_number_lines_and_totals() {
 #[tokio::test]
 async fn invoice_recipients_are_checked_unique_and_at_most_ten() {
     let app = spawn_app().await;
-    let a = app.create_account("A").await;
+    let a = app.create_billable_account("A").await;
     let admin = app.admin(&a);
     let path = format!("/v1/accounts/{a}/invoice-recipients");
     let res = app
@@ -670,7 +670,7 @@ async fn invoice_recipients_are_checked_unique_and_at_most_ten() {
     let got: Value = app.get(&one, &app.viewer(&a)).await.json().await.unwrap();
     assert_eq!(got["email"], "factures@acme.fr");
 
-    let b = app.create_account("B").await;
+    let b = app.create_billable_account("B").await;
     assert_problem(app.get(&one, &app.admin(&b)).await, 404, "not_found").await;
     let res = app
         .request(reqwest::Method::DELETE, &one, Some(&app.admin(&b)))
@@ -692,7 +692,7 @@ async fn invoice_recipients_are_checked_unique_and_at_most_ten() {
 #[tokio::test]
 async fn concurrent_recipient_adds_stop_at_ten() {
     let app = spawn_app().await;
-    let a = app.create_account("A").await;
+    let a = app.create_billable_account("A").await;
     let admin = app.admin(&a);
     let path = format!("/v1/accounts/{a}/invoice-recipients");
     let adds = (0..14).map(|i| {
@@ -915,7 +915,7 @@ async fn a_failed_account_is_reported_by_the_run_and_its_cause_is_in_the_log() {
 #[tokio::test]
 async fn requests_after_the_database_is_gone_are_503_never_500() {
     let app = crate::helpers::spawn_app().await;
-    let account = app.create_account("Acme").await;
+    let account = app.create_billable_account("Acme").await;
     app.store.close().await;
     let res = app.get("/v1/plans", &app.support()).await;
     crate::helpers::assert_problem(res, 503, "database_unavailable").await;

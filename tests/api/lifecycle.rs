@@ -44,6 +44,12 @@ async fn buyer(app: &TestApp, name: &str, timezone: &str) -> String {
         .await;
     let account = json_of(res).await["id"].as_str().unwrap().to_owned();
     assert_eq!(add_card(app, &account, &visa()).await.status(), 201);
+    app.add_verified_address(
+        &account,
+        &json!({"company_name": format!("{name} SAS"), "line1": "1 rue de la Paix",
+                "postal_code": "75002", "city": "Paris", "country": "FR"}),
+    )
+    .await;
     account
 }
 
@@ -391,7 +397,7 @@ async fn a_draft_counts_late_records_until_its_grace_period_ends_then_is_issued_
 async fn staff_finalize_a_draft_at_once_and_only_a_draft() {
     let app = spawn_app_with(&[("COMPTOIR_INVOICE_GRACE", "31d")]).await;
     let account = crate::invoices::account_with_april_calls(&app, "Now").await;
-    let stranger = app.create_account("Stranger").await;
+    let stranger = app.create_billable_account("Stranger").await;
     app.clock.set(datetime!(2026-05-01 10:00 UTC));
     let report = run_ok(&app, json!({"period": "2026-05"})).await;
     let id = report["drafted"][0]["invoice_id"].as_str().unwrap();

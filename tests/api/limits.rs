@@ -124,7 +124,7 @@ async fn set_balance(app: &TestApp, account: &str, minor: i64) {
 #[tokio::test]
 async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_exactly() {
     let app = spawn_app().await;
-    let account = app.create_account("Grand Compte").await;
+    let account = app.create_billable_account("Grand Compte").await;
     let user = app.create_user(&account, "Léa", "lea@example.fr").await;
     add_card(&app, &account).await;
 
@@ -262,7 +262,7 @@ async fn the_maximum_amounts_everywhere_still_invoice_summarise_export_and_bill_
 #[tokio::test]
 async fn one_cent_over_each_maximum_is_a_422_naming_the_field() {
     let app = spawn_app().await;
-    let account = app.create_account("Limites").await;
+    let account = app.create_billable_account("Limites").await;
     let user = app.create_user(&account, "Léa", "lea@example.fr").await;
     add_card(&app, &account).await;
     let (admin, support) = (app.admin(&account), app.support());
@@ -360,7 +360,7 @@ async fn one_cent_over_each_maximum_is_a_422_naming_the_field() {
 #[tokio::test]
 async fn the_balance_never_passes_its_maximum_and_a_settled_payment_is_still_credited() {
     let app = spawn_app().await;
-    let account = app.create_account("Solde").await;
+    let account = app.create_billable_account("Solde").await;
     add_card(&app, &account).await;
     let (admin, support) = (app.admin(&account), app.support());
     let base = format!("/v1/accounts/{account}");

@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::domain::exchange::{EurRate, ExchangeRate, FIRST_RATE_DATE, rated_currencies};
 use crate::domain::money::Currency;
 use crate::error::{ApiError, FieldErrors, Problem};
-use crate::service::{Ctx, PageRequest, exchange_rates};
+use crate::service::{Ctx, exchange_rates};
 
 /// A rate as the schema writes it: more than 0 and at most 10000, at most 6
 /// decimals (zeros after them do not count), leading zeros allowed.
@@ -221,8 +221,7 @@ pub async fn list(
     let (Some(currency), Some(limit)) = (currency, limit) else {
         return Err(ApiError::internal("checked fields missing"));
     };
-    let page = PageRequest { after: None, limit };
-    let rates = exchange_rates::list(&state.store, currency, before, &page).await?;
+    let rates = exchange_rates::list(&state.store, currency, before, limit).await?;
     Ok(
         HttpResponse::Ok().json(Paginated::<ExchangeRateDto>::new(rates, |r| {
             r.date.to_string()

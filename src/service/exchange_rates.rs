@@ -7,7 +7,7 @@ use serde_json::json;
 use time::Date;
 use tracing::instrument;
 
-use super::{Ctx, PageRequest, audit};
+use super::{Ctx, audit};
 use crate::domain::exchange::{EurRate, ExchangeRate, VatInEur, needs_statement};
 use crate::domain::money::{Currency, Money};
 use crate::domain::role::Need;
@@ -54,15 +54,16 @@ pub async fn put(
     Ok(after)
 }
 
-/// The rates of `currency`, newest first.
+/// The rates of `currency`, newest first: at most `limit`, of days before
+/// `before` when given.
 pub async fn list(
     store: &Store,
     currency: Currency,
     before: Option<Date>,
-    page: &PageRequest,
+    limit: u32,
 ) -> Result<Page<ExchangeRate>, ApiError> {
     let mut tx = store.begin_read().await?;
-    Ok(tx.list_exchange_rates(currency, before, page.limit).await?)
+    Ok(tx.list_exchange_rates(currency, before, limit).await?)
 }
 
 /// What a document whose VAT total is `vat` states of it in euros when it

@@ -945,3 +945,150 @@ async fn a_bad_rate_names_its_currency_date_and_rate_at_once_and_records_nothing
     let events = json_of(app.get("/v1/audit-events", &app.support()).await).await;
     assert_eq!(events["data"], json!([]));
 }
+
+/// A database migrated up to, not including, `0016` (one file per
+/// migration of this backend is copied, the later ones left out), then the
+/// harness's way to reach it: SQLite file or PostgreSQL schema.
+async fn store_before_0016(dir: &std::path::Path) -> (comptoir::store::Store, &'static str) {
+    use std::str::FromStr;
+    let (backend, url) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => ("postgres", Some(url)),
+        _ => ("sqlite", None),
+    };
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let before = dir.join("before-0016");
+    std::fs::create_dir_all(&before).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < "0016" {
+            std::fs::copy(source.join(&name), before.join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .unwrap();
+    match url {
+        Some(url) => {
+            let schema = format!("cpt_t_{}", uuid::Uuid::now_v7().simple());
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", schema.as_str())]);
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options)
+                .await
+                .unwrap();
+            migrator.run(&pool).await.unwrap();
+            (comptoir::store::Store::Pg(pool), backend)
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+                "sqlite://{}",
+                dir.join("legacy.db").display()
+            ))
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .unwrap();
+            migrator.run(&pool).await.unwrap();
+            (comptoir::store::Store::Sqlite(pool), backend)
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_migration_prices_what_accounts_in_another_currency_held_at_their_eur_amounts() {
+    let dir = std::env::temp_dir().join(format!("comptoir-0016-{}", uuid::Uuid::now_v7()));
+    let _cleanup = crate::helpers::TempDir(dir.clone());
+    let (store, backend) = store_before_0016(&dir).await;
+    // Before prices had a currency: a USD account holding two ADVANCED
+    // licenses, a GBP one a number (removed since: still billable until
+    // billed), an EUR one a SMART license.
+    let now = time::macros::datetime!(2026-04-09 10:00 UTC);
+    let day = time::macros::date!(2026 - 04 - 01);
+    let licenses = [
+        ("lic_1", "acc_usd", "ADVANCED"),
+        ("lic_2", "acc_usd", "ADVANCED"),
+        ("lic_3", "acc_eur", "SMART"),
+    ];
+    macro_rules! on_pool {
+        ($pool:ident => $body:expr) => {
+            match &store {
+                comptoir::store::Store::Sqlite($pool) => $body,
+                comptoir::store::Store::Pg($pool) => $body,
+            }
+        };
+    }
+    on_pool!(pool => {
+        for (id, currency) in [("acc_usd", "USD"), ("acc_gbp", "GBP"), ("acc_eur", "EUR")] {
+            sqlx::query(
+                "INSERT INTO accounts (id, name, currency, timezone, created_at) \
+                 VALUES ($1, $1, $2, 'Europe/Paris', $3)",
+            )
+            .bind(id)
+            .bind(currency)
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        for (id, account, plan) in licenses {
+            sqlx::query(
+                "INSERT INTO licenses (id, account_id, plan_code, activation_date, \
+                 prorated_amount_minor, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+            )
+            .bind(id)
+            .bind(account)
+            .bind(plan)
+            .bind(day)
+            .bind(now)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO phone_numbers (id, account_id, country, number, activation_date, \
+             removal_date, prorated_amount_minor, created_at) \
+             VALUES ('num_1', 'acc_gbp', 'FR', '+33612345678', $1, $1, 0, $2)",
+        )
+        .bind(day)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    store.migrate().await.unwrap();
+    let sql = "SELECT plan_code, currency, monthly_price_minor FROM plan_prices \
+               ORDER BY plan_code, currency";
+    let prices: Vec<(String, String, i64)> =
+        on_pool!(pool => sqlx::query_as(sql).fetch_all(pool).await.unwrap());
+    let prices: Vec<(&str, &str, i64)> = prices
+        .iter()
+        .map(|(p, c, m)| (p.as_str(), c.as_str(), *m))
+        .collect();
+    assert_eq!(
+        prices,
+        [
+            ("ADVANCED", "EUR", 6400),
+            ("ADVANCED", "USD", 6400),
+            ("BUSINESS", "EUR", 4400),
+            ("PHONE_NUMBER", "EUR", 500),
+            ("PHONE_NUMBER", "GBP", 500),
+            ("SMART", "EUR", 2400),
+        ],
+        "{backend}"
+    );
+    store.close().await;
+}

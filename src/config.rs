@@ -317,6 +317,29 @@ mod tests {
     const SECRET: (&str, &str) = ("COMPTOIR_JWT_SECRET", "0123456789abcdef0123456789abcdef");
 
     #[test]
+    fn the_sellers_siren_and_vat_on_debits_option_are_checked_at_start() {
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_SELLER_SIREN", "552 100 554"),
+            ("COMPTOIR_SELLER_VAT_ON_DEBITS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.seller.siren, "552100554");
+        assert!(c.seller.vat_on_debits);
+        let c = config(&[SECRET]).unwrap();
+        assert_eq!(c.seller.siren, "912345675");
+        assert!(!c.seller.vat_on_debits);
+        for (name, value) in [
+            ("COMPTOIR_SELLER_SIREN", "552100555"),
+            ("COMPTOIR_SELLER_SIREN", "55210055"),
+            ("COMPTOIR_SELLER_VAT_ON_DEBITS", "yes"),
+        ] {
+            let e = config(&[SECRET, (name, value)]).err().expect("refused");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+
+    #[test]
     fn defaults_are_the_embedded_sqlite_file_and_local_address() {
         let c = config(&[SECRET]).unwrap();
         assert_eq!(c.database_url, "sqlite://comptoir.db");

@@ -729,7 +729,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
     responses(
         (status = 200, description = "The invoice, issued", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; a held draft's hold code (exchange_rate_missing: no rate of its currency on or before today)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified: held, the account has no verified primary billing address; exchange_rate_missing: held, no rate of its currency on or before today", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn finalize(
     state: web::Data<AppState>,

@@ -762,7 +762,7 @@ async fn a_fully_credited_invoice_is_reissued_once_with_a_new_number_billing_not
     assert_eq!(events(&app, "acc_demo", "invoice.reissued").await.len(), 1);
 }
 
-async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String {
+pub(crate) async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String {
     let res = app.get(path, &app.viewer(account)).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pdf");

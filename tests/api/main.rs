@@ -32,5 +32,6 @@ mod plans;
 mod project;
 mod secrets;
 mod smtp;
+mod tax;
 mod users;
 mod validation;

@@ -251,6 +251,10 @@ codes! {
     InvoiceNotCredited = ("invoice_not_credited", CONFLICT, "Invoice not fully credited"),
     /// A refund of more than what is left of the credit note's credit in the customer balance.
     RefundExceedsCredit = ("refund_exceeds_credit", UNPROCESSABLE_ENTITY, "Refund exceeds the credit"),
+    /// The plan has no price in the account's currency: the account cannot buy it.
+    PlanNotPricedInCurrency = ("plan_not_priced_in_currency", UNPROCESSABLE_ENTITY, "Plan not priced in the account's currency"),
+    /// No exchange rate of the invoice's currency is recorded on or before its issue date: its VAT cannot be stated in euros.
+    ExchangeRateMissing = ("exchange_rate_missing", CONFLICT, "Exchange rate missing"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).
@@ -454,6 +458,7 @@ impl From<crate::domain::issued::HoldReason> for Code {
         match reason {
             HoldReason::BillingAddressUnverified => Code::BillingAddressUnverified,
             HoldReason::VatNumberUnchecked => Code::VatNumberUnchecked,
+            HoldReason::ExchangeRateMissing => Code::ExchangeRateMissing,
         }
     }
 }

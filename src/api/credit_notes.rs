@@ -121,6 +121,11 @@ pub struct CreditNoteDto {
     pub to_balance: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// For a credit note in another currency than EUR with VAT: its VAT
+    /// total in euros, at the rate of its issue date or the last one
+    /// before, else at its invoice's rate. Null in EUR or without VAT.
+    #[schema(example = json!(null))]
+    pub vat_in_eur: Option<super::invoices::VatInEurDto>,
 }
 
 pub fn credit_note_dto(n: CreditNote) -> CreditNoteDto {
@@ -156,6 +161,7 @@ pub fn credit_note_dto(n: CreditNote) -> CreditNoteDto {
         applied_to_invoice: n.applied.amount(),
         to_balance: n.to_balance.amount(),
         created_at: n.created_at,
+        vat_in_eur: s.vat_in_eur.map(super::invoices::VatInEurDto::from),
     }
 }
 
@@ -350,7 +356,7 @@ pub async fn refund(
         (status = 201, description = "The new invoice", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_credited: credit notes do not cover it in full (or a draft); already_exists: reissued already; billing_address_unverified: no verified primary billing address to decide its VAT", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_credited: credit notes do not cover it in full (or a draft); already_exists: reissued already; billing_address_unverified: no verified primary billing address to decide its VAT; exchange_rate_missing: a non-EUR invoice with VAT and no rate of its currency on or before today", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reissue(
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::advance::Prepaid;
+use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
 use crate::domain::issued::{Hold, Invoice, InvoiceKind, InvoiceStatus};
@@ -70,6 +71,34 @@ fn line_dto(invoice: Option<&InvoiceId>, index: usize, l: &Line) -> LineDto {
     }
 }
 
+/// A non-EUR invoice's or credit note's VAT total stated in euros (CGI art.
+/// 289-IV).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VatInEurDto {
+    /// The VAT total in EUR: the VAT divided by the rate, rounded half up
+    /// to the cent.
+    #[schema(example = "12.16")]
+    pub amount: String,
+    /// The ECB reference rate it was converted at: units of the document's
+    /// currency for 1 EUR.
+    #[schema(example = "1.0523")]
+    pub rate: String,
+    /// The day of that rate: the issue date, or the last day before it
+    /// with a rate recorded.
+    #[schema(example = "2026-06-01")]
+    pub rate_date: Date,
+}
+
+impl From<VatInEur> for VatInEurDto {
+    fn from(v: VatInEur) -> Self {
+        VatInEurDto {
+            amount: v.amount().amount(),
+            rate: v.rate.to_string(),
+            rate_date: v.rate_date,
+        }
+    }
+}
+
 /// The invoice the next billing run would issue.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpcomingInvoiceDto {
@@ -121,6 +150,11 @@ pub struct UpcomingInvoiceDto {
     /// what the payment method would be debited.
     #[schema(example = "1203.28")]
     pub amount_due: String,
+    /// For an invoice in another currency than EUR with VAT: its VAT in
+    /// euros at the last rate recorded on or before `issue_date`; null
+    /// without one (a draft then waits for it, hold `exchange_rate_missing`).
+    #[schema(example = json!(null))]
+    pub vat_in_eur: Option<VatInEurDto>,
 }
 
 /// What prepaid credits paid of an invoice's consumption, deducted under
@@ -221,6 +255,7 @@ pub async fn upcoming(
             u.account.currency,
         )
         .amount(),
+        vat_in_eur: u.vat_in_eur.map(VatInEurDto::from),
     }))
 }
 
@@ -315,6 +350,13 @@ pub struct InvoiceDto {
     pub balance_deductions: Vec<DeductionDto>,
     /// For a reissued invoice: the fully credited invoice it replaces.
     pub replaces: Option<ReplacedDto>,
+    /// For an invoice in another currency than EUR with VAT: its VAT total
+    /// in euros (CGI art. 289-IV), at the rate of its issue date or the last
+    /// one before, as stated when it was issued. A draft shows what it would
+    /// state if issued on its `issue_date`, or null when no rate is recorded
+    /// (it then waits, hold `exchange_rate_missing`). Null in EUR or without VAT.
+    #[schema(example = json!(null))]
+    pub vat_in_eur: Option<VatInEurDto>,
 }
 
 /// The invoice a reissued invoice replaces.
@@ -379,7 +421,6 @@ pub struct AddressSnapshotDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HoldDto {
     /// The same code a staff finalize of it answers with.
-    #[schema(example = json!(Code::BillingAddressUnverified))]
     pub code: Code,
     #[schema(
         example = "the account has no verified primary billing address: its VAT treatment cannot be decided (staff verify one, then the draft is issued)"
@@ -491,6 +532,7 @@ impl From<Invoice> for InvoiceDto {
                 number: r.number.clone(),
                 issue_date: r.issue_date,
             }),
+            vat_in_eur: s.vat_in_eur.map(VatInEurDto::from),
         }
     }
 }
@@ -743,7 +785,7 @@ fn invoice_id(raw: &str) -> Result<InvoiceId, ApiError> {
     responses(
         (status = 200, description = "The invoice, issued", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified: held, the account has no verified primary billing address; vat_number_unchecked: held, the buyer's EU VAT number has no conclusive VIES or manual check", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_draft: issued already; draft_empty: the draft has nothing to bill any more; billing_address_unverified: held, the account has no verified primary billing address; vat_number_unchecked: held, the buyer's EU VAT number has no conclusive VIES or manual check; exchange_rate_missing: held, no rate of its currency on or before today", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn finalize(
     state: web::Data<AppState>,

@@ -18,6 +18,7 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod credits;
 pub mod documents;
+pub mod exchange_rates;
 pub mod extract;
 pub mod health;
 pub mod invoice_payments;
@@ -88,6 +89,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "plans", description = "The catalog of plans and prices"),
+        (name = "exchange-rates", description = "ECB reference rates that state the VAT of non-EUR invoices in euros"),
         (name = "accounts", description = "Customer accounts"),
         (name = "audit", description = "Who changed what, and when"),
         (name = "contacts", description = "Useful contacts of an account"),

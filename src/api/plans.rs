@@ -9,7 +9,7 @@ use validator::Validate;
 use super::extract::ValidJson;
 use crate::AppState;
 use crate::domain::account::clean_name;
-use crate::domain::money::Currency;
+use crate::domain::money::{Currency, Money};
 use crate::domain::plan::{Plan, PlanKind, valid_code};
 use crate::error::{ApiError, Problem};
 use crate::service::{Ctx, plans};
@@ -22,6 +22,17 @@ pub struct PriceChangeDto {
     pub effective_from: Date,
 }
 
+/// A plan's price in one currency.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CurrencyPriceDto {
+    pub currency: Currency,
+    /// The monthly unit price in force today, in `currency`.
+    #[schema(example = "64.00")]
+    pub monthly_price: String,
+    /// The next price in `currency`, when a change has been decided.
+    pub next_price: Option<PriceChangeDto>,
+}
+
 /// A catalog entry.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanDto {
@@ -30,12 +41,23 @@ pub struct PlanDto {
     #[schema(example = "Advanced")]
     pub name: String,
     pub kind: PlanKind,
-    /// The monthly unit price in force today.
+    /// The monthly unit price in force today, in EUR (every plan has one).
     #[schema(example = "64.00")]
     pub monthly_price: String,
+    /// The currency of `monthly_price` and `next_price`: always EUR.
     pub currency: Currency,
-    /// The next price, when a change has been decided.
+    /// The next EUR price, when a change has been decided.
     pub next_price: Option<PriceChangeDto>,
+    /// Its price in each currency it is sold in today, EUR first: an
+    /// account buys only plans priced in its own currency.
+    pub prices: Vec<CurrencyPriceDto>,
+}
+
+fn price_change(next: Option<(Date, Money)>) -> Option<PriceChangeDto> {
+    next.map(|(from, price)| PriceChangeDto {
+        monthly_price: price.amount(),
+        effective_from: from,
+    })
 }
 
 impl From<Plan> for PlanDto {
@@ -46,10 +68,16 @@ impl From<Plan> for PlanDto {
             kind: p.kind,
             monthly_price: p.monthly_price.amount(),
             currency: p.monthly_price.currency(),
-            next_price: p.next_price.map(|(from, price)| PriceChangeDto {
-                monthly_price: price.amount(),
-                effective_from: from,
-            }),
+            next_price: price_change(p.next_price),
+            prices: p
+                .prices
+                .iter()
+                .map(|c| CurrencyPriceDto {
+                    currency: c.monthly_price.currency(),
+                    monthly_price: c.monthly_price.amount(),
+                    next_price: price_change(c.next_price),
+                })
+                .collect(),
         }
     }
 }
@@ -61,7 +89,9 @@ pub struct PlanList {
     pub next_cursor: Option<String>,
 }
 
-/// Changes a plan: the name at once, the price from the next billing period.
+/// Changes a plan: the name at once, the price in a currency (EUR unless
+/// `currency` says otherwise) from the next billing period, or at once
+/// when it is the plan's first price in that currency.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePlanRequest {
@@ -86,6 +116,9 @@ pub struct UpdatePlanRequest {
         example = "70.00"
     )]
     pub monthly_price: String,
+    /// The currency of `monthly_price`; EUR when absent.
+    #[schema(example = "EUR")]
+    pub currency: Option<Currency>,
 }
 
 /// The catalog (any token).
@@ -99,10 +132,13 @@ pub async fn list(state: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, 
     }))
 }
 
-/// Change a plan's name and price (staff).
+/// Change a plan's name and its price in a currency (staff).
 ///
 /// The new price applies to billing periods starting after the change: from
-/// the first day of next month (UTC). Until then it shows as `next_price`.
+/// the first day of next month (UTC). Until then it shows as `next_price`
+/// (in `prices`, and at the top level for EUR). A plan's first price in a
+/// currency applies at once, from the first day of the current month (UTC):
+/// accounts in that currency may buy the plan from then on.
 #[utoipa::path(put, path = "/v1/plans/{code}", operation_id = "update_plan", tag = "plans",
     params(("code" = String, Path, description = "Plan code", example = "ADVANCED")),
     request_body = UpdatePlanRequest,
@@ -127,6 +163,7 @@ pub async fn update(
     let change = plans::PlanChange {
         name,
         monthly_price: request.monthly_price,
+        currency: request.currency.unwrap_or(Currency::Eur),
     };
     let plan = plans::update(&state.store, &ctx, &path, change).await?;
     Ok(HttpResponse::Ok().json(PlanDto::from(plan)))

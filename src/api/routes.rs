@@ -18,7 +18,8 @@ use utoipa::openapi::security::SecurityRequirement;
 use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
-    health, invoice_payments, invoices, licenses, payments, plans, recipients, users,
+    exchange_rates, health, invoice_payments, invoices, licenses, payments, plans, recipients,
+    users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -162,6 +163,9 @@ pub fn table() -> Vec<Route> {
         route!(health::readyz, Access::Public),
         route!(plans::list, Access::AnyToken),
         route!(plans::update, Staff),
+        // The ECB's public reference rates: read like the catalog.
+        route!(exchange_rates::list, Access::AnyToken),
+        route!(exchange_rates::put, Staff),
         route!(accounts::create, Staff),
         route!(accounts::list, Staff),
         route!(accounts::get, Read),

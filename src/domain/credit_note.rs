@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use super::exchange::VatInEur;
 use super::ids::{AccountId, CreditNoteId, InvoiceId};
 use super::invoice::{LineKind, TaxTreatment};
 use super::issued::{AddressFieldsSnapshot, SnapshotLine};
@@ -364,6 +365,10 @@ pub struct CreditNoteSnapshot {
     /// The invoice's category of operation (printed when it has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_category: Option<super::issued::OperationCategory>,
+    /// A non-EUR credit note's VAT total in euros (CGI art. 289-IV): at the
+    /// rate of its issue date or the last one before, else its invoice's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_in_eur: Option<VatInEur>,
 }
 
 /// An issued credit note.

@@ -209,8 +209,12 @@ pub struct Line {
 pub enum ComposeError {
     #[error(transparent)]
     Money(#[from] MoneyError),
-    #[error("no price of {plan} on {on}")]
-    NoPrice { plan: String, on: Date },
+    #[error("no price of {plan} in {currency} on {on}")]
+    NoPrice {
+        plan: String,
+        currency: Currency,
+        on: Date,
+    },
 }
 
 /// A composed invoice: lines and totals.
@@ -295,11 +299,13 @@ pub fn compose(inputs: &Inputs) -> Result<Composition, ComposeError> {
         }
     }
     for ((_, month, phone_number, plan), quantity) in recurring {
+        // In the invoice's currency only: an invoice never mixes currencies.
         let unit = inputs
             .prices
-            .on(plan, month.start())
+            .on(plan, inputs.currency, month.start())
             .ok_or_else(|| ComposeError::NoPrice {
                 plan: plan.to_owned(),
+                currency: inputs.currency,
                 on: month.start(),
             })?;
         let (kind, what) = if phone_number {
@@ -740,6 +746,39 @@ mod tests {
         )));
         assert_eq!(c.lines[0].quantity, 8);
         assert_eq!(c.subtotal.amount(), "810.73");
+    }
+
+    #[test]
+    fn an_invoice_is_priced_in_its_own_currency_only_never_in_another() {
+        let usd = |minor| Money::from_minor(minor, Currency::Usd);
+        let mut inputs = Inputs {
+            period: Period::parse("2026-05").unwrap(),
+            currency: Currency::Usd,
+            items: vec![Item {
+                price_at_activation: usd(7_000),
+                ..license(date!(2026 - 03 - 01), None)
+            }],
+            prices: prices(),
+            consumption: Vec::new(),
+            charges: Vec::new(),
+            tax: Tax::provisional(),
+        };
+        // ADVANCED has an EUR price only: no USD line is made from it.
+        assert_eq!(
+            compose(&inputs),
+            Err(ComposeError::NoPrice {
+                plan: "ADVANCED".into(),
+                currency: Currency::Usd,
+                on: date!(2026 - 05 - 01),
+            })
+        );
+        inputs
+            .prices
+            .insert("ADVANCED", date!(2026 - 04 - 01), usd(7_000));
+        let c = compose(&inputs).unwrap();
+        assert_eq!(c.lines.len(), 1);
+        assert_eq!(c.lines[0].unit_amount, usd(7_000));
+        assert_eq!(c.total.currency(), Currency::Usd);
     }
 
     #[test]

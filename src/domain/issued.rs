@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
+use super::exchange::VatInEur;
 use super::ids::{AccountId, InvoiceId};
 use super::invoice::{LineKind, TaxTreatment};
 use super::money::{Currency, Money};
@@ -133,6 +134,10 @@ pub struct Snapshot {
     /// An acompte invoice: the top-up it invoices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<AdvanceOf>,
+    /// A non-EUR invoice's VAT total in euros (CGI art. 289-IV), at the rate
+    /// of its issue date or the last one before; none in EUR or without VAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_in_eur: Option<VatInEur>,
 }
 
 /// What an invoice sells (French CTC categories: goods, services, both).
@@ -245,6 +250,10 @@ pub enum HoldReason {
     /// The buyer's VAT number (another EU state) decides reverse charge, and
     /// no conclusive check of it is known: VIES could not answer.
     VatNumberUnchecked,
+    /// A non-EUR invoice with VAT, and no exchange rate of its currency on
+    /// or before its issue date: its VAT cannot be stated in euros (CGI
+    /// art. 289-IV).
+    ExchangeRateMissing,
 }
 
 /// A held draft: the reason and what staff should do.

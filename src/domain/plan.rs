@@ -1,13 +1,14 @@
 //! The catalog: license plans and the additional phone number, priced per month.
 //!
 //! A price change applies to billing periods starting after it: it takes
-//! effect on the first day of the next month.
+//! effect on the first day of the next month. Prices are per currency: an
+//! account buys only plans priced in its own.
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 use utoipa::ToSchema;
 
-use super::money::Money;
+use super::money::{Currency, Money};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -33,15 +34,38 @@ impl PlanKind {
     }
 }
 
-/// A catalog entry with its price in force on a given day and the next one, if any.
+/// A catalog entry with its prices in force on a given day and the next
+/// ones, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub code: String,
     pub name: String,
     pub kind: PlanKind,
+    /// The EUR price in force (every plan has one: the catalog's
+    /// `monthly_price`, a contract).
     pub monthly_price: Money,
-    /// A price change already decided: the new price and the day it applies from.
+    /// A change of the EUR price already decided: the new price and the day
+    /// it applies from.
     pub next_price: Option<(Date, Money)>,
+    /// Its price in each currency it is sold in on that day, EUR first, then
+    /// in [`Currency::ALL`] order.
+    pub prices: Vec<CurrencyPrice>,
+}
+
+/// A plan's price in one currency: the one in force and the next one decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrencyPrice {
+    pub monthly_price: Money,
+    pub next_price: Option<(Date, Money)>,
+}
+
+impl Plan {
+    /// Its price in `currency`, if it is sold in it.
+    pub fn price_in(&self, currency: Currency) -> Option<&CurrencyPrice> {
+        self.prices
+            .iter()
+            .find(|p| p.monthly_price.currency() == currency)
+    }
 }
 
 /// A plan code: 1 to 32 of `A-Z`, `0-9`, `_`.
@@ -64,23 +88,24 @@ pub fn price_on<T: Copy>(prices: &[(Date, T)], day: Date) -> Option<T> {
         .map(|(_, price)| *price)
 }
 
-/// Every plan's dated prices, in the plan's currency: what an invoice reads
-/// once to price any month of any plan.
+/// Plans' dated prices, per currency: what an invoice reads once to price
+/// any month of any plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PriceList(std::collections::BTreeMap<String, Vec<(Date, super::money::Money)>>);
+pub struct PriceList(std::collections::HashMap<(String, Currency), Vec<(Date, Money)>>);
 
 impl PriceList {
-    /// Adds `price`, in force from `from`.
-    pub fn insert(&mut self, plan: &str, from: Date, price: super::money::Money) {
+    /// Adds `price` (in its currency), in force from `from`.
+    pub fn insert(&mut self, plan: &str, from: Date, price: Money) {
         self.0
-            .entry(plan.to_owned())
+            .entry((plan.to_owned(), price.currency()))
             .or_default()
             .push((from, price));
     }
 
-    /// The monthly price of `plan` in force on `day`.
-    pub fn on(&self, plan: &str, day: Date) -> Option<super::money::Money> {
-        price_on(self.0.get(plan)?, day)
+    /// The monthly price of `plan` in `currency` in force on `day`; none
+    /// when the plan is not priced in that currency on that day.
+    pub fn on(&self, plan: &str, currency: Currency, day: Date) -> Option<Money> {
+        price_on(self.0.get(&(plan.to_owned(), currency))?, day)
     }
 }
 
@@ -149,5 +174,42 @@ mod tests {
             Some((date!(2026 - 03 - 01), 2600))
         );
         assert_eq!(next_price_after(&prices, date!(2026 - 05 - 01)), None);
+    }
+
+    #[test]
+    fn a_price_list_answers_in_one_currency_only() {
+        let mut list = PriceList::default();
+        list.insert(
+            "ADVANCED",
+            date!(2000 - 01 - 01),
+            Money::from_minor(6400, Currency::Eur),
+        );
+        list.insert(
+            "ADVANCED",
+            date!(2026 - 04 - 01),
+            Money::from_minor(7000, Currency::Usd),
+        );
+        list.insert(
+            "ADVANCED",
+            date!(2026 - 06 - 01),
+            Money::from_minor(7200, Currency::Usd),
+        );
+        let on = |currency, day| list.on("ADVANCED", currency, day);
+        assert_eq!(
+            on(Currency::Eur, date!(2026 - 05 - 01)),
+            Some(Money::from_minor(6400, Currency::Eur))
+        );
+        assert_eq!(
+            on(Currency::Usd, date!(2026 - 05 - 01)),
+            Some(Money::from_minor(7000, Currency::Usd))
+        );
+        assert_eq!(
+            on(Currency::Usd, date!(2026 - 06 - 01)),
+            Some(Money::from_minor(7200, Currency::Usd))
+        );
+        // Before its first USD price the plan is not sold in USD; never in GBP.
+        assert_eq!(on(Currency::Usd, date!(2026 - 03 - 31)), None);
+        assert_eq!(on(Currency::Gbp, date!(2026 - 05 - 01)), None);
+        assert_eq!(list.on("SMART", Currency::Eur, date!(2026 - 05 - 01)), None);
     }
 }

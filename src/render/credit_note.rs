@@ -65,6 +65,7 @@ fn as_document(n: &CreditNote) -> Invoice {
             replaces: None,
             prepaid: Vec::new(),
             advance: None,
+            vat_in_eur: s.vat_in_eur,
         },
         paid_at: None,
         voided_at: None,

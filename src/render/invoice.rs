@@ -346,6 +346,26 @@ fn spaced_siren(siren: &str) -> String {
         .join(" ")
 }
 
+/// A non-EUR document's VAT total in euros (CGI art. 289-IV), with the
+/// rate and its day: "TVA en euros : 12,16 € (1 EUR = 1,0523 USD, taux BCE
+/// du 01/06/2026)".
+fn vat_in_eur_line(invoice: &Invoice, lang: Lang) -> Option<String> {
+    let v = invoice.snapshot.vat_in_eur?;
+    let amount = human_money(v.amount(), lang);
+    let rate = v.rate.to_string();
+    let day = date(v.rate_date, lang);
+    let currency = invoice.currency;
+    Some(match lang {
+        Lang::Fr => format!(
+            "TVA en euros : {amount} (1 EUR = {} {currency}, taux BCE du {day})",
+            rate.replace('.', ",")
+        ),
+        Lang::En => {
+            format!("VAT in euros: {amount} (1 EUR = {rate} {currency}, ECB rate of {day})")
+        }
+    })
+}
+
 fn money(invoice: &Invoice, minor: i64, lang: Lang) -> String {
     human_money(Money::from_minor(minor, invoice.currency), lang)
 }
@@ -584,6 +604,9 @@ pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framin
             );
         }
         let _ = writeln!(out, "</table>");
+    }
+    if let Some(line) = vat_in_eur_line(invoice, lang) {
+        let _ = writeln!(out, "<p>{}</p>", escape_html(&line));
     }
     for m in legal_mentions(invoice, lang) {
         let _ = writeln!(out, "<p>{}</p>", escape_html(&m));
@@ -895,6 +918,9 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
     }
     y -= 12.0;
     let mut notes = Vec::new();
+    if let Some(line) = vat_in_eur_line(invoice, lang) {
+        notes.push((line, 9.0));
+    }
     for m in legal_mentions(invoice, lang) {
         notes.push((m, 9.0));
     }
@@ -1063,6 +1089,7 @@ mod tests {
                 replaces: None,
                 prepaid: Vec::new(),
                 advance: None,
+                vat_in_eur: None,
             },
             paid_at: None,
             voided_at: None,
@@ -1318,6 +1345,45 @@ mod tests {
         assert!(!html.contains("F-2026"));
         let text = pdf_extract::extract_text_from_mem(&pdf(&inv, Lang::En)).expect("text extracts");
         assert!(normalise(&text).contains("DRAFT"), "{text}");
+    }
+
+    #[test]
+    fn a_usd_invoice_states_its_vat_in_euros_with_the_rate_and_its_day() {
+        use crate::domain::exchange::{EurRate, VatInEur};
+        let usd = |minor| Money::from_minor(minor, Currency::Usd);
+        let mut inv = invoice();
+        inv.currency = Currency::Usd;
+        (inv.subtotal, inv.tax, inv.total) = (usd(6_400), usd(1_280), usd(7_680));
+        inv.snapshot.vat_in_eur = Some(
+            VatInEur::state(
+                usd(1_280),
+                EurRate::parse("1.0523").unwrap(),
+                date!(2026 - 04 - 30),
+            )
+            .unwrap(),
+        );
+        let expected = [
+            (
+                Lang::Fr,
+                "TVA en euros : 12,16\u{a0}€ (1 EUR = 1,0523 USD, taux BCE du 30/04/2026)",
+            ),
+            (
+                Lang::En,
+                "VAT in euros: €12.16 (1 EUR = 1.0523 USD, ECB rate of 2026-04-30)",
+            ),
+        ];
+        for (lang, line) in expected {
+            assert!(html(&inv, lang).contains(&escape_html(line)), "{lang:?}");
+            let text = normalise(
+                &pdf_extract::extract_text_from_mem(&pdf(&inv, lang)).expect("text extracts"),
+            );
+            assert!(text.contains(&normalise(line)), "{line:?} in {text}");
+        }
+        // An EUR invoice states nothing of the kind.
+        for lang in [Lang::Fr, Lang::En] {
+            let page = html(&invoice(), lang);
+            assert!(!page.contains("TVA en euros") && !page.contains("VAT in euros"));
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub const PREPAID_REFERENCE: &str = "prepaid credits";
 
 /// The VAT a top-up of `amount` is charged today: the treatment of the
 /// account's verified primary billing address, by the invoices' one rule
-/// (`invoices::tax_for`), and its amount. Without a verified primary
+/// (`issuing::tax_for`), and its amount. Without a verified primary
 /// address the treatment is unknown: 409 `billing_address_unverified`.
 pub async fn charged_tax(
     tx: &mut Tx,
@@ -38,8 +38,8 @@ pub async fn charged_tax(
         .await?
         .timezone
         .date_at(now);
-    let address = super::invoices::billing_address(tx, account).await?;
-    let Some(tax) = super::invoices::tax_for(address.as_ref(), today) else {
+    let address = super::issuing::billing_address(tx, account).await?;
+    let Some(tax) = super::issuing::tax_for(address.as_ref(), today) else {
         return Err(ApiError::rule(
             Code::BillingAddressUnverified,
             "the account has no verified primary billing address: the VAT of a top-up \
@@ -106,7 +106,7 @@ pub async fn issue(
         total,
         covered: Money::zero(currency),
     };
-    let address = super::invoices::billing_address(tx, &account.id).await?;
+    let address = super::issuing::billing_address(tx, &account.id).await?;
     if address.is_none() {
         tracing::warn!(account = %account.id, top_up = %top_up.id, "acompte issued without a verified billing address");
     }
@@ -114,7 +114,7 @@ pub async fn issue(
         .payment_method(&account.id, &top_up.payment_method_id)
         .await?;
     let method_kind = method.as_ref().map(|m| m.kind);
-    let mut snapshot = super::invoices::snapshot(seller, &account, &composition, address, method);
+    let mut snapshot = super::issuing::snapshot(seller, &account, &composition, address, method);
     snapshot.advance = Some(AdvanceOf {
         top_up_id: top_up.id.to_string(),
         paid_at: now,

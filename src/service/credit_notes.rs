@@ -254,6 +254,13 @@ pub async fn issue(
     let year = issue_date.year();
     let n = tx.next_credit_note_number(year).await?;
     let number = credit_note::number(year, n);
+    let vat_in_eur = super::exchange_rates::credit_note_vat_in_eur(
+        tx,
+        computed.tax_amount,
+        issue_date,
+        invoice.snapshot.vat_in_eur,
+    )
+    .await?;
     let snapshot = CreditNoteSnapshot {
         seller: seller.clone(),
         account_name: invoice.snapshot.account_name.clone(),
@@ -267,6 +274,7 @@ pub async fn issue(
         tax_rate: invoice.snapshot.tax_rate.clone(),
         tax_mention: invoice.snapshot.mention(),
         operation_category: invoice.snapshot.operation_category,
+        vat_in_eur,
     };
     let row = CreditNoteRow {
         id: CreditNoteId::generate().to_string(),
@@ -546,9 +554,9 @@ pub async fn reissue(
     let old: Invoice = row.clone().try_into()?;
     let period = Period::parse(&old.period)
         .ok_or_else(|| ApiError::internal(format!("invoice period {}", old.period)))?;
-    let address = super::invoices::billing_address(&mut tx, account).await?;
+    let address = super::issuing::billing_address(&mut tx, account).await?;
     let issue_date = acc.timezone.date_at(ctx.now);
-    let tax = super::invoices::tax_for(address.as_ref(), issue_date).ok_or_else(|| {
+    let tax = super::issuing::tax_for(address.as_ref(), issue_date).ok_or_else(|| {
         ApiError::rule(
             Code::BillingAddressUnverified,
             "the account has no verified primary billing address: its VAT cannot be decided",
@@ -598,7 +606,7 @@ pub async fn reissue(
     };
     let payment_method = super::payments::usable_default(&mut tx, account, ctx.now).await?;
     let mut snapshot =
-        super::invoices::snapshot(seller, &acc, &composition, address, payment_method);
+        super::issuing::snapshot(seller, &acc, &composition, address, payment_method);
     let deductions = super::invoice_payments::planned_deductions(&mut tx, account, total).await?;
     snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
     snapshot.replaces = Some(Replaced {
@@ -608,6 +616,17 @@ pub async fn reissue(
     });
     let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum();
     let covered = deducted > 0 && deducted >= total.minor();
+    // Issued at once, so never held: without a rate it is refused.
+    snapshot.vat_in_eur =
+        match super::exchange_rates::vat_in_eur(&mut tx, tax_amount, issue_date).await? {
+            super::exchange_rates::VatStatement::RateMissing => {
+                return Err(ApiError::rule(
+                    Code::ExchangeRateMissing,
+                    super::exchange_rates::missing_detail(c, issue_date),
+                ));
+            }
+            statement => statement.stated(),
+        };
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
     let number = format!("F-{year:04}-{n:06}");

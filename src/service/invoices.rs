@@ -4,58 +4,28 @@
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
+use super::exchange_rates::{self, VatStatement};
+use super::issuing::{billing_address, snapshot, tax_for};
 use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
-use crate::domain::address::{AddressStatus, BillingAddress};
+use crate::domain::address::BillingAddress;
+use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
-use crate::domain::issued::{
-    AddressFieldsSnapshot, Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus,
-    OperationCategory, Snapshot, SnapshotLine,
-};
+use crate::domain::issued::{Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::plan::PriceList;
 use crate::domain::role::Need;
 use crate::domain::seller::Seller;
-use crate::domain::tax::{self, Buyer, Tax};
+use crate::domain::tax::Tax;
 use crate::error::{ApiError, Code};
 use crate::render::Lang;
 use crate::store::invoices::{DraftRow, InvoiceRow};
 use crate::store::outbox::InvoiceEmailRow;
 use crate::store::{Page, Store, Tx};
 use crate::vies::Vies;
-
-/// The account's billing address for an invoice: the primary one, verified.
-pub(super) async fn billing_address(
-    tx: &mut Tx,
-    account: &AccountId,
-) -> Result<Option<BillingAddress>, ApiError> {
-    Ok(tx
-        .list_addresses(account, None, 100)
-        .await?
-        .items
-        .into_iter()
-        .find(|a| a.primary && a.status == AddressStatus::Verified))
-}
-
-/// The one rule for the VAT of an account's invoice issued on `day`
-/// (SPEC.md section 10): decided from its verified primary billing address
-/// ([`billing_address`]); none without one. Its VAT number counts as valid
-/// when VIES said so or staff verified it by hand.
-pub(super) fn tax_for(address: Option<&BillingAddress>, day: Date) -> Option<Tax> {
-    address.map(|a| {
-        tax::decide(
-            Buyer {
-                country: a.fields.country,
-                postal_code: &a.fields.postal_code,
-                vat_number_valid: super::vat_checks::counts_as_valid(a),
-            },
-            day,
-        )
-    })
-}
 
 /// Why a draft composed from `address` cannot be finalized on `day`, if it
 /// cannot: no verified primary address, or a VAT number that decides
@@ -75,10 +45,11 @@ fn hold_for(address: Option<&BillingAddress>, day: Date) -> Option<Hold> {
     })
 }
 
-/// The catalog's prices on every date, read once per invoice.
-async fn price_list(tx: &mut Tx) -> Result<PriceList, ApiError> {
+/// The catalog's prices in `currency` on every date, read once per
+/// invoice: an invoice is priced in its account's currency only.
+async fn price_list(tx: &mut Tx, currency: Currency) -> Result<PriceList, ApiError> {
     let mut prices = PriceList::default();
-    for p in tx.dated_prices().await? {
+    for p in tx.dated_prices(currency).await? {
         let currency =
             Currency::parse(&p.currency).ok_or_else(|| ApiError::internal("plan currency"))?;
         prices.insert(
@@ -138,6 +109,10 @@ pub struct Composed {
     pub charge_ids: Vec<String>,
     /// Why it cannot be finalized now, if it cannot.
     pub hold: Option<Hold>,
+    /// For an invoice in another currency than EUR with VAT: its VAT in
+    /// euros at the rate of `issue_date` or the last one before; none
+    /// without a rate (it is then held) or while its VAT is provisional.
+    pub vat_in_eur: Option<VatInEur>,
 }
 
 /// Composes the invoice of `period` for `account` from what is stored now,
@@ -152,16 +127,20 @@ pub async fn compose_for(
     let prices = if groups.is_empty() {
         PriceList::default()
     } else {
-        price_list(tx).await?
+        price_list(tx, account.currency).await?
     };
     let mut items = Vec::with_capacity(groups.len());
     for g in groups {
-        let price_at_activation = prices.on(&g.plan_code, g.activation_date).ok_or_else(|| {
-            ApiError::internal(format!(
-                "no price of {} on {}",
-                g.plan_code, g.activation_date
-            ))
-        })?;
+        // Buying refuses a plan not priced in the account's currency
+        // (`plan_not_priced_in_currency`): a billed item without one is a bug.
+        let price_at_activation = prices
+            .on(&g.plan_code, account.currency, g.activation_date)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "no price of {} in {} on {}",
+                    g.plan_code, account.currency, g.activation_date
+                ))
+            })?;
         items.push(Item {
             quantity: u32::try_from(g.quantity).map_err(ApiError::internal)?,
             phone_number: g.phone_number,
@@ -190,11 +169,27 @@ pub async fn compose_for(
         tax: decided.unwrap_or_else(Tax::provisional),
     };
     let composition = compose(&inputs).map_err(ApiError::internal)?;
+    // A non-EUR invoice states its VAT in euros (CGI art. 289-IV): without a
+    // rate of its currency on or before the issue date it is not issued.
+    let (vat_in_eur, hold) = match hold {
+        Some(hold) => (None, Some(hold)),
+        None => match exchange_rates::vat_in_eur(tx, composition.tax_amount, issue_date).await? {
+            VatStatement::RateMissing => (
+                None,
+                Some(Hold {
+                    reason: HoldReason::ExchangeRateMissing,
+                    detail: exchange_rates::missing_detail(account.currency, issue_date),
+                }),
+            ),
+            statement => (statement.stated(), None),
+        },
+    };
     Ok(Composed {
         composition,
         address,
         charge_ids,
         hold,
+        vat_in_eur,
     })
 }
 
@@ -219,62 +214,6 @@ async fn unbilled_charges(
     Ok((charges, ids))
 }
 
-/// What an invoice keeps of the moment it is issued (a draft shows the
-/// same, composed now).
-pub(super) fn snapshot(
-    seller: &Seller,
-    account: &Account,
-    c: &Composition,
-    address: Option<BillingAddress>,
-    payment_method: Option<PaymentMethod>,
-) -> Snapshot {
-    Snapshot {
-        seller: seller.clone(),
-        account_name: account.name.clone(),
-        period_start: c.period.start(),
-        period_end: c.period.end(),
-        lines: c
-            .lines
-            .iter()
-            .map(|l| SnapshotLine {
-                kind: l.kind,
-                description: l.description.clone(),
-                plan: l.plan.clone(),
-                quantity: l.quantity,
-                unit_amount_minor: l.unit_amount.minor(),
-                amount_minor: l.amount.minor(),
-                days: l.days,
-                days_in_period: l.days_in_period,
-                activation_date: l.activation_date,
-                service_start: l.service_start,
-                service_end: l.service_end,
-            })
-            .collect(),
-        tax_treatment: c.tax.treatment,
-        tax_rate: c.tax.rate.normalize().to_string(),
-        tax_territory: Some(c.tax.territory.clone()),
-        tax_mention: c.tax.mention(),
-        operation_category: Some(OperationCategory::Services),
-        buyer: address.map(|a| AddressFieldsSnapshot {
-            company_name: a.fields.company_name,
-            line1: a.fields.line1,
-            line2: a.fields.line2,
-            postal_code: a.fields.postal_code,
-            city: a.fields.city,
-            region: a.fields.region,
-            country: a.fields.country.code().to_owned(),
-            vat_number: a.fields.vat_number,
-            siren: a.fields.siren,
-            e_invoicing_address: a.fields.e_invoicing_address,
-        }),
-        payment_method: payment_method.map(|m| m.masked()),
-        deductions: Vec::new(),
-        replaces: None,
-        prepaid: Vec::new(),
-        advance: None,
-    }
-}
-
 /// A draft as it reads now: composed from what is unbilled at `ctx.now`.
 async fn draft_invoice(
     tx: &mut Tx,
@@ -293,10 +232,13 @@ async fn draft_invoice(
         composition: c,
         address,
         hold,
+        vat_in_eur,
         ..
     } = compose_for(tx, account, period, issue_date).await?;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
+    // What it would state if it were issued on its issue date.
+    snapshot.vat_in_eur = vat_in_eur;
     // What prepaid credits and the balance would deduct if it were
     // finalized now.
     snapshot.prepaid = super::advance::planned(tx, &account.id, &c).await?;
@@ -344,6 +286,9 @@ pub struct Upcoming {
     pub prepaid: Vec<crate::domain::advance::Prepaid>,
     /// What the customer balance would deduct from it if issued now.
     pub deductions: Vec<crate::domain::issued::Deduction>,
+    /// Its VAT in euros at the last rate recorded on or before the issue
+    /// date, for an invoice in another currency.
+    pub vat_in_eur: Option<VatInEur>,
     /// Why it could not be issued now, if it could not.
     pub hold: Option<Hold>,
 }
@@ -392,6 +337,7 @@ pub async fn upcoming(
         composition,
         address,
         hold,
+        vat_in_eur,
         ..
     } = compose_for(&mut tx, &account, period, issue_date).await?;
     let payment_method = payments::usable_default(&mut tx, account_id, ctx.now).await?;
@@ -411,6 +357,7 @@ pub async fn upcoming(
         payment_method,
         prepaid,
         deductions,
+        vat_in_eur,
         hold,
     })
 }
@@ -745,6 +692,7 @@ pub async fn finalize(
         address,
         charge_ids,
         hold,
+        vat_in_eur,
     } = compose_for(&mut tx, &account, period, issue_date).await?;
     if c.lines.is_empty() {
         if empty == Empty::Refuse {
@@ -770,6 +718,7 @@ pub async fn finalize(
     }
     let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
     let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
+    snapshot.vat_in_eur = vat_in_eur;
     // What prepaid credits paid of the consumption (the acomptes drawn on),
     // then the customer balance (credit notes, overpayments), are deducted
     // from the amount due, under the totals.

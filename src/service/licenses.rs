@@ -64,6 +64,25 @@ fn activation_day(ctx: &Ctx, account: &Account, asked: Option<Date>) -> Result<D
     }
 }
 
+/// The plan has no price in the account's currency on that day: the account
+/// cannot buy it (an invoice never mixes currencies).
+fn not_priced(plan: &str, currency: Currency) -> ApiError {
+    ApiError::rule(
+        Code::PlanNotPricedInCurrency,
+        format!(
+            "{plan} has no price in {currency}, the account's currency: this account cannot buy it"
+        ),
+    )
+}
+
+/// The monthly price of `plan` in `currency`: that of something the account
+/// already holds, which buying made sure of.
+fn held_price(plan: &Plan, currency: Currency) -> Result<Money, ApiError> {
+    plan.price_in(currency)
+        .map(|p| p.monthly_price)
+        .ok_or_else(|| ApiError::internal(format!("{} has no price in {currency}", plan.code)))
+}
+
 async fn license_plan(tx: &mut Tx, code: &str, on: Date, kind: PlanKind) -> Result<Plan, ApiError> {
     tx.plan(code, on)
         .await?
@@ -84,8 +103,11 @@ async fn monthly_total(tx: &mut Tx, account: &Account, on: Date) -> Result<Money
             .plan(&code, on)
             .await?
             .ok_or(ApiError::NotFound("plan"))?;
-        let line =
-            times(plan.monthly_price, u32::try_from(count).unwrap_or(0)).map_err(money_err)?;
+        let line = times(
+            held_price(&plan, account.currency)?,
+            u32::try_from(count).unwrap_or(0),
+        )
+        .map_err(money_err)?;
         total = total.checked_add(line).map_err(money_err)?;
     }
     Ok(total)
@@ -105,13 +127,10 @@ async fn price(
         ));
     }
     let plan = license_plan(tx, plan_code, activation, PlanKind::License).await?;
-    if plan.monthly_price.currency() != account.currency {
-        return Err(ApiError::validation(
-            "plan",
-            "is not sold in the account's currency",
-        ));
-    }
-    let unit_price = plan.monthly_price;
+    let unit_price = plan
+        .price_in(account.currency)
+        .ok_or_else(|| not_priced(&plan.code, account.currency))?
+        .monthly_price;
     let period = prepaid_period(activation);
     let prorated = prorated_unit(unit_price, activation).map_err(money_err)?;
     let current = monthly_total(tx, account, activation).await?;
@@ -361,8 +380,12 @@ async fn preview_of(
         let kept_days =
             u8::try_from((today - license.activation_date).whole_days() + 1).unwrap_or(period.days);
         let full = Money::from_minor(license.prorated_amount_minor, account.currency);
-        let kept =
-            prorate(plan.monthly_price, kept_days, period.days_in_month).map_err(money_err)?;
+        let kept = prorate(
+            held_price(&plan, account.currency)?,
+            kept_days,
+            period.days_in_month,
+        )
+        .map_err(money_err)?;
         let reduction = full.checked_sub(kept).map_err(money_err)?;
         if reduction.is_negative() {
             Money::zero(account.currency)
@@ -372,13 +395,13 @@ async fn preview_of(
     } else {
         Money::zero(account.currency)
     };
+    let recurring_reduction = held_price(&next_plan, account.currency)?;
     Ok(RemovalPreview {
         license,
         removal_date: today,
         next_invoice_date: next,
-        recurring_reduction: next_plan.monthly_price,
-        total_reduction: next_plan
-            .monthly_price
+        recurring_reduction,
+        total_reduction: recurring_reduction
             .checked_add(proration_reduction)
             .map_err(money_err)?,
         proration_reduction,
@@ -577,7 +600,11 @@ pub async fn add_number(
         .into_iter()
         .find(|p| p.kind == PlanKind::PhoneNumber)
         .ok_or(ApiError::NotFound("plan"))?;
-    let prorated = prorated_unit(plan.monthly_price, today).map_err(money_err)?;
+    let monthly_price = plan
+        .price_in(account.currency)
+        .ok_or_else(|| not_priced(&plan.code, account.currency))?
+        .monthly_price;
+    let prorated = prorated_unit(monthly_price, today).map_err(money_err)?;
     let line = PhoneNumberLine {
         id: PhoneNumberId::generate(),
         account_id: account_id.id().clone(),
@@ -592,7 +619,7 @@ pub async fn add_number(
     let event = ctx.audit_event(Some(account_id), "phone_number.added", ("phone_number", line.id.as_str()), None,
         Some(json!({"country": line.country, "number": line.number, "activation_date": today.to_string()})));
     audit::record(tx, event).await?;
-    Ok((line, plan.monthly_price))
+    Ok((line, monthly_price))
 }
 
 pub async fn list_numbers(

@@ -94,19 +94,21 @@ pub struct PlanInUse {
     pub code: String,
     pub count: i64,
     pub assigned: i64,
+    /// The account's currency.
     pub currency: Currency,
-    /// `(effective_from, monthly price in minor units)`, in no given order.
+    /// `(effective_from, monthly price in minor units)` in the account's
+    /// currency, in no given order.
     pub prices: Vec<(Date, i64)>,
 }
 
 /// The per-plan summary of account `a`, as one JSON document (`{OBJ}` and
-/// `{AGG}` are the backend's JSON array builder and aggregate).
-const SUMMARY: &str = "(SELECT COALESCE({AGG}({OBJ}(g.plan_code, g.n, g.assigned, p.currency, \
+/// `{AGG}` are the backend's JSON array builder and aggregate): the plan's
+/// prices in the account's currency only.
+const SUMMARY: &str = "(SELECT COALESCE({AGG}({OBJ}(g.plan_code, g.n, g.assigned, a.currency, \
         (SELECT {AGG}({OBJ}(pp.effective_from, pp.monthly_price_minor)) FROM plan_prices pp \
-          WHERE pp.plan_code = g.plan_code))), '[]') \
+          WHERE pp.plan_code = g.plan_code AND pp.currency = a.currency))), '[]') \
     FROM (SELECT plan_code, COUNT(*) AS n, COUNT(user_id) AS assigned FROM licenses \
-          WHERE account_id = a.id AND removal_date IS NULL GROUP BY plan_code) g \
-    JOIN plans p ON p.code = g.plan_code)";
+          WHERE account_id = a.id AND removal_date IS NULL GROUP BY plan_code) g)";
 
 /// The page of licenses of account `a.id`.
 const PAGE: &str = "SELECT * FROM licenses WHERE account_id = a.id \
@@ -505,7 +507,7 @@ pub struct BillableGroup {
     pub quantity: i64,
 }
 
-/// A dated price of a plan, in the plan's currency.
+/// A dated price of a plan, in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DatedPrice {
     pub plan_code: String,
@@ -662,16 +664,19 @@ impl Tx {
         }
     }
 
-    /// Every price of every plan, oldest first: a few rows, read once per
-    /// invoice instead of one query per plan and date.
-    pub async fn dated_prices(&mut self) -> Result<Vec<DatedPrice>, sqlx::Error> {
+    /// Every price of every plan in `currency`, oldest first: a few rows,
+    /// read once per invoice instead of one query per plan and date.
+    pub async fn dated_prices(
+        &mut self,
+        currency: Currency,
+    ) -> Result<Vec<DatedPrice>, sqlx::Error> {
         fetch_all!(
             self,
             sqlx::query_as(
-                "SELECT p.code AS plan_code, p.currency, pp.effective_from, pp.monthly_price_minor \
-             FROM plans p JOIN plan_prices pp ON pp.plan_code = p.code \
-             ORDER BY p.code, pp.effective_from",
+                "SELECT plan_code, currency, effective_from, monthly_price_minor \
+             FROM plan_prices WHERE currency = $1 ORDER BY plan_code, effective_from",
             )
+            .bind(currency.code())
         )
     }
 }

@@ -12,6 +12,7 @@ mod consumption;
 mod contacts;
 mod credit_notes;
 mod credits;
+mod currencies;
 mod demo;
 mod documents;
 mod emails;

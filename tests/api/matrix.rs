@@ -564,6 +564,10 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
         ("team_id", team),
         ("user_id", user),
         ("code", "ADVANCED".to_owned()),
+        // Exchange rates are not an account's: any currency rates are kept
+        // for, and a day before the world's clock.
+        ("currency", "USD".to_owned()),
+        ("date", "2026-04-30".to_owned()),
     ])
 }
 
@@ -703,6 +707,7 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "update_user" => json!({"name": "Léa Martin-Roux", "team_id": r("team_id")}),
         "run_billing" => json!({"period": "2026-05"}),
         "update_plan" => json!({"name": "Advanced", "monthly_price": "64.00"}),
+        "put_exchange_rate" => json!({"eur_rate": "1.0523"}),
         "payment_webhook" => json!({"id": "evt_matrix_1", "type": "top_up.succeeded",
                                     "data": {"top_up_id": r("top_up_id")}}),
         // A new operation: the spec's own example (the control test checks
@@ -1567,6 +1572,7 @@ async fn staff_only_operations_refuse_customers() {
         "adjust_credits",
         "confirm_top_up",
         "update_plan",
+        "put_exchange_rate",
         "create_account",
         "list_accounts",
         "list_audit_events",

@@ -5,6 +5,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::exchange_rates::VatStatement;
 use super::{Ctx, audit};
 use crate::domain::advance::{self, ChargedTax, Prepaid};
 use crate::domain::ids::{AccountId, AdvanceAllocationId, InvoiceId, InvoicePaymentId};
@@ -47,6 +48,14 @@ pub async fn charged_tax(
         ));
     };
     let vat = advance::vat(amount, tax.rate).map_err(ApiError::internal)?;
+    // Its acompte invoice states its VAT in euros (CGI art. 289-IV) at the
+    // rate of the day it is paid, or the last before: one must exist.
+    if super::exchange_rates::vat_in_eur(tx, vat, today).await? == VatStatement::RateMissing {
+        return Err(ApiError::rule(
+            Code::ExchangeRateMissing,
+            super::exchange_rates::missing_detail(amount.currency(), today),
+        ));
+    }
     Ok((tax.into(), vat))
 }
 
@@ -115,6 +124,9 @@ pub async fn issue(
         .await?;
     let method_kind = method.as_ref().map(|m| m.kind);
     let mut snapshot = super::issuing::snapshot(seller, &account, &composition, address, method);
+    snapshot.vat_in_eur = super::exchange_rates::vat_in_eur(tx, tax_amount, issue_date)
+        .await?
+        .stated();
     snapshot.advance = Some(AdvanceOf {
         top_up_id: top_up.id.to_string(),
         paid_at: now,

@@ -370,6 +370,12 @@ pub async fn debit(
             }) => {
                 tracing::warn!(account = %account, "auto-recharge skipped: no verified billing address")
             }
+            Err(ApiError::Rule {
+                code: Code::ExchangeRateMissing,
+                ..
+            }) => {
+                tracing::warn!(account = %account, "auto-recharge skipped: no exchange rate to state its VAT in euros")
+            }
             Err(e) => return Err(e),
         }
     }

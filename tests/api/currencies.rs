@@ -1096,3 +1096,58 @@ async fn the_migration_prices_what_accounts_in_another_currency_held_at_their_eu
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_usd_top_up_needs_a_rate_and_its_acompte_invoice_states_its_vat_in_euros() {
+    let app = spawn_app().await;
+    let account = buyer_in(&app, "USD").await;
+    let top_up = |amount: &'static str| {
+        let app = &app;
+        let account = account.clone();
+        async move {
+            app.post(
+                &format!("/v1/accounts/{account}/credits/top-ups"),
+                &app.admin(&account),
+                &json!({ "amount": amount }),
+            )
+            .await
+        }
+    };
+    // No rate: its acompte could not state its VAT in euros.
+    assert_problem(top_up("100.00").await, 409, "exchange_rate_missing").await;
+    assert_eq!(
+        put_rate(&app, "USD", "2026-04-08", "1.0523").await.status(),
+        200
+    );
+    let pending = json_of(top_up("100.00").await).await;
+    assert_eq!(pending["tax_amount"], "20.00", "{pending}");
+    assert_eq!(pending["total"], "120.00", "{pending}");
+    let res = app
+        .post(
+            &format!(
+                "/v1/accounts/{account}/credits/top-ups/{}/confirm",
+                pending["id"].as_str().unwrap()
+            ),
+            &app.support(),
+            &json!({"status": "succeeded"}),
+        )
+        .await;
+    let settled = json_of(res).await;
+    let invoice_id = settled["invoice_id"].as_str().unwrap();
+    let acompte = json_of(
+        app.get(
+            &format!("/v1/accounts/{account}/invoices/{invoice_id}"),
+            &app.viewer(&account),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(acompte["kind"], "advance");
+    assert_eq!(acompte["currency"], "USD");
+    assert_eq!(acompte["tax_amount"], "20.00");
+    // 20.00 USD / 1.0523 = 19.0060819... -> 19.01 EUR, at the rate of April 8
+    // (the last one on or before its issue date, April 9).
+    assert_eq!(acompte["vat_in_eur"]["amount"], "19.01", "{acompte}");
+    assert_eq!(acompte["vat_in_eur"]["rate"], "1.0523");
+    assert_eq!(acompte["vat_in_eur"]["rate_date"], "2026-04-08");
+}

@@ -84,7 +84,8 @@ pub struct CardNumber {
     brand: CardBrand,
 }
 
-fn luhn(digits: &str) -> bool {
+/// The Luhn check (ISO/IEC 7812): card numbers, and French SIRENs.
+pub(crate) fn luhn(digits: &str) -> bool {
     let sum: u32 = digits
         .bytes()
         .rev()

@@ -296,21 +296,7 @@ pub fn parse_siren(raw: &str) -> Option<String> {
     if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                doubled / 10 + doubled % 10
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10).then_some(digits)
+    super::card::luhn(&digits).then_some(digits)
 }
 
 /// Whether an address in `country` with `postal_code` is French for the

@@ -242,20 +242,13 @@ pub async fn deduct(
         })
         .await?;
     }
-    let payment = InvoicePayment {
-        id: InvoicePaymentId::generate(),
-        invoice_id: invoice.to_owned(),
-        account_id: Some(account.clone()),
-        applied: true,
-        amount_minor: Some(total),
-        currency: Some(currency),
-        paid_at: ctx.now,
-        method: InvoicePaymentMethod::Other,
-        reference: Some(PREPAID_REFERENCE.into()),
-        overpayment_minor: 0,
-        event_id: None,
-        created_at: ctx.now,
-    };
+    let payment = super::invoice_payments::settled_by(
+        invoice,
+        account,
+        Money::from_minor(total, currency),
+        PREPAID_REFERENCE,
+        ctx.now,
+    );
     tx.insert_invoice_payment(&payment).await?;
     let event = ctx.audit_event(
         Some(account),

@@ -719,20 +719,13 @@ pub async fn deduct(
     if total <= 0 {
         return Ok(Money::zero(currency));
     }
-    let payment = InvoicePayment {
-        id: InvoicePaymentId::generate(),
-        invoice_id: invoice.to_owned(),
-        account_id: Some(account.clone()),
-        applied: true,
-        amount_minor: Some(total),
-        currency: Some(currency),
-        paid_at: ctx.now,
-        method: InvoicePaymentMethod::Other,
-        reference: Some("customer balance".into()),
-        overpayment_minor: 0,
-        event_id: None,
-        created_at: ctx.now,
-    };
+    let payment = settled_by(
+        invoice,
+        account,
+        Money::from_minor(total, currency),
+        "customer balance",
+        ctx.now,
+    );
     tx.insert_invoice_payment(&payment).await?;
     for (source, d) in planned {
         tx.insert_balance_entry(&BalanceEntry {
@@ -757,4 +750,30 @@ pub async fn deduct(
     );
     audit::record(tx, event).await?;
     Ok(Money::from_minor(total, currency))
+}
+
+/// The payment that records what the issuer itself settled of an invoice
+/// when it was issued (the customer balance, prepaid credits): applied at
+/// once, method `other`, `reference` naming where it came from.
+pub(super) fn settled_by(
+    invoice: &str,
+    account: &AccountId,
+    amount: Money,
+    reference: &str,
+    now: time::OffsetDateTime,
+) -> InvoicePayment {
+    InvoicePayment {
+        id: InvoicePaymentId::generate(),
+        invoice_id: invoice.to_owned(),
+        account_id: Some(account.clone()),
+        applied: true,
+        amount_minor: Some(amount.minor()),
+        currency: Some(amount.currency()),
+        paid_at: now,
+        method: InvoicePaymentMethod::Other,
+        reference: Some(reference.to_owned()),
+        overpayment_minor: 0,
+        event_id: None,
+        created_at: now,
+    }
 }

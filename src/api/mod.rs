@@ -84,7 +84,7 @@ Authenticate with a bearer JWT (`Authorize` button). Errors are RFC 9457 problem
 with a stable `code`. Amounts are decimal strings with a `currency` beside them.",
         version = env!("CARGO_PKG_VERSION"),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, exchange_rates::RatedCurrency)),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness and readiness"),

@@ -356,7 +356,7 @@ pub async fn refund(
         (status = 201, description = "The new invoice", body = InvoiceDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "invoice_not_credited: credit notes do not cover it in full (or a draft); already_exists: reissued already; billing_address_unverified: no verified primary billing address to decide its VAT; exchange_rate_missing: a non-EUR invoice with VAT and no rate of its currency on or before today", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "invoice_not_credited: credit notes do not cover it in full (or a draft); already_exists: reissued already; billing_address_unverified: no verified primary billing address to decide its VAT; vat_number_unchecked: its EU VAT number has no conclusive check; exchange_rate_missing: a non-EUR invoice with VAT and no rate of its currency on or before today", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reissue(
     state: web::Data<AppState>,

@@ -302,7 +302,7 @@ pub async fn list_top_ups(
     responses(
         (status = 201, description = "The pending top-up", body = TopUpDto),
         (status = 403, description = "Viewers cannot top up", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "billing_address_unverified: no verified primary billing address, so no VAT treatment to charge it by; exchange_rate_missing: a non-EUR account and no ECB rate recorded to state its VAT in euros", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "billing_address_unverified: no verified primary billing address, so no VAT treatment to charge it by; exchange_rate_missing: a non-EUR account and no ECB rate recorded to state its VAT in euros; vat_number_unchecked: an EU VAT number that would decide reverse charge has no conclusive check", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Amount out of bounds, or payment_method_required", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_top_up(

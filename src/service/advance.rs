@@ -40,13 +40,7 @@ pub async fn charged_tax(
         .timezone
         .date_at(now);
     let address = super::issuing::billing_address(tx, account).await?;
-    let Some(tax) = super::issuing::tax_for(address.as_ref(), today) else {
-        return Err(ApiError::rule(
-            Code::BillingAddressUnverified,
-            "the account has no verified primary billing address: the VAT of a top-up \
-             depends on it (staff verify one)",
-        ));
-    };
+    let tax = super::issuing::tax_now(address.as_ref(), today, "a top-up")?;
     let vat = advance::vat(amount, tax.rate).map_err(ApiError::internal)?;
     // Its acompte invoice states its VAT in euros (CGI art. 289-IV) at the
     // rate of the day it is paid, or the last before: one must exist.

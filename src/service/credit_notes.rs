@@ -556,12 +556,7 @@ pub async fn reissue(
         .ok_or_else(|| ApiError::internal(format!("invoice period {}", old.period)))?;
     let address = super::issuing::billing_address(&mut tx, account).await?;
     let issue_date = acc.timezone.date_at(ctx.now);
-    let tax = super::issuing::tax_for(address.as_ref(), issue_date).ok_or_else(|| {
-        ApiError::rule(
-            Code::BillingAddressUnverified,
-            "the account has no verified primary billing address: its VAT cannot be decided",
-        )
-    })?;
+    let tax = super::issuing::tax_now(address.as_ref(), issue_date, "a reissued invoice")?;
     let c = old.currency;
     let lines: Vec<Line> = old
         .snapshot

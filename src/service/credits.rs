@@ -371,6 +371,12 @@ pub async fn debit(
                 tracing::warn!(account = %account, "auto-recharge skipped: no verified billing address")
             }
             Err(ApiError::Rule {
+                code: Code::VatNumberUnchecked,
+                ..
+            }) => {
+                tracing::warn!(account = %account, "auto-recharge skipped: its VAT number has no conclusive check")
+            }
+            Err(ApiError::Rule {
                 code: Code::ExchangeRateMissing,
                 ..
             }) => {

@@ -13,7 +13,7 @@ use crate::domain::issued::{AddressFieldsSnapshot, OperationCategory, Snapshot, 
 use crate::domain::payment::PaymentMethod;
 use crate::domain::seller::Seller;
 use crate::domain::tax::{self, Buyer, Tax};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::Tx;
 
 /// The account's billing address for an invoice: the primary one, verified.
@@ -44,6 +44,32 @@ pub(super) fn tax_for(address: Option<&BillingAddress>, day: Date) -> Option<Tax
             day,
         )
     })
+}
+
+/// The VAT of a document issued at once on `day` (a reissue, a top-up and
+/// its acompte), which cannot wait as a draft does: refused for what would
+/// hold a draft. No verified primary address: 409
+/// `billing_address_unverified`; a VAT number that would decide reverse
+/// charge with no conclusive check (VIES or manual): 409
+/// `vat_number_unchecked`, instead of charging that state's rate.
+pub(super) fn tax_now(
+    address: Option<&BillingAddress>,
+    day: Date,
+    what: &str,
+) -> Result<Tax, ApiError> {
+    let Some(a) = address else {
+        return Err(ApiError::rule(
+            Code::BillingAddressUnverified,
+            format!(
+                "the account has no verified primary billing address: the VAT of {what} \
+                 depends on it (staff verify one)"
+            ),
+        ));
+    };
+    if let Some(detail) = super::vat_checks::unchecked(a, day) {
+        return Err(ApiError::rule(Code::VatNumberUnchecked, detail));
+    }
+    tax_for(address, day).ok_or_else(|| ApiError::internal("a verified address decides a tax"))
 }
 
 /// What an invoice keeps of the moment it is issued (a draft shows the

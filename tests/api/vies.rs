@@ -899,3 +899,32 @@ async fn the_finalizer_refreshes_a_stale_check_before_issuing_a_draft() {
     let checks = audit_events(&app, &account, "billing_address.vat_checked").await;
     assert_eq!(checks[0]["actor"]["subject"], "invoice-finalizer");
 }
+
+#[tokio::test]
+async fn a_top_up_by_a_buyer_whose_number_was_never_conclusively_checked_is_refused_not_charged_germanys_rate()
+ {
+    let (app, _vies) = spawn().await;
+    // Verified while VIES timed out: no conclusive check of DE111111111.
+    let (account, path) = german_buyer(&app, "DE111111111").await;
+    let url = format!("/v1/accounts/{account}/credits/top-ups");
+    let admin = app.admin(&account);
+    let body = json!({"amount": "100.00"});
+    let top_up = || app.post(&url, &admin, &body);
+    let problem = assert_problem(top_up().await, 409, "vat_number_unchecked").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("DE111111111"),
+        "{problem}"
+    );
+    // Checked by hand: reverse charge, no VAT on the top-up.
+    vat_check(
+        &app,
+        &path,
+        json!({"method": "manual", "reason": "Certificate of the Bundeszentralamt für Steuern"}),
+    )
+    .await;
+    let res = top_up().await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["tax_amount"], "0.00", "{created}");
+    assert_eq!(created["total"], "100.00", "{created}");
+}

@@ -14,16 +14,7 @@ use crate::credits::{deliver, signed};
 use crate::helpers::{TestApp, WEBHOOK_SECRET, assert_problem, spawn_app, spawn_app_with};
 use crate::payments::{add_card, visa};
 
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{status}: {body}\n{}",
-        crate::helpers::logs_tail(30)
-    );
-    body
-}
+use crate::helpers::success_json as ok;
 
 /// A French company with a card and a verified address in Paris, whose
 /// accountant receives the invoices.

@@ -11,16 +11,7 @@ use time::macros::datetime;
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::payments::{add_card, visa};
 
-async fn json_of(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{status}: {body}\n{}",
-        crate::helpers::logs_tail(40)
-    );
-    body
-}
+use crate::helpers::success_json as json_of;
 
 /// An account in `currency` with a card and a verified billing address in
 /// Paris (French VAT, and numbers in France).

@@ -470,6 +470,15 @@ impl TestApp {
     }
 }
 
+/// The JSON body of a response that must succeed; otherwise the test fails
+/// naming the status, the body and the server's last log lines.
+pub async fn success_json(res: Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{status}: {body}\n{}", logs_tail(40));
+    body
+}
+
 /// Asserts a problem+json response with this status and code; returns its body.
 pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");

@@ -22,16 +22,7 @@ async fn run_ok(app: &TestApp, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
-async fn json_of(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{status}: {body}\n{}",
-        crate::helpers::logs_tail(40)
-    );
-    body
-}
+use crate::helpers::success_json as json_of;
 
 /// An account (in `timezone`) with a card, for adding licenses.
 async fn buyer(app: &TestApp, name: &str, timezone: &str) -> String {

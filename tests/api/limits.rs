@@ -46,12 +46,7 @@ async fn ingest(app: &TestApp, account: &str, records: Vec<Value>) -> reqwest::R
     .await
 }
 
-async fn ok(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
+use crate::helpers::success_json as ok;
 
 /// The fields a 422 `validation_failed` names.
 async fn refused_fields(res: reqwest::Response) -> Vec<String> {

@@ -8,6 +8,7 @@ use crate::domain::money::{Currency, Money};
 
 pub mod consumption;
 pub mod credit_note;
+pub mod einvoice;
 pub mod invoice;
 pub mod pdf;
 

@@ -11,7 +11,7 @@ use crate::domain::advance::{self, ChargedTax, Prepaid};
 use crate::domain::ids::{AccountId, AdvanceAllocationId, InvoiceId, InvoicePaymentId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period};
 use crate::domain::invoice_payment::{InvoicePayment, InvoicePaymentMethod};
-use crate::domain::issued::{AdvanceOf, InvoiceKind, InvoiceStatus};
+use crate::domain::issued::{AdvanceOf, Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::{PaymentMethodKind, TopUp};
 use crate::domain::seller::Seller;
@@ -168,6 +168,8 @@ pub async fn issue(
     row.status = InvoiceStatus::Paid.as_str().into();
     row.paid_at = Some(now);
     tx.set_top_up_invoice(&top_up.id, &row.id).await?;
+    let issued = Invoice::try_from(row.clone())?;
+    super::einvoices::on_issued(tx, super::einvoices::Issued::Invoice(&issued), now).await?;
     let emails = super::outbox::queue(tx, &row, Lang::Fr, now).await?;
     let event = ctx.audit_event(
         Some(&account.id),

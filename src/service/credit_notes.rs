@@ -311,6 +311,7 @@ pub async fn issue(
         tx.mark_credited(id.as_str()).await?;
     }
     let note: CreditNote = row.clone().try_into()?;
+    super::einvoices::on_issued(tx, super::einvoices::Issued::CreditNote(&note), ctx.now).await?;
     // Emailed like an invoice, to the same recipients, in this transaction.
     let emails =
         super::outbox::queue_credit_note(tx, &note, crate::render::Lang::Fr, ctx.now).await?;
@@ -651,6 +652,9 @@ pub async fn reissue(
         tx.close_invoice(&new.id, InvoiceStatus::Paid, ctx.now, None)
             .await?;
     }
+    let issued = Invoice::try_from(new.clone())?;
+    super::einvoices::on_issued(&mut tx, super::einvoices::Issued::Invoice(&issued), ctx.now)
+        .await?;
     let emails = super::outbox::queue(&mut tx, &new, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(account),

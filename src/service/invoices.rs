@@ -783,6 +783,9 @@ pub async fn finalize(
     )
     .await?;
     bill_charges(&mut tx, &account_id, &row.id, &charge_ids).await?;
+    let issued = Invoice::try_from(row.clone())?;
+    super::einvoices::on_issued(&mut tx, super::einvoices::Issued::Invoice(&issued), ctx.now)
+        .await?;
     let emails = super::outbox::queue(&mut tx, &row, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(&account_id),

@@ -20,6 +20,7 @@ pub mod credit_notes;
 pub mod credits;
 pub mod demo;
 pub mod documents;
+pub mod einvoices;
 pub mod exchange_rates;
 pub mod idempotency;
 pub mod invoice_payments;

@@ -65,6 +65,29 @@ impl Face {
             Face::Bold => b"/F2",
         }
     }
+
+    /// Width in points of `s` drawn at `size`: no kerning, control
+    /// characters not drawn; the same for every writer of these faces.
+    pub fn text_width(self, size: f32, s: &str) -> f32 {
+        let font = self.data();
+        font.units(s) as f32 * size / font.units_per_em
+    }
+
+    /// The font file, for a writer that embeds it itself (`render::pdfa`).
+    pub(super) fn file(self) -> &'static [u8] {
+        self.data().bytes
+    }
+
+    /// The glyph drawn for `c`; 0 (the missing-glyph box) when the face lacks it.
+    pub(super) fn glyph(self, c: char) -> u16 {
+        self.data().glyph(c)
+    }
+
+    /// The advance of glyph `gid`, in ems.
+    pub(super) fn advance_em(self, gid: u16) -> f32 {
+        let font = self.data();
+        font.advance(gid) as f32 / font.units_per_em
+    }
 }
 
 /// What the writer needs of a font file, read once per process.
@@ -385,8 +408,7 @@ impl PdfWriter {
 
     /// Width in points of `s` drawn at `size` (no kerning is applied when drawing either).
     pub fn text_width(&self, size: f32, face: Face, s: &str) -> f32 {
-        let font = face.data();
-        font.units(s) as f32 * size / font.units_per_em
+        face.text_width(size, s)
     }
 
     /// Height above the baseline of capital letters, in points, to centre text vertically.

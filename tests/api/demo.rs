@@ -276,7 +276,7 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
                 .await
                 .unwrap();
             assert_eq!(res.status(), 200);
-            let text = pdf_extract::extract_text_from_mem(&res.bytes().await.unwrap()).unwrap();
+            let text = crate::helpers::pdf_text_of(&res.bytes().await.unwrap());
             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(text.contains(&expected), "{expected} in {text}");
             assert!(!text.contains('…'), "{text}");

@@ -33,11 +33,17 @@ pub enum RenderError {
     Pdf(String),
 }
 
+impl From<super::pdfa::PdfAError> for RenderError {
+    fn from(e: super::pdfa::PdfAError) -> Self {
+        RenderError::Pdf(e.to_string())
+    }
+}
+
 /// An issued invoice (period or acompte) in the three formats.
 pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::invoice(invoice)?;
-    let readable = super::invoice::pdf(invoice, lang);
-    let pdf = facturx::embed(readable, &xml)?;
+    let readable = super::invoice::pdf_a(invoice, lang)?;
+    let pdf = with_cii(readable, &xml)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,
@@ -48,11 +54,17 @@ pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
 /// An issued credit note in the three formats.
 pub fn credit_note(note: &CreditNote, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::credit_note(note)?;
-    let readable = super::credit_note::pdf(note, lang);
-    let pdf = facturx::embed(readable, &xml)?;
+    let readable = super::credit_note::pdf_a(note, lang)?;
+    let pdf = with_cii(readable, &xml)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,
         ubl: xml.ubl,
     })
+}
+
+/// MERGE (xml branch): becomes `facturx::embed(readable, &xml.proof)` once
+/// `Xml` carries the validated model; until then the PDF/A goes out bare.
+fn with_cii(readable: super::pdfa::ArchivalPdf, _xml: &xml::Xml) -> Result<Vec<u8>, RenderError> {
+    Ok(readable.bytes)
 }

@@ -1531,33 +1531,38 @@ mod tests {
             let lines = inv.snapshot.lines.clone();
             inv.snapshot.lines = (0..copies).flat_map(|_| lines.iter().cloned()).collect();
             let n = inv.snapshot.lines.len();
-            let rounds = 100;
-            let ms = |start: Instant| start.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
-
-            let _ = pdf_a(&inv, Lang::Fr).unwrap();
-            let start = Instant::now();
-            for _ in 0..rounds {
+            // The best of five batches: the machine is shared, the minimum is the cost.
+            let best = |f: &mut dyn FnMut()| {
+                (0..5)
+                    .map(|_| {
+                        let start = Instant::now();
+                        for _ in 0..40 {
+                            f();
+                        }
+                        start.elapsed().as_secs_f64() * 1000.0 / 40.0
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let plain = best(&mut || {
                 let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
                 draw(&mut p, &inv, Lang::Fr, None);
                 let _ = p.finish("x", inv.issue_date.midnight().assume_utc());
-            }
-            let plain = ms(start);
-            let start = Instant::now();
-            for _ in 0..rounds {
+            });
+            let archival = best(&mut || {
                 let _ = pdf_a(&inv, Lang::Fr).unwrap();
-            }
-            let archival = ms(start);
+            });
             let readable = pdf_a(&inv, Lang::Fr).unwrap();
-            let start = Instant::now();
-            for _ in 0..rounds {
+            let embed = best(&mut || {
                 let _ = crate::render::einvoice::facturx::embed(readable.clone(), &proof).unwrap();
-            }
-            let embed = ms(start);
+            });
+            let cii = best(&mut || {
+                let _ = en16931_formats::write(&proof, en16931_formats::Syntax::Cii);
+            });
             let facturx =
                 crate::render::einvoice::facturx::embed(readable.clone(), &proof).unwrap();
             eprintln!(
                 "{n} lines: plain PDF {plain:.2} ms, PDF/A-3B {archival:.2} ms ({} bytes), \
-                 Factur-X embedding {embed:.2} ms ({} bytes)",
+                 Factur-X embedding {embed:.2} ms ({} bytes), of which writing the CII {cii:.2} ms",
                 readable.bytes.len(),
                 facturx.len()
             );

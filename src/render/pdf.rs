@@ -17,6 +17,13 @@ use time::OffsetDateTime;
 pub const A4_WIDTH: f32 = 595.28;
 pub const A4_HEIGHT: f32 = 841.89;
 
+// DejaVu Sans 2.37 without its TrueType hinting and with a short name
+// table, by fontTools 4.68: `pyftsubset F.ttf --unicodes='*' --glyphs='*'
+// --retain-gids --no-hinting --name-IDs=0,1,2,3,4,5,6 --layout-features='*'
+// --notdef-outline`. Same glyphs, glyph ids, advances and character map;
+// every PDF embeds a subset, and in the subset of an invoice's 60 glyphs the
+// hinting programs and the name table's license text were three quarters of
+// its 26 KB, deflated again for every document.
 static REGULAR: LazyLock<FontData> = LazyLock::new(|| {
     FontData::parse(
         include_bytes!("../../assets/fonts/DejaVuSans.ttf"),

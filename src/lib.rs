@@ -55,6 +55,16 @@ impl AppState {
             seller: self.seller.clone(),
             grace: self.invoice_grace,
             vies: Some(self.vies.clone()),
+            files: self.blobs.clone(),
+        }
+    }
+
+    /// Who issues credit notes and acompte invoices: the seller, and where
+    /// their e-invoice files go.
+    pub fn issuer(&self) -> service::issuing::Issuer {
+        service::issuing::Issuer {
+            seller: self.seller.clone(),
+            files: self.blobs.clone(),
         }
     }
 }

@@ -174,7 +174,12 @@ impl Application {
             Some(url) => {
                 let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
                 let settings = service::outbox::Settings::default();
-                tokio::spawn(service::outbox::worker(store.clone(), mailer, settings));
+                tokio::spawn(service::outbox::worker(
+                    store.clone(),
+                    blobs.clone(),
+                    mailer,
+                    settings,
+                ));
                 tracing::info!("invoice emails are delivered through SMTP_URL");
             }
             None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),

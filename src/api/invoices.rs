@@ -18,11 +18,12 @@ use crate::domain::advance::Prepaid;
 use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
-use crate::domain::issued::{Hold, Invoice, InvoiceKind, InvoiceStatus};
+use crate::domain::issued::{EInvoiceFiles, Hold, Invoice, InvoiceKind, InvoiceStatus, StoredFile};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
+use crate::service::einvoices::{self, Format, Issued};
 use crate::service::invoice_payments;
 use crate::service::invoices::{self, RunReport};
 use crate::service::{Authorized, Ctx};
@@ -357,6 +358,56 @@ pub struct InvoiceDto {
     /// (it then waits, hold `exchange_rate_missing`). Null in EUR or without VAT.
     #[schema(example = json!(null))]
     pub vat_in_eur: Option<VatInEurDto>,
+    /// Its e-invoice, stored when it was issued: the Factur-X PDF
+    /// (`.../pdf`), the CII (`.../cii.xml`) and the UBL (`.../ubl.xml`),
+    /// each with its SHA-256; the downloads return exactly these bytes.
+    /// Null for a draft.
+    pub e_invoice: Option<EInvoiceDto>,
+}
+
+/// An issued document's e-invoice files (EN 16931 profile, with the French
+/// CTC data), stored once when it was issued and never rewritten.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EInvoiceDto {
+    /// Always `factur-x`: the PDF is a Factur-X (PDF/A-3B) with the CII embedded.
+    #[schema(example = "factur-x")]
+    pub format: String,
+    /// Always `EN 16931`.
+    #[schema(example = "EN 16931")]
+    pub profile: String,
+    pub pdf: StoredFileDto,
+    pub cii: StoredFileDto,
+    pub ubl: StoredFileDto,
+    #[serde(with = "time::serde::rfc3339")]
+    pub stored_at: OffsetDateTime,
+}
+
+/// A stored file: what a download's bytes hash to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoredFileDto {
+    /// Hex SHA-256 of the exact bytes the download returns.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub sha256: String,
+    /// In bytes.
+    #[schema(example = 48213)]
+    pub size: u64,
+}
+
+impl From<EInvoiceFiles> for EInvoiceDto {
+    fn from(f: EInvoiceFiles) -> Self {
+        let file = |f: StoredFile| StoredFileDto {
+            sha256: f.sha256,
+            size: f.size,
+        };
+        EInvoiceDto {
+            format: "factur-x".into(),
+            profile: "EN 16931".into(),
+            pdf: file(f.pdf),
+            cii: file(f.cii),
+            ubl: file(f.ubl),
+            stored_at: f.stored_at,
+        }
+    }
 }
 
 /// The invoice a reissued invoice replaces.
@@ -533,6 +584,7 @@ impl From<Invoice> for InvoiceDto {
                 issue_date: r.issue_date,
             }),
             vat_in_eur: s.vat_in_eur.map(VatInEurDto::from),
+            e_invoice: i.e_invoice.map(EInvoiceDto::from),
         }
     }
 }
@@ -858,7 +910,7 @@ pub async fn void(
     let invoice = crate::service::credit_notes::void(
         &state.store,
         &ctx,
-        &state.seller,
+        &state.issuer(),
         &account,
         &id,
         &reason,
@@ -918,14 +970,17 @@ pub async fn html(
         .body(crate::render::invoice::html(&invoice, lang)))
 }
 
-/// The invoice as a PDF (A4, embedded font, real text); French unless
-/// `Accept-Language` prefers English. A draft is marked BROUILLON/DRAFT
-/// where its number will be.
+/// The invoice as a PDF (A4, embedded fonts, real text). An issued invoice
+/// is its e-invoice: the Factur-X PDF (PDF/A-3B with the CII embedded)
+/// stored when it was issued, in the account's `invoice_language`, exactly
+/// the bytes whose SHA-256 is `e_invoice.pdf.sha256`, forever. A draft is a
+/// preview rendered now, French unless `Accept-Language` prefers English,
+/// marked BROUILLON/DRAFT where its number will be.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+        ("Accept-Language" = Option<String>, Header, description = "Drafts only: `en` for English; French otherwise")),
     responses(
-        (status = 200, description = "The invoice PDF", content((FileBytes = "application/pdf"))),
+        (status = 200, description = "The invoice PDF: the stored Factur-X of an issued invoice, a preview of a draft", content((FileBytes = "application/pdf"))),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pdf(
@@ -936,10 +991,121 @@ pub async fn pdf(
 ) -> Result<HttpResponse, ApiError> {
     let invoice = rendering(&state, &ctx, &account, &path).await?;
     let lang = Lang::from_request(&req);
+    let bytes = if invoice.number.is_some() {
+        einvoices::file(
+            &state.store,
+            &state.blobs,
+            Issued::Invoice(&invoice),
+            Format::Pdf,
+            ctx.now,
+        )
+        .await?
+    } else {
+        crate::render::invoice::pdf(&invoice, lang)
+    };
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(inline_file(format!("{}.pdf", number(&invoice, lang))))
-        .body(crate::render::invoice::pdf(&invoice, lang)))
+        .body(bytes))
+}
+
+/// An e-invoice's two XML syntaxes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum XmlSyntax {
+    /// UN/CEFACT CII D16B, the XML the Factur-X PDF embeds.
+    Cii,
+    /// UBL 2.1.
+    Ubl,
+}
+
+impl XmlSyntax {
+    /// `F-2026-000001.cii.xml`.
+    pub(super) fn file_name(self, number: &str) -> String {
+        match self {
+            XmlSyntax::Cii => format!("{number}.cii.xml"),
+            XmlSyntax::Ubl => format!("{number}.ubl.xml"),
+        }
+    }
+
+    /// The stored file it is.
+    pub(super) fn format(self) -> Format {
+        match self {
+            XmlSyntax::Cii => Format::Cii,
+            XmlSyntax::Ubl => Format::Ubl,
+        }
+    }
+}
+
+/// An XML download, named after its document.
+pub(super) fn xml_file(name: String, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/xml")
+        .insert_header(inline_file(name))
+        .body(body)
+}
+
+/// An issued invoice's e-invoice in one XML syntax; a draft has none.
+async fn e_invoice(
+    state: &AppState,
+    ctx: &Ctx,
+    account: &Authorized,
+    path: &ItemId,
+    syntax: XmlSyntax,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = rendering(state, ctx, account, path).await?;
+    let number = match (&invoice.number, invoice.status) {
+        (Some(n), status) if status != InvoiceStatus::Draft => n.clone(),
+        _ => {
+            return Err(ApiError::rule(
+                Code::DraftHasNoEInvoice,
+                "this invoice is a draft: its e-invoice exists once it is finalized",
+            ));
+        }
+    };
+    let bytes = einvoices::file(
+        &state.store,
+        &state.blobs,
+        Issued::Invoice(&invoice),
+        syntax.format(),
+        ctx.now,
+    )
+    .await?;
+    Ok(xml_file(syntax.file_name(&number), bytes))
+}
+
+/// The invoice's e-invoice as UN/CEFACT CII XML (EN 16931 with the French
+/// CTC data: the XML its Factur-X PDF embeds).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/cii.xml", operation_id = "invoice_cii", tag = "invoices",
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The CII XML (EN 16931)", content((FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft has no e-invoice (`draft_has_no_e_invoice`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cii(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Cii).await
+}
+
+/// The invoice's e-invoice as UBL 2.1 XML (EN 16931 with the French CTC data).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/ubl.xml", operation_id = "invoice_ubl", tag = "invoices",
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The UBL 2.1 XML (EN 16931)", content((FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft has no e-invoice (`draft_has_no_e_invoice`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ubl(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Ubl).await
 }
 
 /// Where an invoice email's delivery stands.

@@ -4,7 +4,7 @@
 //! reason, positive lines, VAT and totals. French by default, or English.
 
 use super::Lang;
-use super::invoice::{Framing, html_framed, pdf_a_framed, pdf_framed};
+use super::invoice::{Framing, html_framed, pdf_a_framed};
 use super::pdfa::{ArchivalPdf, PdfAError};
 use crate::domain::credit_note::CreditNote;
 use crate::domain::invoice_payment::Settlement;
@@ -73,6 +73,7 @@ fn as_document(n: &CreditNote) -> Invoice {
         void_reason: None,
         settlement: Settlement::unpaid(Money::zero(n.currency), false),
         hold: None,
+        e_invoice: None,
     }
 }
 
@@ -135,10 +136,6 @@ fn framing(n: &CreditNote, lang: Lang) -> Framing {
 
 pub fn html(n: &CreditNote, lang: Lang) -> String {
     html_framed(&as_document(n), lang, Some(&framing(n, lang)))
-}
-
-pub fn pdf(n: &CreditNote, lang: Lang) -> Vec<u8> {
-    pdf_framed(&as_document(n), lang, Some(&framing(n, lang)))
 }
 
 /// The readable credit note as PDF/A-3B, the carrier of its Factur-X.

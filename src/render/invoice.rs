@@ -780,7 +780,7 @@ fn framing(invoice: &Invoice, lang: Lang) -> Option<Framing> {
     }
 }
 
-pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
+fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
     match pdf_a_framed(invoice, lang, framing) {
         Ok(pdf) => pdf.bytes,
         Err(error) => {
@@ -1169,6 +1169,7 @@ mod tests {
             void_reason: None,
             settlement: crate::domain::invoice_payment::Settlement::unpaid(eur(subtotal), false),
             hold: None,
+            e_invoice: None,
         }
     }
 

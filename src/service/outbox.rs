@@ -13,11 +13,13 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::OffsetDateTime;
 
+use super::einvoices::{Format, Issued};
 use crate::domain::credit_note::CreditNote;
 use crate::domain::ids::{AccountId, CreditNoteId, InvoiceEmailId, InvoiceId};
 use crate::domain::issued::Invoice;
 use crate::error::ApiError;
 use crate::render::Lang;
+use crate::store::blobs::BlobStore;
 use crate::store::invoices::InvoiceRow;
 use crate::store::outbox::{Attempt, InvoiceEmailRow};
 use crate::store::{Store, Tx};
@@ -164,15 +166,20 @@ pub async fn queue_credit_note(
     Ok(recipients.len())
 }
 
-/// The attachment of an email: the credit note's PDF when it carries one,
-/// else the invoice's, rendered from its immutable snapshot.
-async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec<u8>), SendError> {
+/// The attachment of an email: the stored e-invoice (Factur-X PDF) of the
+/// credit note when it carries one, else of the invoice, as issued.
+async fn attachment(
+    store: &Store,
+    files: &BlobStore,
+    row: &InvoiceEmailRow,
+) -> Result<(String, Vec<u8>), SendError> {
     let database = |e: sqlx::Error| SendError::Transient(format!("database: {e}"));
+    let stored = |e: ApiError| SendError::Transient(format!("the stored e-invoice: {e}"));
     let mut tx = store
         .begin_read()
         .await
         .map_err(|e| SendError::Transient(format!("database: {e}")))?;
-    let lang = Lang::from_code(&row.lang);
+    let now = wall_now();
     if let Some(note) = &row.credit_note_id {
         let account = AccountId::from_trusted(row.account_id.clone());
         let note: CreditNote = tx
@@ -182,10 +189,11 @@ async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec
             .ok_or_else(|| SendError::Permanent("the credit note is gone".into()))?
             .try_into()
             .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
-        return Ok((
-            format!("{}.pdf", note.number),
-            crate::render::credit_note::pdf(&note, lang),
-        ));
+        drop(tx);
+        let pdf = super::einvoices::file(store, files, Issued::CreditNote(&note), Format::Pdf, now)
+            .await
+            .map_err(stored)?;
+        return Ok((format!("{}.pdf", note.number), pdf));
     }
     let id = InvoiceId::from_trusted(row.invoice_id.clone());
     let invoice: Invoice = tx
@@ -195,9 +203,14 @@ async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec
         .ok_or_else(|| SendError::Permanent("the invoice is gone".into()))?
         .try_into()
         .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
+    drop(tx);
+    let pdf = super::einvoices::file(store, files, Issued::Invoice(&invoice), Format::Pdf, now)
+        .await
+        .map_err(stored)?;
+    let lang = Lang::from_code(&row.lang);
     Ok((
         format!("{}.pdf", crate::render::invoice::number(&invoice, lang)),
-        crate::render::invoice::pdf(&invoice, lang),
+        pdf,
     ))
 }
 
@@ -215,9 +228,10 @@ enum SendError {
     Permanent(String),
 }
 
-/// Renders the attachment (once per invoice and language in a pass) and sends.
+/// Reads the attachment (once per document and language in a pass) and sends.
 async fn send(
     store: &Store,
+    files: &BlobStore,
     mailer: &Mailer,
     row: &InvoiceEmailRow,
     pdfs: &mut HashMap<(String, String), (String, Vec<u8>)>,
@@ -229,7 +243,7 @@ async fn send(
     let document = row.credit_note_id.as_ref().unwrap_or(&row.invoice_id);
     let key = (document.clone(), row.lang.clone());
     if !pdfs.contains_key(&key) {
-        let rendered = attachment(store, row).await?;
+        let rendered = attachment(store, files, row).await?;
         pdfs.insert(key.clone(), rendered);
     }
     let (filename, pdf) = &pdfs[&key];
@@ -254,6 +268,7 @@ async fn send(
 /// Claims the emails due now and tries each once.
 pub async fn deliver_due(
     store: &Store,
+    files: &BlobStore,
     mailer: &Mailer,
     settings: &Settings,
 ) -> Result<Pass, ApiError> {
@@ -272,7 +287,7 @@ pub async fn deliver_due(
     };
     let mut pdfs = HashMap::new();
     for row in claimed {
-        let attempt = match send(store, mailer, &row, &mut pdfs).await {
+        let attempt = match send(store, files, mailer, &row, &mut pdfs).await {
             Ok(()) => Attempt::Sent { at: wall_now() },
             Err(SendError::Permanent(error)) => Attempt::Failed { error },
             Err(SendError::Transient(error)) if row.attempts >= settings.max_attempts => {
@@ -306,9 +321,9 @@ pub async fn deliver_due(
 
 /// Delivers due emails forever: a full batch is followed at once by the next
 /// pass, anything less by a pause of `settings.poll`.
-pub async fn worker(store: Store, mailer: Mailer, settings: Settings) {
+pub async fn worker(store: Store, files: BlobStore, mailer: Mailer, settings: Settings) {
     loop {
-        match deliver_due(&store, &mailer, &settings).await {
+        match deliver_due(&store, &files, &mailer, &settings).await {
             Ok(pass) if pass.claimed == settings.batch as usize => continue,
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "invoice email pass failed"),

@@ -15,6 +15,8 @@ mod credits;
 mod currencies;
 mod demo;
 mod documents;
+mod e_invoice_files;
+mod einvoice;
 mod emails;
 mod errors;
 mod faults;

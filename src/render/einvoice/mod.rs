@@ -43,7 +43,7 @@ impl From<super::pdfa::PdfAError> for RenderError {
 pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::invoice(invoice)?;
     let readable = super::invoice::pdf_a(invoice, lang)?;
-    let pdf = with_cii(readable, &xml)?;
+    let pdf = facturx::embed(readable, &xml.proof)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,
@@ -55,16 +55,10 @@ pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
 pub fn credit_note(note: &CreditNote, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::credit_note(note)?;
     let readable = super::credit_note::pdf_a(note, lang)?;
-    let pdf = with_cii(readable, &xml)?;
+    let pdf = facturx::embed(readable, &xml.proof)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,
         ubl: xml.ubl,
     })
-}
-
-/// MERGE (xml branch): becomes `facturx::embed(readable, &xml.proof)` once
-/// `Xml` carries the validated model; until then the PDF/A goes out bare.
-fn with_cii(readable: super::pdfa::ArchivalPdf, _xml: &xml::Xml) -> Result<Vec<u8>, RenderError> {
-    Ok(readable.bytes)
 }

@@ -365,7 +365,7 @@ pub async fn reissue(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let invoice = credit_notes::reissue(&state.store, &ctx, &state.seller, &account, &id).await?;
-    Ok(HttpResponse::Created().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Created().json(super::invoices::invoice_dto(&state, invoice).await?))
 }
 
 fn inline_file(name: String) -> ContentDisposition {

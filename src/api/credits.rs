@@ -473,18 +473,16 @@ pub const SIGNATURE_HEADER: &str = "Comptoir-Signature";
 /// How far a signature's timestamp may be from now.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
-fn check_signature(
+/// Checks a signed webhook's `Comptoir-Signature` with `secret`; `unset`
+/// names the variable when it is not configured (503).
+pub(super) fn check_signature(
     req: &HttpRequest,
-    state: &AppState,
+    secret: Option<&crate::config::Secret>,
+    unset: &'static str,
     body: &[u8],
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
-    let secret = state
-        .webhook_secret
-        .as_ref()
-        .ok_or(ApiError::NotConfigured(
-            "COMPTOIR_WEBHOOK_SECRET is not set",
-        ))?;
+    let secret = secret.ok_or(ApiError::NotConfigured(unset))?;
     let bad = || ApiError::BadSignature;
     let header = req
         .headers()
@@ -541,7 +539,13 @@ pub async fn webhook(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    check_signature(&req, &state, &body, now)?;
+    check_signature(
+        &req,
+        state.webhook_secret.as_ref(),
+        "COMPTOIR_WEBHOOK_SECRET is not set",
+        &body,
+        now,
+    )?;
     let event: PaymentEventBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if event.id.is_empty() || event.id.len() > 200 {

@@ -49,6 +49,7 @@ pub async fn on_issued(
     _doc: Issued<'_>,
     _now: OffsetDateTime,
 ) -> Result<(), ApiError> {
+    super::e_invoicing::queue(_tx, _doc.account_id(), _doc.document_id(), _now).await?;
     Ok(())
 }
 

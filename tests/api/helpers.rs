@@ -324,6 +324,12 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Where this server keeps documents' bytes (`COMPTOIR_DATA_DIR`): a
+    /// server started again on the same database is given it too.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.0.join("data")
+    }
+
     pub fn token(&self, role: Role, account: Option<&str>) -> String {
         let account = account.map(|a| AccountId::parse(a).unwrap());
         self.keys

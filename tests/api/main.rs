@@ -15,6 +15,7 @@ mod credits;
 mod currencies;
 mod demo;
 mod documents;
+mod e_invoicing;
 mod emails;
 mod errors;
 mod faults;

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
-use super::credits::{WebhookAck, check_signature};
+use super::credits::{WebhookAck, signed_event, webhook_ctx};
 use super::extract::{PageQuery, Paginated};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
@@ -19,7 +19,6 @@ use crate::domain::e_invoicing::{EInvoiceStatus, EventKind, REASON_MAX_CHARS, ne
 use crate::domain::ids::{CreditNoteId, InvoiceId};
 use crate::domain::issued::InvoiceStatus;
 use crate::domain::money::{Currency, Money};
-use crate::domain::role::{Caller, Role};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::service::Ctx;
 use crate::service::e_invoicing::{self, Received, Summary};
@@ -223,10 +222,7 @@ pub async fn attention(
             document_id: a.document.document_id,
             number: a.document.number,
             type_code: a.document.type_code,
-            e_invoicing: EInvoicingDto {
-                needs_credit_note: a.needs_credit_note,
-                ..summary_dto(a.summary, None)
-            },
+            e_invoicing: summary_dto(a.summary, a.invoice_status),
         },
     )))
 }
@@ -359,25 +355,15 @@ pub async fn webhook(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    check_signature(
+    let event: PlatformEventBody = signed_event(
         &req,
         state.pa_webhook_secret.as_ref(),
         "COMPTOIR_PA_WEBHOOK_SECRET is not set",
         &body,
         now,
     )?;
-    let event: PlatformEventBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let received = received(event, now)?;
-    let ctx = Ctx {
-        caller: Caller {
-            subject: "e-invoicing-webhook".into(),
-            role: Role::Integration,
-            account_id: None,
-        },
-        request_id: None,
-        now,
-    };
+    let ctx = webhook_ctx("e-invoicing-webhook", now);
     let applied = e_invoicing::record_received(&state.store, &ctx, received).await?;
     Ok(HttpResponse::Ok().json(WebhookAck {
         received: true,

@@ -15,9 +15,7 @@ use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::credit_note::CreditNote;
-use crate::domain::e_invoicing::{
-    self, EInvoiceStatus, EventKind, Metadata, StatusReport, needs_attention,
-};
+use crate::domain::e_invoicing::{EInvoiceStatus, EventKind, Metadata, StatusReport};
 use crate::domain::ids::{AccountId, CreditNoteId, EInvoiceEventId, EInvoiceMessageId, InvoiceId};
 use crate::domain::invoice_payment::InvoicePayment;
 use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus};
@@ -626,8 +624,8 @@ pub async fn events(
 pub struct Attention {
     pub document: DocumentRow,
     pub summary: Summary,
-    /// Rejected or refused and not credited: it needs a credit note.
-    pub needs_credit_note: bool,
+    /// The document's status when it is an invoice (none for a credit note).
+    pub invoice_status: Option<InvoiceStatus>,
 }
 
 /// A page of the documents staff must look at (staff): rejected by the
@@ -649,11 +647,9 @@ pub async fn attention(
         invoice_status,
     } in rows.items
     {
-        let summary = Summary::try_from(&document)?;
-        let invoice = invoice_status.as_deref().and_then(InvoiceStatus::parse);
         items.push(Attention {
-            needs_credit_note: needs_attention(summary.status, invoice),
-            summary,
+            summary: Summary::try_from(&document)?,
+            invoice_status: invoice_status.as_deref().and_then(InvoiceStatus::parse),
             document,
         });
     }
@@ -661,9 +657,4 @@ pub async fn attention(
         items,
         has_more: rows.has_more,
     })
-}
-
-/// Cuts a reason to what is kept.
-pub fn reason(text: &str) -> String {
-    e_invoicing::reason(text)
 }

@@ -13,7 +13,7 @@ use super::Ctx;
 use super::e_invoicing::{self, DOCUMENT, Outcome};
 use super::outbox::{Pass, SendError, Settings, attempt_after, run_passes, wall_now};
 use crate::clock::Clock;
-use crate::domain::e_invoicing::{FileInfo, Metadata, PlatformAnswer, StatusReport};
+use crate::domain::e_invoicing::{FileInfo, Metadata, PlatformAnswer, StatusReport, reason};
 use crate::error::ApiError;
 use crate::pa::Platform;
 use crate::store::Store;
@@ -105,16 +105,16 @@ fn outcome(m: &MessageRow, sent: Sent, settings: &Settings) -> (Attempt, Outcome
             }
         }
         (Attempt::Sent { .. }, _) => Outcome::Delivered,
-        (Attempt::Failed { .. }, Sent::Answer(PlatformAnswer::Refused { reason })) => {
+        (Attempt::Failed { .. }, Sent::Answer(PlatformAnswer::Refused { reason: why })) => {
             Outcome::Refused {
-                reason: e_invoicing::reason(&reason),
+                reason: reason(&why),
             }
         }
         (Attempt::Failed { error }, _) => Outcome::GaveUp {
-            error: e_invoicing::reason(error),
+            error: reason(error),
         },
         (Attempt::Retry { error, .. }, _) => Outcome::Retry {
-            error: e_invoicing::reason(error),
+            error: reason(error),
         },
     };
     (attempt, outcome)

@@ -12,9 +12,10 @@ use super::money::{Amount, Currency, Money};
 use super::seller::Seller;
 
 /// Declares the statuses once: name, lifecycle code (none for Comptoir's own
-/// stages) and what it means.
+/// stages) and what it means. The name is a `tt`, as in the error codes'
+/// table: utoipa reads a `serde(rename)` given as a plain token only.
 macro_rules! statuses {
-    ($($(#[$doc:meta])* $variant:ident = ($name:literal, $code:expr),)+) => {
+    ($($(#[$doc:meta])* $variant:ident = ($name:tt, $code:expr),)+) => {
         /// Where a document stands with the platform: Comptoir's own stages
         /// (`pending`, `transmitted`, `failed`), then the last lifecycle
         /// status of the French norm (XP Z12-012) the platform reported or

@@ -21,10 +21,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::credits::signed;
-use crate::helpers::{TestApp, WEBHOOK_SECRET, assert_problem, spawn_app_with, success_json};
+use crate::helpers::{
+    PA_WEBHOOK_SECRET, TestApp, WEBHOOK_SECRET, assert_problem, spawn_app, success_json,
+};
 use crate::invoice_payments::{BILLED_AT, invoice_of, issued_invoice, pay, transfer};
 
-const PA_SECRET: &str = "pa_whsec_test_0123456789abcdef012345";
 const PA_TOKEN: &str = "pa-token-0123";
 
 /// How the stand-in answers deposits.
@@ -236,12 +237,6 @@ fn settings() -> Settings {
     }
 }
 
-/// A server whose platform webhook is signed with [`PA_SECRET`]. No
-/// `COMPTOIR_PA_URL`: nothing is sent but by [`deliver`].
-async fn spawn_app() -> TestApp {
-    spawn_app_with(&[("COMPTOIR_PA_WEBHOOK_SECRET", PA_SECRET)]).await
-}
-
 /// One pass of the delivery worker towards the stand-in.
 async fn deliver(app: &TestApp, pa: &StandIn, settings: &Settings) -> Pass {
     pa_delivery::deliver_due(&app.store, &app.blobs, &pa.client(), &app.clock, settings)
@@ -307,7 +302,7 @@ async fn pa_event_signed(app: &TestApp, body: &Value, secret: &str) -> reqwest::
 
 /// Delivers it, signed right, and returns `applied`.
 async fn pa_event(app: &TestApp, body: &Value) -> bool {
-    let ack = success_json(pa_event_signed(app, body, PA_SECRET).await).await;
+    let ack = success_json(pa_event_signed(app, body, PA_WEBHOOK_SECRET).await).await;
     assert_eq!(ack["received"], true);
     ack["applied"].as_bool().unwrap()
 }
@@ -780,7 +775,7 @@ async fn the_webhook_refuses_a_bad_signature_and_records_each_status_once() {
     let (raw, header) = signed(
         &deposited,
         app.clock.now().unix_timestamp() - 600,
-        PA_SECRET,
+        PA_WEBHOOK_SECRET,
     );
     let res = app
         .request(Method::POST, "/v1/webhooks/e-invoicing", None)
@@ -870,7 +865,7 @@ async fn the_webhook_refuses_a_bad_signature_and_records_each_status_once() {
     let res = pa_event_signed(
         &app,
         &json!({"id": "", "code": "299", "date": "2099-01-01T00:00:00Z", "reason": "\u{0007}"}),
-        PA_SECRET,
+        PA_WEBHOOK_SECRET,
     )
     .await;
     let problem = assert_problem(res, 422, "validation_failed").await;
@@ -884,20 +879,30 @@ async fn the_webhook_refuses_a_bad_signature_and_records_each_status_once() {
         fields,
         BTreeSet::from(["id", "document_id", "code", "date", "reason"])
     );
-    let res = pa_event_signed(&app, &json!({"id": "x"}), PA_SECRET).await;
+    let res = pa_event_signed(&app, &json!({"id": "x"}), PA_WEBHOOK_SECRET).await;
     assert_problem(res, 400, "malformed_json").await;
     assert_eq!(events(&app, &a, &inv).await.len(), 6);
 }
 
 #[tokio::test]
 async fn the_webhook_is_503_without_its_secret() {
-    let app = spawn_app_with(&[]).await;
-    let res = pa_event_signed(
-        &app,
-        &json!({"id": "evt_1", "document_id": "inv_x", "code": "200"}),
-        PA_SECRET,
-    )
-    .await;
+    let (store, dir) = crate::helpers::fresh_store().await;
+    let mut config = crate::helpers::test_config(&dir.0.join("data"));
+    config.pa_webhook_secret = None;
+    let app = comptoir::Application::build(&config, store).unwrap();
+    tokio::spawn(app.server);
+    let body = json!({"id": "evt_1", "document_id": "inv_x", "code": "200"});
+    let (raw, header) = signed(&body, app.clock.now().unix_timestamp(), PA_WEBHOOK_SECRET);
+    let res = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/v1/webhooks/e-invoicing",
+            app.port
+        ))
+        .header("Comptoir-Signature", header)
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, 503, "not_configured").await;
 }
 

@@ -175,6 +175,7 @@ async fn open_accounts(store: &Store, count: usize) -> Vec<AccountId> {
             name: format!("Client {i:05}"),
             currency: Currency::Eur,
             timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
+            invoice_language: Default::default(),
         };
         let id = service::accounts::create(&mut tx, &ctx, new)
             .await

@@ -58,6 +58,16 @@ impl AppState {
             seller: self.seller.clone(),
             grace: self.invoice_grace,
             vies: Some(self.vies.clone()),
+            files: self.blobs.clone(),
+        }
+    }
+
+    /// Who issues credit notes and acompte invoices: the seller, and where
+    /// their e-invoice files go.
+    pub fn issuer(&self) -> service::issuing::Issuer {
+        service::issuing::Issuer {
+            seller: self.seller.clone(),
+            files: self.blobs.clone(),
         }
     }
 }
@@ -170,7 +180,12 @@ impl Application {
             Some(url) => {
                 let mailer = service::outbox::Mailer::new(url.expose(), &config.mail_from)?;
                 let settings = service::outbox::Settings::default();
-                tokio::spawn(service::outbox::worker(store.clone(), mailer, settings));
+                tokio::spawn(service::outbox::worker(
+                    store.clone(),
+                    blobs.clone(),
+                    mailer,
+                    settings,
+                ));
                 tracing::info!("invoice emails are delivered through SMTP_URL");
             }
             None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),

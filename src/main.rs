@@ -114,6 +114,7 @@ fn print_tokens(keys: &JwtKeys, account: &AccountId, addr: &str) -> anyhow::Resu
 
 /// How invoices are made, from the configuration (VIES included).
 fn billing(config: &Config) -> anyhow::Result<service::invoices::Billing> {
+    let files = comptoir::store::blobs::BlobStore::new(&config.data_dir);
     Ok(service::invoices::Billing {
         seller: config.seller.clone(),
         grace: config.invoice_grace,
@@ -122,6 +123,7 @@ fn billing(config: &Config) -> anyhow::Result<service::invoices::Billing> {
             config.vies_timeout,
             &config.seller.vat_number,
         )?),
+        files,
     })
 }
 
@@ -235,6 +237,11 @@ async fn main() -> anyhow::Result<()> {
                 app.clock.clone(),
                 billing(&config)?,
                 std::time::Duration::from_secs(60),
+            ));
+            tokio::spawn(service::einvoices::sweeper(
+                app.store.clone(),
+                app.blobs.clone(),
+                std::time::Duration::from_secs(3600),
             ));
             tracing::info!(addr = %config.addr, backend = ?app.store.backend(), "serving");
             app.server.await?;

@@ -9,7 +9,7 @@ use validator::Validate;
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
 use super::scope::AccountScope;
 use crate::AppState;
-use crate::domain::account::{Account, Timezone, clean_name};
+use crate::domain::account::{Account, InvoiceLanguage, Timezone, clean_name};
 use crate::domain::money::Currency;
 use crate::error::{ApiError, Problem};
 use crate::service::{Ctx, accounts};
@@ -25,6 +25,9 @@ pub struct AccountDto {
     /// IANA timezone: activation days, periods and filters are civil dates in it.
     #[schema(example = "Europe/Paris")]
     pub timezone: String,
+    /// The language its invoices and credit notes are issued in: the
+    /// stored Factur-X PDF and the emails carrying it.
+    pub invoice_language: InvoiceLanguage,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -36,6 +39,7 @@ impl From<Account> for AccountDto {
             name: a.name,
             currency: a.currency,
             timezone: a.timezone.to_string(),
+            invoice_language: a.invoice_language,
             created_at: a.created_at,
         }
     }
@@ -60,6 +64,9 @@ pub struct CreateAccountRequest {
     #[validate(length(min = 1, max = 64, message = "must be an IANA timezone name"))]
     #[schema(min_length = 1, max_length = 64, example = "Europe/Paris")]
     pub timezone: Option<String>,
+    /// The language its invoices and credit notes are issued in; `fr` by
+    /// default (an issued document keeps the language it was issued in).
+    pub invoice_language: Option<InvoiceLanguage>,
 }
 
 impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
@@ -87,6 +94,7 @@ impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
                 name,
                 currency: r.currency.unwrap_or(Currency::Eur),
                 timezone,
+                invoice_language: r.invoice_language.unwrap_or_default(),
             }),
             _ => Err(ApiError::Validation(errors)),
         }

@@ -19,6 +19,7 @@ use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Problem};
 use crate::render::Lang;
 use crate::service::credit_notes::{self, LineAsk, Refund};
+use crate::service::einvoices::{self, Format, Issued};
 
 /// One line to credit: a whole `quantity` of units of the invoice line at
 /// its unit price, or an `amount` of it; exactly one of the two.
@@ -126,6 +127,9 @@ pub struct CreditNoteDto {
     /// before, else at its invoice's rate. Null in EUR or without VAT.
     #[schema(example = json!(null))]
     pub vat_in_eur: Option<super::invoices::VatInEurDto>,
+    /// Its e-invoice, stored when it was issued (Factur-X PDF, CII, UBL),
+    /// each with its SHA-256; the downloads return exactly these bytes.
+    pub e_invoice: Option<super::invoices::EInvoiceDto>,
 }
 
 pub fn credit_note_dto(n: CreditNote) -> CreditNoteDto {
@@ -162,6 +166,7 @@ pub fn credit_note_dto(n: CreditNote) -> CreditNoteDto {
         to_balance: n.to_balance.amount(),
         created_at: n.created_at,
         vat_in_eur: s.vat_in_eur.map(super::invoices::VatInEurDto::from),
+        e_invoice: n.e_invoice.map(super::invoices::EInvoiceDto::from),
     }
 }
 
@@ -212,9 +217,9 @@ pub async fn create(
             })
             .collect::<Vec<_>>()
     });
-    let seller = state.seller.clone();
+    let issuer = state.issuer();
     idempotent_create!(state, ctx, key, &body.fingerprint, |tx| {
-        let note = credit_notes::issue(tx, &ctx, &seller, &account, &id, &r.reason, lines).await?;
+        let note = credit_notes::issue(tx, &ctx, &issuer, &account, &id, &r.reason, lines).await?;
         credit_note_dto(note)
     })
 }
@@ -364,7 +369,7 @@ pub async fn reissue(
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
-    let invoice = credit_notes::reissue(&state.store, &ctx, &state.seller, &account, &id).await?;
+    let invoice = credit_notes::reissue(&state.store, &ctx, &state.issuer(), &account, &id).await?;
     Ok(HttpResponse::Created().json(super::invoices::invoice_dto(&state, invoice).await?))
 }
 
@@ -408,23 +413,28 @@ pub async fn html(
 /// The credit note as a PDF (A4, embedded font, real text); French unless
 /// `Accept-Language` prefers English.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/credit-notes/{credit_note_id}/pdf", operation_id = "credit_note_pdf", tag = "credit notes",
-    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
     responses(
-        (status = 200, description = "The credit note PDF", content((crate::api::documents::FileBytes = "application/pdf"))),
+        (status = 200, description = "The credit note's e-invoice: the Factur-X PDF stored when it was issued, in the account's `invoice_language`, exactly the bytes whose SHA-256 is `e_invoice.pdf.sha256`", content((crate::api::documents::FileBytes = "application/pdf"))),
         (status = 403, description = "Integrations cannot read credit notes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account or credit note, or not yours", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pdf(
     state: web::Data<AppState>,
-    AccountScope { account, .. }: AccountScope,
-    req: HttpRequest,
+    AccountScope { ctx, account }: AccountScope,
     path: ItemId,
 ) -> Result<HttpResponse, ApiError> {
     let note = credit_notes::get(&state.store, &account, &credit_note_id(&path)?).await?;
-    let lang = Lang::from_request(&req);
+    let bytes = einvoices::file(
+        &state.store,
+        &state.blobs,
+        Issued::CreditNote(&note),
+        Format::Pdf,
+        ctx.now,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(inline_file(format!("{}.pdf", note.number)))
-        .body(crate::render::credit_note::pdf(&note, lang)))
+        .body(bytes))
 }

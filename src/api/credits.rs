@@ -345,7 +345,7 @@ pub async fn confirm_top_up(
         ),
     };
     let (currency, top_up) =
-        credits::confirm(&state.store, &ctx, &state.seller, &account, &id, outcome).await?;
+        credits::confirm(&state.store, &ctx, &state.issuer(), &account, &id, outcome).await?;
     Ok(HttpResponse::Ok().json(top_up_dto(top_up, currency)))
 }
 
@@ -628,7 +628,7 @@ pub async fn webhook(
     let applied = credits::apply_payment_event(
         &state.store,
         &ctx,
-        &state.seller,
+        &state.issuer(),
         PaymentEvent {
             id: event.id,
             top_up_id,

@@ -19,11 +19,12 @@ use crate::domain::advance::Prepaid;
 use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId, InvoiceLineId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period, TaxTreatment};
-use crate::domain::issued::{Hold, Invoice, InvoiceKind, InvoiceStatus};
+use crate::domain::issued::{EInvoiceFiles, Hold, Invoice, InvoiceKind, InvoiceStatus, StoredFile};
 use crate::domain::money::{Currency, Money};
 use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
+use crate::service::einvoices::{self, Format, Issued};
 use crate::service::invoices::{self, RunReport};
 use crate::service::{Authorized, Ctx};
 use crate::service::{e_invoicing, invoice_payments};
@@ -358,6 +359,11 @@ pub struct InvoiceDto {
     /// (it then waits, hold `exchange_rate_missing`). Null in EUR or without VAT.
     #[schema(example = json!(null))]
     pub vat_in_eur: Option<VatInEurDto>,
+    /// Its e-invoice, stored when it was issued: the Factur-X PDF
+    /// (`.../pdf`), the CII (`.../cii.xml`) and the UBL (`.../ubl.xml`),
+    /// each with its SHA-256; the downloads return exactly these bytes.
+    /// Null for a draft.
+    pub e_invoice: Option<EInvoiceDto>,
     /// Where the issued invoice stands with the approved e-invoicing
     /// platform (PA): queued, deposited, its last lifecycle status (200
     /// déposée, 210 refusée, 212 encaissée, 213 rejetée...), and whether it
@@ -366,6 +372,51 @@ pub struct InvoiceDto {
     #[schema(example = json!({"status": "deposited", "code": "200", "status_at": "2026-05-01T08:00:00Z",
         "reason": null, "platform_id": "pa-7f3a", "needs_credit_note": false}))]
     pub e_invoicing: Option<EInvoicingDto>,
+}
+
+/// An issued document's e-invoice files (EN 16931 profile, with the French
+/// CTC data), stored once when it was issued and never rewritten.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EInvoiceDto {
+    /// Always `factur-x`: the PDF is a Factur-X (PDF/A-3B) with the CII embedded.
+    #[schema(example = "factur-x")]
+    pub format: String,
+    /// Always `EN 16931`.
+    #[schema(example = "EN 16931")]
+    pub profile: String,
+    pub pdf: StoredFileDto,
+    pub cii: StoredFileDto,
+    pub ubl: StoredFileDto,
+    #[serde(with = "time::serde::rfc3339")]
+    pub stored_at: OffsetDateTime,
+}
+
+/// A stored file: what a download's bytes hash to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoredFileDto {
+    /// Hex SHA-256 of the exact bytes the download returns.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub sha256: String,
+    /// In bytes.
+    #[schema(example = 48213)]
+    pub size: u64,
+}
+
+impl From<EInvoiceFiles> for EInvoiceDto {
+    fn from(f: EInvoiceFiles) -> Self {
+        let file = |f: StoredFile| StoredFileDto {
+            sha256: f.sha256,
+            size: f.size,
+        };
+        EInvoiceDto {
+            format: "factur-x".into(),
+            profile: "EN 16931".into(),
+            pdf: file(f.pdf),
+            cii: file(f.cii),
+            ubl: file(f.ubl),
+            stored_at: f.stored_at,
+        }
+    }
 }
 
 /// The invoice a reissued invoice replaces.
@@ -542,6 +593,7 @@ impl From<Invoice> for InvoiceDto {
                 issue_date: r.issue_date,
             }),
             vat_in_eur: s.vat_in_eur.map(VatInEurDto::from),
+            e_invoice: i.e_invoice.map(EInvoiceDto::from),
             e_invoicing: None,
         }
     }
@@ -907,7 +959,7 @@ pub async fn void(
     let invoice = crate::service::credit_notes::void(
         &state.store,
         &ctx,
-        &state.seller,
+        &state.issuer(),
         &account,
         &id,
         &reason,
@@ -967,14 +1019,17 @@ pub async fn html(
         .body(crate::render::invoice::html(&invoice, lang)))
 }
 
-/// The invoice as a PDF (A4, embedded font, real text); French unless
-/// `Accept-Language` prefers English. A draft is marked BROUILLON/DRAFT
-/// where its number will be.
+/// The invoice as a PDF (A4, embedded fonts, real text). An issued invoice
+/// is its e-invoice: the Factur-X PDF (PDF/A-3B with the CII embedded)
+/// stored when it was issued, in the account's `invoice_language`, exactly
+/// the bytes whose SHA-256 is `e_invoice.pdf.sha256`, forever. A draft is a
+/// preview rendered now, French unless `Accept-Language` prefers English,
+/// marked BROUILLON/DRAFT where its number will be.
 #[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/pdf", operation_id = "invoice_pdf", tag = "invoices",
     params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70"),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English; French otherwise")),
+        ("Accept-Language" = Option<String>, Header, description = "Drafts only: `en` for English; French otherwise")),
     responses(
-        (status = 200, description = "The invoice PDF", content((FileBytes = "application/pdf"))),
+        (status = 200, description = "The invoice PDF: the stored Factur-X of an issued invoice, a preview of a draft", content((FileBytes = "application/pdf"))),
         (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pdf(
@@ -985,10 +1040,22 @@ pub async fn pdf(
 ) -> Result<HttpResponse, ApiError> {
     let invoice = rendering(&state, &ctx, &account, &path).await?;
     let lang = Lang::from_request(&req);
+    let bytes = if invoice.number.is_some() {
+        einvoices::file(
+            &state.store,
+            &state.blobs,
+            Issued::Invoice(&invoice),
+            Format::Pdf,
+            ctx.now,
+        )
+        .await?
+    } else {
+        crate::render::invoice::pdf(&invoice, lang)
+    };
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(inline_file(format!("{}.pdf", number(&invoice, lang))))
-        .body(crate::render::invoice::pdf(&invoice, lang)))
+        .body(bytes))
 }
 
 /// Where an invoice email's delivery stands.

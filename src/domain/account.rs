@@ -101,7 +101,46 @@ pub struct Account {
     pub name: String,
     pub currency: super::money::Currency,
     pub timezone: Timezone,
+    /// The language its invoices and credit notes are issued in.
+    pub invoice_language: InvoiceLanguage,
     pub created_at: time::OffsetDateTime,
+}
+
+/// The language an account's documents are issued in: the stored legal PDF
+/// (Factur-X) and the emails that carry it. French unless asked otherwise.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceLanguage {
+    #[default]
+    Fr,
+    En,
+}
+
+impl InvoiceLanguage {
+    pub fn code(self) -> &'static str {
+        match self {
+            InvoiceLanguage::Fr => "fr",
+            InvoiceLanguage::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "fr" => Some(InvoiceLanguage::Fr),
+            "en" => Some(InvoiceLanguage::En),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -390,6 +390,8 @@ pub struct CreditNote {
     pub to_balance: Money,
     pub snapshot: CreditNoteSnapshot,
     pub created_at: time::OffsetDateTime,
+    /// Its stored e-invoice files.
+    pub e_invoice: Option<super::issued::EInvoiceFiles>,
 }
 
 impl CreditNote {

@@ -229,6 +229,28 @@ pub struct Invoice {
     pub settlement: super::invoice_payment::Settlement,
     /// A draft that cannot be finalized yet, and why.
     pub hold: Option<Hold>,
+    /// Its stored e-invoice files (issued invoices; `None` for drafts).
+    pub e_invoice: Option<EInvoiceFiles>,
+}
+
+/// The e-invoice files of an issued invoice or credit note, stored once
+/// when it was issued: what the downloads return, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EInvoiceFiles {
+    /// The Factur-X PDF (PDF/A-3B with the CII embedded).
+    pub pdf: StoredFile,
+    /// The UN/CEFACT CII XML, EN 16931 profile.
+    pub cii: StoredFile,
+    /// The UBL 2.1 XML, EN 16931 profile.
+    pub ubl: StoredFile,
+    pub stored_at: time::OffsetDateTime,
+}
+
+/// One stored file: its hex SHA-256 and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub sha256: String,
+    pub size: u64,
 }
 
 impl Snapshot {

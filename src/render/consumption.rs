@@ -655,6 +655,7 @@ mod tests {
                 name: "Démo".into(),
                 currency: Currency::Eur,
                 timezone: crate::domain::account::Timezone::parse("Europe/Paris").expect("a zone"),
+                invoice_language: Default::default(),
                 created_at: at,
             },
             selection: match lang {

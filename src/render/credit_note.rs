@@ -72,6 +72,7 @@ fn as_document(n: &CreditNote) -> Invoice {
         void_reason: None,
         settlement: Settlement::unpaid(Money::zero(n.currency), false),
         hold: None,
+        e_invoice: None,
     }
 }
 

@@ -1096,6 +1096,7 @@ mod tests {
             void_reason: None,
             settlement: crate::domain::invoice_payment::Settlement::unpaid(eur(subtotal), false),
             hold: None,
+            e_invoice: None,
         }
     }
 

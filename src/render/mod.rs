@@ -25,6 +25,15 @@ pub enum Lang {
     En,
 }
 
+impl From<crate::domain::account::InvoiceLanguage> for Lang {
+    fn from(l: crate::domain::account::InvoiceLanguage) -> Self {
+        match l {
+            crate::domain::account::InvoiceLanguage::Fr => Lang::Fr,
+            crate::domain::account::InvoiceLanguage::En => Lang::En,
+        }
+    }
+}
+
 impl Lang {
     /// English when the preferred language of `Accept-Language` is English;
     /// French (the product's language) otherwise.

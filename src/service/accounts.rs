@@ -4,7 +4,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, audit};
-use crate::domain::account::{Account, Timezone};
+use crate::domain::account::{Account, InvoiceLanguage, Timezone};
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
 use crate::domain::role::Need;
@@ -17,6 +17,7 @@ pub struct NewAccount {
     pub name: String,
     pub currency: Currency,
     pub timezone: Timezone,
+    pub invoice_language: InvoiceLanguage,
 }
 
 /// The audit summary of an account.
@@ -37,6 +38,7 @@ pub async fn create(tx: &mut Tx, ctx: &Ctx, new: NewAccount) -> Result<Account, 
         name: new.name,
         currency: new.currency,
         timezone: new.timezone,
+        invoice_language: new.invoice_language,
         created_at: ctx.now,
     };
     open(tx, ctx, &account).await?;

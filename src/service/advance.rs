@@ -6,6 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::exchange_rates::VatStatement;
+use super::issuing::Issuer;
 use super::{Ctx, audit};
 use crate::domain::advance::{self, ChargedTax, Prepaid};
 use crate::domain::ids::{AccountId, AdvanceAllocationId, InvoiceId, InvoicePaymentId};
@@ -14,7 +15,6 @@ use crate::domain::invoice_payment::{InvoicePayment, InvoicePaymentMethod};
 use crate::domain::issued::{AdvanceOf, Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::{PaymentMethodKind, TopUp};
-use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code};
 use crate::render::Lang;
 use crate::store::Tx;
@@ -73,7 +73,7 @@ fn payment_method_of(kind: Option<PaymentMethodKind>) -> InvoicePaymentMethod {
 pub async fn issue(
     tx: &mut Tx,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     top_up: &TopUp,
     now: OffsetDateTime,
 ) -> Result<Option<InvoiceId>, ApiError> {
@@ -117,7 +117,8 @@ pub async fn issue(
         .payment_method(&account.id, &top_up.payment_method_id)
         .await?;
     let method_kind = method.as_ref().map(|m| m.kind);
-    let mut snapshot = super::issuing::snapshot(seller, &account, &composition, address, method);
+    let mut snapshot =
+        super::issuing::snapshot(&issuer.seller, &account, &composition, address, method);
     snapshot.vat_in_eur = super::exchange_rates::vat_in_eur(tx, tax_amount, issue_date)
         .await?
         .stated();
@@ -169,7 +170,13 @@ pub async fn issue(
     row.paid_at = Some(now);
     tx.set_top_up_invoice(&top_up.id, &row.id).await?;
     let issued = Invoice::try_from(row.clone())?;
-    super::einvoices::on_issued(tx, super::einvoices::Issued::Invoice(&issued), now).await?;
+    super::einvoices::on_issued(
+        tx,
+        &issuer.files,
+        super::einvoices::Issued::Invoice(&issued),
+        now,
+    )
+    .await?;
     let emails = super::outbox::queue(tx, &row, Lang::Fr, now).await?;
     let event = ctx.audit_event(
         Some(&account.id),

@@ -431,6 +431,7 @@ mod tests {
             name: "Katmandou".into(),
             currency: Currency::Eur,
             timezone: Timezone::parse("Asia/Kathmandu").unwrap(),
+            invoice_language: Default::default(),
         };
         let account = super::super::accounts::create(&mut tx, &ctx, new)
             .await

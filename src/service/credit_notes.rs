@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
 
+use super::issuing::Issuer;
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::clean_name;
 use crate::domain::consumption::to_stored_instant;
@@ -23,7 +24,6 @@ use crate::domain::ids::{
 use crate::domain::invoice_payment::{BalanceEntry, BalanceEntryKind};
 use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus};
 use crate::domain::money::{Amount, Currency, Money, limits};
-use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::credit_notes::{CreditNoteRow, RefundRow};
 use crate::store::{Page, Store, Tx};
@@ -63,6 +63,7 @@ impl TryFrom<CreditNoteRow> for CreditNote {
             to_balance: money(r.to_balance_minor),
             snapshot: serde_json::from_str(&r.snapshot).map_err(ApiError::internal)?,
             created_at: r.created_at,
+            e_invoice: None,
         })
     }
 }
@@ -173,7 +174,7 @@ fn creditable<'a>(
 pub async fn issue(
     tx: &mut Tx,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     account: &AccountId,
     id: &InvoiceId,
     reason: &str,
@@ -262,7 +263,7 @@ pub async fn issue(
     )
     .await?;
     let snapshot = CreditNoteSnapshot {
-        seller: seller.clone(),
+        seller: issuer.seller.clone(),
         account_name: invoice.snapshot.account_name.clone(),
         buyer: invoice.snapshot.buyer.clone(),
         invoice_number: invoice.number.clone().unwrap_or_default(),
@@ -311,7 +312,13 @@ pub async fn issue(
         tx.mark_credited(id.as_str()).await?;
     }
     let note: CreditNote = row.clone().try_into()?;
-    super::einvoices::on_issued(tx, super::einvoices::Issued::CreditNote(&note), ctx.now).await?;
+    super::einvoices::on_issued(
+        tx,
+        &issuer.files,
+        super::einvoices::Issued::CreditNote(&note),
+        ctx.now,
+    )
+    .await?;
     // Emailed like an invoice, to the same recipients, in this transaction.
     let emails =
         super::outbox::queue_credit_note(tx, &note, crate::render::Lang::Fr, ctx.now).await?;
@@ -334,6 +341,8 @@ pub async fn issue(
         })),
     );
     audit::record(tx, event).await?;
+    let mut note = note;
+    super::einvoices::attach_credit_notes(tx, std::slice::from_mut(&mut note)).await?;
     Ok(note)
 }
 
@@ -348,12 +357,14 @@ pub async fn list(
     let rows = tx
         .list_credit_notes(account, page.after.as_deref(), page.limit)
         .await?;
+    let mut items: Vec<CreditNote> = rows
+        .items
+        .into_iter()
+        .map(CreditNote::try_from)
+        .collect::<Result<_, _>>()?;
+    super::einvoices::attach_credit_notes(&mut tx, &mut items).await?;
     Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .map(CreditNote::try_from)
-            .collect::<Result<_, _>>()?,
+        items,
         has_more: rows.has_more,
     })
 }
@@ -366,10 +377,13 @@ pub async fn get(
 ) -> Result<CreditNote, ApiError> {
     let mut tx = store.begin_read().await?;
     super::load_account(&mut tx, account).await?;
-    tx.credit_note(account, id)
+    let mut note: CreditNote = tx
+        .credit_note(account, id)
         .await?
         .ok_or(ApiError::NotFound("credit note"))?
-        .try_into()
+        .try_into()?;
+    super::einvoices::attach_credit_notes(&mut tx, std::slice::from_mut(&mut note)).await?;
+    Ok(note)
 }
 
 /// A refund of part of a credit note's credit, as recorded.
@@ -516,7 +530,7 @@ pub async fn refund(
 pub async fn reissue(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     account: &Authorized,
     id: &InvoiceId,
 ) -> Result<Invoice, ApiError> {
@@ -602,7 +616,7 @@ pub async fn reissue(
     };
     let payment_method = super::payments::usable_default(&mut tx, account, ctx.now).await?;
     let mut snapshot =
-        super::issuing::snapshot(seller, &acc, &composition, address, payment_method);
+        super::issuing::snapshot(&issuer.seller, &acc, &composition, address, payment_method);
     let deductions = super::invoice_payments::planned_deductions(&mut tx, account, total).await?;
     snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
     snapshot.replaces = Some(Replaced {
@@ -653,8 +667,13 @@ pub async fn reissue(
             .await?;
     }
     let issued = Invoice::try_from(new.clone())?;
-    super::einvoices::on_issued(&mut tx, super::einvoices::Issued::Invoice(&issued), ctx.now)
-        .await?;
+    super::einvoices::on_issued(
+        &mut tx,
+        &issuer.files,
+        super::einvoices::Issued::Invoice(&issued),
+        ctx.now,
+    )
+    .await?;
     let emails = super::outbox::queue(&mut tx, &new, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(account),
@@ -689,7 +708,7 @@ pub async fn reissue(
 pub async fn void(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     account_id: &Authorized,
     id: &InvoiceId,
     reason: &str,
@@ -716,7 +735,7 @@ pub async fn void(
             ),
         ));
     }
-    issue(&mut tx, ctx, seller, account_id, id, reason, None).await?;
+    issue(&mut tx, ctx, issuer, account_id, id, reason, None).await?;
     let mut invoice: Invoice = tx
         .invoice(account_id, id)
         .await?

@@ -7,13 +7,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
+use super::issuing::Issuer;
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::ids::{AccountId, TopUpId};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::payment::{
     CreditState, LedgerKind, TopUp, TopUpOrigin, TopUpStatus, crosses_threshold, split_debit,
 };
-use crate::domain::seller::Seller;
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::store::credits::LedgerEntry;
 use crate::store::{Page, Store, Tx};
@@ -405,7 +405,7 @@ pub enum Settlement {
 pub async fn settle(
     tx: &mut Tx,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     top_up: TopUp,
     outcome: Settlement,
     now: OffsetDateTime,
@@ -452,7 +452,7 @@ pub async fn settle(
             };
             // In this transaction: the credits are never granted without
             // the acompte that carries their VAT.
-            let invoice = super::advance::issue(tx, ctx, seller, &succeeded, now).await?;
+            let invoice = super::advance::issue(tx, ctx, issuer, &succeeded, now).await?;
             TopUp {
                 invoice_id: invoice.map(|i| i.to_string()),
                 ..succeeded
@@ -492,7 +492,7 @@ pub struct Settled {
 pub async fn confirm(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     account: &Authorized,
     id: &TopUpId,
     outcome: Settlement,
@@ -510,7 +510,7 @@ pub async fn confirm(
             format!("this top-up is already {}", top_up.status.as_str()),
         ));
     }
-    let settled = settle(&mut tx, ctx, seller, top_up, outcome, ctx.now).await?;
+    let settled = settle(&mut tx, ctx, issuer, top_up, outcome, ctx.now).await?;
     if !settled.changed {
         // Another settlement won the race after the check above.
         return Err(ApiError::rule(
@@ -536,7 +536,7 @@ pub struct PaymentEvent {
 pub async fn apply_payment_event(
     store: &Store,
     ctx: &Ctx,
-    seller: &Seller,
+    issuer: &Issuer,
     event: PaymentEvent,
 ) -> Result<bool, ApiError> {
     let mut tx = store.begin_write().await?;
@@ -548,7 +548,7 @@ pub async fn apply_payment_event(
         .await?
         .ok_or(ApiError::NotFound("top-up"))?;
     // A new event about a top-up already settled changes nothing.
-    let changed = settle(&mut tx, ctx, seller, top_up, event.outcome, ctx.now)
+    let changed = settle(&mut tx, ctx, issuer, top_up, event.outcome, ctx.now)
         .await?
         .changed;
     tx.commit().await?;

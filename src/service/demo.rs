@@ -165,7 +165,7 @@ pub async fn load(
     {
         payments(store, key, &ctx, &id).await?;
     }
-    invoices(store, &ctx, &id, when).await?;
+    invoices(store, blobs, &ctx, &id, when).await?;
     // After the invoices: the top-up's acompte invoice takes the next
     // number, dated today, after every month's invoice.
     let no_top_ups = super::credits::top_ups(store, &id, &one())
@@ -174,7 +174,7 @@ pub async fn load(
         .items
         .is_empty();
     if key.is_some() && no_top_ups {
-        credits(store, &ctx, &id, when).await?;
+        credits(store, blobs, &ctx, &id, when).await?;
     }
     Ok(account)
 }
@@ -189,6 +189,7 @@ async fn account(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, Ap
         name: "Démo Télécom SAS".into(),
         currency: Currency::Eur,
         timezone: Timezone::parse(Timezone::DEFAULT).expect("a known zone"),
+        invoice_language: Default::default(),
         created_at: ctx.now,
     };
     super::accounts::open(&mut tx, ctx, &account).await?;
@@ -345,6 +346,7 @@ async fn payments(
 /// and a commercial gesture.
 async fn credits(
     store: &Store,
+    blobs: &BlobStore,
     ctx: &Ctx,
     id: &Authorized,
     when: Timeline,
@@ -354,7 +356,10 @@ async fn credits(
     super::credits::settle(
         &mut tx,
         ctx,
-        &crate::domain::seller::Seller::default(),
+        &super::issuing::Issuer {
+            seller: crate::domain::seller::Seller::default(),
+            files: blobs.clone(),
+        },
         top_up,
         super::credits::Settlement::Succeeded,
         ctx.now,
@@ -372,6 +377,7 @@ async fn credits(
 /// queue no email: the recipient is added after them.
 async fn invoices(
     store: &Store,
+    blobs: &BlobStore,
     ctx: &Ctx,
     id: &Authorized,
     when: Timeline,
@@ -392,6 +398,7 @@ async fn invoices(
                 grace: time::Duration::ZERO,
                 // The demo's buyer is French: no VAT number to check.
                 vies: None,
+                files: blobs.clone(),
             },
             id,
             period,

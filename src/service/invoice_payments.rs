@@ -189,7 +189,7 @@ fn require_open(invoice: &Invoice) -> Result<(), ApiError> {
 }
 
 /// The settlement of each of `invoices` (one account's), read in two
-/// queries whatever their number.
+/// queries whatever their number, and its stored e-invoice files.
 pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiError> {
     let mut ranges: BTreeMap<AccountId, (InvoiceId, InvoiceId)> = BTreeMap::new();
     for i in invoices.iter() {
@@ -237,7 +237,7 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
         )
         .map_err(ApiError::internal)?;
     }
-    Ok(())
+    super::einvoices::attach(tx, invoices).await
 }
 
 /// An invoice of the account, as the payments see it.

@@ -266,6 +266,7 @@ async fn draft_invoice(
         void_reason: None,
         settlement: Settlement::unpaid(c.total, false),
         hold,
+        e_invoice: None,
     })
 }
 
@@ -392,6 +393,7 @@ impl TryFrom<InvoiceRow> for Invoice {
             // What was paid is read by `invoice_payments::attach`.
             settlement: Settlement::unpaid(total, status == InvoiceStatus::Void),
             hold: None,
+            e_invoice: None,
         })
     }
 }
@@ -458,6 +460,18 @@ pub struct Billing {
     /// `None`: VIES is never asked (the demo, whose buyer is French); a VAT
     /// number without a conclusive check then holds its draft as usual.
     pub vies: Option<Vies>,
+    /// Where issued documents' e-invoice files are written.
+    pub files: crate::store::blobs::BlobStore,
+}
+
+impl Billing {
+    /// Who issues documents outside a billing run (credit notes, acomptes).
+    pub fn issuer(&self) -> super::issuing::Issuer {
+        super::issuing::Issuer {
+            seller: self.seller.clone(),
+            files: self.files.clone(),
+        }
+    }
 }
 
 /// Bills `period` for every account (or `only` these), one transaction
@@ -784,8 +798,13 @@ pub async fn finalize(
     .await?;
     bill_charges(&mut tx, &account_id, &row.id, &charge_ids).await?;
     let issued = Invoice::try_from(row.clone())?;
-    super::einvoices::on_issued(&mut tx, super::einvoices::Issued::Invoice(&issued), ctx.now)
-        .await?;
+    super::einvoices::on_issued(
+        &mut tx,
+        &billing.files,
+        super::einvoices::Issued::Invoice(&issued),
+        ctx.now,
+    )
+    .await?;
     let emails = super::outbox::queue(&mut tx, &row, Lang::Fr, ctx.now).await?;
     let event = ctx.audit_event(
         Some(&account_id),

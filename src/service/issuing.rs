@@ -128,3 +128,11 @@ pub(super) fn snapshot(
         vat_in_eur: None,
     }
 }
+
+/// Who issues a document and where its e-invoice files go: the seller on
+/// it, and the documents' directory (`COMPTOIR_DATA_DIR`).
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    pub seller: Seller,
+    pub files: crate::store::blobs::BlobStore,
+}

@@ -13,11 +13,13 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::OffsetDateTime;
 
+use super::einvoices::{Format, Issued};
 use crate::domain::credit_note::CreditNote;
 use crate::domain::ids::{AccountId, CreditNoteId, InvoiceEmailId, InvoiceId};
 use crate::domain::issued::Invoice;
 use crate::error::ApiError;
 use crate::render::Lang;
+use crate::store::blobs::BlobStore;
 use crate::store::invoices::InvoiceRow;
 use crate::store::outbox::{Attempt, InvoiceEmailRow};
 use crate::store::{Store, Tx};
@@ -164,15 +166,20 @@ pub async fn queue_credit_note(
     Ok(recipients.len())
 }
 
-/// The attachment of an email: the credit note's PDF when it carries one,
-/// else the invoice's, rendered from its immutable snapshot.
-async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec<u8>), SendError> {
+/// The attachment of an email: the stored e-invoice (Factur-X PDF) of the
+/// credit note when it carries one, else of the invoice, as issued.
+async fn attachment(
+    store: &Store,
+    files: &BlobStore,
+    row: &InvoiceEmailRow,
+) -> Result<(String, Vec<u8>), SendError> {
     let database = |e: sqlx::Error| SendError::Transient(format!("database: {e}"));
+    let stored = |e: ApiError| SendError::Transient(format!("the stored e-invoice: {e}"));
     let mut tx = store
         .begin_read()
         .await
         .map_err(|e| SendError::Transient(format!("database: {e}")))?;
-    let lang = Lang::from_code(&row.lang);
+    let now = wall_now();
     if let Some(note) = &row.credit_note_id {
         let account = AccountId::from_trusted(row.account_id.clone());
         let note: CreditNote = tx
@@ -182,10 +189,11 @@ async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec
             .ok_or_else(|| SendError::Permanent("the credit note is gone".into()))?
             .try_into()
             .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
-        return Ok((
-            format!("{}.pdf", note.number),
-            crate::render::credit_note::pdf(&note, lang),
-        ));
+        drop(tx);
+        let pdf = super::einvoices::file(store, files, Issued::CreditNote(&note), Format::Pdf, now)
+            .await
+            .map_err(stored)?;
+        return Ok((format!("{}.pdf", note.number), pdf));
     }
     let id = InvoiceId::from_trusted(row.invoice_id.clone());
     let invoice: Invoice = tx
@@ -195,9 +203,14 @@ async fn attachment(store: &Store, row: &InvoiceEmailRow) -> Result<(String, Vec
         .ok_or_else(|| SendError::Permanent("the invoice is gone".into()))?
         .try_into()
         .map_err(|e: ApiError| SendError::Permanent(e.to_string()))?;
+    drop(tx);
+    let pdf = super::einvoices::file(store, files, Issued::Invoice(&invoice), Format::Pdf, now)
+        .await
+        .map_err(stored)?;
+    let lang = Lang::from_code(&row.lang);
     Ok((
         format!("{}.pdf", crate::render::invoice::number(&invoice, lang)),
-        crate::render::invoice::pdf(&invoice, lang),
+        pdf,
     ))
 }
 
@@ -263,9 +276,10 @@ where
     }
 }
 
-/// Renders the attachment (once per invoice and language in a pass) and sends.
+/// Reads the attachment (once per document and language in a pass) and sends.
 async fn send(
     store: &Store,
+    files: &BlobStore,
     mailer: &Mailer,
     row: &InvoiceEmailRow,
     pdfs: &mut HashMap<(String, String), (String, Vec<u8>)>,
@@ -277,7 +291,7 @@ async fn send(
     let document = row.credit_note_id.as_ref().unwrap_or(&row.invoice_id);
     let key = (document.clone(), row.lang.clone());
     if !pdfs.contains_key(&key) {
-        let rendered = attachment(store, row).await?;
+        let rendered = attachment(store, files, row).await?;
         pdfs.insert(key.clone(), rendered);
     }
     let (filename, pdf) = &pdfs[&key];
@@ -302,6 +316,7 @@ async fn send(
 /// Claims the emails due now and tries each once.
 pub async fn deliver_due(
     store: &Store,
+    files: &BlobStore,
     mailer: &Mailer,
     settings: &Settings,
 ) -> Result<Pass, ApiError> {
@@ -320,7 +335,7 @@ pub async fn deliver_due(
     };
     let mut pdfs = HashMap::new();
     for row in claimed {
-        let result = send(store, mailer, &row, &mut pdfs).await;
+        let result = send(store, files, mailer, &row, &mut pdfs).await;
         let attempt = attempt_after(result, row.attempts, settings);
         pass.count(&attempt);
         match &attempt {
@@ -341,9 +356,9 @@ pub async fn deliver_due(
 }
 
 /// Delivers due emails forever (see [`run_passes`]).
-pub async fn worker(store: Store, mailer: Mailer, settings: Settings) {
+pub async fn worker(store: Store, files: BlobStore, mailer: Mailer, settings: Settings) {
     run_passes(&settings, "invoice email", || {
-        deliver_due(&store, &mailer, &settings)
+        deliver_due(&store, &files, &mailer, &settings)
     })
     .await
 }

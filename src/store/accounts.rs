@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
-use crate::domain::account::{Account, Timezone};
+use crate::domain::account::{Account, InvoiceLanguage, Timezone};
 use crate::domain::ids::AccountId;
 use crate::domain::money::Currency;
 
@@ -13,6 +13,7 @@ struct AccountRow {
     name: String,
     currency: String,
     timezone: String,
+    invoice_language: String,
     created_at: OffsetDateTime,
 }
 
@@ -25,6 +26,8 @@ impl TryFrom<AccountRow> for Account {
             name: row.name,
             currency: Currency::parse(&row.currency).ok_or_else(|| corrupt("currency"))?,
             timezone: Timezone::parse(&row.timezone).ok_or_else(|| corrupt("timezone"))?,
+            invoice_language: InvoiceLanguage::parse(&row.invoice_language)
+                .ok_or_else(|| corrupt("invoice_language"))?,
             created_at: row.created_at,
         })
     }
@@ -35,7 +38,7 @@ pub(crate) fn corrupt(column: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("invalid stored value in column {column}").into())
 }
 
-const COLUMNS: &str = "id, name, currency, timezone, created_at";
+const COLUMNS: &str = "id, name, currency, timezone, invoice_language, created_at";
 
 impl Tx {
     /// Serialises the writers of one account's limited collections (at most
@@ -57,14 +60,19 @@ impl Tx {
     }
 
     pub async fn insert_account(&mut self, account: &Account) -> Result<(), sqlx::Error> {
-        execute!(self, sqlx::query(
-            "INSERT INTO accounts (id, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account.id.as_str())
-        .bind(&account.name)
-        .bind(account.currency.code())
-        .bind(account.timezone.as_str())
-        .bind(account.created_at))?;
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO accounts (id, name, currency, timezone, invoice_language, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(account.id.as_str())
+            .bind(&account.name)
+            .bind(account.currency.code())
+            .bind(account.timezone.as_str())
+            .bind(account.invoice_language.code())
+            .bind(account.created_at)
+        )?;
         Ok(())
     }
 

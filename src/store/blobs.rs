@@ -112,6 +112,106 @@ impl BlobStore {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    fn e_invoices_dir(&self) -> PathBuf {
+        self.root.join("einvoices")
+    }
+
+    /// `einvoices/<account>/<sha256>.<ext>`: named by their content, so a
+    /// finalization that loses a race or rolls back never overwrites the
+    /// file of one that committed.
+    fn e_invoice_path(&self, account: &str, sha256: &str, ext: &str) -> PathBuf {
+        self.e_invoices_dir()
+            .join(account)
+            .join(format!("{sha256}.{ext}"))
+    }
+
+    /// Writes an e-invoice file durably (synced, renamed into place, its
+    /// directory synced) and returns its hex SHA-256. The same bytes twice
+    /// are one file.
+    pub async fn put_e_invoice(
+        &self,
+        account: &str,
+        ext: &str,
+        bytes: &[u8],
+    ) -> io::Result<String> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let target = self.e_invoice_path(account, &sha256, ext);
+        if let Ok(meta) = tokio::fs::metadata(&target).await
+            && meta.len() == bytes.len() as u64
+        {
+            return Ok(sha256);
+        }
+        let mut blob = self.create_temp().await?;
+        blob.write(bytes).await?;
+        if let Some(mut file) = blob.file.take() {
+            file.flush().await?;
+            file.sync_all().await?;
+        }
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::rename(&blob.path, &target).await?;
+        blob.path = PathBuf::new();
+        tokio::fs::File::open(&dir).await?.sync_all().await?;
+        Ok(sha256)
+    }
+
+    /// An e-invoice file's bytes.
+    pub async fn read_e_invoice(
+        &self,
+        account: &str,
+        sha256: &str,
+        ext: &str,
+    ) -> io::Result<Vec<u8>> {
+        tokio::fs::read(self.e_invoice_path(account, sha256, ext)).await
+    }
+
+    /// Every e-invoice file on disk, with its account, hash and age.
+    pub fn e_invoice_files(&self) -> io::Result<Vec<StoredFile>> {
+        let mut files = Vec::new();
+        let accounts = match std::fs::read_dir(self.e_invoices_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(e),
+        };
+        for account in accounts {
+            let account = account?;
+            if !account.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(account.path())? {
+                let file = file?;
+                let name = file.file_name().to_string_lossy().into_owned();
+                let Some((sha256, _)) = name.split_once('.') else {
+                    continue;
+                };
+                files.push(StoredFile {
+                    account: account.file_name().to_string_lossy().into_owned(),
+                    sha256: sha256.to_owned(),
+                    modified: file.metadata()?.modified()?,
+                    path: file.path(),
+                });
+            }
+        }
+        Ok(files)
+    }
+
+    /// Removes one file listed by [`BlobStore::e_invoice_files`].
+    pub fn remove_file(&self, file: &StoredFile) -> io::Result<()> {
+        match std::fs::remove_file(&file.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// An e-invoice file found on disk.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub account: String,
+    pub sha256: String,
+    pub modified: std::time::SystemTime,
+    pub path: PathBuf,
 }
 
 impl TempBlob {

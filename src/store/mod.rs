@@ -24,6 +24,7 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod credits;
 pub mod documents;
+pub mod e_invoices;
 pub mod e_invoicing;
 pub mod exchange_rates;
 pub mod idempotency;

@@ -540,17 +540,9 @@ async fn a_draft_shows_the_vat_in_euros_it_would_state_and_is_issued_at_the_rate
 
 async fn finalize_due(app: &TestApp) -> comptoir::service::invoices::FinalizeReport {
     let ctx = comptoir::service::Ctx::system("test-finalizer", app.clock.now());
-    comptoir::service::invoices::finalize_due(
-        &app.store,
-        &ctx,
-        &comptoir::service::invoices::Billing {
-            seller: comptoir::domain::seller::Seller::default(),
-            grace: time::Duration::ZERO,
-            vies: None,
-        },
-    )
-    .await
-    .unwrap()
+    comptoir::service::invoices::finalize_due(&app.store, &ctx, &app.billing())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -677,15 +677,10 @@ async fn a_transmission_queued_before_a_restart_is_deposited_by_the_next_server(
     assert_eq!(e_invoicing(&app, &a, &inv).await["status"], "pending");
     // The next server, on the same database and files, has one: its worker
     // deposits what waited.
-    let config = crate::helpers::test_config_with(
-        &app.data_dir(),
-        &[
-            ("COMPTOIR_PA_URL", &pa.url),
-            ("COMPTOIR_PA_TOKEN", PA_TOKEN),
-        ],
-    );
-    let next = comptoir::Application::build(&config, app.store.clone()).unwrap();
-    tokio::spawn(next.server);
+    let _next = app.restarted(&[
+        ("COMPTOIR_PA_URL", &pa.url),
+        ("COMPTOIR_PA_TOKEN", PA_TOKEN),
+    ]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while e_invoicing(&app, &a, &inv).await["status"] != "transmitted" {
         assert!(std::time::Instant::now() < deadline, "never deposited");
@@ -1017,10 +1012,7 @@ async fn the_events_routes_keep_to_the_account_and_its_readers() {
     assert!(first["next_cursor"].is_string());
 }
 
-/// Needs the lead's storage of the Factur-X (issue 19): until it is merged,
-/// `einvoices::stored_pdf` returns a marker, not what `.../pdf` serves.
 #[tokio::test]
-#[ignore = "passes once the stored Factur-X (lead's storage) is merged"]
 async fn the_deposited_file_is_the_stored_factur_x_that_the_pdf_route_serves() {
     let app = spawn_app().await;
     let (a, inv) = issued_invoice(&app, "Acme").await;
@@ -1034,7 +1026,11 @@ async fn the_deposited_file_is_the_stored_factur_x_that_the_pdf_route_serves() {
         .await;
     assert_eq!(res.status(), 200);
     let served = res.bytes().await.unwrap();
-    assert_eq!(pa.deposits()[0].file, served.to_vec());
+    let deposit = &pa.deposits()[0];
+    assert_eq!(deposit.file, served.to_vec());
+    let stored = &invoice_of(&app, &a, &inv).await["e_invoice"]["pdf"];
+    assert_eq!(deposit.metadata["file"]["sha256"], stored["sha256"]);
+    assert_eq!(deposit.metadata["file"]["size"], stored["size"]);
 }
 
 #[tokio::test]

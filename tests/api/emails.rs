@@ -111,8 +111,13 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
         format!("Votre facture {number} - Comptoir Télécom SAS")
     );
 
+    let stored_pdf =
+        crate::invoice_payments::invoice_of(&app, &a, &invoice).await["e_invoice"]["pdf"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let sink = Sink::start().await;
-    let pass = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let pass = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!(pass.sent, 2);
@@ -132,6 +137,11 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
         let pdf = message
             .attachment("application/pdf")
             .expect("a PDF attachment");
+        // The stored e-invoice, byte for byte.
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&pdf)),
+            stored_pdf
+        );
         let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
         assert!(text.contains(&number), "{text}");
         assert!(text.contains("1,20"), "the total incl. VAT: {text}");
@@ -145,7 +155,7 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
     );
     assert!(sent.iter().all(|e| e["sent_at"].is_string()));
     // Nothing is sent twice.
-    let again = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let again = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!(again, Pass::default());
@@ -190,7 +200,7 @@ async fn an_email_claimed_by_a_worker_that_died_is_sent_after_its_lease() {
         tx.commit().await.unwrap();
     }
     let sink = Sink::start().await;
-    let pass = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let pass = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!(pass.sent, 1);
@@ -209,7 +219,7 @@ async fn a_refused_email_is_retried_with_backoff_until_sent() {
     let sink = Sink::start().await;
     sink.refuse_next(2);
     let mailer = mailer(&sink);
-    let first = outbox::deliver_due(&app.store, &mailer, &settings())
+    let first = outbox::deliver_due(&app.store, &app.blobs, &mailer, &settings())
         .await
         .unwrap();
     assert_eq!(first.retried, 1);
@@ -218,7 +228,7 @@ async fn a_refused_email_is_retried_with_backoff_until_sent() {
     assert!(waiting[0]["last_error"].as_str().unwrap().contains("451"));
     assert!(waiting[0]["next_attempt_at"].is_string());
     // Not due before its backoff (2 s, then 4 s).
-    let early = outbox::deliver_due(&app.store, &mailer, &settings())
+    let early = outbox::deliver_due(&app.store, &app.blobs, &mailer, &settings())
         .await
         .unwrap();
     assert_eq!(early.claimed, 0);
@@ -226,7 +236,7 @@ async fn a_refused_email_is_retried_with_backoff_until_sent() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while sink.received().is_empty() {
         assert!(std::time::Instant::now() < deadline, "never delivered");
-        outbox::deliver_due(&app.store, &mailer, &settings())
+        outbox::deliver_due(&app.store, &app.blobs, &mailer, &settings())
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -245,7 +255,7 @@ async fn a_recipient_refused_for_good_is_failed_and_the_others_are_sent() {
     let (invoice, _) = issue_may(&app, &a).await;
     let sink = Sink::start().await;
     sink.unknown("parti@acme.fr");
-    let pass = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let pass = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!((pass.sent, pass.failed, pass.retried), (1, 1, 0));
@@ -256,7 +266,7 @@ async fn a_recipient_refused_for_good_is_failed_and_the_others_are_sent() {
         .unwrap();
     assert_eq!(failed["status"], "failed");
     assert!(failed["last_error"].as_str().unwrap().contains("550"));
-    let again = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let again = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!(again.claimed, 0);
@@ -279,15 +289,19 @@ async fn two_workers_on_one_database_send_each_email_once() {
         batch: 3,
         ..settings()
     };
-    let worker = |store: comptoir::store::Store, mailer: Mailer, settings: Settings| async move {
-        let mut sent = 0;
-        loop {
-            let pass = outbox::deliver_due(&store, &mailer, &settings)
-                .await
-                .unwrap();
-            sent += pass.sent;
-            if pass.claimed == 0 {
-                return sent;
+    let files = app.blobs.clone();
+    let worker = move |store: comptoir::store::Store, mailer: Mailer, settings: Settings| {
+        let files = files.clone();
+        async move {
+            let mut sent = 0;
+            loop {
+                let pass = outbox::deliver_due(&store, &files, &mailer, &settings)
+                    .await
+                    .unwrap();
+                sent += pass.sent;
+                if pass.claimed == 0 {
+                    return sent;
+                }
             }
         }
     };
@@ -308,7 +322,7 @@ async fn a_credit_note_is_emailed_with_its_pdf_to_the_invoice_recipients() {
     add_recipients(&app, &a, &["compta@acme.fr"]).await;
     let (invoice, number) = issue_may(&app, &a).await;
     let sink = Sink::start().await;
-    outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     let res = app
@@ -328,7 +342,7 @@ async fn a_credit_note_is_emailed_with_its_pdf_to_the_invoice_recipients() {
         queued[1]["subject"],
         "Votre avoir AV-2026-000001 - Comptoir Télécom SAS"
     );
-    let pass = outbox::deliver_due(&app.store, &mailer(&sink), &settings())
+    let pass = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
         .await
         .unwrap();
     assert_eq!(pass.sent, 1);

@@ -976,6 +976,7 @@ async fn seed_run_accounts(store: &Store) -> Vec<Seeded> {
                 name: format!("Client {i:04}"),
                 currency: Currency::Eur,
                 timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
+                invoice_language: Default::default(),
             },
         )
         .await
@@ -1061,6 +1062,41 @@ async fn seed_run_accounts(store: &Store) -> Vec<Seeded> {
 /// Checks every stored invoice of May 2026: complete, as the account's
 /// licenses say, numbered without gap, one per account, with its emails and
 /// its audit event, and the counter at the last number. Returns how many.
+/// Checks that each of the `issued` invoices has its three e-invoice files
+/// on disk, matching their SHA-256; returns how many files no row names.
+async fn check_e_invoices(
+    store: &Store,
+    files: &comptoir::store::blobs::BlobStore,
+    issued: usize,
+) -> usize {
+    use sha2::Digest;
+    let rows = fetch_all!(
+        store,
+        (String, String, String, String, String),
+        "SELECT i.number, e.account_id, e.pdf_sha256, e.cii_sha256, e.ubl_sha256 \
+         FROM invoices i JOIN e_invoices e ON e.document_id = i.id ORDER BY i.number"
+    );
+    assert_eq!(rows.len(), issued, "every issued invoice has its e-invoice");
+    let mut named = BTreeSet::new();
+    for (number, account, pdf, cii, ubl) in &rows {
+        for (sha, ext) in [(pdf, "pdf"), (cii, "cii.xml"), (ubl, "ubl.xml")] {
+            let bytes = files.read_e_invoice(account, sha, ext).await.unwrap();
+            assert_eq!(
+                &hex::encode(sha2::Sha256::digest(&bytes)),
+                sha,
+                "{number} {ext}"
+            );
+            named.insert(sha.clone());
+        }
+    }
+    files
+        .e_invoice_files()
+        .unwrap()
+        .iter()
+        .filter(|f| !named.contains(&f.sha256))
+        .count()
+}
+
 async fn check_invoices(store: &Store, seeded: &[Seeded], label: &str) -> usize {
     let by_id: BTreeMap<&str, &Seeded> = seeded.iter().map(|s| (s.id.as_str(), s)).collect();
     let invoices = fetch_all!(
@@ -1224,6 +1260,20 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
     // leaves at most the draft being finalized, never half an invoice.
     let drafts = fetch_all!(&db.store, (i64,), "SELECT COUNT(*) FROM invoice_drafts");
     assert!(drafts[0].0 <= 1, "drafts left by the kill: {drafts:?}");
+    // Every issued invoice has its e-invoice files; the one being issued
+    // when the server died left files no row names, which the sweep removes
+    // and nothing else.
+    let files = comptoir::store::blobs::BlobStore::new(db.dir.0.join("data"));
+    let orphans = check_e_invoices(&db.store, &files, issued).await;
+    eprintln!(
+        "faults: {} billing run: {orphans} e-invoice files left by the kill",
+        db.backend()
+    );
+    let swept = service::einvoices::sweep(&db.store, &files, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(swept, orphans, "the sweep removes exactly the orphans");
+    assert_eq!(check_e_invoices(&db.store, &files, issued).await, 0);
 
     let before_restart = fetch_all!(
         &db.store,
@@ -1277,6 +1327,7 @@ async fn a_billing_run_killed_midway_leaves_whole_invoices_and_the_next_run_issu
         check_invoices(&db.store, &seeded, "after the third run").await,
         billable
     );
+    assert_eq!(check_e_invoices(&db.store, &files, billable).await, 0);
     // The last invoice written before the kill reads back through the API.
     let (id, account, total) = &before_restart;
     let invoice: Value = client

@@ -33,7 +33,21 @@ pub struct TestApp {
     pub keys: Arc<JwtKeys>,
     pub store: Store,
     pub blobs: BlobStore,
-    _dir: TempDir,
+    /// Shared with the servers restarted on the same database and files.
+    dir: Arc<TempDir>,
+}
+
+impl TestApp {
+    /// How the background finalizer of `serve` makes invoices, as tests
+    /// call it: the default seller, no grace period, no VIES.
+    pub fn billing(&self) -> comptoir::service::invoices::Billing {
+        comptoir::service::invoices::Billing {
+            seller: comptoir::domain::seller::Seller::default(),
+            grace: time::Duration::ZERO,
+            vies: None,
+            files: self.blobs.clone(),
+        }
+    }
 }
 
 /// A directory removed when the test ends.
@@ -230,7 +244,7 @@ impl TestApp {
     pub async fn database_contains(&self, needle: &str) -> bool {
         match &self.store {
             Store::Sqlite(_) => {
-                let dir = self._dir.0.clone();
+                let dir = self.dir.0.clone();
                 ["test.db", "test.db-wal"].iter().any(|f| {
                     std::fs::read(dir.join(f)).is_ok_and(|bytes| {
                         bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
@@ -322,17 +336,34 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
         keys: app.keys,
         store: app.store,
         blobs: app.blobs,
-        _dir: dir,
+        dir: Arc::new(dir),
     }
 }
 
 impl TestApp {
-    /// Where this server keeps documents' bytes (`COMPTOIR_DATA_DIR`): a
-    /// server started again on the same database is given it too.
-    pub fn data_dir(&self) -> std::path::PathBuf {
-        self._dir.0.join("data")
+    /// Another server on the same database and documents' directory, as
+    /// after a restart (or a deployment of new code), with some
+    /// configuration variables set otherwise.
+    pub fn restarted(&self, overrides: &[(&'static str, &str)]) -> TestApp {
+        let app = Application::build(
+            &test_config_with(&self.dir.0.join("data"), overrides),
+            self.store.clone(),
+        )
+        .expect("the server starts");
+        tokio::spawn(app.server);
+        TestApp {
+            base: format!("http://127.0.0.1:{}", app.port),
+            client: reqwest::Client::new(),
+            clock: app.clock,
+            keys: app.keys,
+            store: app.store,
+            blobs: app.blobs,
+            dir: self.dir.clone(),
+        }
     }
+}
 
+impl TestApp {
     pub fn token(&self, role: Role, account: Option<&str>) -> String {
         let account = account.map(|a| AccountId::parse(a).unwrap());
         self.keys

@@ -19,6 +19,13 @@ pub(crate) const BILLED_AT: OffsetDateTime = datetime!(2026-05-02 08:00 UTC);
 /// May invoice issued: 120.00 with VAT. Returns the account and invoice ids.
 pub(crate) async fn issued_invoice(app: &TestApp, name: &str) -> (String, String) {
     let account = app.create_billable_account(name).await;
+    let invoice = issue_may_invoice(app, &account, name).await;
+    (account, invoice)
+}
+
+/// [`issued_invoice`] of an existing billable account: returns the invoice id.
+pub(crate) async fn issue_may_invoice(app: &TestApp, account: &str, name: &str) -> String {
+    let account = account.to_owned();
     let user = app
         .create_user(&account, "Léa", &format!("lea@{}.fr", name.to_lowercase()))
         .await;
@@ -47,7 +54,7 @@ pub(crate) async fn issued_invoice(app: &TestApp, name: &str) -> (String, String
         .to_owned();
     let body = invoice_of(app, &account, &invoice).await;
     assert_eq!(body["total"], "120.00", "{body}");
-    (account, invoice)
+    invoice
 }
 
 pub(crate) async fn invoice_of(app: &TestApp, account: &str, invoice: &str) -> Value {

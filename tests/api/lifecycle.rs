@@ -131,17 +131,9 @@ fn line(kind: &str, description: &str, amount: &str) -> (String, String, String)
 
 async fn finalize_due(app: &TestApp) -> comptoir::service::invoices::FinalizeReport {
     let ctx = comptoir::service::Ctx::system("test-finalizer", app.clock.now());
-    comptoir::service::invoices::finalize_due(
-        &app.store,
-        &ctx,
-        &comptoir::service::invoices::Billing {
-            seller: comptoir::domain::seller::Seller::default(),
-            grace: time::Duration::ZERO,
-            vies: None,
-        },
-    )
-    .await
-    .unwrap()
+    comptoir::service::invoices::finalize_due(&app.store, &ctx, &app.billing())
+        .await
+        .unwrap()
 }
 
 /// Every invoice of 2026 by number, with its issue date.

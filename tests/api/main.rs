@@ -15,6 +15,7 @@ mod credits;
 mod currencies;
 mod demo;
 mod documents;
+mod e_invoice_files;
 mod e_invoicing;
 mod emails;
 mod errors;

@@ -875,6 +875,7 @@ async fn the_finalizer_refreshes_a_stale_check_before_issuing_a_draft() {
             ..Default::default()
         },
         grace: time::Duration::days(3),
+        files: app.blobs.clone(),
         vies: Some(
             comptoir::vies::Vies::new(&vies.url, std::time::Duration::from_secs(1), SELLER_VAT)
                 .unwrap(),

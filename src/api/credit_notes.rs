@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent_create};
-use super::invoices::InvoiceDto;
+use super::invoices::{InvoiceDto, XmlSyntax, xml_file};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::credit_note::CreditNote;
@@ -371,6 +371,60 @@ pub async fn reissue(
     let id = invoice_id(&path)?;
     let invoice = credit_notes::reissue(&state.store, &ctx, &state.issuer(), &account, &id).await?;
     Ok(HttpResponse::Created().json(super::invoices::invoice_dto(&state, invoice).await?))
+}
+
+/// A credit note's e-invoice in one XML syntax.
+async fn e_invoice(
+    state: &AppState,
+    ctx: &crate::service::Ctx,
+    account: &crate::service::Authorized,
+    path: &ItemId,
+    syntax: XmlSyntax,
+) -> Result<HttpResponse, ApiError> {
+    let note = credit_notes::get(&state.store, account, &credit_note_id(path)?).await?;
+    let bytes = einvoices::file(
+        &state.store,
+        &state.blobs,
+        Issued::CreditNote(&note),
+        syntax.format(),
+        ctx.now,
+    )
+    .await?;
+    Ok(xml_file(syntax.file_name(&note.number), bytes))
+}
+
+/// The credit note's e-invoice as UN/CEFACT CII XML (type 381, EN 16931 with
+/// the French CTC data: the XML its Factur-X PDF embeds).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credit-notes/{credit_note_id}/cii.xml", operation_id = "credit_note_cii", tag = "credit notes",
+    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The CII XML (EN 16931)", content((crate::api::documents::FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read credit notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or credit note, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cii(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Cii).await
+}
+
+/// The credit note's e-invoice as UBL 2.1 XML (a `CreditNote`, EN 16931 with
+/// the French CTC data).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/credit-notes/{credit_note_id}/ubl.xml", operation_id = "credit_note_ubl", tag = "credit notes",
+    params(("credit_note_id" = String, Path, description = "Credit note id", example = "cn_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The UBL 2.1 XML (EN 16931)", content((crate::api::documents::FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read credit notes", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or credit note, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ubl(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Ubl).await
 }
 
 fn inline_file(name: String) -> ContentDisposition {

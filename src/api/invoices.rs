@@ -1058,6 +1058,105 @@ pub async fn pdf(
         .body(bytes))
 }
 
+/// An e-invoice's two XML syntaxes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum XmlSyntax {
+    /// UN/CEFACT CII D16B, the XML the Factur-X PDF embeds.
+    Cii,
+    /// UBL 2.1.
+    Ubl,
+}
+
+impl XmlSyntax {
+    /// `F-2026-000001.cii.xml`.
+    pub(super) fn file_name(self, number: &str) -> String {
+        match self {
+            XmlSyntax::Cii => format!("{number}.cii.xml"),
+            XmlSyntax::Ubl => format!("{number}.ubl.xml"),
+        }
+    }
+
+    /// The stored file it is.
+    pub(super) fn format(self) -> Format {
+        match self {
+            XmlSyntax::Cii => Format::Cii,
+            XmlSyntax::Ubl => Format::Ubl,
+        }
+    }
+}
+
+/// An XML download, named after its document.
+pub(super) fn xml_file(name: String, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/xml")
+        .insert_header(inline_file(name))
+        .body(body)
+}
+
+/// An issued invoice's e-invoice in one XML syntax; a draft has none.
+async fn e_invoice(
+    state: &AppState,
+    ctx: &Ctx,
+    account: &Authorized,
+    path: &ItemId,
+    syntax: XmlSyntax,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = rendering(state, ctx, account, path).await?;
+    let number = match (&invoice.number, invoice.status) {
+        (Some(n), status) if status != InvoiceStatus::Draft => n.clone(),
+        _ => {
+            return Err(ApiError::rule(
+                Code::DraftHasNoEInvoice,
+                "this invoice is a draft: its e-invoice exists once it is finalized",
+            ));
+        }
+    };
+    let bytes = einvoices::file(
+        &state.store,
+        &state.blobs,
+        Issued::Invoice(&invoice),
+        syntax.format(),
+        ctx.now,
+    )
+    .await?;
+    Ok(xml_file(syntax.file_name(&number), bytes))
+}
+
+/// The invoice's e-invoice as UN/CEFACT CII XML (EN 16931 with the French
+/// CTC data: the XML its Factur-X PDF embeds).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/cii.xml", operation_id = "invoice_cii", tag = "invoices",
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The CII XML (EN 16931)", content((FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft has no e-invoice (`draft_has_no_e_invoice`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cii(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Cii).await
+}
+
+/// The invoice's e-invoice as UBL 2.1 XML (EN 16931 with the French CTC data).
+#[utoipa::path(get, path = "/v1/accounts/{account_id}/invoices/{invoice_id}/ubl.xml", operation_id = "invoice_ubl", tag = "invoices",
+    params(("invoice_id" = String, Path, description = "Invoice id", example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")),
+    responses(
+        (status = 200, description = "The UBL 2.1 XML (EN 16931)", content((FileBytes = "application/xml"))),
+        (status = 403, description = "Integrations cannot read invoices", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or invoice, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft has no e-invoice (`draft_has_no_e_invoice`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ubl(
+    state: web::Data<AppState>,
+    AccountScope { ctx, account }: AccountScope,
+    path: ItemId,
+) -> Result<HttpResponse, ApiError> {
+    e_invoice(&state, &ctx, &account, &path, XmlSyntax::Ubl).await
+}
+
 /// Where an invoice email's delivery stands.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]

@@ -299,6 +299,19 @@ pub fn parse_siren(raw: &str) -> Option<String> {
     super::card::luhn(&digits).then_some(digits)
 }
 
+/// The SIREN inside a French VAT number (`FR` + a 2-digit key + the SIREN),
+/// when the key is the one computed from it (`(12 + 3 × (SIREN mod 97))
+/// mod 97`) and the SIREN is valid.
+pub fn siren_of_french_vat(vat: &str) -> Option<String> {
+    let compact: String = vat.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = compact.strip_prefix("FR")?;
+    let (key, siren) = (rest.get(..2)?, rest.get(2..)?);
+    let siren = parse_siren(siren)?;
+    let key: u64 = key.parse().ok()?;
+    let number: u64 = siren.parse().ok()?;
+    (key == (12 + 3 * (number % 97)) % 97).then_some(siren)
+}
+
 /// Whether an address in `country` with `postal_code` is French for the
 /// SIREN (metropolitan France, Corsica, overseas departments).
 pub fn is_french(country: Country, postal_code: &str) -> bool {
@@ -311,6 +324,23 @@ pub fn is_french(country: Country, postal_code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_french_vat_number_gives_its_siren_when_its_key_matches() {
+        assert_eq!(
+            siren_of_french_vat("FR40303265045").as_deref(),
+            Some("303265045")
+        );
+        assert_eq!(
+            siren_of_french_vat("FR 65 912345675").as_deref(),
+            Some("912345675")
+        );
+        // Wrong key, not French, not a SIREN.
+        assert_eq!(siren_of_french_vat("FR41303265045"), None);
+        assert_eq!(siren_of_french_vat("DE123456789"), None);
+        assert_eq!(siren_of_french_vat("FR40303265046"), None);
+        assert_eq!(siren_of_french_vat("FR4030326504"), None);
+    }
 
     fn buyer(country: &str, postal: &str, valid: bool) -> Tax {
         decide(

@@ -108,17 +108,29 @@ pub(super) fn snapshot(
         tax_territory: Some(c.tax.territory.clone()),
         tax_mention: c.tax.mention(),
         operation_category: Some(OperationCategory::Services),
-        buyer: address.map(|a| AddressFieldsSnapshot {
-            company_name: a.fields.company_name,
-            line1: a.fields.line1,
-            line2: a.fields.line2,
-            postal_code: a.fields.postal_code,
-            city: a.fields.city,
-            region: a.fields.region,
-            country: a.fields.country.code().to_owned(),
-            vat_number: a.fields.vat_number,
-            siren: a.fields.siren,
-            e_invoicing_address: a.fields.e_invoicing_address,
+        buyer: address.map(|a| {
+            let french = tax::is_french(a.fields.country, &a.fields.postal_code);
+            AddressFieldsSnapshot {
+                company_name: a.fields.company_name,
+                line1: a.fields.line1,
+                line2: a.fields.line2,
+                postal_code: a.fields.postal_code,
+                city: a.fields.city,
+                region: a.fields.region,
+                country: a.fields.country.code().to_owned(),
+                // A French company's SIREN is in its VAT number: an invoice
+                // names it (and routes the e-invoice by it) even when the
+                // address was saved without it.
+                siren: a.fields.siren.or_else(|| {
+                    a.fields
+                        .vat_number
+                        .as_deref()
+                        .filter(|_| french)
+                        .and_then(tax::siren_of_french_vat)
+                }),
+                vat_number: a.fields.vat_number,
+                e_invoicing_address: a.fields.e_invoicing_address,
+            }
         }),
         payment_method: payment_method.map(|m| m.masked()),
         deductions: Vec::new(),

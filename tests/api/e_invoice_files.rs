@@ -264,3 +264,26 @@ async fn an_account_issuing_in_english_gets_its_e_invoice_pdf_in_english() {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("Invoice no. F-2026-000001"), "{text}");
 }
+
+#[tokio::test]
+async fn a_french_buyer_saved_without_its_siren_gets_the_one_in_its_vat_number() {
+    let app = spawn_app().await;
+    let account = app.create_account("Sans Siren").await;
+    app.add_verified_address(
+        &account,
+        &serde_json::json!({"company_name": "Sans Siren SA", "line1": "1 rue de la Paix",
+                            "postal_code": "75002", "city": "Paris", "country": "FR",
+                            "vat_number": "FR40303265045"}),
+    )
+    .await;
+    let invoice = issue_may_invoice(&app, &account, "SansSiren").await;
+    let body = invoice_of(&app, &account, &invoice).await;
+    assert_eq!(body["billing_address"]["siren"], "303265045", "{body}");
+    let cii = download(&app, &account, &format!("invoices/{invoice}/cii.xml"), "fr").await;
+    let cii = String::from_utf8(cii).unwrap();
+    assert!(
+        cii.contains(r#"<ram:ID schemeID="0002">303265045</ram:ID>"#)
+            || cii.contains(r#"schemeID="0002">303265045<"#),
+        "{cii}"
+    );
+}

@@ -17,6 +17,7 @@ mod demo;
 mod documents;
 mod e_invoice_files;
 mod e_invoicing;
+mod einvoice;
 mod emails;
 mod errors;
 mod faults;

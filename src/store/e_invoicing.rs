@@ -364,15 +364,4 @@ impl Tx {
         )?;
         Ok(Page::from_rows(rows, limit))
     }
-
-    /// A page of a document's messages for the platform, oldest first.
-    pub async fn e_invoice_messages(
-        &mut self,
-        document_id: &str,
-    ) -> Result<Vec<MessageRow>, sqlx::Error> {
-        let sql = sql!(
-            "SELECT {MESSAGE_COLUMNS} FROM e_invoice_messages WHERE document_id = $1 ORDER BY id"
-        );
-        fetch_all!(self, sqlx::query_as(sql).bind(document_id))
-    }
 }

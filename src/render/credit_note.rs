@@ -4,7 +4,8 @@
 //! reason, positive lines, VAT and totals. French by default, or English.
 
 use super::Lang;
-use super::invoice::{Framing, html_framed, pdf_framed};
+use super::invoice::{Framing, html_framed, pdf_a_framed};
+use super::pdfa::{ArchivalPdf, PdfAError};
 use crate::domain::credit_note::CreditNote;
 use crate::domain::invoice_payment::Settlement;
 use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus, Snapshot, SnapshotLine};
@@ -137,8 +138,9 @@ pub fn html(n: &CreditNote, lang: Lang) -> String {
     html_framed(&as_document(n), lang, Some(&framing(n, lang)))
 }
 
-pub fn pdf(n: &CreditNote, lang: Lang) -> Vec<u8> {
-    pdf_framed(&as_document(n), lang, Some(&framing(n, lang)))
+/// The readable credit note as PDF/A-3B, the carrier of its Factur-X.
+pub fn pdf_a(n: &CreditNote, lang: Lang) -> Result<ArchivalPdf, PdfAError> {
+    pdf_a_framed(&as_document(n), lang, Some(&framing(n, lang)))
 }
 
 /// The subject and plain-text body of the email that carries the credit

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::pdf::{A4_HEIGHT, A4_WIDTH, Face, PdfWriter};
+use super::pdfa::{ArchivalPdf, Canvas, DocumentInfo, PdfA, PdfAError};
 use super::{Lang, country_name, escape_html, human_money};
 use crate::domain::invoice::LineKind;
 use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus, OperationCategory, SnapshotLine};
@@ -370,6 +371,7 @@ fn money(invoice: &Invoice, minor: i64, lang: Lang) -> String {
     human_money(Money::from_minor(minor, invoice.currency), lang)
 }
 
+/// The stamp the HTML view shows beside the number.
 fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
     match invoice.status {
         InvoiceStatus::Paid => Some(texts(lang).status_paid),
@@ -378,6 +380,13 @@ fn status_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
         // The credit notes are documents of their own; the invoice stays as issued.
         InvoiceStatus::Issued | InvoiceStatus::Credited => None,
     }
+}
+
+/// The stamp on the PDF: only a draft's. The PDF of an issued document is
+/// the legal one, stored once and identical forever; payment and the rest
+/// of its life are in the JSON, never stamped on it.
+fn pdf_stamp(invoice: &Invoice, lang: Lang) -> Option<&'static str> {
+    (invoice.status == InvoiceStatus::Draft).then_some(texts(lang).status_draft)
 }
 
 /// The invoice's number; a draft has none and says so instead.
@@ -634,7 +643,7 @@ pub(super) fn html_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framin
 
 /// Splits `text` into lines that fit `width` at `size`: at spaces, and
 /// inside a word only when the word alone is wider than a line.
-fn wrap(pdf: &PdfWriter, text: &str, size: f32, face: Face, width: f32) -> Vec<String> {
+fn wrap(pdf: &impl Canvas, text: &str, size: f32, face: Face, width: f32) -> Vec<String> {
     let fits = |s: &str| pdf.text_width(size, face, s) <= width + 0.001;
     let mut lines = Vec::new();
     let mut current = String::new();
@@ -681,7 +690,14 @@ const TOTALS: f32 = 10.0;
 const LEADING: f32 = 1.3;
 
 impl Columns {
-    fn new(p: &PdfWriter, invoice: &Invoice, t: &Texts, lang: Lang, left: f32, right: f32) -> Self {
+    fn new(
+        p: &impl Canvas,
+        invoice: &Invoice,
+        t: &Texts,
+        lang: Lang,
+        left: f32,
+        right: f32,
+    ) -> Self {
         let s = &invoice.snapshot;
         let width = |size, face, text: &str| p.text_width(size, face, text) + 2.0 * PAD;
         // A heading may wrap at its spaces, but never inside a word: a long
@@ -744,29 +760,88 @@ impl Columns {
     }
 }
 
+/// The invoice as PDF/A-3B (see [`pdf_a`]); should krilla ever refuse it
+/// (a defect, logged), the same page from the streaming writer, which is
+/// not PDF/A, rather than no PDF at all.
 pub fn pdf(invoice: &Invoice, lang: Lang) -> Vec<u8> {
+    pdf_framed(invoice, lang, framing(invoice, lang).as_ref())
+}
+
+/// The readable invoice as PDF/A-3B, the carrier of its Factur-X: its
+/// title and number, author the seller, dated by its issue date, in `lang`.
+pub fn pdf_a(invoice: &Invoice, lang: Lang) -> Result<ArchivalPdf, PdfAError> {
+    pdf_a_framed(invoice, lang, framing(invoice, lang).as_ref())
+}
+
+fn framing(invoice: &Invoice, lang: Lang) -> Option<Framing> {
     match invoice.kind {
-        InvoiceKind::Advance => pdf_framed(invoice, lang, Some(&advance_framing(invoice, lang))),
-        InvoiceKind::Period => pdf_framed(invoice, lang, None),
+        InvoiceKind::Advance => Some(advance_framing(invoice, lang)),
+        InvoiceKind::Period => None,
     }
 }
 
-pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
+fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> Vec<u8> {
+    match pdf_a_framed(invoice, lang, framing) {
+        Ok(pdf) => pdf.bytes,
+        Err(error) => {
+            tracing::error!(%error, invoice = %invoice.id, "PDF/A refused, falling back to the plain PDF");
+            let info = document_info(invoice, lang, framing);
+            let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
+            draw(&mut p, invoice, lang, framing);
+            p.finish(&info.title, info.created)
+        }
+    }
+}
+
+pub(super) fn pdf_a_framed(
+    invoice: &Invoice,
+    lang: Lang,
+    framing: Option<&Framing>,
+) -> Result<ArchivalPdf, PdfAError> {
+    let mut p = PdfA::new(A4_WIDTH, A4_HEIGHT);
+    draw(&mut p, invoice, lang, framing);
+    p.finish(document_info(invoice, lang, framing))
+}
+
+/// Title (`Facture F-2026-000042`), subject, author (the seller) and date
+/// (the issue date, midnight UTC: the document's, never the rendering's).
+fn document_info(invoice: &Invoice, lang: Lang, framing: Option<&Framing>) -> DocumentInfo {
+    let t = texts(lang);
+    let title = format!(
+        "{} {}",
+        framing.map_or(t.invoice, |f| f.title),
+        number(invoice, lang)
+    );
+    let seller = invoice.snapshot.seller.name.clone();
+    let day = date(invoice.issue_date, lang);
+    let subject = match lang {
+        Lang::Fr => format!("{title} du {day}, émise par {seller}"),
+        Lang::En => format!("{title} of {day}, issued by {seller}"),
+    };
+    DocumentInfo {
+        title,
+        subject,
+        author: seller,
+        created: invoice.issue_date.midnight().assume_utc(),
+        lang,
+    }
+}
+
+/// Draws the document on any [`Canvas`]: the layout, once for both writers.
+fn draw<C: Canvas>(p: &mut C, invoice: &Invoice, lang: Lang, framing: Option<&Framing>) {
     let t = texts(lang);
     let s = &invoice.snapshot;
-    let (doc_title, number_label) =
-        framing.map_or((t.invoice, t.number), |f| (f.title, f.number_label));
-    let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
+    let number_label = framing.map_or(t.number, |f| f.number_label);
     let margin = 50.0;
     let right = A4_WIDTH - margin;
     let top_of_page = A4_HEIGHT - margin - 10.0;
     let bottom = margin + 10.0;
     let mut y = top_of_page;
     p.begin_page();
-    let stamp = status_stamp(invoice, lang);
+    let stamp = pdf_stamp(invoice, lang);
     let stamp_width = stamp.map_or(0.0, |st| p.text_width(16.0, Face::Bold, st) + 12.0);
     for line in wrap(
-        &p,
+        p,
         &format!("{} {}", number_label, number(invoice, lang)),
         20.0,
         Face::Bold,
@@ -780,12 +855,12 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
     }
     y += 6.0;
     let dates = dates_line(invoice, lang);
-    for line in wrap(&p, &dates, 9.5, Face::Regular, right - margin) {
+    for line in wrap(&*p, &dates, 9.5, Face::Regular, right - margin) {
         p.text(margin, y, 9.5, Face::Regular, &line);
         y -= 13.0;
     }
     for reference in references(invoice, lang, framing) {
-        for line in wrap(&p, &reference, 9.5, Face::Bold, right - margin) {
+        for line in wrap(&*p, &reference, 9.5, Face::Bold, right - margin) {
             p.text(margin, y, 9.5, Face::Bold, &line);
             y -= 13.0;
         }
@@ -794,7 +869,7 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
 
     // Seller on the left, buyer on the right, each wrapped to its half.
     let split = 320.0;
-    let block = |p: &PdfWriter, lines: Vec<String>, width: f32| -> Vec<(String, Face)> {
+    let block = |p: &C, lines: Vec<String>, width: f32| -> Vec<(String, Face)> {
         lines
             .iter()
             .enumerate()
@@ -806,8 +881,8 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
             })
             .collect()
     };
-    let seller = block(&p, seller_lines(invoice, lang), split - margin - 16.0);
-    let buyer = block(&p, buyer_lines(invoice, lang), right - split);
+    let seller = block(&*p, seller_lines(invoice, lang), split - margin - 16.0);
+    let buyer = block(&*p, buyer_lines(invoice, lang), right - split);
     p.text(split, y, 9.0, Face::Bold, t.billed_to);
     let top = y - 14.0;
     for (i, (line, face)) in seller.iter().enumerate() {
@@ -818,13 +893,13 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
     }
     y = top - 13.0 * seller.len().max(buyer.len()) as f32 - 24.0;
 
-    let cols = Columns::new(&p, invoice, t, lang, margin, right);
+    let cols = Columns::new(&*p, invoice, t, lang, margin, right);
     let headings: Vec<Vec<String>> = (0..4)
-        .map(|i| wrap(&p, t.columns[i], HEAD, Face::Bold, cols.width(i)))
+        .map(|i| wrap(&*p, t.columns[i], HEAD, Face::Bold, cols.width(i)))
         .collect();
     let head_lines = headings.iter().map(Vec::len).max().unwrap_or(1);
     let head_leading = HEAD * LEADING;
-    let draw_headings = |p: &mut PdfWriter, y: f32| -> f32 {
+    let draw_headings = |p: &mut C, y: f32| -> f32 {
         let height = head_leading * head_lines as f32;
         p.fill_rect(
             margin,
@@ -845,11 +920,11 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
         }
         y - height - 8.0
     };
-    y = draw_headings(&mut p, y);
+    y = draw_headings(p, y);
     let body_leading = BODY * LEADING;
     for l in &s.lines {
         let text = wrap(
-            &p,
+            &*p,
             &describe(l, invoice, lang),
             BODY,
             Face::Regular,
@@ -858,7 +933,7 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
         let height = body_leading * text.len() as f32;
         if y - height < bottom {
             p.begin_page();
-            y = draw_headings(&mut p, top_of_page);
+            y = draw_headings(p, top_of_page);
         }
         for (k, line) in text.iter().enumerate() {
             p.text(
@@ -936,7 +1011,7 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
     }
     notes.push((s.seller.legal.clone(), 7.5));
     for (note, size) in notes {
-        for line in wrap(&p, &note, size, Face::Regular, right - margin) {
+        for line in wrap(&*p, &note, size, Face::Regular, right - margin) {
             if y < bottom {
                 p.begin_page();
                 y = top_of_page;
@@ -946,8 +1021,6 @@ pub(super) fn pdf_framed(invoice: &Invoice, lang: Lang, framing: Option<&Framing
         }
         y -= 6.0;
     }
-    let created = invoice.issue_date.midnight().assume_utc();
-    p.finish(&format!("{} {}", doc_title, number(invoice, lang)), created)
 }
 
 #[cfg(test)]
@@ -1106,7 +1179,7 @@ mod tests {
 
     fn text(lang: Lang) -> String {
         let bytes = pdf(&invoice(), lang);
-        normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text extracts"))
+        normalise(&crate::render::pdfa::text_of(&bytes))
     }
 
     #[test]
@@ -1187,6 +1260,37 @@ mod tests {
     }
 
     #[test]
+    fn the_pdf_is_pdf_a_and_never_stamped_with_the_payment_status() {
+        let mut inv = invoice();
+        let issued = pdf_a(&inv, Lang::Fr).expect("PDF/A-3B");
+        assert_eq!(issued.info.title, "Facture F-2026-000123");
+        assert_eq!(issued.info.author, inv.snapshot.seller.name);
+        assert_eq!(issued.info.created, inv.issue_date.midnight().assume_utc());
+        inv.status = InvoiceStatus::Paid;
+        inv.paid_at = Some(inv.issue_date.midnight().assume_utc());
+        for lang in [Lang::Fr, Lang::En] {
+            let text = normalise(&crate::render::pdfa::text_of(&pdf(&inv, lang)));
+            for stamp in ["PAYÉE", "PAID", "Payée", "Paid"] {
+                assert!(!text.contains(stamp), "{stamp} in {text}");
+            }
+        }
+        // The same document, paid since, gives the very bytes it was issued with.
+        assert!(pdf(&inv, Lang::Fr) == issued.bytes);
+    }
+
+    #[test]
+    fn a_name_in_a_script_the_faces_lack_still_gives_a_pdf_a() {
+        let mut inv = invoice();
+        inv.snapshot.account_name = "株式会社テレコム".to_owned();
+        if let Some(buyer) = inv.snapshot.buyer.as_mut() {
+            buyer.company_name = "株式会社テレコム".to_owned();
+        }
+        let pdf = pdf_a(&inv, Lang::En).expect("PDF/A-3B, with U+FFFD for the missing glyphs");
+        let text = crate::render::pdfa::text_of(&pdf.bytes);
+        assert!(text.contains("Invoice no. F-2026-000123"), "{text}");
+    }
+
+    #[test]
     fn many_lines_break_onto_pages_that_repeat_the_headings() {
         let mut inv = invoice();
         let lines = inv.snapshot.lines.clone();
@@ -1196,7 +1300,7 @@ mod tests {
         let bytes = pdf(&inv, Lang::En);
         let doc = pdf_extract::Document::load_mem(&bytes).expect("lopdf loads it");
         assert!(doc.get_pages().len() >= 3);
-        let text = normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text"));
+        let text = normalise(&crate::render::pdfa::text_of(&bytes));
         assert!(text.matches("Unit price").count() >= 3);
         assert_eq!(
             text.matches("Additional phone number, May 2026").count(),
@@ -1280,7 +1384,7 @@ mod tests {
             ),
         ] {
             let bytes = pdf(&inv, lang);
-            let text = normalise(&pdf_extract::extract_text_from_mem(&bytes).expect("text"));
+            let text = normalise(&crate::render::pdfa::text_of(&bytes));
             assert!(text.contains(title), "{title} in {text}");
             assert!(text.contains(line), "{line} in {text}");
             assert!(!text.contains(absent), "{absent} in {text}");
@@ -1344,7 +1448,7 @@ mod tests {
         let html = html(&inv, Lang::Fr);
         assert!(html.contains("BROUILLON"), "{html}");
         assert!(!html.contains("F-2026"));
-        let text = pdf_extract::extract_text_from_mem(&pdf(&inv, Lang::En)).expect("text extracts");
+        let text = crate::render::pdfa::text_of(&pdf(&inv, Lang::En));
         assert!(normalise(&text).contains("DRAFT"), "{text}");
     }
 
@@ -1375,9 +1479,7 @@ mod tests {
         ];
         for (lang, line) in expected {
             assert!(html(&inv, lang).contains(&escape_html(line)), "{lang:?}");
-            let text = normalise(
-                &pdf_extract::extract_text_from_mem(&pdf(&inv, lang)).expect("text extracts"),
-            );
+            let text = normalise(&crate::render::pdfa::text_of(&pdf(&inv, lang)));
             assert!(text.contains(&normalise(line)), "{line:?} in {text}");
         }
         // An EUR invoice states nothing of the kind.
@@ -1405,5 +1507,70 @@ mod tests {
         assert!(lines.len() > 1);
         assert_eq!(lines.concat(), long);
         assert_eq!(wrap(&p, "", 10.0, Face::Regular, 50.0), [""]);
+    }
+
+    /// Milliseconds per document of the readable PDF/A and of the Factur-X
+    /// embedding, for 7 and 21 lines, beside the plain streaming writer.
+    /// `FACTURX_SAMPLES=dir` also writes the files, for the profession's
+    /// validators (factur-x, qpdf, pdfinfo).
+    #[test]
+    #[ignore = "timings: cargo test --release --lib render::invoice::tests::timings -- --ignored --nocapture"]
+    fn timings() {
+        use std::time::Instant;
+
+        use en16931::profiles::{EN16931, En16931};
+        use en16931::validation::profile::Validated;
+
+        let proof = Validated::<En16931>::new(
+            en16931::examples::for_profile(&EN16931).expect("a shipped profile"),
+        )
+        .expect("the crate's example is valid");
+        let samples = std::env::var("FACTURX_SAMPLES").ok();
+        for copies in [1, 3] {
+            let mut inv = invoice();
+            inv.status = InvoiceStatus::Issued;
+            let lines = inv.snapshot.lines.clone();
+            inv.snapshot.lines = (0..copies).flat_map(|_| lines.iter().cloned()).collect();
+            let n = inv.snapshot.lines.len();
+            // The best of five batches: the machine is shared, the minimum is the cost.
+            let best = |f: &mut dyn FnMut()| {
+                (0..5)
+                    .map(|_| {
+                        let start = Instant::now();
+                        for _ in 0..40 {
+                            f();
+                        }
+                        start.elapsed().as_secs_f64() * 1000.0 / 40.0
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let plain = best(&mut || {
+                let mut p = PdfWriter::new(A4_WIDTH, A4_HEIGHT);
+                draw(&mut p, &inv, Lang::Fr, None);
+                let _ = p.finish("x", inv.issue_date.midnight().assume_utc());
+            });
+            let archival = best(&mut || {
+                let _ = pdf_a(&inv, Lang::Fr).unwrap();
+            });
+            let readable = pdf_a(&inv, Lang::Fr).unwrap();
+            let embed = best(&mut || {
+                let _ = crate::render::einvoice::facturx::embed(readable.clone(), &proof).unwrap();
+            });
+            let cii = best(&mut || {
+                let _ = en16931_formats::write(&proof, en16931_formats::Syntax::Cii);
+            });
+            let facturx =
+                crate::render::einvoice::facturx::embed(readable.clone(), &proof).unwrap();
+            eprintln!(
+                "{n} lines: plain PDF {plain:.2} ms, PDF/A-3B {archival:.2} ms ({} bytes), \
+                 Factur-X embedding {embed:.2} ms ({} bytes), of which writing the CII {cii:.2} ms",
+                readable.bytes.len(),
+                facturx.len()
+            );
+            if let Some(dir) = &samples {
+                std::fs::write(format!("{dir}/readable-{n}.pdf"), &readable.bytes).unwrap();
+                std::fs::write(format!("{dir}/facturx-{n}.pdf"), &facturx).unwrap();
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod credit_note;
 pub mod einvoice;
 pub mod invoice;
 pub mod pdf;
+pub mod pdfa;
 
 /// The `Content-Security-Policy` of the HTML renderings: they need nothing
 /// but their inline style and `data:` images, so a script or a resource that

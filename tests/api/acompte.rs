@@ -181,7 +181,7 @@ async fn rendering(app: &TestApp, account: &str, id: &str, what: &str, lang: &st
     assert_eq!(res.status(), 200);
     let bytes = res.bytes().await.unwrap();
     let text = if what == "pdf" {
-        pdf_extract::extract_text_from_mem(&bytes).unwrap()
+        crate::helpers::pdf_text_of(&bytes)
     } else {
         String::from_utf8(bytes.to_vec()).unwrap()
     };

@@ -768,7 +768,7 @@ pub(crate) async fn pdf_text(app: &TestApp, path: &str, account: &str) -> String
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pdf");
     let bytes = res.bytes().await.unwrap();
-    let text = pdf_extract::extract_text_from_mem(&bytes).unwrap();
+    let text = crate::helpers::pdf_text_of(&bytes);
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

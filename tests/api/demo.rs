@@ -282,7 +282,7 @@ async fn the_demo_fits_any_day_with_paid_and_open_invoices_and_every_kind_of_lin
             assert_eq!(res.status(), 200);
             let bytes = res.bytes().await.unwrap();
             let text = if what == "pdf" {
-                pdf_extract::extract_text_from_mem(&bytes).unwrap()
+                crate::helpers::pdf_text_of(&bytes)
             } else {
                 String::from_utf8(bytes.to_vec()).unwrap()
             };

@@ -142,7 +142,7 @@ async fn each_recipient_receives_the_invoice_pdf_by_email_once() {
             hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&pdf)),
             stored_pdf
         );
-        let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+        let text = crate::helpers::pdf_text_of(&pdf);
         assert!(text.contains(&number), "{text}");
         assert!(text.contains("1,20"), "the total incl. VAT: {text}");
         assert!(message.data.contains(&format!("filename=\"{number}.pdf\"")));
@@ -351,7 +351,7 @@ async fn a_credit_note_is_emailed_with_its_pdf_to_the_invoice_recipients() {
     let pdf = message
         .attachment("application/pdf")
         .expect("a PDF attachment");
-    let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+    let text = crate::helpers::pdf_text_of(&pdf);
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("Avoir n° AV-2026-000001"), "{text}");
     assert!(

@@ -549,3 +549,53 @@ fn only_schemas_an_hour_old_or_not_named_by_time_are_stale() {
     );
     assert!(stale_schema("cpt_t_zz", now_ms));
 }
+
+/// The text of a PDF in drawing order, one line per text operation, with
+/// `pdf_extract`'s decoding: its own layout guess reads glyph widths from
+/// the CID font's `/W` array and takes the `first last width` form krilla
+/// writes for none at all, gluing the lines of the PDF/A documents together.
+pub fn pdf_text_of(pdf: &[u8]) -> String {
+    use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
+
+    struct Lines(String);
+    impl OutputDev for Lines {
+        fn begin_page(
+            &mut self,
+            _: u32,
+            _: &MediaBox,
+            _: Option<(f64, f64, f64, f64)>,
+        ) -> Result<(), OutputError> {
+            self.0.push('\n');
+            Ok(())
+        }
+        fn end_page(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+        fn output_character(
+            &mut self,
+            _: &Transform,
+            _: f64,
+            _: f64,
+            _: f64,
+            c: &str,
+        ) -> Result<(), OutputError> {
+            self.0.push_str(c);
+            Ok(())
+        }
+        fn begin_word(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+        fn end_word(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+        fn end_line(&mut self) -> Result<(), OutputError> {
+            self.0.push('\n');
+            Ok(())
+        }
+    }
+
+    let doc = pdf_extract::Document::load_mem(pdf).expect("the PDF parses");
+    let mut lines = Lines(String::new());
+    pdf_extract::output_doc(&doc, &mut lines).expect("the text extracts");
+    lines.0
+}

@@ -33,11 +33,17 @@ pub enum RenderError {
     Pdf(String),
 }
 
+impl From<super::pdfa::PdfAError> for RenderError {
+    fn from(e: super::pdfa::PdfAError) -> Self {
+        RenderError::Pdf(e.to_string())
+    }
+}
+
 /// An issued invoice (period or acompte) in the three formats.
 pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::invoice(invoice)?;
-    let readable = super::invoice::pdf(invoice, lang);
-    let pdf = facturx::embed(readable, &xml)?;
+    let readable = super::invoice::pdf_a(invoice, lang)?;
+    let pdf = facturx::embed(readable, &xml.proof)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,
@@ -48,8 +54,8 @@ pub fn invoice(invoice: &Invoice, lang: Lang) -> Result<Rendered, RenderError> {
 /// An issued credit note in the three formats.
 pub fn credit_note(note: &CreditNote, lang: Lang) -> Result<Rendered, RenderError> {
     let xml = xml::credit_note(note)?;
-    let readable = super::credit_note::pdf(note, lang);
-    let pdf = facturx::embed(readable, &xml)?;
+    let readable = super::credit_note::pdf_a(note, lang)?;
+    let pdf = facturx::embed(readable, &xml.proof)?;
     Ok(Rendered {
         pdf,
         cii: xml.cii,

@@ -130,6 +130,24 @@ pub struct Config {
     /// How long a VIES request may take, connection included
     /// (`COMPTOIR_VIES_TIMEOUT`, default 10 s).
     pub vies_timeout: std::time::Duration,
+    /// The seller's approved e-invoicing platform (`COMPTOIR_PA_URL`, where
+    /// documents are deposited), and its bearer token and request timeout;
+    /// none: documents are queued, not sent.
+    pub pa: Option<PlatformConfig>,
+    /// Verifies the platform's webhook signatures (`COMPTOIR_PA_WEBHOOK_SECRET`).
+    pub pa_webhook_secret: Option<Secret>,
+}
+
+/// The approved e-invoicing platform (PA) documents are deposited on.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// `COMPTOIR_PA_URL`, without a trailing slash: documents are POSTed
+    /// here, statuses to `{url}/{platform id}/statuses`.
+    pub url: String,
+    /// `COMPTOIR_PA_TOKEN`: sent as a bearer token, when set.
+    pub token: Option<Secret>,
+    /// `COMPTOIR_PA_TIMEOUT`, default 30 s.
+    pub timeout: std::time::Duration,
 }
 
 /// The EU's VIES REST service (`COMPTOIR_VIES_URL`'s default).
@@ -265,6 +283,42 @@ impl Config {
                 })?,
             None => std::time::Duration::from_secs(10),
         };
+        let pa_timeout = match get("COMPTOIR_PA_TIMEOUT") {
+            Some(raw) => parse_duration(&raw)
+                .filter(|d| *d <= time::Duration::minutes(2))
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| {
+                    err(
+                        "COMPTOIR_PA_TIMEOUT",
+                        "must be a positive duration of at most 2 minutes: seconds, or 30s, 2m",
+                    )
+                })?,
+            None => std::time::Duration::from_secs(30),
+        };
+        let pa = match get("COMPTOIR_PA_URL") {
+            Some(raw) => {
+                let url = raw.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(err("COMPTOIR_PA_URL", "must be an http:// or https:// URL"));
+                }
+                Some(PlatformConfig {
+                    url,
+                    token: get("COMPTOIR_PA_TOKEN").map(Secret::new),
+                    timeout: pa_timeout,
+                })
+            }
+            None => None,
+        };
+        let pa_webhook_secret = get("COMPTOIR_PA_WEBHOOK_SECRET").map(Secret::new);
+        if pa_webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
+            return Err(err(
+                "COMPTOIR_PA_WEBHOOK_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -330,6 +384,8 @@ impl Config {
             invoice_grace,
             vies_url,
             vies_timeout,
+            pa,
+            pa_webhook_secret,
         })
     }
 }
@@ -519,6 +575,33 @@ mod tests {
         }
         let e = config(&[SECRET, ("COMPTOIR_VIES_URL", "ec.europa.eu/vies")]).unwrap_err();
         assert_eq!(e.name, "COMPTOIR_VIES_URL");
+    }
+
+    #[test]
+    fn the_approved_platform_is_off_unless_its_url_is_set() {
+        let c = config(&[SECRET]).unwrap();
+        assert!(c.pa.is_none());
+        assert!(c.pa_webhook_secret.is_none());
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_PA_URL", "https://pa.example/v1/invoices/"),
+            ("COMPTOIR_PA_TOKEN", "pa-token-secret"),
+            ("COMPTOIR_PA_WEBHOOK_SECRET", &"p".repeat(32)),
+        ])
+        .unwrap();
+        let pa = c.pa.as_ref().unwrap();
+        assert_eq!(pa.url, "https://pa.example/v1/invoices");
+        assert_eq!(pa.timeout, std::time::Duration::from_secs(30));
+        assert!(!format!("{c:?}").contains("pa-token-secret"));
+        for (name, value) in [
+            ("COMPTOIR_PA_URL", "pa.example/invoices"),
+            ("COMPTOIR_PA_TIMEOUT", "3m"),
+            ("COMPTOIR_PA_WEBHOOK_SECRET", "short"),
+        ] {
+            let e = config(&[SECRET, (name, value)]).unwrap_err();
+            assert_eq!(e.name, name, "{value}");
+            assert!(!e.to_string().contains("short"));
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod pa;
 pub mod render;
 pub mod service;
 pub mod store;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub invoice_grace: time::Duration,
     /// Checks buyers' VAT numbers.
     pub vies: vies::Vies,
+    /// Verifies the e-invoicing platform's webhook signatures.
+    pub pa_webhook_secret: Option<config::Secret>,
 }
 
 impl AppState {
@@ -121,6 +124,8 @@ pub enum StartError {
     NoBodyKey,
     #[error("the VIES client: {0}")]
     Vies(#[from] reqwest::Error),
+    #[error("the e-invoicing platform's client (COMPTOIR_PA_URL): {0}")]
+    Platform(reqwest::Error),
     #[error("SMTP_URL or COMPTOIR_MAIL_FROM: {0}")]
     Mailer(#[from] service::outbox::MailerError),
     #[error("binding {addr}: {source}")]
@@ -145,7 +150,8 @@ pub struct Application {
 impl Application {
     /// Builds the server from `config` over an open, migrated `store`: the
     /// keys, the clock (`COMPTOIR_NOW` or the system's), the documents'
-    /// directory, the SMTP worker when `SMTP_URL` is set, and the listener
+    /// directory, the SMTP worker when `SMTP_URL` is set, the e-invoicing
+    /// worker when `COMPTOIR_PA_URL` is set, and the listener
     /// on `COMPTOIR_ADDR` (`127.0.0.1:0` takes a free port).
     pub fn build(config: &config::Config, store: store::Store) -> Result<Self, StartError> {
         let keys = Arc::new(auth::JwtKeys::from_config(&config.jwt)?);
@@ -184,6 +190,24 @@ impl Application {
             }
             None => tracing::warn!("SMTP_URL is not set: invoice emails are queued, not sent"),
         }
+        match &config.pa {
+            Some(pa) => {
+                let platform = pa::Platform::new(&pa.url, pa.token.clone(), pa.timeout)
+                    .map_err(StartError::Platform)?;
+                let settings = service::outbox::Settings::default();
+                tokio::spawn(service::pa_delivery::worker(
+                    store.clone(),
+                    blobs.clone(),
+                    platform,
+                    clock.clone(),
+                    settings,
+                ));
+                tracing::info!(url = %pa.url, "e-invoices are deposited on the approved platform");
+            }
+            None => tracing::warn!(
+                "COMPTOIR_PA_URL is not set: e-invoices are queued for the approved platform, not sent"
+            ),
+        }
         let vies = vies::Vies::new(
             &config.vies_url,
             config.vies_timeout,
@@ -212,6 +236,7 @@ impl Application {
             seller: config.seller.clone(),
             invoice_grace: config.invoice_grace,
             vies,
+            pa_webhook_secret: config.pa_webhook_secret.clone(),
         };
         let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
             StartError::Bind {

@@ -370,7 +370,7 @@ pub async fn reissue(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let invoice = credit_notes::reissue(&state.store, &ctx, &state.issuer(), &account, &id).await?;
-    Ok(HttpResponse::Created().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Created().json(super::invoices::invoice_dto(&state, invoice).await?))
 }
 
 /// A credit note's e-invoice in one XML syntax.

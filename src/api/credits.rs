@@ -473,18 +473,41 @@ pub const SIGNATURE_HEADER: &str = "Comptoir-Signature";
 /// How far a signature's timestamp may be from now.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
+/// A signed webhook's event: its `Comptoir-Signature` checked with
+/// `secret` (`unset` names the variable when it is not configured: 503),
+/// then its body read as JSON.
+pub(super) fn signed_event<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    secret: Option<&crate::config::Secret>,
+    unset: &'static str,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<T, ApiError> {
+    check_signature(req, secret, unset, body, now)?;
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// A webhook's caller, `subject`, as its changes are recorded.
+pub(super) fn webhook_ctx(subject: &str, now: OffsetDateTime) -> Ctx {
+    Ctx {
+        caller: Caller {
+            subject: subject.to_owned(),
+            role: Role::Integration,
+            account_id: None,
+        },
+        request_id: None,
+        now,
+    }
+}
+
 fn check_signature(
     req: &HttpRequest,
-    state: &AppState,
+    secret: Option<&crate::config::Secret>,
+    unset: &'static str,
     body: &[u8],
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
-    let secret = state
-        .webhook_secret
-        .as_ref()
-        .ok_or(ApiError::NotConfigured(
-            "COMPTOIR_WEBHOOK_SECRET is not set",
-        ))?;
+    let secret = secret.ok_or(ApiError::NotConfigured(unset))?;
     let bad = || ApiError::BadSignature;
     let header = req
         .headers()
@@ -541,21 +564,17 @@ pub async fn webhook(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    check_signature(&req, &state, &body, now)?;
-    let event: PaymentEventBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let event: PaymentEventBody = signed_event(
+        &req,
+        state.webhook_secret.as_ref(),
+        "COMPTOIR_WEBHOOK_SECRET is not set",
+        &body,
+        now,
+    )?;
     if event.id.is_empty() || event.id.len() > 200 {
         return Err(ApiError::validation("id", "must be 1 to 200 characters"));
     }
-    let ctx = Ctx {
-        caller: Caller {
-            subject: "payment-webhook".into(),
-            role: Role::Integration,
-            account_id: None,
-        },
-        request_id: None,
-        now,
-    };
+    let ctx = webhook_ctx("payment-webhook", now);
     if event.kind == "invoice.paid" || event.kind == "invoice.payment_failed" {
         let invoice = event
             .data

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::documents::FileBytes;
+use super::e_invoicing::{EInvoicingDto, summary_dto};
 use super::extract::{PageQuery, Paginated, ValidJson};
 use super::invoice_payments::{PaymentDto, PaymentFailureDto, failure_dto, payment_dto};
 use super::payments::{MaskedPaymentMethodDto, PaymentMethodDto};
@@ -24,9 +25,9 @@ use crate::error::{ApiError, Code, Problem};
 use crate::render::Lang;
 use crate::render::invoice::number;
 use crate::service::einvoices::{self, Format, Issued};
-use crate::service::invoice_payments;
 use crate::service::invoices::{self, RunReport};
 use crate::service::{Authorized, Ctx};
+use crate::service::{e_invoicing, invoice_payments};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineDto {
@@ -363,6 +364,14 @@ pub struct InvoiceDto {
     /// each with its SHA-256; the downloads return exactly these bytes.
     /// Null for a draft.
     pub e_invoice: Option<EInvoiceDto>,
+    /// Where the issued invoice stands with the approved e-invoicing
+    /// platform (PA): queued, deposited, its last lifecycle status (200
+    /// déposée, 210 refusée, 212 encaissée, 213 rejetée...), and whether it
+    /// needs a credit note. Null for a draft and for invoices issued before
+    /// e-invoicing.
+    #[schema(example = json!({"status": "deposited", "code": "200", "status_at": "2026-05-01T08:00:00Z",
+        "reason": null, "platform_id": "pa-7f3a", "needs_credit_note": false}))]
+    pub e_invoicing: Option<EInvoicingDto>,
 }
 
 /// An issued document's e-invoice files (EN 16931 profile, with the French
@@ -585,8 +594,42 @@ impl From<Invoice> for InvoiceDto {
             }),
             vat_in_eur: s.vat_in_eur.map(VatInEurDto::from),
             e_invoice: i.e_invoice.map(EInvoiceDto::from),
+            e_invoicing: None,
         }
     }
+}
+
+/// The invoices as the API shows them, each with its e-invoicing summary
+/// (read in one query).
+pub async fn invoice_dtos(
+    state: &AppState,
+    account: &AccountId,
+    invoices: Vec<Invoice>,
+) -> Result<Vec<InvoiceDto>, ApiError> {
+    let ids: Vec<&str> = invoices
+        .iter()
+        .filter(|i| i.status != InvoiceStatus::Draft)
+        .map(|i| i.id.as_str())
+        .collect();
+    let mut summaries = e_invoicing::summaries(&state.store, account, &ids).await?;
+    Ok(invoices
+        .into_iter()
+        .map(|i| {
+            let summary = summaries.remove(i.id.as_str());
+            let status = i.status;
+            let mut dto = InvoiceDto::from(i);
+            dto.e_invoicing = summary.map(|s| summary_dto(s, Some(status)));
+            dto
+        })
+        .collect())
+}
+
+/// One invoice as the API shows it, with its e-invoicing summary.
+pub async fn invoice_dto(state: &AppState, invoice: Invoice) -> Result<InvoiceDto, ApiError> {
+    let account = invoice.account_id.clone();
+    let mut dtos = invoice_dtos(state, &account, vec![invoice]).await?;
+    dtos.pop()
+        .ok_or_else(|| ApiError::internal("one invoice shown"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -624,7 +667,13 @@ pub async fn list(
         &query.page()?,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Paginated::<InvoiceDto>::new(page, |i| i.id.to_string())))
+    let has_more = page.has_more;
+    let dtos = invoice_dtos(&state, &account, page.items).await?;
+    let page = crate::store::Page {
+        items: dtos,
+        has_more,
+    };
+    Ok(HttpResponse::Ok().json(Paginated::<InvoiceDto>::new(page, |i| i.id.clone())))
 }
 
 /// An invoice: issued, or a draft composed now.
@@ -641,7 +690,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let invoice = invoices::get(&state.store, &ctx, &state.seller, &account, &id).await?;
-    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Ok().json(invoice_dto(&state, invoice).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -847,7 +896,7 @@ pub async fn finalize(
     let id = invoice_id(&path)?;
     let invoice =
         invoices::finalize_by_staff(&state.store, &ctx, &state.billing(), &account, &id).await?;
-    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Ok().json(invoice_dto(&state, invoice).await?))
 }
 
 /// Mark an issued invoice paid (staff), e.g. after a bank transfer: records
@@ -868,7 +917,7 @@ pub async fn mark_paid(
 ) -> Result<HttpResponse, ApiError> {
     let id = invoice_id(&path)?;
     let invoice = invoice_payments::mark_paid(&state.store, &ctx, &account, &id).await?;
-    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Ok().json(invoice_dto(&state, invoice).await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -916,7 +965,7 @@ pub async fn void(
         &reason,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(InvoiceDto::from(invoice)))
+    Ok(HttpResponse::Ok().json(invoice_dto(&state, invoice).await?))
 }
 
 async fn rendering(

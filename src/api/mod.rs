@@ -18,6 +18,7 @@ pub mod contacts;
 pub mod credit_notes;
 pub mod credits;
 pub mod documents;
+pub mod e_invoicing;
 pub mod exchange_rates;
 pub mod extract;
 pub mod health;
@@ -96,6 +97,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "consumption", description = "Calls and SMS: batch ingestion, detailed consumption, totals and exports"),
         (name = "invoices", description = "Invoices and the upcoming invoice"),
         (name = "credit notes", description = "Credit notes (factures d'avoir) correcting issued invoices, and refunds of their credit"),
+        (name = "e-invoicing", description = "The approved e-invoicing platform (PA): what was deposited, the lifecycle statuses it reports (signed webhook), and the documents staff must correct"),
         (name = "charges", description = "One-off charges (porting, set-up) that staff add, billed on the next invoice"),
         (name = "licenses", description = "License quotes, licenses, assignment and additional phone numbers"),
         (name = "users", description = "Users and teams (licenses are assigned to users)"),

@@ -18,8 +18,8 @@ use utoipa::openapi::security::SecurityRequirement;
 use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
-    exchange_rates, health, invoice_payments, invoices, licenses, payments, plans, recipients,
-    users,
+    e_invoicing, exchange_rates, health, invoice_payments, invoices, licenses, payments, plans,
+    recipients, users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -267,6 +267,10 @@ pub fn table() -> Vec<Route> {
         route!(credit_notes::ubl, Read),
         route!(credit_notes::refund, Staff),
         route!(credit_notes::reissue, Staff),
+        route!(e_invoicing::invoice_events, Read),
+        route!(e_invoicing::credit_note_events, Read),
+        route!(e_invoicing::attention, Staff),
+        route!(e_invoicing::webhook, Access::WebhookSignature),
         route!(recipients::add, Manage),
         route!(recipients::list, Read),
         route!(recipients::get, Read),

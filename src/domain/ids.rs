@@ -219,3 +219,13 @@ id_type!(
     AdvanceAllocationId,
     "aal"
 );
+id_type!(
+    /// A message for the approved e-invoicing platform (a document or a status).
+    EInvoiceMessageId,
+    "eim"
+);
+id_type!(
+    /// What happened to a document with the approved e-invoicing platform.
+    EInvoiceEventId,
+    "eie"
+);

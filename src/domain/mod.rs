@@ -10,6 +10,7 @@ pub mod consumption;
 pub mod contact;
 pub mod credit_note;
 pub mod document;
+pub mod e_invoicing;
 pub mod exchange;
 pub mod iban;
 pub mod ids;

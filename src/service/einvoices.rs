@@ -119,6 +119,7 @@ pub async fn on_issued(
     let rendered = doc.render(lang).await?;
     let row = write(files, doc, &rendered, now).await?;
     tx.insert_e_invoice(&row).await?;
+    super::e_invoicing::queue(tx, doc.account_id(), doc.document_id(), now).await?;
     Ok(())
 }
 

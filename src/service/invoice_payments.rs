@@ -372,6 +372,8 @@ async fn apply(
     if application.settles {
         settle(tx, ctx, invoice, Some(&payment.id), payment.paid_at).await?;
     }
+    // Money received on an issued invoice: its 212 for the e-invoicing platform.
+    super::e_invoicing::queue_collected(tx, invoice, &payment, ctx.now).await?;
     Ok(payment)
 }
 

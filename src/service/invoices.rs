@@ -549,7 +549,21 @@ pub async fn bill(
                     number: i.number.unwrap_or_default(),
                     invoice_id,
                 }),
-                Finalized::Discarded | Finalized::Gone => Ok(Outcome::NothingToBill),
+                Finalized::Discarded => Ok(Outcome::NothingToBill),
+                // Finalized (or discarded) by another server's finalizer
+                // meanwhile: say which.
+                Finalized::Gone => {
+                    let mut tx = store.begin_read().await?;
+                    let issued = tx
+                        .invoice_for_period(account_id, &period.to_string())
+                        .await?
+                        .is_some();
+                    Ok(if issued {
+                        Outcome::AlreadyIssued
+                    } else {
+                        Outcome::NothingToBill
+                    })
+                }
                 Finalized::Held(hold) => Ok(Outcome::Held { invoice_id, hold }),
             }
         }

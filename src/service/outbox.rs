@@ -91,7 +91,7 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
 
 /// Wall-clock time to the second: delivery is paced by real time, not by the
 /// business clock that `COMPTOIR_NOW` may fix.
-fn wall_now() -> OffsetDateTime {
+pub fn wall_now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
 }
@@ -214,7 +214,7 @@ async fn attachment(
     ))
 }
 
-/// What one pass of the worker did.
+/// What one pass of a worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pass {
     pub claimed: usize,
@@ -223,9 +223,57 @@ pub struct Pass {
     pub failed: usize,
 }
 
-enum SendError {
+impl Pass {
+    /// Counts how one claimed message's attempt ended.
+    pub fn count(&mut self, attempt: &Attempt) {
+        match attempt {
+            Attempt::Sent { .. } => self.sent += 1,
+            Attempt::Retry { .. } => self.retried += 1,
+            Attempt::Failed { .. } => self.failed += 1,
+        }
+    }
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Worth trying again later (unreachable, busy, a timeout).
     Transient(String),
+    /// Refused for good.
     Permanent(String),
+}
+
+/// How an attempt at a message claimed for the `attempts`th time ends: sent,
+/// failed for good, or retried after [`backoff`] until `max_attempts`.
+pub fn attempt_after(result: Result<(), SendError>, attempts: i32, settings: &Settings) -> Attempt {
+    match result {
+        Ok(()) => Attempt::Sent { at: wall_now() },
+        Err(SendError::Permanent(error)) => Attempt::Failed { error },
+        Err(SendError::Transient(error)) if attempts >= settings.max_attempts => Attempt::Failed {
+            error: format!("{error} (gave up after {attempts} attempts)"),
+        },
+        Err(SendError::Transient(error)) => Attempt::Retry {
+            next: wall_now() + backoff(settings.retry_base, attempts),
+            error,
+        },
+    }
+}
+
+/// Runs `pass` forever: a full batch is followed at once by the next pass,
+/// anything less by a pause of `settings.poll`.
+pub async fn run_passes<F, Fut>(settings: &Settings, what: &str, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Pass, ApiError>>,
+{
+    loop {
+        match pass().await {
+            Ok(p) if p.claimed == settings.batch as usize => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "{what} pass failed"),
+        }
+        tokio::time::sleep(settings.poll).await;
+    }
 }
 
 /// Reads the attachment (once per document and language in a pass) and sends.
@@ -287,28 +335,16 @@ pub async fn deliver_due(
     };
     let mut pdfs = HashMap::new();
     for row in claimed {
-        let attempt = match send(store, files, mailer, &row, &mut pdfs).await {
-            Ok(()) => Attempt::Sent { at: wall_now() },
-            Err(SendError::Permanent(error)) => Attempt::Failed { error },
-            Err(SendError::Transient(error)) if row.attempts >= settings.max_attempts => {
-                Attempt::Failed {
-                    error: format!("{error} (gave up after {} attempts)", row.attempts),
-                }
-            }
-            Err(SendError::Transient(error)) => Attempt::Retry {
-                next: wall_now() + backoff(settings.retry_base, row.attempts),
-                error,
-            },
-        };
+        let result = send(store, files, mailer, &row, &mut pdfs).await;
+        let attempt = attempt_after(result, row.attempts, settings);
+        pass.count(&attempt);
         match &attempt {
-            Attempt::Sent { .. } => pass.sent += 1,
+            Attempt::Sent { .. } => {}
             Attempt::Retry { error, .. } => {
                 tracing::warn!(email = %row.id, %error, "invoice email will be retried");
-                pass.retried += 1;
             }
             Attempt::Failed { error } => {
                 tracing::error!(email = %row.id, %error, "invoice email failed");
-                pass.failed += 1;
             }
         }
         let mut tx = store.begin_write().await?;
@@ -319,17 +355,12 @@ pub async fn deliver_due(
     Ok(pass)
 }
 
-/// Delivers due emails forever: a full batch is followed at once by the next
-/// pass, anything less by a pause of `settings.poll`.
+/// Delivers due emails forever (see [`run_passes`]).
 pub async fn worker(store: Store, files: BlobStore, mailer: Mailer, settings: Settings) {
-    loop {
-        match deliver_due(&store, &files, &mailer, &settings).await {
-            Ok(pass) if pass.claimed == settings.batch as usize => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "invoice email pass failed"),
-        }
-        tokio::time::sleep(settings.poll).await;
-    }
+    run_passes(&settings, "invoice email", || {
+        deliver_due(&store, &files, &mailer, &settings)
+    })
+    .await
 }
 
 #[cfg(test)]

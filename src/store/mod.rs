@@ -25,6 +25,7 @@ pub mod credit_notes;
 pub mod credits;
 pub mod documents;
 pub mod e_invoices;
+pub mod e_invoicing;
 pub mod exchange_rates;
 pub mod idempotency;
 pub mod invoice_payments;

@@ -1,5 +1,6 @@
 //! The invoice email outbox: rows written with the invoice, claimed and
-//! marked by the delivery worker.
+//! marked by the delivery worker; and the claim with a lease that every
+//! outbox table shares.
 
 use time::OffsetDateTime;
 
@@ -28,6 +29,24 @@ pub struct InvoiceEmailRow {
 
 const COLUMNS: &str = "id, invoice_id, account_id, recipient, subject, body, lang, status, \
     attempts, next_attempt_at, last_error, sent_at, created_at, credit_note_id";
+
+/// A table of messages delivered by a worker: `id`, `status` (`pending`,
+/// `sent`, `failed`), `attempts`, `next_attempt_at`, `last_error` and
+/// `sent_at` columns, claimed with a lease and marked by
+/// [`Tx::claim_due`] and [`Tx::record_attempt`].
+pub(crate) struct Outbox {
+    pub table: &'static str,
+    /// The columns a claim returns.
+    pub columns: &'static str,
+    /// More conditions a pending row meets to be claimed (` AND ...`).
+    pub ready: &'static str,
+}
+
+const INVOICE_EMAILS: Outbox = Outbox {
+    table: "invoice_emails",
+    columns: COLUMNS,
+    ready: "",
+};
 
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,26 +92,61 @@ impl Tx {
         Ok(())
     }
 
-    /// Claims up to `limit` pending emails due at `now`: each one's attempt
-    /// count goes up and it is not due again before `lease_until`, so no
-    /// other worker takes it meanwhile. On PostgreSQL, rows another worker
-    /// is claiming are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has a
-    /// single writer, so claims are serialised anyway.
+    /// Claims up to `limit` pending emails due at `now` (see [`Tx::claim_due`]).
     pub async fn claim_invoice_emails(
         &mut self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<InvoiceEmailRow>, sqlx::Error> {
+        self.claim_due(&INVOICE_EMAILS, now, lease_until, limit)
+            .await
+    }
+
+    /// Records how an attempt at a claimed email ended.
+    pub async fn record_email_attempt(
+        &mut self,
+        id: &InvoiceEmailId,
+        attempt: &Attempt,
+    ) -> Result<(), sqlx::Error> {
+        self.record_attempt(&INVOICE_EMAILS, id.as_str(), attempt)
+            .await
+    }
+
+    /// Claims up to `limit` pending rows of `outbox` due at `now`: each
+    /// one's attempt count goes up and it is not due again before
+    /// `lease_until`, so no other worker takes it meanwhile (a worker that
+    /// dies mid-send leaves it to be retried after the lease). On
+    /// PostgreSQL, rows another worker is claiming are skipped (`FOR UPDATE
+    /// SKIP LOCKED`); SQLite has a single writer, so claims are serialised
+    /// anyway.
+    pub(crate) async fn claim_due<T>(
+        &mut self,
+        outbox: &Outbox,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let Outbox {
+            table,
+            columns,
+            ready,
+        } = outbox;
         let sql = sql!(
-            "UPDATE invoice_emails SET attempts = attempts + 1, next_attempt_at = $2 \
-             WHERE id IN (SELECT id FROM invoice_emails WHERE status = 'pending' \
-             AND (next_attempt_at IS NULL OR next_attempt_at <= $1) ORDER BY id LIMIT $3{lock}) \
-             RETURNING {COLUMNS}"
+            "UPDATE {table} SET attempts = attempts + 1, next_attempt_at = $2 \
+             WHERE id IN (SELECT id FROM {table} WHERE status = 'pending' \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= $1){ready} ORDER BY id LIMIT $3{lock}) \
+             RETURNING {columns}"
         );
         fetch_all!(
             self,
@@ -103,10 +157,11 @@ impl Tx {
         )
     }
 
-    /// Records how an attempt at a claimed email ended.
-    pub async fn record_email_attempt(
+    /// Records how an attempt at a claimed row of `outbox` ended.
+    pub(crate) async fn record_attempt(
         &mut self,
-        id: &InvoiceEmailId,
+        outbox: &Outbox,
+        id: &str,
         attempt: &Attempt,
     ) -> Result<(), sqlx::Error> {
         let (status, next, error, sent_at) = match attempt {
@@ -114,17 +169,19 @@ impl Tx {
             Attempt::Retry { next, error } => ("pending", Some(*next), Some(error.as_str()), None),
             Attempt::Failed { error } => ("failed", None, Some(error.as_str()), None),
         };
+        let table = outbox.table;
+        let sql = sql!(
+            "UPDATE {table} SET status = $2, next_attempt_at = $3, last_error = $4, \
+             sent_at = $5 WHERE id = $1"
+        );
         execute!(
             self,
-            sqlx::query(
-                "UPDATE invoice_emails SET status = $2, next_attempt_at = $3, last_error = $4, \
-             sent_at = $5 WHERE id = $1",
-            )
-            .bind(id.as_str())
-            .bind(status)
-            .bind(next)
-            .bind(error)
-            .bind(sent_at)
+            sqlx::query(sql)
+                .bind(id)
+                .bind(status)
+                .bind(next)
+                .bind(error)
+                .bind(sent_at)
         )?;
         Ok(())
     }

@@ -23,6 +23,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// 32 bytes, base64.
 pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef0123456789";
+/// The e-invoicing platform's webhook secret (its own, not the payment provider's).
+pub const PA_WEBHOOK_SECRET: &str = "pa_whsec_test_0123456789abcdef012345";
 
 pub struct TestApp {
     pub base: String,
@@ -297,6 +299,7 @@ pub fn test_config_with(
         ("COMPTOIR_DATA_DIR", data_dir.display().to_string()),
         ("COMPTOIR_DATA_KEY", DATA_KEY.to_owned()),
         ("COMPTOIR_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("COMPTOIR_PA_WEBHOOK_SECRET", PA_WEBHOOK_SECRET.to_owned()),
         ("COMPTOIR_CORS_ORIGINS", "https://app.example".to_owned()),
         ("COMPTOIR_MAX_BODY_BYTES", MAX_BODY.to_string()),
         // Tests never reach the EU's VIES: nothing listens on port 1, so a

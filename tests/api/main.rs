@@ -16,6 +16,7 @@ mod currencies;
 mod demo;
 mod documents;
 mod e_invoice_files;
+mod e_invoicing;
 mod einvoice;
 mod emails;
 mod errors;

@@ -26,7 +26,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, WEBHOOK_SECRET, jwt_config, spawn_app};
+use crate::helpers::{PA_WEBHOOK_SECRET, TestApp, WEBHOOK_SECRET, jwt_config, spawn_app};
 
 // ---------------------------------------------------------------------------
 // Known exceptions
@@ -710,6 +710,8 @@ fn example(op: &Op, refs: &Ids) -> Result<Body, String> {
         "put_exchange_rate" => json!({"eur_rate": "1.0523"}),
         "payment_webhook" => json!({"id": "evt_matrix_1", "type": "top_up.succeeded",
                                     "data": {"top_up_id": r("top_up_id")}}),
+        "e_invoicing_webhook" => json!({"id": "evt_matrix_pa_1", "document_id": r("invoice_id"),
+                                        "code": "200"}),
         // A new operation: the spec's own example (the control test checks
         // that it is accepted), else ask for one.
         other => match &op.body_example {
@@ -820,7 +822,12 @@ async fn send(
             let raw = value.to_string();
             if let Auth::Signed(scheme) = auth {
                 let at = app.clock.now().unix_timestamp();
-                let sig = comptoir::crypto::webhook_signature(WEBHOOK_SECRET, at, raw.as_bytes());
+                // Each webhook has its own secret.
+                let secret = match op.id.as_str() {
+                    "e_invoicing_webhook" => PA_WEBHOOK_SECRET,
+                    _ => WEBHOOK_SECRET,
+                };
+                let sig = comptoir::crypto::webhook_signature(secret, at, raw.as_bytes());
                 let header = spec
                     .scheme_headers
                     .get(scheme)

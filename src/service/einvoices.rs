@@ -144,6 +144,10 @@ async fn write(
     let (pdf_sha256, pdf_size) = put(files, account, Format::Pdf, &rendered.pdf).await?;
     let (cii_sha256, cii_size) = put(files, account, Format::Cii, &rendered.cii).await?;
     let (ubl_sha256, ubl_size) = put(files, account, Format::Ubl, &rendered.ubl).await?;
+    files
+        .sync_e_invoices(account)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(EInvoiceRow {
         document_id: doc.document_id().to_owned(),
         account_id: account.to_owned(),

@@ -126,9 +126,9 @@ impl BlobStore {
             .join(format!("{sha256}.{ext}"))
     }
 
-    /// Writes an e-invoice file durably (synced, renamed into place, its
-    /// directory synced) and returns its hex SHA-256. The same bytes twice
-    /// are one file.
+    /// Writes an e-invoice file (synced, then renamed into place) and
+    /// returns its hex SHA-256; [`BlobStore::sync_e_invoices`] then makes
+    /// the renames durable. The same bytes twice are one file.
     pub async fn put_e_invoice(
         &self,
         account: &str,
@@ -152,8 +152,16 @@ impl BlobStore {
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::rename(&blob.path, &target).await?;
         blob.path = PathBuf::new();
-        tokio::fs::File::open(&dir).await?.sync_all().await?;
         Ok(sha256)
+    }
+
+    /// Syncs the account's e-invoice directory: the files renamed into it
+    /// survive a crash from now on (one sync for a document's three files).
+    pub async fn sync_e_invoices(&self, account: &str) -> io::Result<()> {
+        tokio::fs::File::open(self.e_invoices_dir().join(account))
+            .await?
+            .sync_all()
+            .await
     }
 
     /// An e-invoice file's bytes.

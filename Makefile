@@ -4,6 +4,7 @@
 export COMPTOIR_JWT_SECRET ?= dev-only-secret-change-me-0123456789abcdef
 export COMPTOIR_DATA_KEY ?= ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=
 export COMPTOIR_WEBHOOK_SECRET ?= dev-only-webhook-secret-0123456789abcdef
+export COMPTOIR_PA_WEBHOOK_SECRET ?= dev-only-pa-webhook-secret-0123456789abcdef
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 # The usual local frontends (Vite, Next/CRA), for `make run` only: production
 # sets COMPTOIR_CORS_ORIGINS itself.

@@ -186,17 +186,20 @@ pub async fn file(
     format: Format,
     now: OffsetDateTime,
 ) -> Result<Vec<u8>, ApiError> {
-    let stored = {
+    let (stored, lang) = {
         let mut tx = store.begin_read().await?;
-        tx.e_invoice(doc.account_id(), doc.document_id()).await?
+        match tx.e_invoice(doc.account_id(), doc.document_id()).await? {
+            Some(row) => (Some(row), None),
+            None => (None, Some(language(&mut tx, doc).await?)),
+        }
     };
-    let row = match stored {
-        Some(row) => row,
-        None => {
-            let mut tx = store.begin_write().await?;
-            let lang = language(&mut tx, doc).await?;
-            let rendered = doc.render(lang).await?;
+    let row = match (stored, lang) {
+        (Some(row), _) => row,
+        (None, lang) => {
+            // Rendered and written before the write lock is taken.
+            let rendered = doc.render(lang.unwrap_or(Lang::Fr)).await?;
             let row = write(files, doc, &rendered, now).await?;
+            let mut tx = store.begin_write().await?;
             tx.insert_e_invoice(&row).await?;
             let row = tx
                 .e_invoice(doc.account_id(), doc.document_id())

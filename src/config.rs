@@ -136,6 +136,10 @@ pub struct Config {
     pub pa: Option<PlatformConfig>,
     /// Verifies the platform's webhook signatures (`COMPTOIR_PA_WEBHOOK_SECRET`).
     pub pa_webhook_secret: Option<Secret>,
+    /// Lets webhook endpoints target loopback, private and link-local
+    /// addresses, and http on loopback (`COMPTOIR_WEBHOOK_ALLOW_PRIVATE`,
+    /// default false: for local development and tests only).
+    pub webhook_allow_private: bool,
 }
 
 /// The approved e-invoicing platform (PA) documents are deposited on.
@@ -319,6 +323,16 @@ impl Config {
                 "must be at least 32 bytes",
             ));
         }
+        let webhook_allow_private = match get("COMPTOIR_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(err(
+                    "COMPTOIR_WEBHOOK_ALLOW_PRIVATE",
+                    "must be true or false",
+                ));
+            }
+        };
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -386,6 +400,7 @@ impl Config {
             vies_timeout,
             pa,
             pa_webhook_secret,
+            webhook_allow_private,
         })
     }
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub vies: vies::Vies,
     /// Verifies the e-invoicing platform's webhook signatures.
     pub pa_webhook_secret: Option<config::Secret>,
+    /// Webhook endpoints may target private addresses (development, tests).
+    pub webhook_allow_private: bool,
 }
 
 impl AppState {
@@ -154,6 +156,7 @@ impl Application {
     /// worker when `COMPTOIR_PA_URL` is set, and the listener
     /// on `COMPTOIR_ADDR` (`127.0.0.1:0` takes a free port).
     pub fn build(config: &config::Config, store: store::Store) -> Result<Self, StartError> {
+        api::events::install();
         let keys = Arc::new(auth::JwtKeys::from_config(&config.jwt)?);
         let clock = config
             .now
@@ -237,6 +240,7 @@ impl Application {
             invoice_grace: config.invoice_grace,
             vies,
             pa_webhook_secret: config.pa_webhook_secret.clone(),
+            webhook_allow_private: config.webhook_allow_private,
         };
         let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
             StartError::Bind {

@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
+    comptoir::api::events::install();
     let keys = JwtKeys::from_config(&config.jwt)?;
     let clock = config.now.map_or_else(Clock::system, Clock::fixed);
     let blobs = BlobStore::new(&config.data_dir);

@@ -39,7 +39,7 @@ pub struct CreditsDto {
     pub auto_recharge: AutoRechargeDto,
 }
 
-fn credits_dto(state: CreditState, currency: Currency) -> CreditsDto {
+pub fn credits_dto(state: CreditState, currency: Currency) -> CreditsDto {
     let m = |minor| Money::from_minor(minor, currency).amount();
     CreditsDto {
         balance: m(state.balance_minor),
@@ -84,7 +84,7 @@ pub struct TopUpDto {
     pub settled_at: Option<OffsetDateTime>,
 }
 
-fn top_up_dto(t: TopUp, currency: Currency) -> TopUpDto {
+pub fn top_up_dto(t: TopUp, currency: Currency) -> TopUpDto {
     TopUpDto {
         id: t.id.to_string(),
         amount: Money::from_minor(t.amount_minor, currency).amount(),

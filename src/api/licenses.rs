@@ -193,7 +193,7 @@ pub struct PhoneNumberDto {
     pub currency: Currency,
 }
 
-fn number_dto(n: PhoneNumberLine, currency: Currency) -> PhoneNumberDto {
+pub fn number_dto(n: PhoneNumberLine, currency: Currency) -> PhoneNumberDto {
     PhoneNumberDto {
         id: n.id.to_string(),
         country: n.country,

@@ -19,6 +19,7 @@ pub mod credit_notes;
 pub mod credits;
 pub mod documents;
 pub mod e_invoicing;
+pub mod events;
 pub mod exchange_rates;
 pub mod extract;
 pub mod health;
@@ -32,6 +33,7 @@ pub mod routes;
 pub mod scope;
 pub mod users;
 pub mod validate;
+pub mod webhook_endpoints;
 
 /// Registers the route table. Each path is one resource, so a wrong method
 /// gets 405. The routes of one account share a scope: actix tries resources
@@ -105,6 +107,9 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "credits", description = "Prepaid credits: balance, ledger, top-ups, auto-recharge, payment webhook"),
         (name = "documents", description = "Kbis, identity, contracts and other documents"),
         (name = "billing-addresses", description = "Billing addresses, their verification, history and change requests"),
+        (name = "events", description = "What happened to an account (kept 30 days), as its webhook endpoints receive it"),
+        (name = "webhook-endpoints", description = "Where an account's events are sent: signed (Standard Webhooks), retried for 3 days, with a delivery log"),
+        (name = "webhooks", description = "The requests Comptoir sends to webhook endpoints, one per event type"),
     )
 )]
 struct BaseDoc;
@@ -125,10 +130,12 @@ impl OpenApi for ApiDoc {
             );
             route.schemas(&mut schemas);
         }
+        schemas.extend(events::schemas());
         doc.components
             .get_or_insert_with(Default::default)
             .schemas
             .extend(schemas);
+        doc.webhooks = Some(events::webhooks());
         SecurityAndErrors.modify(&mut doc);
         doc
     }

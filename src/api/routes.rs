@@ -18,8 +18,8 @@ use utoipa::openapi::security::SecurityRequirement;
 use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
-    e_invoicing, exchange_rates, health, invoice_payments, invoices, licenses, payments, plans,
-    recipients, users,
+    e_invoicing, events, exchange_rates, health, invoice_payments, invoices, licenses, payments,
+    plans, recipients, users,
 };
 use crate::domain::role::{Access, Need};
 
@@ -171,6 +171,8 @@ pub fn table() -> Vec<Route> {
         route!(accounts::get, Read),
         route!(audit::list_for_account, ReadAudit),
         route!(audit::list_all, Staff),
+        route!(events::list, ReadPrivate),
+        route!(events::get, ReadPrivate),
         route!(contacts::create, Manage),
         route!(contacts::list, ReadPrivate),
         route!(contacts::get, ReadPrivate),

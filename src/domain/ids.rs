@@ -101,6 +101,26 @@ id_type!(
     "tea"
 );
 id_type!(
+    /// An event (`invoice.finalized`...), also the `webhook-id` of its deliveries.
+    EventId,
+    "evt"
+);
+id_type!(
+    /// A webhook endpoint.
+    WebhookEndpointId,
+    "we"
+);
+id_type!(
+    /// The delivery of one event to one webhook endpoint.
+    WebhookDeliveryId,
+    "whd"
+);
+id_type!(
+    /// One attempt at a webhook delivery.
+    WebhookAttemptId,
+    "wha"
+);
+id_type!(
     /// A license.
     LicenseId,
     "lic"

@@ -6,9 +6,11 @@ use serde_json::json;
 use time::Date;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::Account;
 use crate::domain::address::Country;
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, LicenseId, PhoneNumberId, QuoteId, UserId};
 use crate::domain::license::{
     License, MAX_QUANTITY, PhoneNumberLine, QUOTE_VALIDITY, Quote, valid_backdate,
@@ -279,6 +281,16 @@ pub async fn add(
             "prorated_total": pricing.prorated_total.amount(), "license_ids": licenses.iter().map(|l| l.id.as_str()).collect::<Vec<_>>()})),
     );
     audit::record(tx, event).await?;
+    for license in &licenses {
+        events::emit(
+            tx,
+            ctx.now,
+            account_id,
+            EventType::LicenseAdded,
+            Object::License(license),
+        )
+        .await?;
+    }
     Ok(Added { licenses, pricing })
 }
 

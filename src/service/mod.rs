@@ -22,6 +22,7 @@ pub mod demo;
 pub mod documents;
 pub mod e_invoicing;
 pub mod einvoices;
+pub mod events;
 pub mod exchange_rates;
 pub mod idempotency;
 pub mod invoice_payments;

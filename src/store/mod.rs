@@ -26,6 +26,7 @@ pub mod credits;
 pub mod documents;
 pub mod e_invoices;
 pub mod e_invoicing;
+pub mod events;
 pub mod exchange_rates;
 pub mod idempotency;
 pub mod invoice_payments;

@@ -20,6 +20,7 @@ mod e_invoicing;
 mod einvoice;
 mod emails;
 mod errors;
+mod events;
 mod faults;
 mod hardening;
 mod health;

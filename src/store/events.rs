@@ -1,0 +1,126 @@
+//! Events, and the fan-out that queues their webhook deliveries.
+
+use time::OffsetDateTime;
+
+use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
+use crate::domain::ids::{AccountId, EventId};
+
+/// An event as stored: `body` is the JSON delivered.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub account_id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub created_at: OffsetDateTime,
+    pub body: String,
+    pub once_key: Option<String>,
+}
+
+const COLUMNS: &str = "id, account_id, type, created_at, body, once_key";
+
+/// An enabled endpoint of an account, as the fan-out reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Subscriber {
+    pub id: String,
+    /// The JSON array of the types it receives (`["*"]` for all).
+    pub events: String,
+}
+
+impl Tx {
+    /// Inserts an event. With a `once_key` already used, nothing is
+    /// inserted and `false` is returned.
+    pub async fn insert_event(&mut self, e: &EventRow) -> Result<bool, sqlx::Error> {
+        let sql = sql!(
+            "INSERT INTO events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING"
+        );
+        let n = execute!(
+            self,
+            sqlx::query(sql)
+                .bind(&e.id)
+                .bind(&e.account_id)
+                .bind(&e.event_type)
+                .bind(e.created_at)
+                .bind(&e.body)
+                .bind(&e.once_key)
+        )?;
+        Ok(n == 1)
+    }
+
+    pub async fn event(
+        &mut self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<EventRow>, sqlx::Error> {
+        let sql = sql!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND id = $2");
+        fetch_optional!(
+            self,
+            sqlx::query_as(sql).bind(account.as_str()).bind(id.as_str())
+        )
+    }
+
+    /// A page of an account's events, newest first, of one type or all.
+    pub async fn list_events(
+        &mut self,
+        account: &AccountId,
+        event_type: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<EventRow>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {COLUMNS} FROM events WHERE account_id = $1 \
+             AND (CAST($2 AS TEXT) IS NULL OR type = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+        );
+        let rows = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(account.as_str())
+                .bind(event_type)
+                .bind(before)
+                .bind(i64::from(limit) + 1)
+        )?;
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    /// The account's enabled webhook endpoints.
+    pub async fn webhook_subscribers(
+        &mut self,
+        account: &AccountId,
+    ) -> Result<Vec<Subscriber>, sqlx::Error> {
+        fetch_all!(
+            self,
+            sqlx::query_as(
+                "SELECT id, events FROM webhook_endpoints WHERE account_id = $1 AND enabled \
+                 ORDER BY id"
+            )
+            .bind(account.as_str())
+        )
+    }
+
+    /// Queues the delivery of an event to an endpoint.
+    pub async fn queue_webhook_delivery(
+        &mut self,
+        id: &str,
+        account: &str,
+        endpoint: &str,
+        event: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, status, \
+                 attempts, next_attempt_at, last_error, sent_at, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, NULL, NULL, NULL, $5)"
+            )
+            .bind(id)
+            .bind(account)
+            .bind(endpoint)
+            .bind(event)
+            .bind(now)
+        )?;
+        Ok(())
+    }
+}

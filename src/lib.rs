@@ -26,6 +26,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod vies;
+pub mod webhooks;
 
 /// What every request handler shares.
 pub struct AppState {

@@ -4,11 +4,13 @@
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::exchange_rates::{self, VatStatement};
 use super::issuing::{billing_address, snapshot, tax_for};
 use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::BillingAddress;
+use crate::domain::event::EventType;
 use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
@@ -216,6 +218,14 @@ async fn unbilled_charges(
     Ok((charges, ids))
 }
 
+/// The day a draft would be issued if it were finalized at `ctx.now`: today,
+/// or the end of its grace period.
+fn draft_issue_date(ctx: &Ctx, account: &Account, draft: &DraftRow) -> Date {
+    let zone = &account.timezone;
+    zone.date_at(ctx.now)
+        .max(zone.date_at(draft.finalize_after))
+}
+
 /// A draft as it reads now: composed from what is unbilled at `ctx.now`.
 async fn draft_invoice(
     tx: &mut Tx,
@@ -226,17 +236,28 @@ async fn draft_invoice(
 ) -> Result<Invoice, ApiError> {
     let period = Period::parse(&draft.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", draft.period)))?;
-    let zone = &account.timezone;
-    let issue_date = zone
-        .date_at(ctx.now)
-        .max(zone.date_at(draft.finalize_after));
+    let issue_date = draft_issue_date(ctx, account, draft);
+    let composed = compose_for(tx, account, period, issue_date).await?;
+    draft_composed(tx, ctx, seller, account, draft, issue_date, composed).await
+}
+
+/// [`draft_invoice`] from its composition as of `issue_date`.
+async fn draft_composed(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    seller: &Seller,
+    account: &Account,
+    draft: &DraftRow,
+    issue_date: Date,
+    composed: Composed,
+) -> Result<Invoice, ApiError> {
     let Composed {
         composition: c,
         address,
         hold,
         vat_in_eur,
         ..
-    } = compose_for(tx, account, period, issue_date).await?;
+    } = composed;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
     // What it would state if it were issued on its issue date.
@@ -537,7 +558,7 @@ pub async fn bill(
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
-    let outcome = draft(store, ctx, billing.grace, account_id, period).await?;
+    let outcome = draft(store, ctx, billing, account_id, period).await?;
     match outcome {
         // Without a grace period, a draft is issued at once; so is one a
         // crash or an earlier run left behind, once its own grace is over.
@@ -573,14 +594,16 @@ pub async fn bill(
     }
 }
 
-/// Makes the draft of `period` for one account, in one transaction.
+/// Makes the draft of `period` for one account, in one transaction, with
+/// its `invoice.draft_created` event.
 async fn draft(
     store: &Store,
     ctx: &Ctx,
-    grace: time::Duration,
+    billing: &Billing,
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
+    let grace = billing.grace;
     let key = period.to_string();
     let mut tx = store.begin_write().await?;
     let account = super::load_account(&mut tx, account_id).await?;
@@ -632,6 +655,33 @@ async fn draft(
         })),
     );
     super::audit::record(&mut tx, event).await?;
+    // The draft as the API shows it: composed as of the day it would be
+    // issued (today without a grace period: the composition above).
+    let issue_date = draft_issue_date(ctx, &account, &row);
+    let composed = if issue_date == today {
+        composed
+    } else {
+        compose_for(&mut tx, &account, period, issue_date).await?
+    };
+    let mut shown = draft_composed(
+        &mut tx,
+        ctx,
+        &billing.seller,
+        &account,
+        &row,
+        issue_date,
+        composed,
+    )
+    .await?;
+    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut shown)).await?;
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        EventType::InvoiceDraftCreated,
+        Object::Invoice(&shown, None),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Outcome::Drafted { invoice_id: id })
 }
@@ -988,6 +1038,7 @@ pub async fn issue(
     }
     // What the deductions paid of it.
     super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    super::invoice_payments::emit_issued(&mut tx, ctx.now, &invoice).await?;
     tx.commit().await?;
     Ok(Finalized::Issued(Box::new(invoice)))
 }

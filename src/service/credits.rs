@@ -515,9 +515,7 @@ pub async fn settle(
             .top_up(&settled.id)
             .await?
             .ok_or_else(|| ApiError::internal("the top-up just settled is not there"))?;
-        let currency = super::load_account(tx, &settled.account_id)
-            .await?
-            .currency;
+        let currency = super::load_account(tx, &settled.account_id).await?.currency;
         events::emit(
             tx,
             now,

@@ -555,7 +555,14 @@ pub async fn assign(
     } else {
         EventType::LicenseUnassigned
     };
-    events::emit(&mut tx, ctx.now, account_id, event_type, Object::License(&after)).await?;
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        event_type,
+        Object::License(&after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }

@@ -18,8 +18,8 @@ use time::macros::datetime;
 use crate::credits::signed;
 use crate::events::{add_licenses, buyer, events_of};
 use crate::helpers::{
-    PA_WEBHOOK_SECRET, TestApp, WEBHOOK_SECRET, fail_inserts_of, spawn_app,
-    spawn_app_with, success_json,
+    PA_WEBHOOK_SECRET, TestApp, WEBHOOK_SECRET, fail_inserts_of, spawn_app, spawn_app_with,
+    success_json,
 };
 use crate::invoice_payments::{invoice_of, issued_invoice, pay, transfer};
 use crate::payments::{add_card, sepa, visa};
@@ -235,7 +235,11 @@ async fn a_billing_run_with_a_grace_period_writes_draft_created_and_staff_finali
     let draft = only(&app, &account, "invoice.draft_created").await;
     assert_eq!(draft, invoice_of(&app, &account, &id).await);
     assert_eq!(draft["status"], "draft");
-    assert!(objects(&app, &account, "invoice.finalized").await.is_empty());
+    assert!(
+        objects(&app, &account, "invoice.finalized")
+            .await
+            .is_empty()
+    );
     // A second run makes nothing twice.
     crate::invoices::bill(&app, "2026-05").await;
     assert_eq!(
@@ -263,7 +267,10 @@ async fn a_run_without_grace_writes_draft_created_then_finalized_and_the_finaliz
     let app = spawn_app().await;
     let (account, id) = issued_invoice(&app, "Acme").await;
     let draft = only(&app, &account, "invoice.draft_created").await;
-    assert_eq!((&draft["id"], &draft["status"]), (&json!(id), &json!("draft")));
+    assert_eq!(
+        (&draft["id"], &draft["status"]),
+        (&json!(id), &json!("draft"))
+    );
     assert_eq!(draft["number"], Value::Null);
     let finalized = only(&app, &account, "invoice.finalized").await;
     assert_eq!(finalized, invoice_of(&app, &account, &id).await);
@@ -330,16 +337,13 @@ async fn mark_paid_writes_payment_succeeded_and_invoice_paid() {
     )
     .await;
     let now = invoice_of(&app, &account, &inv).await;
-    assert_eq!(
-        only(&app, &account, "invoice.payment_succeeded").await,
-        now
-    );
+    assert_eq!(only(&app, &account, "invoice.payment_succeeded").await, now);
     assert_eq!(only(&app, &account, "invoice.paid").await, now);
 }
 
 #[tokio::test]
 async fn the_payment_webhook_writes_payment_failed_then_payment_succeeded_and_paid_once_per_event()
- {
+{
     let app = spawn_app().await;
     let (account, inv) = issued_invoice(&app, "Acme").await;
     let deliver = |body: Value| {
@@ -356,16 +360,16 @@ async fn the_payment_webhook_writes_payment_failed_then_payment_succeeded_and_pa
     deliver(failed).await;
     let object = only(&app, &account, "invoice.payment_failed").await;
     assert_eq!(object, invoice_of(&app, &account, &inv).await);
-    assert_eq!(object["payment_failures"][0]["reason"], "Insufficient funds");
+    assert_eq!(
+        object["payment_failures"][0]["reason"],
+        "Insufficient funds"
+    );
 
     let paid = json!({"id": "evt_p1", "type": "invoice.paid", "data": {"invoice_id": inv}});
     deliver(paid.clone()).await;
     deliver(paid).await;
     let now = invoice_of(&app, &account, &inv).await;
-    assert_eq!(
-        only(&app, &account, "invoice.payment_succeeded").await,
-        now
-    );
+    assert_eq!(only(&app, &account, "invoice.payment_succeeded").await, now);
     assert_eq!(only(&app, &account, "invoice.paid").await, now);
 }
 
@@ -375,7 +379,9 @@ async fn an_invoice_the_customer_balance_covers_is_finalized_paid_and_says_both(
     let (account, may) = issued_invoice(&app, "Acme").await;
     // Paid, then credited in full: its 120.00 go to the customer balance.
     assert_eq!(
-        pay(&app, &account, &may, &transfer("120.00")).await.status(),
+        pay(&app, &account, &may, &transfer("120.00"))
+            .await
+            .status(),
         201
     );
     post_ok(
@@ -769,7 +775,11 @@ async fn each_new_e_invoice_status_writes_e_invoice_status_changed_once() {
     {}
     let transmitted = only(&app, &account, "e_invoice.status_changed").await;
     assert_eq!(transmitted["status"], "transmitted");
-    assert_standing(&transmitted, &invoice_of(&app, &account, &inv).await, "invoice");
+    assert_standing(
+        &transmitted,
+        &invoice_of(&app, &account, &inv).await,
+        "invoice",
+    );
 
     // The platform's webhook, a day later: 200, then the same event again,
     // then an older status (recorded, not current).
@@ -786,6 +796,36 @@ async fn each_new_e_invoice_status_writes_e_invoice_status_changed_once() {
     assert_eq!(all[1]["status"], "deposited");
     assert_eq!(all[1]["code"], "200");
     assert_standing(&all[1], &invoice_of(&app, &account, &inv).await, "invoice");
+
+    // A credit note's deposit too.
+    let note = post_ok(
+        &app,
+        &format!("/v1/accounts/{account}/invoices/{inv}/credit-notes"),
+        &json!({"reason": "Rejected by the buyer"}),
+    )
+    .await;
+    while comptoir::service::pa_delivery::deliver_due(
+        &app.store, &app.blobs, &pa, &app.clock, &settings,
+    )
+    .await
+    .unwrap()
+    .claimed
+        > 0
+    {}
+    let all = objects(&app, &account, "e_invoice.status_changed").await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(
+        (
+            &all[2]["document_id"],
+            &all[2]["document_type"],
+            &all[2]["number"]
+        ),
+        (&note["id"], &json!("credit_note"), &note["number"])
+    );
+    assert_eq!(
+        (&all[2]["status"], &all[2]["platform_id"], &all[2]["code"]),
+        (&json!("transmitted"), &json!("pa-2"), &Value::Null)
+    );
 }
 
 #[tokio::test]
@@ -806,11 +846,7 @@ async fn a_license_removal_that_fails_after_its_event_was_written_leaves_no_even
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
-    assert!(
-        objects(&app, &account, "license.removed")
-            .await
-            .is_empty()
-    );
+    assert!(objects(&app, &account, "license.removed").await.is_empty());
     assert_eq!(license(&app, &account, id).await["status"], "active");
 }
 

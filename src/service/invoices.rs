@@ -663,7 +663,8 @@ async fn draft(
     } else {
         compose_for(&mut tx, &account, period, issue_date).await?
     };
-    let mut shown = draft_composed(
+    // Just made, it has no payment, failure or credit note to attach.
+    let shown = draft_composed(
         &mut tx,
         ctx,
         &billing.seller,
@@ -673,7 +674,6 @@ async fn draft(
         composed,
     )
     .await?;
-    super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut shown)).await?;
     events::emit(
         &mut tx,
         ctx.now,

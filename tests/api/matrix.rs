@@ -503,6 +503,8 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
     )
     .await;
     let license = id_of(&added["licenses"][0]);
+    let events = call_ok(app, Method::GET, &format!("{base}/events"), &admin, None).await;
+    let event = id_of(&events["data"][0]);
     call_ok(
         app,
         Method::PUT,
@@ -557,6 +559,7 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
         ("contact_id", contact),
         ("recipient_id", recipient),
         ("license_id", license),
+        ("event_id", event),
         ("quote_id", quote),
         ("number_id", number),
         ("top_up_id", top_up),

@@ -115,7 +115,9 @@ pub async fn on_issued(
     doc: Issued<'_>,
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
-    on_issued_prepared(tx, files, doc, now, None).await
+    on_issued_prepared(tx, files, doc, now, None)
+        .await
+        .map(drop)
 }
 
 /// An e-invoice rendered and written before its document's issuing
@@ -143,27 +145,25 @@ pub async fn prepare(
 }
 
 /// [`on_issued`] that takes the files `prepared` for this document when it
-/// was prepared in the language the account issues in now. The caller
-/// vouches that the document is, field for field, the one prepared.
+/// was prepared in the language the account issues in now (then it
+/// returns true). The caller vouches that the document is, field for
+/// field, the one prepared.
 pub async fn on_issued_prepared(
     tx: &mut Tx,
     files: &BlobStore,
     doc: Issued<'_>,
     now: OffsetDateTime,
     prepared: Option<Prepared>,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     let lang = language(tx, doc).await?;
+    let used = prepared.as_ref().is_some_and(|p| {
+        p.lang == lang && p.row.document_id == doc.document_id() && p.row.number == doc.number()
+    });
     let row = match prepared {
-        Some(p)
-            if p.lang == lang
-                && p.row.document_id == doc.document_id()
-                && p.row.number == doc.number() =>
-        {
-            EInvoiceRow {
-                created_at: now,
-                ..p.row
-            }
-        }
+        Some(p) if used => EInvoiceRow {
+            created_at: now,
+            ..p.row
+        },
         _ => {
             let rendered = doc.render(lang).await?;
             write(files, doc, &rendered, now).await?
@@ -171,7 +171,7 @@ pub async fn on_issued_prepared(
     };
     tx.insert_e_invoice(&row).await?;
     super::e_invoicing::queue(tx, doc.account_id(), doc.document_id(), now).await?;
-    Ok(())
+    Ok(used)
 }
 
 /// The language the account issues its documents in.

@@ -850,7 +850,7 @@ pub async fn finalize(
     if let Some(vies) = &billing.vies {
         refresh_vat_check(store, ctx, vies, id).await?;
     }
-    issue(store, ctx, billing, id, empty, None).await
+    Ok(issue(store, ctx, billing, id, empty, None).await?.0)
 }
 
 /// A draft's e-invoice prepared ahead of its issuing transaction, for the
@@ -913,7 +913,8 @@ pub async fn prepare(
 
 /// The issuing transaction of [`finalize`]; `ahead`, the e-invoice
 /// prepared for it, is used when the invoice is exactly the one it was
-/// prepared for (else it is rendered here, inside the transaction).
+/// prepared for (else it is rendered here, inside the transaction); the
+/// flag says whether it was.
 pub async fn issue(
     store: &Store,
     ctx: &Ctx,
@@ -921,10 +922,10 @@ pub async fn issue(
     id: &InvoiceId,
     empty: Empty,
     ahead: Option<Ahead>,
-) -> Result<Finalized, ApiError> {
+) -> Result<(Finalized, bool), ApiError> {
     let mut tx = store.begin_write().await?;
     let Some(found) = tx.draft_by_id(id.as_str()).await? else {
-        return Ok(Finalized::Gone);
+        return Ok((Finalized::Gone, false));
     };
     let account_id = AccountId::from_trusted(found.account_id);
     // Finalizers of one account queue here; ingestion of its consumption
@@ -933,8 +934,8 @@ pub async fn issue(
     tx.lock_account(&account_id).await?;
     tx.lock_credits(&account_id).await?;
     let issue = match plan(&mut tx, ctx, &billing.seller, id).await? {
-        Plan::Gone => return Ok(Finalized::Gone),
-        Plan::Held(hold) => return Ok(Finalized::Held(hold)),
+        Plan::Gone => return Ok((Finalized::Gone, false)),
+        Plan::Held(hold) => return Ok((Finalized::Held(hold), false)),
         Plan::Empty(d) => {
             if empty == Empty::Refuse {
                 return Err(ApiError::rule(
@@ -955,7 +956,7 @@ pub async fn issue(
             );
             super::audit::record(&mut tx, event).await?;
             tx.commit().await?;
-            return Ok(Finalized::Discarded);
+            return Ok((Finalized::Discarded, false));
         }
         Plan::Issue(issue) => issue,
     };
@@ -1009,7 +1010,7 @@ pub async fn issue(
     bill_charges(&mut tx, &account_id, &row.id, charge_ids).await?;
     let issued = Invoice::try_from(row.clone())?;
     let prepared = ahead.filter(|a| a.row == row).map(|a| a.files);
-    super::einvoices::on_issued_prepared(
+    let used_ahead = super::einvoices::on_issued_prepared(
         &mut tx,
         &billing.files,
         super::einvoices::Issued::Invoice(&issued),
@@ -1040,7 +1041,7 @@ pub async fn issue(
     super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
     super::invoice_payments::emit_issued(&mut tx, ctx.now, &invoice).await?;
     tx.commit().await?;
-    Ok(Finalized::Issued(Box::new(invoice)))
+    Ok((Finalized::Issued(Box::new(invoice)), used_ahead))
 }
 
 /// Marks the one-off charges an invoice bills.
@@ -1104,6 +1105,8 @@ pub struct FinalizeReport {
     /// Drafts that cannot be finalized yet, with the code saying why.
     pub held: Vec<(String, &'static str)>,
     pub failed: Vec<(String, String)>,
+    /// Of the issued, how many with the e-invoice prepared ahead.
+    pub prepared_ahead: usize,
 }
 
 /// How many drafts the finalizer prepares ahead of the one it issues.
@@ -1172,17 +1175,18 @@ pub async fn finalize_due(
                     Err(e) => Err(e),
                 };
                 let issued = match result {
-                    Ok(Finalized::Issued(i)) => {
+                    Ok((Finalized::Issued(i), used_ahead)) => {
+                        report.prepared_ahead += usize::from(used_ahead);
                         let number = i.number.unwrap_or_default();
                         report.issued.push(number.clone());
                         Some(number)
                     }
-                    Ok(Finalized::Discarded) => {
+                    Ok((Finalized::Discarded, _)) => {
                         report.discarded += 1;
                         None
                     }
-                    Ok(Finalized::Gone) => None,
-                    Ok(Finalized::Held(hold)) => {
+                    Ok((Finalized::Gone, _)) => None,
+                    Ok((Finalized::Held(hold), _)) => {
                         report
                             .held
                             .push((d.id.clone(), Code::from(hold.reason).as_str()));

@@ -912,7 +912,7 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
     )
     .await
     .unwrap();
-    assert!(matches!(first, Finalized::Issued(_)));
+    assert!(matches!(first, (Finalized::Issued(_), true)));
     // The second draft changes before it is issued: a late April call.
     let (account, id) = &drafts[1];
     ingest(
@@ -921,7 +921,7 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
         vec![call("late", "2026-04-20T10:00:00Z", "0.25")],
     )
     .await;
-    issue(
+    let (_, used_ahead) = issue(
         &app.store,
         &ctx,
         &billing,
@@ -931,6 +931,7 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
     )
     .await
     .unwrap();
+    assert!(!used_ahead, "the draft changed after it was prepared");
     let (cii, issued) = cii_of(&app, account, id).await;
     assert_eq!(issued["subtotal"], "1.25");
     assert!(
@@ -958,7 +959,7 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    issue(
+    let (_, used_ahead) = issue(
         &app.store,
         &ctx,
         &billing,
@@ -968,6 +969,7 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
     )
     .await
     .unwrap();
+    assert!(!used_ahead, "its number was taken");
     for (n, (account, id)) in drafts.iter().enumerate() {
         let (cii, issued) = cii_of(&app, account, id).await;
         let number = issued["number"].as_str().unwrap();
@@ -981,5 +983,22 @@ async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepare
             )),
             "{cii}"
         );
+    }
+}
+
+/// Alone, a finalizer pass issues every draft with the e-invoice it
+/// prepared ahead (rendered outside its issuing transactions).
+#[tokio::test]
+async fn a_finalizer_pass_alone_issues_every_draft_with_the_e_invoice_it_prepared_ahead() {
+    let app = spawn_app_with(&[("COMPTOIR_INVOICE_GRACE", "1h")]).await;
+    let drafts = three_due_drafts(&app).await;
+    app.clock.set(datetime!(2026-05-01 11:30 UTC));
+    let report = finalize_due(&app).await;
+    assert_eq!(report.issued.len(), drafts.len());
+    assert_eq!(report.prepared_ahead, drafts.len());
+    for (account, id) in &drafts {
+        let (cii, issued) = cii_of(&app, account, id).await;
+        let number = issued["number"].as_str().unwrap();
+        assert!(cii.contains(&format!(">{number}<")), "{number}: {cii}");
     }
 }

@@ -458,17 +458,15 @@ fn webhook_delivery(
     let read = |name: &'static str, max: Duration, limit: &str| -> Result<_, ConfigError> {
         get(name)
             .map(|raw| {
-                parse_duration(&raw)
-                    .filter(|d| *d <= max)
-                    .ok_or_else(|| {
-                        err(
-                            name,
-                            format!(
-                                "must be a positive duration of at most {limit}: \
+                parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
+                    err(
+                        name,
+                        format!(
+                            "must be a positive duration of at most {limit}: \
                                  seconds, or 250ms, 30s, 2m, 12h, 3d"
-                            ),
-                        )
-                    })
+                        ),
+                    )
+                })
             })
             .transpose()
     };
@@ -484,10 +482,14 @@ fn webhook_delivery(
             "must not be shorter than COMPTOIR_WEBHOOK_RETRY_BASE",
         ));
     }
-    let retry_window = read("COMPTOIR_WEBHOOK_RETRY_WINDOW", Duration::days(30), "30 days")?
-        .unwrap_or(defaults.retry_window);
-    let poll = read("COMPTOIR_WEBHOOK_POLL", Duration::hours(24), "24 h")?
-        .map_or(defaults.poll, std);
+    let retry_window = read(
+        "COMPTOIR_WEBHOOK_RETRY_WINDOW",
+        Duration::days(30),
+        "30 days",
+    )?
+    .unwrap_or(defaults.retry_window);
+    let poll =
+        read("COMPTOIR_WEBHOOK_POLL", Duration::hours(24), "24 h")?.map_or(defaults.poll, std);
     Ok(WebhookDeliveryConfig {
         retry_base,
         retry_cap,
@@ -662,7 +664,10 @@ mod tests {
 
     #[test]
     fn durations_read_seconds_or_a_unit_and_never_overflow() {
-        assert_eq!(parse_duration("250ms"), Some(time::Duration::milliseconds(250)));
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(time::Duration::milliseconds(250))
+        );
         assert_eq!(parse_duration("0ms"), None);
         assert_eq!(parse_duration("ms"), None);
         assert_eq!(parse_duration("90"), Some(time::Duration::seconds(90)));

@@ -6,14 +6,14 @@ use std::future::ready;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use validator::Validate;
 
-use super::extract::{PageQuery, Paginated, ValidJson};
+use super::extract::{PageQuery, Paginated};
 use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::event::EventType;
@@ -74,7 +74,7 @@ impl From<LoggedAttempt> for WebhookAttemptDto {
 }
 
 /// To which endpoint the event goes again.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
     /// This endpoint only (whatever the types it subscribes to); without
@@ -83,8 +83,28 @@ pub struct RedeliverRequest {
     pub endpoint_id: Option<String>,
 }
 
-/// The body of a redelivery: none at all, or a [`RedeliverRequest`].
+/// The body of a redelivery: none at all, `null`, or a [`RedeliverRequest`].
 pub struct OptionalRedeliverRequest(Option<RedeliverRequest>);
+
+/// The most a redelivery's body may weigh.
+const REDELIVER_BODY_MAX: usize = 4096;
+
+fn read_redeliver(raw: &[u8]) -> Result<Option<RedeliverRequest>, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let parsed: Option<RedeliverRequest> =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return ApiError::MalformedJson(inner.to_string());
+            }
+            let field = if path == "." { "body" } else { path.as_str() };
+            ApiError::validation(field, super::validate::humanize_serde(&inner.to_string()))
+        })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(parsed)
+}
 
 impl FromRequest for OptionalRedeliverRequest {
     type Error = ApiError;
@@ -94,13 +114,32 @@ impl FromRequest for OptionalRedeliverRequest {
         let headers = req.headers();
         let length = headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let chunked = headers.contains_key(header::TRANSFER_ENCODING);
         if !chunked && length.unwrap_or(0) == 0 {
             return Box::pin(ready(Ok(OptionalRedeliverRequest(None))));
         }
-        let body = ValidJson::<RedeliverRequest>::from_request(req, payload);
-        Box::pin(async move { Ok(OptionalRedeliverRequest(Some(body.await?.value))) })
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                if body.len() + chunk.len() > REDELIVER_BODY_MAX {
+                    super::extract::drain(&mut payload).await;
+                    return Err(ApiError::PayloadTooLarge(REDELIVER_BODY_MAX));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType("application/json"));
+            }
+            Ok(OptionalRedeliverRequest(read_redeliver(&body)?))
+        })
     }
 }
 
@@ -141,9 +180,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let id = WebhookEndpointId::parse(&path).ok_or(ApiError::NotFound("webhook endpoint"))?;
     let page = webhook_delivery::attempts(&state.store, &account, &id, &query.page()?).await?;
-    Ok(HttpResponse::Ok().json(Paginated::<WebhookAttemptDto>::new(page, |a| {
-        a.attempt.id.clone()
-    })))
+    Ok(
+        HttpResponse::Ok().json(Paginated::<WebhookAttemptDto>::new(page, |a| {
+            a.attempt.id.clone()
+        })),
+    )
 }
 
 /// Send an event again (admin): to one endpoint, or to every enabled
@@ -155,6 +196,7 @@ pub async fn list(
         (status = 202, description = "Queued: the deliveries go out like any other", body = RedeliveryDto),
         (status = 403, description = "Only admins and staff redeliver events", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event, or no such endpoint, on this account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not `{}`, `null` or `{\"endpoint_id\": ...}`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn redeliver(
     state: web::Data<AppState>,
@@ -164,28 +206,28 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     let event_id = EventId::parse(&path).ok_or(ApiError::NotFound("event"))?;
     let endpoint = match body.0.and_then(|b| b.endpoint_id) {
-        Some(raw) => Some(
-            WebhookEndpointId::parse(&raw).ok_or(ApiError::NotFound("webhook endpoint"))?,
-        ),
+        Some(raw) => {
+            Some(WebhookEndpointId::parse(&raw).ok_or(ApiError::NotFound("webhook endpoint"))?)
+        }
         None => None,
     };
-    let (event_type, queued) = webhook_delivery::redeliver(
-        &state.store,
-        &ctx,
-        &account,
-        &event_id,
-        endpoint.as_ref(),
-    )
-    .await?;
+    let (event_type, queued) =
+        webhook_delivery::redeliver(&state.store, &ctx, &account, &event_id, endpoint.as_ref())
+            .await?;
     Ok(HttpResponse::Accepted().json(RedeliveryDto {
         event_id: event_id.to_string(),
         event_type,
         deliveries: queued
             .into_iter()
-            .map(|Queued { delivery_id, endpoint_id }| QueuedDeliveryDto {
-                delivery_id: delivery_id.to_string(),
-                endpoint_id: endpoint_id.to_string(),
-            })
+            .map(
+                |Queued {
+                     delivery_id,
+                     endpoint_id,
+                 }| QueuedDeliveryDto {
+                    delivery_id: delivery_id.to_string(),
+                    endpoint_id: endpoint_id.to_string(),
+                },
+            )
             .collect(),
     }))
 }

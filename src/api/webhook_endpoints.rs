@@ -91,7 +91,11 @@ pub struct CreateWebhookEndpointRequest {
     /// Where events are POSTed: https, to a host that resolves to public
     /// addresses only (a server allowing private targets also takes http to
     /// a loopback address).
-    #[schema(min_length = 1, max_length = 2048, example = "https://hooks.acme.fr/comptoir")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        example = "https://hooks.acme.fr/comptoir"
+    )]
     pub url: String,
     /// The event types to send, or `["*"]` for all of them.
     #[schema(min_items = 1, max_items = 50, example = json!(["invoice.finalized", "license.added"]))]
@@ -109,7 +113,11 @@ pub struct CreateWebhookEndpointRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookEndpointRequest {
-    #[schema(min_length = 1, max_length = 2048, example = "https://hooks.acme.fr/comptoir")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        example = "https://hooks.acme.fr/comptoir"
+    )]
     pub url: Option<String>,
     #[schema(min_items = 1, max_items = 50, example = json!(["*"]))]
     pub events: Option<Vec<String>>,

@@ -32,9 +32,7 @@ use super::{Authorized, Ctx, PageRequest, audit, load_account};
 use crate::clock::Clock;
 use crate::config::WebhookDeliveryConfig;
 use crate::domain::event::{EventType, Subscription};
-use crate::domain::ids::{
-    EventId, WebhookAttemptId, WebhookDeliveryId, WebhookEndpointId,
-};
+use crate::domain::ids::{EventId, WebhookAttemptId, WebhookDeliveryId, WebhookEndpointId};
 use crate::domain::webhook::{
     WebhookEndpoint, WebhookSecret, check_url, retry_delay, signature_header,
 };
@@ -297,7 +295,11 @@ async fn deliver_to(
             attempted_at: at.now,
             status_code: answer.status.map(i32::from),
             latency_ms: answer.latency_ms,
-            error: answer.error.clone(),
+            // The last attempt says that it was the last.
+            error: match &attempt {
+                Attempt::Failed { error } => Some(error.clone()),
+                _ => answer.error.clone(),
+            },
             response: answer.response.clone(),
         };
         done.push(Done::Attempted {
@@ -325,7 +327,10 @@ fn outcome(
         let window = human(settings.window);
         return (
             Attempt::Failed {
-                error: format!("{error} (gave up after {} attempts over {window})", d.attempts),
+                error: format!(
+                    "{error} (gave up after {} attempts over {window})",
+                    d.attempts
+                ),
             },
             Some(format!(
                 "its deliveries failed for {window} (the last one: {error})"
@@ -395,8 +400,7 @@ pub async fn deliver_due(
         let mut event_ids: Vec<&str> = claimed.iter().map(|d| d.event_id.as_str()).collect();
         event_ids.sort_unstable();
         event_ids.dedup();
-        let mut endpoint_ids: Vec<&str> =
-            claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
+        let mut endpoint_ids: Vec<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
         endpoint_ids.sort_unstable();
         endpoint_ids.dedup();
         let bodies: BTreeMap<String, String> =
@@ -412,7 +416,10 @@ pub async fn deliver_due(
     // Each endpoint's deliveries in the order queued (the claim's order).
     let mut by_endpoint: BTreeMap<String, Vec<DeliveryRow>> = BTreeMap::new();
     for d in claimed {
-        by_endpoint.entry(d.endpoint_id.clone()).or_default().push(d);
+        by_endpoint
+            .entry(d.endpoint_id.clone())
+            .or_default()
+            .push(d);
     }
     let at = PassClock {
         now: clock.now(),

@@ -88,7 +88,10 @@ impl Tx {
     }
 
     /// The bodies of these events, by id.
-    pub async fn event_bodies(&mut self, ids: &[&str]) -> Result<Vec<(String, String)>, sqlx::Error> {
+    pub async fn event_bodies(
+        &mut self,
+        ids: &[&str],
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -41,3 +41,4 @@ mod tax;
 mod users;
 mod validation;
 mod vies;
+mod webhooks;

@@ -195,8 +195,8 @@ pub async fn list(
     responses(
         (status = 202, description = "Queued: the deliveries go out like any other", body = RedeliveryDto),
         (status = 403, description = "Only admins and staff redeliver events", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no such endpoint, on this account", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not `{}`, `null` or `{\"endpoint_id\": ...}`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event on this account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`endpoint_id` is not a webhook endpoint of this account, or the body is not `{}`, `null` or `{\"endpoint_id\": ...}`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn redeliver(
     state: web::Data<AppState>,
@@ -206,9 +206,12 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     let event_id = EventId::parse(&path).ok_or(ApiError::NotFound("event"))?;
     let endpoint = match body.0.and_then(|b| b.endpoint_id) {
-        Some(raw) => {
-            Some(WebhookEndpointId::parse(&raw).ok_or(ApiError::NotFound("webhook endpoint"))?)
-        }
+        Some(raw) => Some(WebhookEndpointId::parse(&raw).ok_or_else(|| {
+            ApiError::validation(
+                webhook_delivery::ENDPOINT_FIELD,
+                webhook_delivery::NOT_AN_ENDPOINT,
+            )
+        })?),
         None => None,
     };
     let (event_type, queued) =

@@ -515,6 +515,10 @@ pub async fn worker(store: Store, sender: Sender, clock: Clock, settings: Settin
     .await
 }
 
+/// The field of a redelivery naming its endpoint, and why it is refused.
+pub const ENDPOINT_FIELD: &str = "endpoint_id";
+pub const NOT_AN_ENDPOINT: &str = "is not a webhook endpoint of this account";
+
 /// A delivery queued again by a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
@@ -543,10 +547,11 @@ pub async fn redeliver(
         .ok_or_else(|| ApiError::internal("an event of an unknown type"))?;
     let targets: Vec<WebhookEndpointId> = match endpoint {
         Some(id) => {
+            // A reference in the body: like every other, refused on its field.
             let e = tx
                 .webhook_endpoint(account, id)
                 .await?
-                .ok_or(ApiError::NotFound("webhook endpoint"))?;
+                .ok_or_else(|| ApiError::validation(ENDPOINT_FIELD, NOT_AN_ENDPOINT))?;
             vec![e.id]
         }
         None => {

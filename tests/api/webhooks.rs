@@ -1160,7 +1160,8 @@ async fn endpoints_deliveries_and_events_of_an_account_are_404_for_another() {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), 404, "{method} {path}");
     }
-    // A's event redelivered to B's endpoint: 404 too.
+    // A's event redelivered to B's endpoint: refused on that field, like
+    // every reference to another account's resource in a body.
     let res = app
         .post(
             &format!("/v1/accounts/{a}/events/{event}/redeliver"),
@@ -1168,7 +1169,8 @@ async fn endpoints_deliveries_and_events_of_an_account_are_404_for_another() {
             &json!({"endpoint_id": theirs}),
         )
         .await;
-    assert_problem(res, 404, "not_found").await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(fields(&problem), BTreeSet::from(["endpoint_id".to_owned()]));
     // B's list shows only B's endpoint; A's is untouched.
     let list: Value = app
         .get(&format!("/v1/accounts/{b}/webhook-endpoints"), &b_admin)

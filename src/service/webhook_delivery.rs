@@ -232,7 +232,7 @@ fn unit_random() -> f64 {
 /// What became of one claimed delivery in a pass.
 enum Done {
     Attempted {
-        logged: AttemptRow,
+        logged: Box<AttemptRow>,
         attempt: Attempt,
         /// The endpoint to disable (its delivery failed for good).
         give_up: Option<String>,
@@ -303,7 +303,7 @@ async fn deliver_to(
             response: answer.response.clone(),
         };
         done.push(Done::Attempted {
-            logged,
+            logged: Box::new(logged),
             attempt,
             give_up,
         });
@@ -442,16 +442,18 @@ pub async fn deliver_due(
         .await;
     let ctx = Ctx::system(ACTOR, at.now);
     let mut tx = store.begin_write().await?;
-    for d in &done {
+    let mut attempted = Vec::with_capacity(done.len());
+    let mut given_up = Vec::new();
+    for d in done {
         match d {
-            Done::Released { id, next } => tx.release_webhook_delivery(id, *next).await?,
+            Done::Released { id, next } => tx.release_webhook_delivery(&id, next).await?,
             Done::Attempted {
                 logged,
                 attempt,
                 give_up,
             } => {
-                pass.count(attempt);
-                match attempt {
+                pass.count(&attempt);
+                match &attempt {
                     Attempt::Sent { .. } => {}
                     Attempt::Retry { error, .. } => {
                         tracing::warn!(delivery = %logged.delivery_id, endpoint = %logged.endpoint_id, %error, "webhook delivery will be retried");
@@ -460,12 +462,16 @@ pub async fn deliver_due(
                         tracing::error!(delivery = %logged.delivery_id, endpoint = %logged.endpoint_id, %error, "webhook delivery failed");
                     }
                 }
-                tx.record_webhook_attempt(logged, attempt).await?;
                 if let Some(reason) = give_up {
-                    disable(&mut tx, &ctx, logged, reason).await?;
+                    given_up.push(((*logged).clone(), reason));
                 }
+                attempted.push((*logged, attempt));
             }
         }
+    }
+    tx.record_webhook_attempts(&attempted, wall_now()).await?;
+    for (logged, reason) in &given_up {
+        disable(&mut tx, &ctx, logged, reason).await?;
     }
     tx.commit().await?;
     Ok(pass)

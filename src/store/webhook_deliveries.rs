@@ -2,11 +2,13 @@
 //! the delivery worker with the lease every outbox shares, and the log of
 //! every attempt.
 
+use std::collections::BTreeSet;
+
 use time::OffsetDateTime;
 
 use super::outbox::{Attempt, Outbox};
 use super::webhook_endpoints::placeholders;
-use super::{Page, Tx, execute, fetch_all, fetch_optional, on_tx, sql};
+use super::{Backend, Page, Tx, execute, fetch_all, fetch_optional, on_tx, sql};
 use crate::domain::ids::{AccountId, WebhookEndpointId};
 
 /// A delivery as the worker claims it.
@@ -57,6 +59,11 @@ pub struct LoggedAttempt {
 
 const ATTEMPT_COLUMNS: &str = "id, account_id, endpoint_id, delivery_id, event_id, attempt, \
     attempted_at, status_code, latency_ms, error, response";
+/// The columns of [`ATTEMPT_COLUMNS`], bound per row.
+const ATTEMPT_FIELDS: usize = 11;
+/// Attempts recorded per statement (11 values each: far under either
+/// database's limit of bound values).
+const RECORD_CHUNK: usize = 500;
 
 impl Tx {
     /// Whether a delivery is due at `now` (read before claiming, so that an
@@ -108,36 +115,99 @@ impl Tx {
         })
     }
 
-    /// Records an attempt at a claimed delivery: how it ended, and its line
-    /// in the log. Nothing is written for a delivery deleted meanwhile (with
-    /// its endpoint).
-    pub async fn record_webhook_attempt(
+    /// Records a pass's attempts at claimed deliveries: how each ended, and
+    /// its line in the log, in a few statements (the sent ones together).
+    /// Nothing is written for a delivery deleted meanwhile (with its
+    /// endpoint): on PostgreSQL the deliveries are locked first, so a
+    /// deletion waits for this transaction or comes before it.
+    pub async fn record_webhook_attempts(
         &mut self,
-        logged: &AttemptRow,
-        attempt: &Attempt,
+        attempts: &[(AttemptRow, Attempt)],
+        sent_at: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
-        self.record_attempt(&WEBHOOK_DELIVERIES, &logged.delivery_id, attempt)
-            .await?;
-        let sql = sql!(
-            "INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-             WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $4)"
-        );
-        execute!(
-            self,
-            sqlx::query(sql)
-                .bind(&logged.id)
-                .bind(&logged.account_id)
-                .bind(&logged.endpoint_id)
-                .bind(&logged.delivery_id)
-                .bind(&logged.event_id)
-                .bind(logged.attempt)
-                .bind(logged.attempted_at)
-                .bind(logged.status_code)
-                .bind(logged.latency_ms)
-                .bind(&logged.error)
-                .bind(&logged.response)
-        )?;
+        for chunk in attempts.chunks(RECORD_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|(l, _)| l.delivery_id.as_str()).collect();
+            let lock = match self.backend() {
+                Backend::Postgres => " FOR UPDATE",
+                Backend::Sqlite => "",
+            };
+            let sql = sql!(
+                "SELECT id FROM webhook_deliveries WHERE id IN ({}){lock}",
+                placeholders(ids.len())
+            );
+            let existing: Vec<(String,)> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(sql);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(&mut **c).await
+            })?;
+            let existing: BTreeSet<String> = existing.into_iter().map(|(id,)| id).collect();
+            let kept: Vec<&(AttemptRow, Attempt)> = chunk
+                .iter()
+                .filter(|(l, _)| existing.contains(&l.delivery_id))
+                .collect();
+            let sent: Vec<&str> = kept
+                .iter()
+                .filter(|(_, a)| matches!(a, Attempt::Sent { .. }))
+                .map(|(l, _)| l.delivery_id.as_str())
+                .collect();
+            if !sent.is_empty() {
+                let sql = sql!(
+                    "UPDATE webhook_deliveries SET status = 'sent', next_attempt_at = NULL, \
+                     last_error = NULL, sent_at = $1 WHERE id IN ({})",
+                    (2..sent.len() + 2)
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                on_tx!(self, c => {
+                    let mut q = sqlx::query(sql).bind(sent_at);
+                    for id in &sent {
+                        q = q.bind(*id);
+                    }
+                    q.execute(&mut **c).await.map(|r| r.rows_affected())
+                })?;
+            }
+            for (logged, attempt) in &kept {
+                if !matches!(attempt, Attempt::Sent { .. }) {
+                    self.record_attempt(&WEBHOOK_DELIVERIES, &logged.delivery_id, attempt)
+                        .await?;
+                }
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            let rows = (0..kept.len())
+                .map(|r| {
+                    let first = r * ATTEMPT_FIELDS + 1;
+                    let params: Vec<String> = (first..first + ATTEMPT_FIELDS)
+                        .map(|i| format!("${i}"))
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = sql!("INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) VALUES {rows}");
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sql);
+                for (l, _) in &kept {
+                    q = q
+                        .bind(&l.id)
+                        .bind(&l.account_id)
+                        .bind(&l.endpoint_id)
+                        .bind(&l.delivery_id)
+                        .bind(&l.event_id)
+                        .bind(l.attempt)
+                        .bind(l.attempted_at)
+                        .bind(l.status_code)
+                        .bind(l.latency_ms)
+                        .bind(&l.error)
+                        .bind(&l.response);
+                }
+                q.execute(&mut **c).await.map(|r| r.rows_affected())
+            })?;
+        }
         Ok(())
     }
 

@@ -1190,3 +1190,54 @@ async fn endpoints_deliveries_and_events_of_an_account_are_404_for_another() {
     assert_eq!(deliveries(&app, &a, &endpoint).await.len(), 1);
     receiver.stays_at(1, Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: WEBHOOK_EVENTS=10000 cargo test --test api webhooks::measure -- --ignored --nocapture"]
+async fn measure_the_delivery_rate_to_one_local_endpoint() {
+    use comptoir::store::events::EventRow;
+    let n: usize = std::env::var("WEBHOOK_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let app = spawn_app_with(FAST).await;
+    let receiver = Receiver::start().await;
+    let account = app.create_account("Bench").await;
+    create_endpoint(&app, &account, &receiver.url("/bench"), json!(["*"])).await;
+    let queued = Instant::now();
+    let mut tx = app.store.begin_write().await.unwrap();
+    let endpoint: Vec<(String,)> = app.rows("SELECT id FROM webhook_endpoints").await;
+    for i in 0..n {
+        let id = comptoir::domain::ids::EventId::generate();
+        let row = EventRow {
+            id: id.to_string(),
+            account_id: account.clone(),
+            event_type: "license.added".into(),
+            created_at: START,
+            body: json!({"id": id.as_str(), "type": "license.added", "n": i}).to_string(),
+            once_key: None,
+        };
+        tx.insert_event(&row).await.unwrap();
+        tx.queue_webhook_delivery(
+            comptoir::domain::ids::WebhookDeliveryId::generate().as_str(),
+            &account,
+            &endpoint[0].0,
+            id.as_str(),
+            START,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let started = Instant::now();
+    eprintln!("queued {n} in {:?}", queued.elapsed());
+    let deadline = started + Duration::from_secs(600);
+    while receiver.received().len() < n {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "delivered {n} in {took:?}: {:.0} events/s",
+        n as f64 / took.as_secs_f64()
+    );
+}

@@ -263,6 +263,14 @@ async fn deliver_to(
     // Set when the endpoint did not answer: the rest wait until then.
     let mut hold_until: Option<OffsetDateTime> = None;
     for d in deliveries {
+        // Disabled since the claim: its deliveries wait.
+        if !endpoint.enabled {
+            done.push(Done::Released {
+                id: d.id,
+                next: wall_now(),
+            });
+            continue;
+        }
         if let Some(next) = hold_until {
             done.push(Done::Released { id: d.id, next });
             continue;

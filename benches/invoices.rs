@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 use time::macros::{date, datetime};
 
 mod common;
-use common::{SECRET, Server};
+use common::{Database, SECRET, Server};
 use time::{Date, OffsetDateTime};
 
 /// May 31, 2026: the upcoming invoice is June's, billing May's consumption.
@@ -94,63 +94,6 @@ impl Seed {
         prorated_unit(price(self.plan, self.activation), self.activation)
             .unwrap()
             .minor()
-    }
-}
-
-/// A fresh database: a SQLite file in `dir`, or a PostgreSQL schema.
-struct Database {
-    url: String,
-    backend: &'static str,
-    schema: Option<String>,
-    store: Store,
-}
-
-impl Database {
-    async fn create(dir: &std::path::Path, name: &str) -> Database {
-        match std::env::var("BENCH_DATABASE_URL") {
-            Ok(base) if base.starts_with("postgres") => {
-                let schema = format!("cpt_bench_{}", uuid::Uuid::new_v4().simple());
-                let store = Store::connect_pg_schema(&base, &schema).await.unwrap();
-                let sep = if base.contains('?') { '&' } else { '?' };
-                Database {
-                    url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
-                    backend: "PostgreSQL",
-                    schema: Some(schema),
-                    store,
-                }
-            }
-            _ => {
-                let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
-                let store = Store::connect(&url).await.unwrap();
-                Database {
-                    url,
-                    backend: "SQLite",
-                    schema: None,
-                    store,
-                }
-            }
-        }
-    }
-
-    /// Ends the bulk load: fresh statistics on PostgreSQL, as autovacuum
-    /// would gather them; on SQLite, closing the last connection checkpoints
-    /// the write-ahead log, as the end of a loading process would.
-    async fn seeded(&self) {
-        if let Store::Pg(pool) = &self.store {
-            sqlx::query("ANALYZE").execute(pool).await.unwrap();
-        }
-        self.store.close().await;
-    }
-
-    async fn drop(self) {
-        if let (Some(schema), Ok(url)) = (&self.schema, std::env::var("BENCH_DATABASE_URL")) {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
     }
 }
 

@@ -63,6 +63,52 @@ enum Command {
     Purge,
     /// Print the OpenAPI document.
     Openapi,
+    /// Outgoing webhooks, for trying them locally.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Receive webhook requests on ADDR and print each event (and whether
+    /// its signature verifies, with --secret). Point an endpoint at it:
+    /// `http://ADDR/`, with COMPTOIR_WEBHOOK_ALLOW_PRIVATE=true on the server.
+    Listen {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: String,
+        /// The endpoint's signing secret (`whsec_...`), to verify signatures.
+        #[arg(long, env = "COMPTOIR_WEBHOOK_LISTEN_SECRET")]
+        secret: Option<String>,
+    },
+}
+
+/// `comptoir webhooks listen`: needs no configuration or database.
+async fn listen(addr: &str, secret: Option<&str>) -> anyhow::Result<()> {
+    let secret = secret
+        .map(|s| {
+            comptoir::domain::webhook::WebhookSecret::parse(s)
+                .context("--secret must be an endpoint secret: whsec_ and base64")
+        })
+        .transpose()?;
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    println!("Listening on http://{bound}/ for webhook requests (Ctrl-C to stop).");
+    println!(
+        "Create an endpoint with this url on a server started with COMPTOIR_WEBHOOK_ALLOW_PRIVATE=true:"
+    );
+    println!(
+        "  curl -X POST http://127.0.0.1:8080/v1/accounts/$ACCOUNT/webhook-endpoints \\\n    -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' \\\n    -d '{{\"url\": \"http://{bound}/\", \"events\": [\"*\"]}}'"
+    );
+    if secret.is_none() {
+        println!(
+            "Signatures are not checked: pass --secret whsec_... (shown when the endpoint is created)."
+        );
+    }
+    comptoir::webhooks::listen(listener, secret)?.await?;
+    Ok(())
 }
 
 /// Reads `--ttl`: at most `max` (`COMPTOIR_JWT_MAX_TTL`), any size of
@@ -131,9 +177,15 @@ fn billing(config: &Config) -> anyhow::Result<service::invoices::Billing> {
 async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        print!("{}", comptoir::openapi_json());
-        return Ok(());
+    match &cli.command {
+        Some(Command::Openapi) => {
+            print!("{}", comptoir::openapi_json());
+            return Ok(());
+        }
+        Some(Command::Webhooks {
+            command: WebhooksCommand::Listen { addr, secret },
+        }) => return listen(addr, secret.as_deref()).await,
+        _ => {}
     }
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
@@ -148,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?;
 
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
-        Command::Openapi => unreachable!("handled above"),
+        Command::Openapi | Command::Webhooks { .. } => unreachable!("handled above"),
         Command::Token {
             role,
             account,

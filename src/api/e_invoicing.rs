@@ -15,7 +15,9 @@ use super::scope::{AccountScope, ItemId};
 use crate::AppState;
 use crate::domain::account::clean_name;
 use crate::domain::consumption::to_stored_instant;
-use crate::domain::e_invoicing::{EInvoiceStatus, EventKind, REASON_MAX_CHARS, needs_attention};
+use crate::domain::e_invoicing::{
+    DocumentStanding, DocumentType, EInvoiceStatus, EventKind, REASON_MAX_CHARS, needs_attention,
+};
 use crate::domain::ids::{CreditNoteId, InvoiceId};
 use crate::domain::issued::InvoiceStatus;
 use crate::domain::money::{Currency, Money};
@@ -66,6 +68,65 @@ pub fn summary_dto(s: Summary, invoice: Option<InvoiceStatus>) -> EInvoicingDto 
         status_at: s.status_at,
         reason: s.reason,
         platform_id: s.platform_id,
+    }
+}
+
+/// Which kind of document an e-invoice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EInvoiceDocumentType {
+    /// An invoice: of a period, reissued, or an advance payment invoice
+    /// (acompte).
+    Invoice,
+    CreditNote,
+}
+
+/// An e-invoice's standing with the approved platform, as an
+/// `e_invoice.status_changed` event carries it: the document, and the
+/// `e_invoicing` summary its JSON shows.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"document_id": "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70", "document_type": "invoice",
+    "number": "F-2026-000123", "status": "rejected", "code": "213", "status_at": "2026-05-01T08:00:00Z",
+    "reason": "BR-FR-11: the buyer's SIREN is missing", "platform_id": "pa-7f3a"}))]
+pub struct EInvoiceStatusDto {
+    /// The invoice's (`inv_...`) or credit note's (`cn_...`) id.
+    #[schema(example = "inv_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
+    pub document_id: String,
+    #[schema(inline)]
+    pub document_type: EInvoiceDocumentType,
+    #[schema(example = "F-2026-000123")]
+    pub number: String,
+    /// Its new status (as in the document's `e_invoicing`).
+    pub status: EInvoiceStatus,
+    /// The lifecycle code; null for `pending`, `transmitted` and `failed`.
+    #[schema(example = "213")]
+    pub code: Option<String>,
+    /// When it took this status (the platform's date for its statuses).
+    #[serde(with = "time::serde::rfc3339")]
+    pub status_at: OffsetDateTime,
+    /// The platform's or the buyer's reason; for `failed`, the last error.
+    #[schema(example = "BR-FR-11: the buyer's SIREN is missing")]
+    pub reason: Option<String>,
+    /// The platform's id of the document, once deposited.
+    #[schema(example = "pa-7f3a")]
+    pub platform_id: Option<String>,
+}
+
+impl From<&DocumentStanding> for EInvoiceStatusDto {
+    fn from(d: &DocumentStanding) -> Self {
+        EInvoiceStatusDto {
+            document_id: d.document_id.clone(),
+            document_type: match d.document_type {
+                DocumentType::Invoice | DocumentType::Advance => EInvoiceDocumentType::Invoice,
+                DocumentType::CreditNote => EInvoiceDocumentType::CreditNote,
+            },
+            number: d.number.clone(),
+            status: d.summary.status,
+            code: d.summary.status.code().map(str::to_owned),
+            status_at: d.summary.status_at,
+            reason: d.summary.reason.clone(),
+            platform_id: d.summary.platform_id.clone(),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::addresses::BillingAddressDto;
 use super::credit_notes::{CreditNoteDto, credit_note_dto};
 use super::credits::{CreditsDto, TopUpDto, credits_dto, top_up_dto};
+use super::e_invoicing::{EInvoiceStatusDto, summary_dto};
 use super::extract::{PageQuery, Paginated};
 use super::invoices::InvoiceDto;
 use super::licenses::{LicenseDto, PhoneNumberDto, number_dto};
@@ -35,7 +36,11 @@ pub fn present(object: &Object<'_>) -> serde_json::Value {
         serde_json::to_value(dto).unwrap_or(serde_json::Value::Null)
     }
     match *object {
-        Object::Invoice(i) => json(InvoiceDto::from(i.clone())),
+        Object::Invoice(i, summary) => {
+            let mut dto = InvoiceDto::from(i.clone());
+            dto.e_invoicing = summary.map(|s| summary_dto(s.clone(), Some(i.status)));
+            json(dto)
+        }
         Object::CreditNote(n) => json(credit_note_dto(n.clone())),
         Object::License(l) => json(LicenseDto::from(l.clone())),
         Object::PhoneNumber(n, currency) => json(number_dto(n.clone(), currency)),
@@ -44,6 +49,7 @@ pub fn present(object: &Object<'_>) -> serde_json::Value {
         Object::PaymentMethod(m) => json(PaymentMethodDto::from(m.clone())),
         Object::BillingAddress(a) => json(BillingAddressDto::from(a.clone())),
         Object::WebhookEndpoint(e) => json(WebhookEndpointDto::from(e)),
+        Object::EInvoiceStatus(d) => json(EInvoiceStatusDto::from(d)),
         Object::Json(v) => v.clone(),
     }
 }
@@ -120,6 +126,10 @@ pub fn schemas() -> Vec<(String, RefOr<utoipa::openapi::schema::Schema>)> {
         (
             WebhookEndpointDto::name().into(),
             WebhookEndpointDto::schema(),
+        ),
+        (
+            EInvoiceStatusDto::name().into(),
+            EInvoiceStatusDto::schema(),
         ),
     ]
 }

@@ -3,7 +3,7 @@
 //! what happened to it, and which documents staff must correct.
 
 use serde::{Deserialize, Serialize};
-use time::Date;
+use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
 use super::credit_note::CreditNote;
@@ -131,6 +131,37 @@ impl DocumentType {
             DocumentType::Advance => "386",
         }
     }
+
+    /// The type of a code (`"381"`), if it is one of the three.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            DocumentType::Invoice,
+            DocumentType::CreditNote,
+            DocumentType::Advance,
+        ]
+        .into_iter()
+        .find(|t| t.code() == code)
+    }
+}
+
+/// Where a document stands with the platform, as its JSON shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub status: EInvoiceStatus,
+    pub status_at: OffsetDateTime,
+    pub reason: Option<String>,
+    pub platform_id: Option<String>,
+}
+
+/// An e-invoiced document and where it stands with the platform: what an
+/// `e_invoice.status_changed` event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentStanding {
+    /// `inv_...` or `cn_...`.
+    pub document_id: String,
+    pub document_type: DocumentType,
+    pub number: String,
+    pub summary: Summary,
 }
 
 /// Whether staff must act on a document the platform rejected or the buyer

@@ -131,6 +131,51 @@ pub fn retry_delay(base: Duration, cap: Duration, attempts: i32, random: f64) ->
     full.mul_f64(0.75 + 0.25 * random.clamp(0.0, 1.0))
 }
 
+/// Why a received request's signature is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unverified {
+    #[error("the webhook-timestamp is not a number of seconds")]
+    BadTimestamp,
+    #[error("the webhook-timestamp is more than 5 minutes away from now")]
+    Stale,
+    #[error("no v1 signature of the header matches the body")]
+    NoMatch,
+}
+
+/// Checks a request as a receiver does (Standard Webhooks): a timestamp
+/// within 5 minutes of `now_unix`, and one of the header's `v1,`
+/// signatures equal to `secret`'s, compared in constant time.
+pub fn verify(
+    secret: &WebhookSecret,
+    id: &str,
+    timestamp: &str,
+    body: &[u8],
+    signatures: &str,
+    now_unix: i64,
+) -> Result<(), Unverified> {
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| Unverified::BadTimestamp)?;
+    if (now_unix - ts).abs() > 300 {
+        return Err(Unverified::Stale);
+    }
+    let expected = secret.sign(id, ts, body);
+    let matches = signatures
+        .split(' ')
+        .filter(|s| s.starts_with("v1,"))
+        .any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()));
+    if matches {
+        Ok(())
+    } else {
+        Err(Unverified::NoMatch)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Why a target address is refused.
 pub fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -240,6 +285,47 @@ mod tests {
         assert_eq!(
             secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn a_receiver_accepts_any_current_signature_and_refuses_stale_or_altered_requests() {
+        let old = WebhookSecret::generate();
+        let new = WebhookSecret::generate();
+        let body = br#"{"id":"evt_1"}"#;
+        let header = signature_header(&[&new, &old], "evt_1", 1_775_728_800, body);
+        let now = 1_775_728_900;
+        assert_eq!(
+            verify(&new, "evt_1", "1775728800", body, &header, now),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&old, "evt_1", "1775728800", body, &header, now),
+            Ok(())
+        );
+        let other = WebhookSecret::generate();
+        assert_eq!(
+            verify(&other, "evt_1", "1775728800", body, &header, now),
+            Err(Unverified::NoMatch)
+        );
+        assert_eq!(
+            verify(
+                &new,
+                "evt_1",
+                "1775728800",
+                br#"{"id":"evt_2"}"#,
+                &header,
+                now
+            ),
+            Err(Unverified::NoMatch)
+        );
+        assert_eq!(
+            verify(&new, "evt_1", "1775728800", body, &header, now + 600),
+            Err(Unverified::Stale)
+        );
+        assert_eq!(
+            verify(&new, "evt_1", "soon", body, &header, now),
+            Err(Unverified::BadTimestamp)
         );
     }
 

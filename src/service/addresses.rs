@@ -6,12 +6,14 @@
 use serde_json::json;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::vat_checks::{self, Asked};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::address::{
     AddressFields, AddressRevision, AddressStatus, BillingAddress, ChangeRequest,
     ChangeRequestStatus, Country,
 };
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, BillingAddressId, ChangeRequestId, DocumentId};
 use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
@@ -299,8 +301,26 @@ pub async fn decide(
         ..before.clone()
     };
     record_change(&mut tx, ctx, action, Some(&before), &after, None).await?;
+    if after.status == AddressStatus::Verified {
+        emit_verified(&mut tx, ctx, &after).await?;
+    }
     tx.commit().await?;
     Ok(after)
+}
+
+/// Writes `billing_address.verified` with the address as the API shows it
+/// (read back in `tx`).
+async fn emit_verified(tx: &mut Tx, ctx: &Ctx, address: &BillingAddress) -> Result<(), ApiError> {
+    let shown = load(tx, &address.account_id, &address.id).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        &address.account_id,
+        EventType::BillingAddressVerified,
+        Object::BillingAddress(&shown),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Does the account have a verified address in `country`? (Buying a phone
@@ -479,6 +499,8 @@ pub async fn decide_change_request(
             Some(id),
         )
         .await?;
+        // Staff verified the new fields.
+        emit_verified(&mut tx, ctx, &after).await?;
     }
     let event = ctx.audit_event(
         Some(account),

@@ -9,6 +9,7 @@ use super::exchange_rates::VatStatement;
 use super::issuing::Issuer;
 use super::{Ctx, audit};
 use crate::domain::advance::{self, ChargedTax, Prepaid};
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, AdvanceAllocationId, InvoiceId, InvoicePaymentId};
 use crate::domain::invoice::{Composition, Line, LineKind, Period};
 use crate::domain::invoice_payment::{InvoicePayment, InvoicePaymentMethod};
@@ -196,6 +197,15 @@ pub async fn issue(
         })),
     );
     audit::record(tx, event).await?;
+    // Issued paid by its top-up.
+    super::invoice_payments::emit_invoice(
+        tx,
+        now,
+        &account.id,
+        &id,
+        &[EventType::InvoiceFinalized, EventType::InvoicePaid],
+    )
+    .await?;
     Ok(Some(id))
 }
 

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::issuing::Issuer;
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::clean_name;
@@ -18,6 +19,7 @@ use crate::domain::consumption::to_stored_instant;
 use crate::domain::credit_note::{
     self, CreditError, CreditNote, CreditNoteSnapshot, Creditable, Credited, RequestLine,
 };
+use crate::domain::event::EventType;
 use crate::domain::ids::{
     AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoiceLineId, RefundId,
 };
@@ -341,8 +343,21 @@ pub async fn issue(
         })),
     );
     audit::record(tx, event).await?;
-    let mut note = note;
+    // As the API shows it: read back, with its e-invoice files.
+    let mut note: CreditNote = tx
+        .credit_note(account, &note.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the credit note just issued is not there"))?
+        .try_into()?;
     super::einvoices::attach_credit_notes(tx, std::slice::from_mut(&mut note)).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        account,
+        EventType::CreditNoteIssued,
+        Object::CreditNote(&note),
+    )
+    .await?;
     Ok(note)
 }
 
@@ -697,6 +712,7 @@ pub async fn reissue(
         .ok_or(ApiError::NotFound("invoice"))?
         .try_into()?;
     super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    super::invoice_payments::emit_issued(&mut tx, ctx.now, &invoice).await?;
     tx.commit().await?;
     Ok(invoice)
 }

@@ -7,8 +7,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::issuing::Issuer;
 use super::{Authorized, Ctx, PageRequest, audit};
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, TopUpId};
 use crate::domain::money::{Amount, Currency, Money, limits};
 use crate::domain::payment::{
@@ -297,6 +299,7 @@ pub async fn adjust(
             ctx.now,
         )
         .await?;
+    low_balance(tx, ctx.now, account, &state, after).await?;
     let event = ctx.audit_event(
         Some(account),
         "credits.adjusted",
@@ -317,6 +320,37 @@ pub struct DebitOutcome {
     pub billable_minor: i64,
     /// The auto-recharge this debit triggered, if any.
     pub auto_recharge: Option<TopUp>,
+}
+
+/// Writes `credits.low_balance` when a debit that took the balance from
+/// `state`'s to `after` crossed under the auto-recharge threshold: once per
+/// crossing (a balance already under it falls further without a new one),
+/// whether auto-recharge is enabled or not. The object is the credits as
+/// they read after the debit.
+async fn low_balance(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    account: &AccountId,
+    state: &CreditState,
+    after: i64,
+) -> Result<(), ApiError> {
+    if !(state.balance_minor >= state.threshold_minor && after < state.threshold_minor) {
+        return Ok(());
+    }
+    let currency = super::load_account(tx, account).await?.currency;
+    let credits = CreditState {
+        balance_minor: after,
+        ..*state
+    };
+    events::emit(
+        tx,
+        now,
+        account,
+        EventType::CreditsLowBalance,
+        Object::Credits(credits, currency),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Takes what the balance covers of `amount_minor`, returns the rest, and
@@ -348,6 +382,7 @@ pub async fn debit(
         )
         .await?;
     }
+    low_balance(tx, ctx.now, account, &state, after).await?;
     let mut auto_recharge = None;
     if crosses_threshold(&state, state.balance_minor, after)
         && !tx.has_pending_auto_recharge(account).await?
@@ -474,6 +509,22 @@ pub async fn settle(
         Some(top_up_summary(&settled)),
     );
     audit::record(tx, event).await?;
+    if settled.status == TopUpStatus::Succeeded {
+        // As the API shows it: read back, with its settlement as stored.
+        let shown = tx
+            .top_up(&settled.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the top-up just settled is not there"))?;
+        let currency = super::load_account(tx, &settled.account_id).await?.currency;
+        events::emit(
+            tx,
+            now,
+            &settled.account_id,
+            EventType::CreditsTopUpSucceeded,
+            Object::TopUp(&shown, currency),
+        )
+        .await?;
+    }
     Ok(Settled {
         top_up: settled,
         changed: true,

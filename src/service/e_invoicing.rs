@@ -13,9 +13,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::credit_note::CreditNote;
-use crate::domain::e_invoicing::{EInvoiceStatus, EventKind, Metadata, StatusReport};
+use crate::domain::e_invoicing::{
+    DocumentStanding, DocumentType, EInvoiceStatus, EventKind, Metadata, StatusReport,
+};
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, CreditNoteId, EInvoiceEventId, EInvoiceMessageId, InvoiceId};
 use crate::domain::invoice_payment::InvoicePayment;
 use crate::domain::issued::{Invoice, InvoiceKind, InvoiceStatus};
@@ -30,14 +34,7 @@ pub const DOCUMENT: &str = "document";
 /// A message kind: a status Comptoir reports.
 pub const STATUS: &str = "status";
 
-/// Where a document stands with the platform, as its JSON shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub status: EInvoiceStatus,
-    pub status_at: OffsetDateTime,
-    pub reason: Option<String>,
-    pub platform_id: Option<String>,
-}
+pub use crate::domain::e_invoicing::Summary;
 
 impl TryFrom<&DocumentRow> for Summary {
     type Error = ApiError;
@@ -51,6 +48,56 @@ impl TryFrom<&DocumentRow> for Summary {
             platform_id: d.platform_id.clone(),
         })
     }
+}
+
+impl TryFrom<&DocumentRow> for DocumentStanding {
+    type Error = ApiError;
+
+    fn try_from(d: &DocumentRow) -> Result<Self, ApiError> {
+        Ok(DocumentStanding {
+            document_id: d.document_id.clone(),
+            document_type: DocumentType::from_code(&d.type_code)
+                .ok_or_else(|| ApiError::internal("e-invoice type code"))?,
+            number: d.number.clone(),
+            summary: Summary::try_from(d)?,
+        })
+    }
+}
+
+/// Where the document `document_id` stands with the platform, read in `tx`
+/// (none for a draft, or a document issued before e-invoicing was kept).
+pub async fn summary_of(tx: &mut Tx, document_id: &str) -> Result<Option<Summary>, ApiError> {
+    tx.e_invoice_document(document_id)
+        .await?
+        .as_ref()
+        .map(Summary::try_from)
+        .transpose()
+}
+
+/// Writes `e_invoice.status_changed` when the document's status, read in
+/// `tx` after a change, is no longer `before`.
+async fn emit_if_changed(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    document_id: &str,
+    before: &str,
+) -> Result<(), ApiError> {
+    let Some(after) = tx.e_invoice_document(document_id).await? else {
+        return Ok(());
+    };
+    if after.status == before {
+        return Ok(());
+    }
+    let standing = DocumentStanding::try_from(&after)?;
+    events::emit(
+        tx,
+        now,
+        &AccountId::from_trusted(after.account_id.clone()),
+        EventType::EInvoiceStatusChanged,
+        Object::EInvoiceStatus(&standing),
+    )
+    .await?;
+    Ok(())
 }
 
 fn event(
@@ -336,8 +383,26 @@ fn audit_event(
 
 /// Records, in `tx`, how sending the claimed message `m` ended: its
 /// document's standing, the events, and the audit log. A document rejected
-/// at deposit (213) is flagged; one never deposited fails its statuses.
+/// at deposit (213) is flagged; one never deposited fails its statuses. A
+/// new status writes `e_invoice.status_changed`.
 pub async fn record_outcome(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    m: &MessageRow,
+    outcome: &Outcome,
+) -> Result<(), ApiError> {
+    let before = tx
+        .e_invoice_document(&m.document_id)
+        .await?
+        .map(|d| d.status);
+    apply_outcome(tx, ctx, m, outcome).await?;
+    if let Some(before) = before {
+        emit_if_changed(tx, ctx.now, &m.document_id, &before).await?;
+    }
+    Ok(())
+}
+
+async fn apply_outcome(
     tx: &mut Tx,
     ctx: &Ctx,
     m: &MessageRow,
@@ -559,6 +624,9 @@ pub async fn record_received(store: &Store, ctx: &Ctx, r: Received) -> Result<bo
     .await?;
     if current && r.status.flags() {
         flag(&mut tx, ctx, &document, r.status, r.reason.as_deref()).await?;
+    }
+    if current {
+        emit_if_changed(&mut tx, ctx.now, &document.document_id, &document.status).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -115,9 +115,60 @@ pub async fn on_issued(
     doc: Issued<'_>,
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
-    let lang = language(tx, doc).await?;
+    on_issued_prepared(tx, files, doc, now, None).await
+}
+
+/// An e-invoice rendered and written before its document's issuing
+/// transaction, for the document as it was expected to be issued (the
+/// finalizer prepares the next drafts while it issues one; see
+/// `invoices::finalize_due`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    lang: Lang,
+    row: EInvoiceRow,
+}
+
+/// Renders `doc` in `lang` and writes its files durably, outside any
+/// transaction. Files no document ends up naming are swept like those of
+/// a rolled-back issue.
+pub async fn prepare(
+    files: &BlobStore,
+    doc: Issued<'_>,
+    lang: Lang,
+    now: OffsetDateTime,
+) -> Result<Prepared, ApiError> {
     let rendered = doc.render(lang).await?;
     let row = write(files, doc, &rendered, now).await?;
+    Ok(Prepared { lang, row })
+}
+
+/// [`on_issued`] that takes the files `prepared` for this document when it
+/// was prepared in the language the account issues in now. The caller
+/// vouches that the document is, field for field, the one prepared.
+pub async fn on_issued_prepared(
+    tx: &mut Tx,
+    files: &BlobStore,
+    doc: Issued<'_>,
+    now: OffsetDateTime,
+    prepared: Option<Prepared>,
+) -> Result<(), ApiError> {
+    let lang = language(tx, doc).await?;
+    let row = match prepared {
+        Some(p)
+            if p.lang == lang
+                && p.row.document_id == doc.document_id()
+                && p.row.number == doc.number() =>
+        {
+            EInvoiceRow {
+                created_at: now,
+                ..p.row
+            }
+        }
+        _ => {
+            let rendered = doc.render(lang).await?;
+            write(files, doc, &rendered, now).await?
+        }
+    };
     tx.insert_e_invoice(&row).await?;
     super::e_invoicing::queue(tx, doc.account_id(), doc.document_id(), now).await?;
     Ok(())

@@ -20,6 +20,7 @@ use tracing::instrument;
 use super::{Authorized, PageRequest};
 use crate::domain::address::BillingAddress;
 use crate::domain::credit_note::CreditNote;
+use crate::domain::e_invoicing::{DocumentStanding, Summary};
 use crate::domain::event::{EventType, Subscription};
 use crate::domain::ids::{AccountId, EventId, WebhookDeliveryId};
 use crate::domain::issued::Invoice;
@@ -34,7 +35,9 @@ use crate::store::{Page, Store, Tx};
 /// The resource an event carries, as the domain knows it.
 #[derive(Debug, Clone, Copy)]
 pub enum Object<'a> {
-    Invoice(&'a Invoice),
+    /// An invoice, with where it stands with the e-invoicing platform (its
+    /// `e_invoicing`; none for a draft).
+    Invoice(&'a Invoice, Option<&'a Summary>),
     CreditNote(&'a CreditNote),
     License(&'a License),
     PhoneNumber(&'a PhoneNumberLine, Currency),
@@ -43,6 +46,8 @@ pub enum Object<'a> {
     PaymentMethod(&'a PaymentMethod),
     BillingAddress(&'a BillingAddress),
     WebhookEndpoint(&'a WebhookEndpoint),
+    /// An e-invoice's standing with the platform.
+    EInvoiceStatus(&'a DocumentStanding),
     /// Already in the API's shape (a summary the API builds from several
     /// records, such as an e-invoice's status).
     Json(&'a serde_json::Value),

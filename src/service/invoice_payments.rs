@@ -14,9 +14,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::clean_name;
 use crate::domain::consumption::to_stored_instant;
+use crate::domain::event::EventType;
 use crate::domain::ids::{
     AccountId, BalanceEntryId, CreditNoteId, InvoiceId, InvoicePaymentFailureId, InvoicePaymentId,
 };
@@ -240,6 +242,64 @@ pub async fn attach(tx: &mut Tx, invoices: &mut [Invoice]) -> Result<(), ApiErro
     super::einvoices::attach(tx, invoices).await
 }
 
+/// Writes `types` about the issued `invoice`, in `tx` (the transaction
+/// that changed it), each carrying it as the API shows it: `invoice` as
+/// read after the change with its settlement (`attach`), and where it
+/// stands with the e-invoicing platform, read here.
+pub async fn emit_shown(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    invoice: &Invoice,
+    types: &[EventType],
+) -> Result<(), ApiError> {
+    let summary = super::e_invoicing::summary_of(tx, invoice.id.as_str()).await?;
+    for t in types {
+        events::emit(
+            tx,
+            now,
+            &invoice.account_id,
+            *t,
+            Object::Invoice(invoice, summary.as_ref()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`emit_shown`] of the account's issued invoice `id`, read in `tx`.
+pub async fn emit_invoice(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    account: &AccountId,
+    id: &InvoiceId,
+    types: &[EventType],
+) -> Result<(), ApiError> {
+    let mut invoice: Invoice = tx
+        .invoice(account, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("an invoice changed in this transaction is gone"))?
+        .try_into()?;
+    attach(tx, std::slice::from_mut(&mut invoice)).await?;
+    emit_shown(tx, now, &invoice, types).await
+}
+
+/// Writes `invoice.finalized` about `invoice`, just issued in `tx` and read
+/// with its settlement (`attach`), and `invoice.paid` after it when it was
+/// issued paid (what prepaid credits and the balance deducted covered it,
+/// or an acompte): then it is read again, for its `paid_at` as stored.
+pub async fn emit_issued(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    invoice: &Invoice,
+) -> Result<(), ApiError> {
+    if invoice.status == InvoiceStatus::Paid {
+        let types = [EventType::InvoiceFinalized, EventType::InvoicePaid];
+        emit_invoice(tx, now, &invoice.account_id, &invoice.id, &types).await
+    } else {
+        emit_shown(tx, now, invoice, &[EventType::InvoiceFinalized]).await
+    }
+}
+
 /// An invoice of the account, as the payments see it.
 enum Found {
     /// Issued (or since paid or void), read with its settlement.
@@ -374,6 +434,12 @@ async fn apply(
     }
     // Money received on an issued invoice: its 212 for the e-invoicing platform.
     super::e_invoicing::queue_collected(tx, invoice, &payment, ctx.now).await?;
+    let types: &[EventType] = if application.settles {
+        &[EventType::InvoicePaymentSucceeded, EventType::InvoicePaid]
+    } else {
+        &[EventType::InvoicePaymentSucceeded]
+    };
+    emit_invoice(tx, ctx.now, &invoice.account_id, &invoice.id, types).await?;
     Ok(payment)
 }
 
@@ -438,6 +504,7 @@ pub async fn mark_paid(
         apply(&mut tx, ctx, &invoice, due, due, checked, None).await?;
     } else {
         settle(&mut tx, ctx, &invoice, None, ctx.now).await?;
+        emit_invoice(&mut tx, ctx.now, account, id, &[EventType::InvoicePaid]).await?;
     }
     let invoice = load_invoice(&mut tx, account, id).await?;
     tx.commit().await?;
@@ -563,7 +630,10 @@ pub async fn apply_paid_event(
             apply(&mut tx, ctx, &invoice, due, amount, checked, Some(event_id)).await?;
         }
         // Nothing due and no amount stated: paid as it is.
-        None => settle(&mut tx, ctx, &invoice, None, checked.paid_at).await?,
+        None => {
+            settle(&mut tx, ctx, &invoice, None, checked.paid_at).await?;
+            emit_invoice(&mut tx, ctx.now, &account, id, &[EventType::InvoicePaid]).await?;
+        }
     }
     tx.commit().await?;
     Ok(true)
@@ -585,13 +655,14 @@ pub async fn apply_failed_event(
     if !tx.record_webhook_event(event_id, ctx.now).await? {
         return Ok(false);
     }
-    let (account, open) = match tx.invoice_by_id(id).await? {
+    let (account, open, issued) = match tx.invoice_by_id(id).await? {
         Some(r) => {
             let open = InvoiceStatus::parse(&r.status) == Some(InvoiceStatus::Issued);
-            (Some(r.account_id), open)
+            (Some(r.account_id), open, true)
         }
         None => (
             tx.draft_by_id(id.as_str()).await?.map(|d| d.account_id),
+            false,
             false,
         ),
     };
@@ -622,6 +693,17 @@ pub async fn apply_failed_event(
         })),
     );
     audit::record(&mut tx, event).await?;
+    // An issued invoice shows the failure (a draft has no payments yet).
+    if let Some(account) = account.as_ref().filter(|_| issued) {
+        emit_invoice(
+            &mut tx,
+            ctx.now,
+            account,
+            id,
+            &[EventType::InvoicePaymentFailed],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(open)
 }

@@ -4,16 +4,20 @@
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::exchange_rates::{self, VatStatement};
 use super::issuing::{billing_address, snapshot, tax_for};
 use super::{Authorized, Ctx, PageRequest, payments};
 use crate::domain::account::Account;
 use crate::domain::address::BillingAddress;
+use crate::domain::event::EventType;
 use crate::domain::exchange::VatInEur;
 use crate::domain::ids::{AccountId, InvoiceId};
 use crate::domain::invoice::{Charge, Composition, Inputs, Item, MonthUsage, Period, compose};
 use crate::domain::invoice_payment::Settlement;
-use crate::domain::issued::{Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus};
+use crate::domain::issued::{
+    Deduction, Hold, HoldReason, Invoice, InvoiceKind, InvoiceStatus, Snapshot,
+};
 use crate::domain::money::{Currency, Money};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::plan::PriceList;
@@ -214,6 +218,14 @@ async fn unbilled_charges(
     Ok((charges, ids))
 }
 
+/// The day a draft would be issued if it were finalized at `ctx.now`: today,
+/// or the end of its grace period.
+fn draft_issue_date(ctx: &Ctx, account: &Account, draft: &DraftRow) -> Date {
+    let zone = &account.timezone;
+    zone.date_at(ctx.now)
+        .max(zone.date_at(draft.finalize_after))
+}
+
 /// A draft as it reads now: composed from what is unbilled at `ctx.now`.
 async fn draft_invoice(
     tx: &mut Tx,
@@ -224,17 +236,28 @@ async fn draft_invoice(
 ) -> Result<Invoice, ApiError> {
     let period = Period::parse(&draft.period)
         .ok_or_else(|| ApiError::internal(format!("draft period {}", draft.period)))?;
-    let zone = &account.timezone;
-    let issue_date = zone
-        .date_at(ctx.now)
-        .max(zone.date_at(draft.finalize_after));
+    let issue_date = draft_issue_date(ctx, account, draft);
+    let composed = compose_for(tx, account, period, issue_date).await?;
+    draft_composed(tx, ctx, seller, account, draft, issue_date, composed).await
+}
+
+/// [`draft_invoice`] from its composition as of `issue_date`.
+async fn draft_composed(
+    tx: &mut Tx,
+    ctx: &Ctx,
+    seller: &Seller,
+    account: &Account,
+    draft: &DraftRow,
+    issue_date: Date,
+    composed: Composed,
+) -> Result<Invoice, ApiError> {
     let Composed {
         composition: c,
         address,
         hold,
         vat_in_eur,
         ..
-    } = compose_for(tx, account, period, issue_date).await?;
+    } = composed;
     let payment_method = payments::usable_default(tx, &account.id, ctx.now).await?;
     let mut snapshot = snapshot(seller, account, &c, address, payment_method);
     // What it would state if it were issued on its issue date.
@@ -535,7 +558,7 @@ pub async fn bill(
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
-    let outcome = draft(store, ctx, billing.grace, account_id, period).await?;
+    let outcome = draft(store, ctx, billing, account_id, period).await?;
     match outcome {
         // Without a grace period, a draft is issued at once; so is one a
         // crash or an earlier run left behind, once its own grace is over.
@@ -571,14 +594,16 @@ pub async fn bill(
     }
 }
 
-/// Makes the draft of `period` for one account, in one transaction.
+/// Makes the draft of `period` for one account, in one transaction, with
+/// its `invoice.draft_created` event.
 async fn draft(
     store: &Store,
     ctx: &Ctx,
-    grace: time::Duration,
+    billing: &Billing,
     account_id: &AccountId,
     period: Period,
 ) -> Result<Outcome, ApiError> {
+    let grace = billing.grace;
     let key = period.to_string();
     let mut tx = store.begin_write().await?;
     let account = super::load_account(&mut tx, account_id).await?;
@@ -630,6 +655,33 @@ async fn draft(
         })),
     );
     super::audit::record(&mut tx, event).await?;
+    // The draft as the API shows it: composed as of the day it would be
+    // issued (today without a grace period: the composition above).
+    let issue_date = draft_issue_date(ctx, &account, &row);
+    let composed = if issue_date == today {
+        composed
+    } else {
+        compose_for(&mut tx, &account, period, issue_date).await?
+    };
+    // Just made, it has no payment, failure or credit note to attach.
+    let shown = draft_composed(
+        &mut tx,
+        ctx,
+        &billing.seller,
+        &account,
+        &row,
+        issue_date,
+        composed,
+    )
+    .await?;
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        EventType::InvoiceDraftCreated,
+        Object::Invoice(&shown, None),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Outcome::Drafted { invoice_id: id })
 }
@@ -680,13 +732,114 @@ async fn refresh_vat_check(
     super::vat_checks::refresh(store, ctx, vies, &address, day).await
 }
 
+/// What a draft becomes if it is finalized now: computed in the issuing
+/// transaction, or ahead of it in a read-only one that prepares its
+/// e-invoice.
+enum Plan {
+    /// Finalized or discarded by someone else meanwhile.
+    Gone,
+    /// Nothing to bill.
+    Empty(DraftRow),
+    Held(Hold),
+    Issue(Box<Issue>),
+}
+
+/// Everything an issued draft is made of, but its number.
+struct Issue {
+    draft: DraftRow,
+    account: Account,
+    period: Period,
+    issue_date: Date,
+    composition: Composition,
+    charge_ids: Vec<String>,
+    snapshot: Snapshot,
+    deductions: Vec<(String, Deduction)>,
+    /// The prepaid acomptes and the customer balance pay all of it.
+    covered: bool,
+}
+
+impl Issue {
+    /// The invoice's row with `n`, its number in the issue date's year.
+    fn row(&self, n: i64, ctx: &Ctx) -> Result<InvoiceRow, ApiError> {
+        let c = &self.composition;
+        Ok(InvoiceRow {
+            id: self.draft.id.clone(),
+            account_id: self.account.id.to_string(),
+            number: format!("F-{:04}-{n:06}", self.issue_date.year()),
+            kind: InvoiceKind::Period.as_str().into(),
+            period: self.draft.period.clone(),
+            status: InvoiceStatus::Issued.as_str().into(),
+            issue_date: self.issue_date,
+            currency: self.account.currency.code().into(),
+            subtotal_minor: c.subtotal.minor(),
+            tax_minor: c.tax_amount.minor(),
+            total_minor: c.total.minor(),
+            snapshot: serde_json::to_string(&self.snapshot).map_err(ApiError::internal)?,
+            created_at: ctx.now,
+            paid_at: None,
+            voided_at: None,
+            void_reason: None,
+        })
+    }
+}
+
+/// What draft `id` becomes if finalized now, from what `tx` sees.
+async fn plan(tx: &mut Tx, ctx: &Ctx, seller: &Seller, id: &InvoiceId) -> Result<Plan, ApiError> {
+    let Some(d) = tx.draft_by_id(id.as_str()).await? else {
+        return Ok(Plan::Gone);
+    };
+    let account_id = AccountId::from_trusted(d.account_id.clone());
+    let account = super::load_account(tx, &account_id).await?;
+    let period = Period::parse(&d.period)
+        .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?;
+    let issue_date = account.timezone.date_at(ctx.now);
+    let Composed {
+        composition: c,
+        address,
+        charge_ids,
+        hold,
+        vat_in_eur,
+    } = compose_for(tx, &account, period, issue_date).await?;
+    if c.lines.is_empty() {
+        return Ok(Plan::Empty(d));
+    }
+    if let Some(hold) = hold {
+        return Ok(Plan::Held(hold));
+    }
+    let payment_method = payments::usable_default(tx, &account_id, ctx.now).await?;
+    let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
+    snapshot.vat_in_eur = vat_in_eur;
+    // What prepaid credits paid of the consumption (the acomptes drawn on),
+    // then the customer balance (credit notes, overpayments), are deducted
+    // from the amount due, under the totals.
+    snapshot.prepaid = super::advance::planned(tx, &account_id, &c).await?;
+    let due = after_prepaid(c.total, &snapshot.prepaid)?;
+    let deductions = super::invoice_payments::planned_deductions(tx, &account_id, due).await?;
+    snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
+    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum::<i64>()
+        + crate::domain::advance::total(&snapshot.prepaid);
+    let covered = deducted > 0 && deducted >= c.total.minor();
+    Ok(Plan::Issue(Box::new(Issue {
+        draft: d,
+        account,
+        period,
+        issue_date,
+        composition: c,
+        charge_ids,
+        snapshot,
+        deductions,
+        covered,
+    })))
+}
+
 /// Finalizes a draft in one transaction: its number from the sequence of
 /// the issue date's year, the issue date (today in the account's
 /// timezone), the frozen snapshot, every item it bills marked billed by it,
-/// its emails queued and an audit event. A crash at any point leaves the
-/// draft as it was or the whole invoice, never a used number without one.
-/// The buyer's VAT check is refreshed first, outside the transaction (every
-/// finalizer passes here: billing runs, the worker, the CLI and staff).
+/// its e-invoice stored, its emails queued and an audit event. A crash at
+/// any point leaves the draft as it was or the whole invoice, never a used
+/// number without one. The buyer's VAT check is refreshed first, outside
+/// the transaction (every finalizer passes here: billing runs, the worker,
+/// the CLI and staff).
 pub async fn finalize(
     store: &Store,
     ctx: &Ctx,
@@ -697,7 +850,78 @@ pub async fn finalize(
     if let Some(vies) = &billing.vies {
         refresh_vat_check(store, ctx, vies, id).await?;
     }
-    let seller = &billing.seller;
+    issue(store, ctx, billing, id, empty, None).await
+}
+
+/// A draft's e-invoice prepared ahead of its issuing transaction, for the
+/// invoice it was expected to become.
+pub struct Ahead {
+    row: InvoiceRow,
+    files: super::einvoices::Prepared,
+}
+
+impl Ahead {
+    /// The number it was prepared with.
+    pub fn number(&self) -> &str {
+        &self.row.number
+    }
+}
+
+/// The numbers a finalizer expects the next drafts it prepares to get, per
+/// year: read from the database for the first one, then counted.
+#[derive(Debug, Default)]
+pub struct NextNumbers(std::collections::HashMap<i32, i64>);
+
+/// Refreshes the draft's VAT check, then renders and writes the e-invoice
+/// of the invoice it would become with number `n` (the next one of its
+/// year, as the caller predicts it), without taking the write lock. `None`
+/// when it would not be issued.
+pub async fn prepare(
+    store: &Store,
+    ctx: &Ctx,
+    billing: &Billing,
+    id: &InvoiceId,
+    next: &mut NextNumbers,
+) -> Result<Option<Ahead>, ApiError> {
+    if let Some(vies) = &billing.vies {
+        refresh_vat_check(store, ctx, vies, id).await?;
+    }
+    let (issue, n) = {
+        let mut tx = store.begin_read().await?;
+        let Plan::Issue(issue) = plan(&mut tx, ctx, &billing.seller, id).await? else {
+            return Ok(None);
+        };
+        let year = issue.issue_date.year();
+        let n = match next.0.get(&year) {
+            Some(n) => *n,
+            None => tx.last_invoice_number(year).await? + 1,
+        };
+        (issue, n)
+    };
+    next.0.insert(issue.issue_date.year(), n + 1);
+    let row = issue.row(n, ctx)?;
+    let invoice = Invoice::try_from(row.clone())?;
+    let files = super::einvoices::prepare(
+        &billing.files,
+        super::einvoices::Issued::Invoice(&invoice),
+        issue.account.invoice_language.into(),
+        ctx.now,
+    )
+    .await?;
+    Ok(Some(Ahead { row, files }))
+}
+
+/// The issuing transaction of [`finalize`]; `ahead`, the e-invoice
+/// prepared for it, is used when the invoice is exactly the one it was
+/// prepared for (else it is rendered here, inside the transaction).
+pub async fn issue(
+    store: &Store,
+    ctx: &Ctx,
+    billing: &Billing,
+    id: &InvoiceId,
+    empty: Empty,
+    ahead: Option<Ahead>,
+) -> Result<Finalized, ApiError> {
     let mut tx = store.begin_write().await?;
     let Some(found) = tx.draft_by_id(id.as_str()).await? else {
         return Ok(Finalized::Gone);
@@ -708,76 +932,48 @@ pub async fn finalize(
     // below is what gets marked billed.
     tx.lock_account(&account_id).await?;
     tx.lock_credits(&account_id).await?;
-    let Some(d) = tx.draft_by_id(id.as_str()).await? else {
-        return Ok(Finalized::Gone);
-    };
-    let account = super::load_account(&mut tx, &account_id).await?;
-    let period = Period::parse(&d.period)
-        .ok_or_else(|| ApiError::internal(format!("draft period {}", d.period)))?;
-    let issue_date = account.timezone.date_at(ctx.now);
-    let Composed {
-        composition: c,
-        address,
-        charge_ids,
-        hold,
-        vat_in_eur,
-    } = compose_for(&mut tx, &account, period, issue_date).await?;
-    if c.lines.is_empty() {
-        if empty == Empty::Refuse {
-            return Err(ApiError::rule(
-                Code::DraftEmpty,
-                format!("the draft of {period} has nothing to bill: it is not issued"),
-            ));
+    let issue = match plan(&mut tx, ctx, &billing.seller, id).await? {
+        Plan::Gone => return Ok(Finalized::Gone),
+        Plan::Held(hold) => return Ok(Finalized::Held(hold)),
+        Plan::Empty(d) => {
+            if empty == Empty::Refuse {
+                return Err(ApiError::rule(
+                    Code::DraftEmpty,
+                    format!(
+                        "the draft of {} has nothing to bill: it is not issued",
+                        d.period
+                    ),
+                ));
+            }
+            tx.delete_draft(&d.id).await?;
+            let event = ctx.audit_event(
+                Some(&account_id),
+                "invoice.draft_discarded",
+                ("invoice", &d.id),
+                Some(serde_json::json!({ "period": d.period })),
+                None,
+            );
+            super::audit::record(&mut tx, event).await?;
+            tx.commit().await?;
+            return Ok(Finalized::Discarded);
         }
-        tx.delete_draft(&d.id).await?;
-        let event = ctx.audit_event(
-            Some(&account_id),
-            "invoice.draft_discarded",
-            ("invoice", &d.id),
-            Some(serde_json::json!({ "period": d.period })),
-            None,
-        );
-        super::audit::record(&mut tx, event).await?;
-        tx.commit().await?;
-        return Ok(Finalized::Discarded);
-    }
-    if let Some(hold) = hold {
-        return Ok(Finalized::Held(hold));
-    }
-    let payment_method = payments::usable_default(&mut tx, &account_id, ctx.now).await?;
-    let mut snapshot = snapshot(seller, &account, &c, address, payment_method);
-    snapshot.vat_in_eur = vat_in_eur;
-    // What prepaid credits paid of the consumption (the acomptes drawn on),
-    // then the customer balance (credit notes, overpayments), are deducted
-    // from the amount due, under the totals.
-    snapshot.prepaid = super::advance::planned(&mut tx, &account_id, &c).await?;
-    let due = after_prepaid(c.total, &snapshot.prepaid)?;
-    let deductions = super::invoice_payments::planned_deductions(&mut tx, &account_id, due).await?;
-    snapshot.deductions = deductions.iter().map(|(_, d)| d.clone()).collect();
-    let deducted: i64 = deductions.iter().map(|(_, d)| d.amount_minor).sum::<i64>()
-        + crate::domain::advance::total(&snapshot.prepaid);
-    let covered = deducted > 0 && deducted >= c.total.minor();
+        Plan::Issue(issue) => issue,
+    };
+    let Issue {
+        ref draft,
+        ref account,
+        period,
+        issue_date,
+        composition: ref c,
+        ref charge_ids,
+        ref snapshot,
+        ref deductions,
+        covered,
+    } = *issue;
     let year = issue_date.year();
     let n = tx.next_invoice_number(year).await?;
-    let number = format!("F-{year:04}-{n:06}");
-    let row = InvoiceRow {
-        id: d.id.clone(),
-        account_id: account_id.to_string(),
-        number: number.clone(),
-        kind: InvoiceKind::Period.as_str().into(),
-        period: d.period.clone(),
-        status: InvoiceStatus::Issued.as_str().into(),
-        issue_date,
-        currency: account.currency.code().into(),
-        subtotal_minor: c.subtotal.minor(),
-        tax_minor: c.tax_amount.minor(),
-        total_minor: c.total.minor(),
-        snapshot: serde_json::to_string(&snapshot).map_err(ApiError::internal)?,
-        created_at: ctx.now,
-        paid_at: None,
-        voided_at: None,
-        void_reason: None,
-    };
+    let row = issue.row(n, ctx)?;
+    let number = row.number.clone();
     tx.insert_invoice(&row).await?;
     super::advance::deduct(
         &mut tx,
@@ -793,7 +989,7 @@ pub async fn finalize(
         ctx,
         &row.id,
         &account_id,
-        &deductions,
+        deductions,
         account.currency,
     )
     .await?;
@@ -801,7 +997,7 @@ pub async fn finalize(
         tx.close_invoice(&row.id, InvoiceStatus::Paid, ctx.now, None)
             .await?;
     }
-    tx.delete_draft(&d.id).await?;
+    tx.delete_draft(&draft.id).await?;
     tx.bill_items(&account_id, period.start(), period.next().start(), &row.id)
         .await?;
     tx.bill_consumption(
@@ -810,13 +1006,15 @@ pub async fn finalize(
         &row.id,
     )
     .await?;
-    bill_charges(&mut tx, &account_id, &row.id, &charge_ids).await?;
+    bill_charges(&mut tx, &account_id, &row.id, charge_ids).await?;
     let issued = Invoice::try_from(row.clone())?;
-    super::einvoices::on_issued(
+    let prepared = ahead.filter(|a| a.row == row).map(|a| a.files);
+    super::einvoices::on_issued_prepared(
         &mut tx,
         &billing.files,
         super::einvoices::Issued::Invoice(&issued),
         ctx.now,
+        prepared,
     )
     .await?;
     let emails = super::outbox::queue(&mut tx, &row, Lang::Fr, ctx.now).await?;
@@ -840,6 +1038,7 @@ pub async fn finalize(
     }
     // What the deductions paid of it.
     super::invoice_payments::attach(&mut tx, std::slice::from_mut(&mut invoice)).await?;
+    super::invoice_payments::emit_issued(&mut tx, ctx.now, &invoice).await?;
     tx.commit().await?;
     Ok(Finalized::Issued(Box::new(invoice)))
 }
@@ -907,9 +1106,24 @@ pub struct FinalizeReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// How many drafts the finalizer prepares ahead of the one it issues.
+const AHEAD: usize = 4;
+
 /// Finalizes every draft whose grace period is over, the oldest first.
 /// Safe with several instances at once: each draft is finalized by the
 /// first to lock its account, the others find it gone.
+///
+/// Rendering an e-invoice and writing its files takes longer than the
+/// rest of an issue, and the issuing transaction holds the number series
+/// (and, on SQLite, the one write lock). So while one draft is issued, the
+/// next ones are prepared concurrently, outside any write transaction: each
+/// is composed as it would be issued, with the number it should get (the
+/// last one issued, plus the drafts prepared before it), and its e-invoice
+/// rendered and written. The issuing transaction composes again and uses
+/// the prepared files only when the invoice is identical, number included;
+/// otherwise it renders them itself, as [`finalize`] does. When the
+/// numbers drift (another server or staff issued meanwhile, a draft turned
+/// out empty or held), the pass starts again from the database.
 pub async fn finalize_due(
     store: &Store,
     ctx: &Ctx,
@@ -931,26 +1145,68 @@ pub async fn finalize_due(
         if fresh.is_empty() {
             return Ok(report);
         }
-        for d in fresh {
-            let id = InvoiceId::from_trusted(d.id.clone());
-            match finalize(store, ctx, billing, &id, Empty::Discard).await {
-                Ok(Finalized::Issued(i)) => report.issued.push(i.number.unwrap_or_default()),
-                Ok(Finalized::Discarded) => report.discarded += 1,
-                Ok(Finalized::Gone) => {}
-                Ok(Finalized::Held(hold)) => {
-                    report
-                        .held
-                        .push((d.id.clone(), Code::from(hold.reason).as_str()));
-                    failed.insert(d.id);
-                }
-                Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
-                Err(e) => {
-                    tracing::error!(draft = %d.id, code = e.code().as_str(), cause = %e.cause(), "draft not finalized");
-                    report.failed.push((d.id.clone(), e.to_string()));
-                    failed.insert(d.id);
+        let (send, prepared) = tokio::sync::mpsc::channel(AHEAD);
+        let producer = async move {
+            let mut next = NextNumbers::default();
+            for d in fresh {
+                let id = InvoiceId::from_trusted(d.id.clone());
+                let ahead = prepare(store, ctx, billing, &id, &mut next).await;
+                if send.send((d, ahead)).await.is_err() {
+                    // The issuer started the pass again.
+                    return;
                 }
             }
-        }
+        };
+        let issuer = async {
+            // Owned here, so that an issuer that stops early drops it and
+            // the producer's next send fails instead of waiting forever.
+            let mut prepared = prepared;
+            while let Some((d, ahead)) = prepared.recv().await {
+                let id = InvoiceId::from_trusted(d.id.clone());
+                let expected = match &ahead {
+                    Ok(Some(a)) => Some(a.row.number.clone()),
+                    _ => None,
+                };
+                let result = match ahead {
+                    Ok(ahead) => issue(store, ctx, billing, &id, Empty::Discard, ahead).await,
+                    Err(e) => Err(e),
+                };
+                let issued = match result {
+                    Ok(Finalized::Issued(i)) => {
+                        let number = i.number.unwrap_or_default();
+                        report.issued.push(number.clone());
+                        Some(number)
+                    }
+                    Ok(Finalized::Discarded) => {
+                        report.discarded += 1;
+                        None
+                    }
+                    Ok(Finalized::Gone) => None,
+                    Ok(Finalized::Held(hold)) => {
+                        report
+                            .held
+                            .push((d.id.clone(), Code::from(hold.reason).as_str()));
+                        failed.insert(d.id);
+                        None
+                    }
+                    Err(ApiError::Unavailable) => return Err(ApiError::Unavailable),
+                    Err(e) => {
+                        tracing::error!(draft = %d.id, code = e.code().as_str(), cause = %e.cause(), "draft not finalized");
+                        report.failed.push((d.id.clone(), e.to_string()));
+                        failed.insert(d.id);
+                        None
+                    }
+                };
+                if issued != expected {
+                    // The next drafts were prepared with numbers that are
+                    // not theirs any more.
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let ((), issued) = tokio::join!(producer, issuer);
+        issued?;
     }
 }
 

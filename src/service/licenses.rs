@@ -475,6 +475,14 @@ pub async fn remove(
         removal_date: Some(today),
         ..license
     };
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        EventType::LicenseRemoved,
+        Object::License(&removed),
+    )
+    .await?;
     let preview = preview_of(&mut tx, &account, removed, today).await?;
     let event = ctx.audit_event(Some(account_id), "license.removed", ("license", id.as_str()), Some(json!({"status": "active"})),
         Some(json!({"status": "removed", "removal_date": today.to_string(), "next_invoice_reduction": preview.total_reduction.amount()})));
@@ -542,6 +550,19 @@ pub async fn assign(
         Some(json!({"user_id": after.user_id.as_ref().map(|u| u.as_str())})),
     );
     audit::record(&mut tx, event).await?;
+    let event_type = if after.user_id.is_some() {
+        EventType::LicenseAssigned
+    } else {
+        EventType::LicenseUnassigned
+    };
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        event_type,
+        Object::License(&after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -631,6 +652,14 @@ pub async fn add_number(
     let event = ctx.audit_event(Some(account_id), "phone_number.added", ("phone_number", line.id.as_str()), None,
         Some(json!({"country": line.country, "number": line.number, "activation_date": today.to_string()})));
     audit::record(tx, event).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        account_id,
+        EventType::PhoneNumberAdded,
+        Object::PhoneNumber(&line, account.currency),
+    )
+    .await?;
     Ok((line, monthly_price))
 }
 
@@ -670,7 +699,8 @@ pub async fn remove_number(
 ) -> Result<(), ApiError> {
     let mut tx = store.begin_write().await?;
     let account = super::accounts::load(&mut tx, account_id).await?;
-    tx.phone_number(account_id, id)
+    let line = tx
+        .phone_number(account_id, id)
         .await?
         .ok_or(ApiError::NotFound("phone number"))?;
     let today = account.timezone.date_at(ctx.now);
@@ -680,6 +710,18 @@ pub async fn remove_number(
             "this number is already removed",
         ));
     }
+    let removed = PhoneNumberLine {
+        removal_date: Some(today),
+        ..line
+    };
+    events::emit(
+        &mut tx,
+        ctx.now,
+        account_id,
+        EventType::PhoneNumberRemoved,
+        Object::PhoneNumber(&removed, account.currency),
+    )
+    .await?;
     let event = ctx.audit_event(
         Some(account_id),
         "phone_number.removed",

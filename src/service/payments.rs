@@ -5,9 +5,11 @@ use serde_json::json;
 use time::{Date, OffsetDateTime};
 use tracing::instrument;
 
+use super::events::{self, Object};
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::crypto::DataKey;
 use crate::domain::card::{CardNumber, Expiry};
+use crate::domain::event::EventType;
 use crate::domain::iban::Iban;
 use crate::domain::ids::{AccountId, PaymentMethodId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
@@ -109,7 +111,29 @@ pub async fn add_card(
         Some(summary(&method)),
     );
     audit::record(tx, event).await?;
+    if created {
+        emit_added(tx, ctx.now, &method).await?;
+    }
     Ok((method, created))
+}
+
+/// Writes `payment_method.added` with the method as the API shows it (read
+/// back in `tx`).
+async fn emit_added(
+    tx: &mut Tx,
+    now: OffsetDateTime,
+    method: &PaymentMethod,
+) -> Result<(), ApiError> {
+    let shown = load(tx, &method.account_id, &method.id).await?;
+    events::emit(
+        tx,
+        now,
+        &method.account_id,
+        EventType::PaymentMethodAdded,
+        Object::PaymentMethod(&shown),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Staff set up a SEPA debit; it becomes the default when there is none.
@@ -149,6 +173,7 @@ pub async fn add_sepa(
         Some(summary(&method)),
     );
     audit::record(tx, event).await?;
+    emit_added(tx, ctx.now, &method).await?;
     Ok(method)
 }
 
@@ -250,4 +275,64 @@ pub async fn usable_default(
         .await?
         .into_iter()
         .find(|m| m.default && m.is_usable(now.date())))
+}
+
+/// A card is announced `payment_method.expiring` when it stops working
+/// within this long: its last day is before `today + EXPIRING_WITHIN`.
+pub const EXPIRING_WITHIN: time::Duration = time::Duration::days(30);
+
+/// The once-key of a card's `payment_method.expiring`: one per card and
+/// expiry (a card renewed in place with a later expiry is announced again).
+fn expiring_key(card: &PaymentMethod, expiry: Expiry) -> String {
+    format!(
+        "payment_method.expiring:{}:{:04}-{:02}",
+        card.id, expiry.year, expiry.month
+    )
+}
+
+/// Writes `payment_method.expiring` once for every live card that stops
+/// working within 30 days of `now`'s day (UTC, as `is_usable` reads it) and
+/// still works today. Run hourly by the purge (`serve`, `comptoir purge`);
+/// safe to run twice or on several instances at once (`events::emit_once`).
+/// Returns how many events it wrote.
+#[instrument(skip_all)]
+pub async fn announce_expiring_cards(store: &Store, now: OffsetDateTime) -> Result<u64, ApiError> {
+    const BATCH: u32 = 200;
+    let today = now.date();
+    let until = today
+        .checked_add(EXPIRING_WITHIN)
+        .ok_or_else(|| ApiError::internal("date out of range"))?;
+    let month = |d: Date| d.year() * 12 + i32::from(u8::from(d.month())) - 1;
+    let mut written = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let page = tx
+            .cards_expiring_between(month(today), month(until), after.as_deref(), BATCH)
+            .await?;
+        for card in &page.items {
+            let Some(expiry) = card.expiry else { continue };
+            let Some(last_day) = expiry.last_day() else {
+                continue;
+            };
+            if last_day < today || last_day >= until {
+                continue;
+            }
+            let once = events::emit_once(
+                &mut tx,
+                now,
+                &card.account_id,
+                EventType::PaymentMethodExpiring,
+                Object::PaymentMethod(card),
+                &expiring_key(card, expiry),
+            )
+            .await?;
+            written += u64::from(once.is_some());
+        }
+        tx.commit().await?;
+        if !page.has_more {
+            return Ok(written);
+        }
+        after = page.items.last().map(|c| c.id.to_string());
+    }
 }

@@ -1,8 +1,10 @@
 //! Forgetting what is kept only for a while: idempotency records past their
 //! 24 hours ([`super::idempotency::KEY_TTL`]) and payment webhook event ids
-//! past their replay window ([`WEBHOOK_EVENT_TTL`]). Run by a background task
+//! past their replay window ([`WEBHOOK_EVENT_TTL`]), events past their 30
+//! days ([`EVENT_TTL`]). Run by a background task
 //! of `comptoir serve` and by `comptoir purge`; a plain `DELETE` of old rows,
-//! so several instances may run it at once.
+//! so several instances may run it at once. The same hourly pass announces
+//! the cards about to expire (`payment_method.expiring`, once per card).
 
 use time::{Duration, OffsetDateTime};
 use tracing::instrument;
@@ -18,6 +20,12 @@ use crate::store::Store;
 /// signed, for up to three days: a week covers both.
 pub const WEBHOOK_EVENT_TTL: Duration = Duration::days(7);
 
+/// How long an account's events are kept (`GET .../events`), with their
+/// webhook deliveries and delivery log. Deliveries are retried for 3 days,
+/// so none is pending when its event goes (but those of an endpoint left
+/// disabled, which are dropped with it).
+pub const EVENT_TTL: Duration = Duration::days(30);
+
 /// How often `serve` purges.
 pub const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -26,18 +34,28 @@ pub const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 pub struct Purged {
     pub idempotency_keys: u64,
     pub webhook_events: u64,
+    /// Events older than [`EVENT_TTL`].
+    pub events: u64,
+    /// `payment_method.expiring` events written by the same pass.
+    pub expiring_cards: u64,
 }
 
-/// Deletes the idempotency records older than 24 hours and the webhook
-/// event ids older than their replay window, as of `now`.
+/// Deletes the idempotency records older than 24 hours, the webhook event
+/// ids older than their replay window and the events older than 30 days,
+/// as of `now`; then announces
+/// the cards expiring within 30 days, once each
+/// ([`super::payments::announce_expiring_cards`]): the same hourly pass.
 #[instrument(skip_all)]
 pub async fn purge(store: &Store, now: OffsetDateTime) -> Result<Purged, ApiError> {
     let mut tx = store.begin_write().await?;
-    let purged = Purged {
+    let mut purged = Purged {
         idempotency_keys: tx.purge_idempotency_keys(now - KEY_TTL).await?,
         webhook_events: tx.purge_webhook_events(now - WEBHOOK_EVENT_TTL).await?,
+        events: tx.purge_events(now - EVENT_TTL).await?,
+        expiring_cards: 0,
     };
     tx.commit().await?;
+    purged.expiring_cards = super::payments::announce_expiring_cards(store, now).await?;
     Ok(purged)
 }
 
@@ -50,6 +68,8 @@ pub async fn worker(store: Store, clock: Clock) {
             Ok(purged) => tracing::info!(
                 idempotency_keys = purged.idempotency_keys,
                 webhook_events = purged.webhook_events,
+                events = purged.events,
+                expiring_cards = purged.expiring_cards,
                 "purged expired records"
             ),
             Err(e) => tracing::error!(error = %e, "purge failed"),

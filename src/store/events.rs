@@ -123,4 +123,29 @@ impl Tx {
         )?;
         Ok(())
     }
+
+    /// Deletes the events written before `before`, with their deliveries
+    /// and the log of those. Returns how many events.
+    pub async fn purge_events(&mut self, before: OffsetDateTime) -> Result<u64, sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query(
+                "DELETE FROM webhook_attempts WHERE event_id IN \
+                 (SELECT id FROM events WHERE created_at < $1)"
+            )
+            .bind(before)
+        )?;
+        execute!(
+            self,
+            sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE event_id IN \
+                 (SELECT id FROM events WHERE created_at < $1)"
+            )
+            .bind(before)
+        )?;
+        execute!(
+            self,
+            sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before)
+        )
+    }
 }

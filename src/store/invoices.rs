@@ -54,6 +54,15 @@ impl Tx {
         self.next_in_series("invoice_counters", year).await
     }
 
+    /// The last invoice number given in `year` (0 before the first).
+    pub async fn last_invoice_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
+        let row: Option<(i64,)> = fetch_optional!(
+            self,
+            sqlx::query_as("SELECT last_number FROM invoice_counters WHERE year = $1").bind(year)
+        )?;
+        Ok(row.map_or(0, |(n,)| n))
+    }
+
     /// The next number of `year` in the series counted by `counters` (a
     /// table of `(year, last_number)` rows): invoices, credit notes.
     pub(super) async fn next_in_series(

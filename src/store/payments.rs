@@ -185,6 +185,35 @@ impl Tx {
         Ok(())
     }
 
+    /// A page of the live cards of every account whose expiry month lies
+    /// between `from` and `to` (months counted `year * 12 + month - 1`), by id.
+    pub async fn cards_expiring_between(
+        &mut self,
+        from: i32,
+        to: i32,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<PaymentMethod>, sqlx::Error> {
+        let sql = sql!(
+            "SELECT {COLUMNS} FROM payment_methods WHERE kind = 'card' AND deleted_at IS NULL \
+             AND exp_year * 12 + exp_month - 1 BETWEEN $1 AND $2 \
+             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
+        );
+        let rows: Vec<MethodRow> = fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+        )?;
+        let items = rows
+            .into_iter()
+            .map(PaymentMethod::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Page::from_rows(items, limit))
+    }
+
     /// Whether any SEPA method exists (the server then needs its data key).
     pub async fn any_sepa_method(&mut self) -> Result<bool, sqlx::Error> {
         let found: Option<(String,)> = fetch_optional!(

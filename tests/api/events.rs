@@ -146,3 +146,27 @@ async fn an_unknown_type_filter_and_a_bad_limit_are_named_together() {
         .collect();
     assert_eq!(fields, vec!["type", "limit"]);
 }
+
+#[tokio::test]
+async fn events_are_kept_30_days_then_purged() {
+    let app = spawn_app().await;
+    let account = buyer(&app).await;
+    app.clock.set(time::macros::datetime!(2026-04-01 10:00 UTC));
+    add_licenses(&app, &account, 1).await;
+    app.clock.set(time::macros::datetime!(2026-04-20 10:00 UTC));
+    add_licenses(&app, &account, 1).await;
+
+    let purge = |at| comptoir::service::purge::purge(&app.store, at);
+    let purged = purge(time::macros::datetime!(2026-05-01 09:59 UTC))
+        .await
+        .unwrap();
+    assert_eq!(purged.events, 0);
+    assert_eq!(events_of(&app, &account, "license.added").await.len(), 2);
+    let purged = purge(time::macros::datetime!(2026-05-01 10:01 UTC))
+        .await
+        .unwrap();
+    assert_eq!(purged.events, 1);
+    let left = events_of(&app, &account, "license.added").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["created_at"], "2026-04-20T10:00:00Z");
+}

@@ -811,5 +811,175 @@ async fn concurrent_finalizers_staff_and_late_records_issue_each_draft_once_and_
             )
             .await;
         json_of(emails).await;
+        // Its e-invoice is its own (the finalizers prepare e-invoices ahead
+        // with the numbers they expect, and late records change totals
+        // meanwhile): its number, and its total, in the stored CII.
+        let cii = app
+            .get(
+                &format!("/v1/accounts/{account}/invoices/{id}/cii.xml"),
+                &app.admin(account),
+            )
+            .await;
+        assert_eq!(cii.status(), 200);
+        let cii = cii.text().await.unwrap();
+        let number = issued["number"].as_str().unwrap();
+        let total = issued["total"].as_str().unwrap();
+        assert!(cii.contains(&format!(">{number}<")), "{number}: {cii}");
+        assert!(
+            cii.contains(&format!("<ram:GrandTotalAmount>{total}<")),
+            "{total}: {cii}"
+        );
+    }
+}
+
+/// The three drafts of the May run (accounts with April calls), due now.
+async fn three_due_drafts(app: &TestApp) -> Vec<(String, String)> {
+    let mut accounts = Vec::new();
+    for i in 0..3 {
+        accounts.push(crate::invoices::account_with_april_calls(app, &format!("P{i}")).await);
+    }
+    app.clock.set(datetime!(2026-05-01 10:00 UTC));
+    let report = run_ok(app, json!({"period": "2026-05"})).await;
+    report["drafted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["account_id"].as_str().unwrap().to_owned(),
+                d["invoice_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The stored CII of an invoice, and the invoice.
+async fn cii_of(app: &TestApp, account: &str, id: &str) -> (String, Value) {
+    let issued = invoice(app, account, id).await;
+    let res = app
+        .get(
+            &format!("/v1/accounts/{account}/invoices/{id}/cii.xml"),
+            &app.admin(account),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    (res.text().await.unwrap(), issued)
+}
+
+/// The finalizer renders the next drafts' e-invoices ahead, with the
+/// numbers it expects them to get; a draft that changed meanwhile, or a
+/// number taken by someone else, makes the issue render its own.
+#[tokio::test]
+async fn an_e_invoice_prepared_ahead_is_used_only_for_the_invoice_it_was_prepared_for() {
+    use comptoir::domain::ids::InvoiceId;
+    use comptoir::service::invoices::{Empty, Finalized, NextNumbers, issue, prepare};
+    let app = spawn_app_with(&[("COMPTOIR_INVOICE_GRACE", "1h")]).await;
+    let drafts = three_due_drafts(&app).await;
+    app.clock.set(datetime!(2026-05-01 11:30 UTC));
+    let ctx = comptoir::service::Ctx::system("test", app.clock.now());
+    let billing = app.billing();
+    let mut next = NextNumbers::default();
+    let ids: Vec<InvoiceId> = drafts
+        .iter()
+        .map(|(_, id)| InvoiceId::parse(id).unwrap())
+        .collect();
+    let mut ahead = Vec::new();
+    for id in &ids {
+        ahead.push(
+            prepare(&app.store, &ctx, &billing, id, &mut next)
+                .await
+                .unwrap(),
+        );
+    }
+    let expected: Vec<String> = ahead
+        .iter()
+        .map(|a| a.as_ref().unwrap().number().to_owned())
+        .collect();
+    assert_eq!(
+        expected,
+        ["F-2026-000001", "F-2026-000002", "F-2026-000003"]
+    );
+    let mut ahead = ahead.into_iter();
+
+    // As prepared: issued with the prepared files.
+    let first = issue(
+        &app.store,
+        &ctx,
+        &billing,
+        &ids[0],
+        Empty::Discard,
+        ahead.next().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(first, Finalized::Issued(_)));
+    // The second draft changes before it is issued: a late April call.
+    let (account, id) = &drafts[1];
+    ingest(
+        &app,
+        account,
+        vec![call("late", "2026-04-20T10:00:00Z", "0.25")],
+    )
+    .await;
+    issue(
+        &app.store,
+        &ctx,
+        &billing,
+        &ids[1],
+        Empty::Discard,
+        ahead.next().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (cii, issued) = cii_of(&app, account, id).await;
+    assert_eq!(issued["subtotal"], "1.25");
+    assert!(
+        cii.contains(&format!(
+            "<ram:GrandTotalAmount>{}<",
+            issued["total"].as_str().unwrap()
+        )),
+        "{cii}"
+    );
+    // The third draft's number is taken by another issue first (a fourth
+    // account's invoice finalized by staff).
+    let other = crate::invoices::account_with_april_calls(&app, "Other").await;
+    let report = run_ok(&app, json!({"period": "2026-05", "account_ids": [other]})).await;
+    let other_id = report["drafted"][0]["invoice_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/v1/accounts/{other}/invoices/{other_id}/finalize"),
+            Some(&app.support()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    issue(
+        &app.store,
+        &ctx,
+        &billing,
+        &ids[2],
+        Empty::Discard,
+        ahead.next().unwrap(),
+    )
+    .await
+    .unwrap();
+    for (n, (account, id)) in drafts.iter().enumerate() {
+        let (cii, issued) = cii_of(&app, account, id).await;
+        let number = issued["number"].as_str().unwrap();
+        let want = ["F-2026-000001", "F-2026-000002", "F-2026-000004"][n];
+        assert_eq!(number, want);
+        assert!(cii.contains(&format!(">{number}<")), "{number}: {cii}");
+        assert!(
+            cii.contains(&format!(
+                "<ram:GrandTotalAmount>{}<",
+                issued["total"].as_str().unwrap()
+            )),
+            "{cii}"
+        );
     }
 }

@@ -20,6 +20,7 @@ mod e_invoicing;
 mod einvoice;
 mod emails;
 mod errors;
+mod event_types;
 mod events;
 mod faults;
 mod hardening;

@@ -503,6 +503,8 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
     )
     .await;
     let license = id_of(&added["licenses"][0]);
+    let events = call_ok(app, Method::GET, &format!("{base}/events"), &admin, None).await;
+    let event = id_of(&events["data"][0]);
     call_ok(
         app,
         Method::PUT,
@@ -557,21 +559,10 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
         )
         .await,
     );
-    // An event: the license added above.
-    let events = call_ok(
-        app,
-        Method::GET,
-        &format!("{base}/events?type=license.added"),
-        &admin,
-        None,
-    )
-    .await;
-    let event = id_of(&events["data"][0]);
 
     Ids::from([
         ("account_id", account),
         ("endpoint_id", endpoint),
-        ("event_id", event),
         ("address_id", pending),
         ("verified_address_id", verified),
         ("request_id", request),
@@ -580,6 +571,7 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
         ("contact_id", contact),
         ("recipient_id", recipient),
         ("license_id", license),
+        ("event_id", event),
         ("quote_id", quote),
         ("number_id", number),
         ("top_up_id", top_up),

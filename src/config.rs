@@ -52,9 +52,19 @@ pub struct JwtConfig {
 /// The default of `COMPTOIR_JWT_MAX_TTL`.
 pub const DEFAULT_JWT_MAX_TTL: time::Duration = time::Duration::hours(24);
 
-/// Reads a duration such as `3600`, `30s`, `30m`, `12h` or `7d`; `None` when
+/// Reads a duration such as `3600`, `30s`, `30m`, `12h`, `7d` (or `250ms`,
+/// for the pacing of workers in tests); `None` when
 /// it is malformed, not positive, or too large to count in seconds.
 pub fn parse_duration(raw: &str) -> Option<time::Duration> {
+    if let Some(ms) = raw.strip_suffix("ms") {
+        return ms
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| ms.parse::<i64>().ok())
+            .flatten()
+            .filter(|n| *n > 0)
+            .map(time::Duration::milliseconds);
+    }
     let (digits, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => raw.split_at(i),
         None => (raw, "s"),
@@ -140,6 +150,38 @@ pub struct Config {
     /// addresses, and http on loopback (`COMPTOIR_WEBHOOK_ALLOW_PRIVATE`,
     /// default false: for local development and tests only).
     pub webhook_allow_private: bool,
+    /// How webhook deliveries are retried and how often the worker looks
+    /// for due ones (`COMPTOIR_WEBHOOK_RETRY_*`, `COMPTOIR_WEBHOOK_POLL`).
+    pub webhook_delivery: WebhookDeliveryConfig,
+}
+
+/// The schedule of webhook deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookDeliveryConfig {
+    /// The wait before the first retry; each next one waits twice as long
+    /// (`COMPTOIR_WEBHOOK_RETRY_BASE`, default 30 s).
+    pub retry_base: std::time::Duration,
+    /// The longest wait between two attempts (`COMPTOIR_WEBHOOK_RETRY_CAP`,
+    /// default and at most 6 h).
+    pub retry_cap: std::time::Duration,
+    /// How long after it was queued a delivery is retried before it is
+    /// failed and its endpoint disabled (`COMPTOIR_WEBHOOK_RETRY_WINDOW`,
+    /// default 3 days).
+    pub retry_window: time::Duration,
+    /// The pause of the worker when nothing was due (`COMPTOIR_WEBHOOK_POLL`,
+    /// default 1 s).
+    pub poll: std::time::Duration,
+}
+
+impl Default for WebhookDeliveryConfig {
+    fn default() -> Self {
+        WebhookDeliveryConfig {
+            retry_base: std::time::Duration::from_secs(30),
+            retry_cap: std::time::Duration::from_secs(6 * 3600),
+            retry_window: time::Duration::days(3),
+            poll: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 /// The approved e-invoicing platform (PA) documents are deposited on.
@@ -333,6 +375,7 @@ impl Config {
                 ));
             }
         };
+        let webhook_delivery = webhook_delivery(&get)?;
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -401,8 +444,58 @@ impl Config {
             pa,
             pa_webhook_secret,
             webhook_allow_private,
+            webhook_delivery,
         })
     }
+}
+
+/// Reads `COMPTOIR_WEBHOOK_RETRY_BASE`, `_RETRY_CAP`, `_RETRY_WINDOW` and
+/// `COMPTOIR_WEBHOOK_POLL`, each a duration up to a limit.
+fn webhook_delivery(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<WebhookDeliveryConfig, ConfigError> {
+    use time::Duration;
+    let read = |name: &'static str, max: Duration, limit: &str| -> Result<_, ConfigError> {
+        get(name)
+            .map(|raw| {
+                parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
+                    err(
+                        name,
+                        format!(
+                            "must be a positive duration of at most {limit}: \
+                                 seconds, or 250ms, 30s, 2m, 12h, 3d"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let std = |d: Duration| std::time::Duration::try_from(d).unwrap_or_default();
+    let defaults = WebhookDeliveryConfig::default();
+    let retry_base = read("COMPTOIR_WEBHOOK_RETRY_BASE", Duration::hours(1), "1 h")?
+        .map_or(defaults.retry_base, std);
+    let retry_cap = read("COMPTOIR_WEBHOOK_RETRY_CAP", Duration::hours(6), "6 h")?
+        .map_or(defaults.retry_cap, std);
+    if retry_cap < retry_base {
+        return Err(err(
+            "COMPTOIR_WEBHOOK_RETRY_CAP",
+            "must not be shorter than COMPTOIR_WEBHOOK_RETRY_BASE",
+        ));
+    }
+    let retry_window = read(
+        "COMPTOIR_WEBHOOK_RETRY_WINDOW",
+        Duration::days(30),
+        "30 days",
+    )?
+    .unwrap_or(defaults.retry_window);
+    let poll =
+        read("COMPTOIR_WEBHOOK_POLL", Duration::hours(24), "24 h")?.map_or(defaults.poll, std);
+    Ok(WebhookDeliveryConfig {
+        retry_base,
+        retry_cap,
+        retry_window,
+        poll,
+    })
 }
 
 #[cfg(test)]
@@ -536,7 +629,47 @@ mod tests {
     }
 
     #[test]
+    fn webhook_deliveries_are_retried_for_3_days_unless_configured() {
+        let c = config(&[SECRET]).unwrap();
+        assert_eq!(c.webhook_delivery, WebhookDeliveryConfig::default());
+        assert_eq!(c.webhook_delivery.retry_window, time::Duration::days(3));
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_WEBHOOK_RETRY_BASE", "200ms"),
+            ("COMPTOIR_WEBHOOK_RETRY_CAP", "2s"),
+            ("COMPTOIR_WEBHOOK_RETRY_WINDOW", "1h"),
+            ("COMPTOIR_WEBHOOK_POLL", "50ms"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.webhook_delivery,
+            WebhookDeliveryConfig {
+                retry_base: std::time::Duration::from_millis(200),
+                retry_cap: std::time::Duration::from_secs(2),
+                retry_window: time::Duration::hours(1),
+                poll: std::time::Duration::from_millis(50),
+            }
+        );
+        for (name, value) in [
+            ("COMPTOIR_WEBHOOK_RETRY_BASE", "2h"),
+            ("COMPTOIR_WEBHOOK_RETRY_CAP", "7h"),
+            ("COMPTOIR_WEBHOOK_RETRY_CAP", "10s"),
+            ("COMPTOIR_WEBHOOK_RETRY_WINDOW", "0"),
+            ("COMPTOIR_WEBHOOK_POLL", "soon"),
+        ] {
+            let e = config(&[SECRET, (name, value)]).expect_err(value);
+            assert_eq!(e.name, name);
+        }
+    }
+
+    #[test]
     fn durations_read_seconds_or_a_unit_and_never_overflow() {
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(time::Duration::milliseconds(250))
+        );
+        assert_eq!(parse_duration("0ms"), None);
+        assert_eq!(parse_duration("ms"), None);
         assert_eq!(parse_duration("90"), Some(time::Duration::seconds(90)));
         assert_eq!(parse_duration("12h"), Some(time::Duration::hours(12)));
         assert_eq!(parse_duration("7d"), Some(time::Duration::days(7)));

@@ -129,6 +129,8 @@ pub enum StartError {
     Vies(#[from] reqwest::Error),
     #[error("the e-invoicing platform's client (COMPTOIR_PA_URL): {0}")]
     Platform(reqwest::Error),
+    #[error("the webhook delivery client: {0}")]
+    WebhookClient(reqwest::Error),
     #[error("SMTP_URL or COMPTOIR_MAIL_FROM: {0}")]
     Mailer(#[from] service::outbox::MailerError),
     #[error("binding {addr}: {source}")]
@@ -154,7 +156,8 @@ impl Application {
     /// Builds the server from `config` over an open, migrated `store`: the
     /// keys, the clock (`COMPTOIR_NOW` or the system's), the documents'
     /// directory, the SMTP worker when `SMTP_URL` is set, the e-invoicing
-    /// worker when `COMPTOIR_PA_URL` is set, and the listener
+    /// worker when `COMPTOIR_PA_URL` is set, the webhook delivery worker
+    /// (always), and the listener
     /// on `COMPTOIR_ADDR` (`127.0.0.1:0` takes a free port).
     pub fn build(config: &config::Config, store: store::Store) -> Result<Self, StartError> {
         api::events::install();
@@ -212,6 +215,22 @@ impl Application {
                 "COMPTOIR_PA_URL is not set: e-invoices are queued for the approved platform, not sent"
             ),
         }
+        // Always: events are written whether or not an endpoint waits for
+        // them, and an account may add one at any time.
+        let webhook_settings = service::webhook_delivery::Settings::new(&config.webhook_delivery);
+        let sender = service::webhook_delivery::Sender::new(
+            webhooks::TargetPolicy {
+                allow_private: config.webhook_allow_private,
+            },
+            webhook_settings.timeout,
+        )
+        .map_err(StartError::WebhookClient)?;
+        tokio::spawn(service::webhook_delivery::worker(
+            store.clone(),
+            sender,
+            clock.clone(),
+            webhook_settings,
+        ));
         let vies = vies::Vies::new(
             &config.vies_url,
             config.vies_timeout,

@@ -33,6 +33,7 @@ pub mod routes;
 pub mod scope;
 pub mod users;
 pub mod validate;
+pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 
 /// Registers the route table. Each path is one resource, so a wrong method

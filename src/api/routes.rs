@@ -19,7 +19,7 @@ use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
     e_invoicing, events, exchange_rates, health, invoice_payments, invoices, licenses, payments,
-    plans, recipients, users,
+    plans, recipients, users, webhook_deliveries, webhook_endpoints,
 };
 use crate::domain::role::{Access, Need};
 
@@ -173,6 +173,14 @@ pub fn table() -> Vec<Route> {
         route!(audit::list_all, Staff),
         route!(events::list, ReadPrivate),
         route!(events::get, ReadPrivate),
+        route!(webhook_deliveries::redeliver, Manage),
+        route!(webhook_endpoints::create, Manage),
+        route!(webhook_endpoints::list, ReadPrivate),
+        route!(webhook_endpoints::get, ReadPrivate),
+        route!(webhook_endpoints::update, Manage),
+        route!(webhook_endpoints::delete, Manage),
+        route!(webhook_endpoints::rotate_secret, Manage),
+        route!(webhook_deliveries::list, ReadPrivate),
         route!(contacts::create, Manage),
         route!(contacts::list, ReadPrivate),
         route!(contacts::get, ReadPrivate),

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
@@ -114,6 +115,20 @@ impl WebhookEndpoint {
         }
         secrets
     }
+}
+
+/// The wait before the next attempt at a delivery that failed its
+/// `attempts`th time: `base`, twice as long after each failure, at most
+/// `cap`; of that, three quarters and up to the last quarter at random
+/// (`random` in [0, 1]), so that deliveries failing together (an endpoint
+/// down) do not all come back at once, while each wait stays longer than
+/// the one before it.
+pub fn retry_delay(base: Duration, cap: Duration, attempts: i32, random: f64) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(24);
+    let full = base.saturating_mul(1 << exp).min(cap);
+    full.mul_f64(0.75 + 0.25 * random.clamp(0.0, 1.0))
 }
 
 /// Why a received request's signature is not accepted.
@@ -323,6 +338,27 @@ mod tests {
         assert_ne!(WebhookSecret::generate(), s);
         assert_eq!(format!("{s:?}"), "WebhookSecret(<redacted>)");
         assert!(WebhookSecret::parse("whsec_c2hvcnQ=").is_none());
+    }
+
+    #[test]
+    fn retries_wait_about_twice_as_long_each_time_up_to_the_cap() {
+        let (base, cap) = (Duration::from_secs(30), Duration::from_secs(6 * 3600));
+        let most: Vec<u64> = (1..=6)
+            .map(|n| retry_delay(base, cap, n, 1.0).as_secs())
+            .collect();
+        assert_eq!(most, vec![30, 60, 120, 240, 480, 960]);
+        let least: Vec<u64> = (1..=3)
+            .map(|n| retry_delay(base, cap, n, 0.0).as_millis() as u64)
+            .collect();
+        assert_eq!(least, vec![22_500, 45_000, 90_000]);
+        // Below the cap, jittered waits never overlap: each is longer than
+        // the one before.
+        for n in 1..10 {
+            assert!(retry_delay(base, cap, n + 1, 0.0) >= retry_delay(base, cap, n, 1.0));
+        }
+        assert_eq!(retry_delay(base, cap, 40, 1.0), cap);
+        assert_eq!(retry_delay(base, cap, 0, 1.0), base);
+        assert_eq!(retry_delay(base, cap, 1, 7.0), base);
     }
 
     #[test]

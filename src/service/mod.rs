@@ -37,6 +37,8 @@ pub mod purge;
 pub mod recipients;
 pub mod users;
 pub mod vat_checks;
+pub mod webhook_delivery;
+pub mod webhook_endpoints;
 
 /// Who is asking, under which request id, and the one "now" of this request.
 #[derive(Debug, Clone)]

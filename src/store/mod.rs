@@ -37,6 +37,8 @@ pub mod payments;
 pub mod plans;
 pub mod recipients;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.
 macro_rules! on_tx {

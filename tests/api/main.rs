@@ -42,3 +42,4 @@ mod tax;
 mod users;
 mod validation;
 mod vies;
+mod webhooks;

@@ -11,7 +11,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 DEV_CORS_ORIGINS ?= http://localhost:5173,http://localhost:3000
 VENV := .venv
 
-.PHONY: help run run-april test test-pg test-all test-einvoice test-fuzz openapi openapi-check openapi-ts lint fmt bench
+.PHONY: help run run-april test test-pg test-all test-einvoice test-webhook-example test-fuzz openapi openapi-check openapi-ts lint fmt bench
 
 help: ## This list, and the values the targets will use
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,23 @@ test-einvoice: $(VENV)/.einvoice-$(FACTURX_VERSION)-$(SAXONCHE_VERSION) ## E-inv
 	COMPTOIR_EINVOICE_DIR=$(CURDIR)/$(EINVOICE_DIR)/postgres TEST_DATABASE_URL=$(PG_URL) cargo test --test api einvoice::
 	$(VENV)/bin/python tests/einvoice/validate.py $(EINVOICE_DIR)/sqlite $(EINVOICE_DIR)/postgres
 
+# The README's webhook receiver (examples/verify_webhook.py), run against a
+# delivery captured from the test suite on both databases, with the reference
+# Standard Webhooks library.
+STANDARDWEBHOOKS_VERSION := 1.0.1
+WEBHOOK_EXAMPLE_DIR := target/webhook-example
+
+$(VENV)/.standardwebhooks-$(STANDARDWEBHOOKS_VERSION):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q standardwebhooks==$(STANDARDWEBHOOKS_VERSION)
+	touch $@
+
+test-webhook-example: $(VENV)/.standardwebhooks-$(STANDARDWEBHOOKS_VERSION) ## The README's webhook receiver against real deliveries (SQLite and PostgreSQL)
+	rm -rf $(WEBHOOK_EXAMPLE_DIR)
+	COMPTOIR_WEBHOOK_EXAMPLE_DIR=$(CURDIR)/$(WEBHOOK_EXAMPLE_DIR) cargo test --test api webhooks::a_receiver_gets_license_added
+	COMPTOIR_WEBHOOK_EXAMPLE_DIR=$(CURDIR)/$(WEBHOOK_EXAMPLE_DIR) TEST_DATABASE_URL=$(PG_URL) cargo test --test api webhooks::a_receiver_gets_license_added
+	$(VENV)/bin/python examples/verify_webhook.py $(WEBHOOK_EXAMPLE_DIR)/sqlite.json $(WEBHOOK_EXAMPLE_DIR)/postgres.json
+
 $(VENV)/bin/schemathesis:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q schemathesis
@@ -87,7 +104,7 @@ lint: ## rustfmt and clippy, warnings are errors
 fmt: ## Format the code
 	cargo fmt
 
-bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports, invoices
+bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, consumption ingest and exports, invoices, webhooks
 	cargo build --release --bin comptoir
 	@echo "| database | route (wrk, 64 connections) | requests/s | of /healthz | p50 ms | p99 ms | requests | errors |"
 	@echo "|---|---|---:|---:|---:|---:|---:|---:|"
@@ -97,3 +114,5 @@ bench: ## All benchmarks (release build) on SQLite and PostgreSQL: HTTP reads, c
 	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench consumption
 	cargo bench --bench invoices
 	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench invoices
+	cargo bench --bench webhooks
+	BENCH_DATABASE_URL=$(PG_URL) cargo bench --bench webhooks

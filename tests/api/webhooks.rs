@@ -302,6 +302,24 @@ async fn a_receiver_gets_license_added_signed_as_the_standard_webhooks_reference
     let got = receiver.wait_for(1).await;
     let r = &got[0];
     verify(secret, r).expect("the reference implementation accepts the signature");
+    // `make test-webhook-example` checks the README's Python receiver
+    // against this very request.
+    if let Ok(dir) = std::env::var("COMPTOIR_WEBHOOK_EXAMPLE_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let headers: serde_json::Map<String, Value> =
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                .iter()
+                .map(|h| (h.to_string(), json!(r.header(h))))
+                .collect();
+        let capture = json!({"secret": secret, "headers": headers,
+                             "body": String::from_utf8(r.body.clone()).unwrap()});
+        let name = if std::env::var("TEST_DATABASE_URL").is_ok() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        std::fs::write(format!("{dir}/{name}.json"), capture.to_string()).unwrap();
+    }
     let other = create_endpoint(
         &app,
         &account,

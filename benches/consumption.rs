@@ -11,13 +11,12 @@
 use std::time::Instant;
 
 use comptoir::auth::JwtKeys;
-use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
 use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use serde_json::{Value, json};
 
 mod common;
-use common::{SECRET, Server};
+use common::Server;
 
 /// The clock of the server: the records are in May 2026.
 const NOW: &str = "2026-05-15T10:00:00Z";
@@ -124,15 +123,7 @@ async fn main() {
     };
     let server = Server::start(&database_url, &dir, NOW).await;
     let client = reqwest::Client::new();
-    let keys = JwtKeys::from_config(&JwtConfig {
-        algorithm: JwtAlgorithm::Hs256,
-        secret: Some(Secret::new(SECRET)),
-        public_key_pem: None,
-        issuer: "comptoir".into(),
-        audience: "comptoir-api".into(),
-        max_ttl: comptoir::config::DEFAULT_JWT_MAX_TTL,
-    })
-    .unwrap();
+    let keys = common::keys();
     let hour = time::Duration::hours(2);
     let support = keys.issue("bench", Role::Support, None, hour).unwrap();
     let base = &server.base;

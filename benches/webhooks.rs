@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use comptoir::auth::JwtKeys;
-use comptoir::config::{JwtAlgorithm, JwtConfig, Secret};
 use comptoir::domain::account::Timezone;
 use comptoir::domain::event::{EventType, Subscription};
 use comptoir::domain::ids::{AccountId, LicenseId};
@@ -34,7 +33,7 @@ use time::OffsetDateTime;
 use time::macros::{date, datetime};
 
 mod common;
-use common::{Database, SECRET, Server};
+use common::{Database, Server};
 
 const NOW: OffsetDateTime = datetime!(2026-04-09 10:00 UTC);
 const NOW_TEXT: &str = "2026-04-09T10:00:00Z";
@@ -347,15 +346,7 @@ async fn main() {
     let dir =
         std::env::temp_dir().join(format!("comptoir-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let keys = JwtKeys::from_config(&JwtConfig {
-        algorithm: JwtAlgorithm::Hs256,
-        secret: Some(Secret::new(SECRET)),
-        public_key_pem: None,
-        issuer: "comptoir".into(),
-        audience: "comptoir-api".into(),
-        max_ttl: comptoir::config::DEFAULT_JWT_MAX_TTL,
-    })
-    .unwrap();
+    let keys = common::keys();
     let mut rows = Vec::new();
     let databases = vec![
         rate_part(&dir, &mut rows).await,

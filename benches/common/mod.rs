@@ -11,6 +11,19 @@ use comptoir::store::Store;
 /// The secret the benchmarks' server and tokens share.
 pub const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 
+/// The keys the benchmarks sign their tokens with (the server's [`SECRET`]).
+pub fn keys() -> comptoir::auth::JwtKeys {
+    comptoir::auth::JwtKeys::from_config(&comptoir::config::JwtConfig {
+        algorithm: comptoir::config::JwtAlgorithm::Hs256,
+        secret: Some(comptoir::config::Secret::new(SECRET)),
+        public_key_pem: None,
+        issuer: "comptoir".into(),
+        audience: "comptoir-api".into(),
+        max_ttl: comptoir::config::DEFAULT_JWT_MAX_TTL,
+    })
+    .unwrap()
+}
+
 /// `target/release/comptoir serve` on a free port; killed when dropped.
 pub struct Server {
     pub child: Child,

@@ -10,7 +10,6 @@
 
 use std::time::Instant;
 
-use comptoir::auth::JwtKeys;
 use comptoir::domain::ids::AccountId;
 use comptoir::domain::role::Role;
 use serde_json::{Value, json};

@@ -266,7 +266,7 @@ async fn overhead_part(
             .issue("bench", Role::Admin, Some(&id), time::Duration::hours(2))
             .unwrap();
         post(
-            format!("/v1/accounts/{account}/payment-methods/cards"),
+            format!("/v1/accounts/{account}/payment-methods/card"),
             admin.clone(),
             json!({"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030,
                    "cvc": "123", "holder_name": "Claire Martin"}),

@@ -21,8 +21,8 @@ use super::{Authorized, PageRequest};
 use crate::domain::address::BillingAddress;
 use crate::domain::credit_note::CreditNote;
 use crate::domain::e_invoicing::{DocumentStanding, Summary};
-use crate::domain::event::{EventType, Subscription};
-use crate::domain::ids::{AccountId, EventId, WebhookDeliveryId};
+use crate::domain::event::EventType;
+use crate::domain::ids::{AccountId, EventId};
 use crate::domain::issued::Invoice;
 use crate::domain::license::{License, PhoneNumberLine};
 use crate::domain::money::Currency;
@@ -134,21 +134,8 @@ async fn write(
     if !tx.insert_event(&row).await? {
         return Ok(false);
     }
-    for endpoint in tx.webhook_subscribers(account).await? {
-        let names: Vec<String> =
-            serde_json::from_str(&endpoint.events).map_err(ApiError::internal)?;
-        let wants = Subscription::parse(&names).is_ok_and(|s| s.wants(event_type));
-        if wants {
-            tx.queue_webhook_delivery(
-                WebhookDeliveryId::generate().as_str(),
-                account.as_str(),
-                &endpoint.id,
-                id.as_str(),
-                now,
-            )
-            .await?;
-        }
-    }
+    tx.fan_out_event(id, account, event_type.as_str(), now)
+        .await?;
     Ok(true)
 }
 

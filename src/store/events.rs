@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
-use crate::domain::ids::{AccountId, EventId};
+use crate::domain::ids::{AccountId, EventId, WebhookDeliveryId, WebhookEndpointId};
 
 /// An event as stored: `body` is the JSON delivered.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -96,6 +96,48 @@ impl Tx {
                  ORDER BY id"
             )
             .bind(account.as_str())
+        )
+    }
+
+    /// Queues the delivery of event `event` (of `event_type`) to each
+    /// enabled endpoint of the account subscribed to its type, in one
+    /// statement (the change that writes an event pays no extra round trip
+    /// for its endpoints). A delivery's id is `whd_`, the event's UUID and
+    /// the endpoint's: ordered like the events. Returns how many.
+    pub async fn fan_out_event(
+        &mut self,
+        event: &EventId,
+        account: &AccountId,
+        event_type: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, sqlx::Error> {
+        let prefix = format!(
+            "{}_{}",
+            WebhookDeliveryId::PREFIX,
+            event
+                .as_str()
+                .trim_start_matches(EventId::PREFIX)
+                .trim_start_matches('_')
+        );
+        // The endpoint's `events` is the JSON array of its types' names
+        // (`["*"]` for all); `_` is a LIKE wildcard, hence the escape.
+        let pattern = format!("%\"{}\"%", event_type.replace('_', "\\_"));
+        let sql = sql!(
+            "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_id, status, \
+             attempts, next_attempt_at, last_error, sent_at, created_at) \
+             SELECT $1 || substr(id, {start}), account_id, id, $2, 'pending', 0, NULL, NULL, NULL, $3 \
+             FROM webhook_endpoints WHERE account_id = $4 AND enabled \
+             AND (events = '[\"*\"]' OR events LIKE $5 ESCAPE '\\')",
+            start = WebhookEndpointId::PREFIX.len() + 2
+        );
+        execute!(
+            self,
+            sqlx::query(sql)
+                .bind(prefix)
+                .bind(event.as_str())
+                .bind(now)
+                .bind(account.as_str())
+                .bind(pattern)
         )
     }
 

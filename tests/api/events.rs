@@ -170,3 +170,52 @@ async fn events_are_kept_30_days_then_purged() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["created_at"], "2026-04-20T10:00:00Z");
 }
+
+/// The fan-out matches an endpoint's types exactly (`_` included) and
+/// skips disabled endpoints.
+#[tokio::test]
+async fn an_event_is_queued_for_each_enabled_endpoint_subscribed_to_its_type_only() {
+    let app = crate::helpers::spawn_app_with(&[("COMPTOIR_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    let account = buyer(&app).await;
+    let mut ids = Vec::new();
+    for (events, enabled) in [
+        (json!(["*"]), true),
+        (json!(["license.added"]), true),
+        (json!(["invoice.draft_created", "license.removed"]), true),
+        (json!(["license.added"]), false),
+    ] {
+        let res = app
+            .post(
+                &format!("/v1/accounts/{account}/webhook-endpoints"),
+                &app.admin(&account),
+                &json!({"url": "http://127.0.0.1:1/hooks", "events": events, "enabled": enabled}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        ids.push(
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    add_licenses(&app, &account, 1).await;
+    let event = events_of(&app, &account, "license.added").await.remove(0);
+    let queued: Vec<(String, String)> = app
+        .rows(&format!(
+            "SELECT endpoint_id, id FROM webhook_deliveries WHERE event_id = '{}' ORDER BY endpoint_id",
+            event["id"].as_str().unwrap()
+        ))
+        .await;
+    let endpoints: Vec<&str> = queued.iter().map(|(e, _)| e.as_str()).collect();
+    let mut want = vec![ids[0].as_str(), ids[1].as_str()];
+    want.sort();
+    assert_eq!(endpoints, want);
+    for (_, delivery) in &queued {
+        assert!(delivery.starts_with("whd_"), "{delivery}");
+        assert!(
+            comptoir::domain::ids::WebhookDeliveryId::parse(delivery).is_some(),
+            "{delivery}"
+        );
+    }
+}

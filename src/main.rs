@@ -173,7 +173,9 @@ fn billing(config: &Config) -> anyhow::Result<service::invoices::Billing> {
     })
 }
 
-#[actix_web::main]
+// Multi-threaded: the background workers of `serve` and the finalizer's
+// preparation of the next drafts run beside the rest.
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();

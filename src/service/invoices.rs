@@ -1149,16 +1149,21 @@ pub async fn finalize_due(
             return Ok(report);
         }
         let (send, prepared) = tokio::sync::mpsc::channel(AHEAD);
-        let producer = async move {
-            let mut next = NextNumbers::default();
-            for d in fresh {
-                let id = InvoiceId::from_trusted(d.id.clone());
-                let ahead = prepare(store, ctx, billing, &id, &mut next).await;
-                if send.send((d, ahead)).await.is_err() {
-                    // The issuer started the pass again.
-                    return;
+        // A task of its own: on a multi-threaded runtime, composing the
+        // next drafts runs beside the issuing transaction.
+        let producer = {
+            let (store, ctx, billing) = (store.clone(), ctx.clone(), billing.clone());
+            tokio::spawn(async move {
+                let mut next = NextNumbers::default();
+                for d in fresh {
+                    let id = InvoiceId::from_trusted(d.id.clone());
+                    let ahead = prepare(&store, &ctx, &billing, &id, &mut next).await;
+                    if send.send((d, ahead)).await.is_err() {
+                        // The issuer started the pass again.
+                        return;
+                    }
                 }
-            }
+            })
         };
         let issuer = async {
             // Owned here, so that an issuer that stops early drops it and
@@ -1209,7 +1214,9 @@ pub async fn finalize_due(
             }
             Ok(())
         };
-        let ((), issued) = tokio::join!(producer, issuer);
+        let issued = issuer.await;
+        // Ends at its next send once the issuer has stopped.
+        producer.await.map_err(ApiError::internal)?;
         issued?;
     }
 }

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 macro_rules! catalog {
     ($($variant:ident => $name:literal, $object:literal, $doc:literal;)*) => {
         /// The type of an event.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum EventType {
             $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
         }
@@ -61,6 +61,29 @@ catalog! {
     BillingAddressVerified => "billing_address.verified", "BillingAddressDto", "Staff verified a billing address.";
     EInvoiceStatusChanged => "e_invoice.status_changed", "EInvoiceStatusDto", "An e-invoice's status with the approved platform changed.";
     WebhookEndpointDisabled => "webhook_endpoint.disabled", "WebhookEndpointDto", "Comptoir disabled an endpoint whose deliveries failed for 3 days.";
+}
+
+/// In the OpenAPI document: the wire names (the derive would show the
+/// variants' Rust names, not their `serde` names given through the macro).
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The type of an event; the `webhooks` section has each one's object",
+            ))
+            .enum_values(Some(names))
+            .examples(["invoice.finalized"])
+            .into()
+    }
+}
+
+impl ToSchema for EventType {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EventType".into()
+    }
 }
 
 impl std::fmt::Display for EventType {
@@ -128,6 +151,14 @@ mod tests {
             );
         }
         assert_eq!(EventType::ALL.len(), 19);
+    }
+
+    #[test]
+    fn the_openapi_schema_lists_the_wire_names() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(EventType::schema()).unwrap();
+        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(schema["enum"], serde_json::json!(names));
     }
 
     #[test]

@@ -50,7 +50,6 @@ pub fn present(object: &Object<'_>) -> serde_json::Value {
         Object::BillingAddress(a) => json(BillingAddressDto::from(a.clone())),
         Object::WebhookEndpoint(e) => json(WebhookEndpointDto::from(e)),
         Object::EInvoiceStatus(d) => json(EInvoiceStatusDto::from(d)),
-        Object::Json(v) => v.clone(),
     }
 }
 

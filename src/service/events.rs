@@ -48,9 +48,6 @@ pub enum Object<'a> {
     WebhookEndpoint(&'a WebhookEndpoint),
     /// An e-invoice's standing with the platform.
     EInvoiceStatus(&'a DocumentStanding),
-    /// Already in the API's shape (a summary the API builds from several
-    /// records, such as an e-invoice's status).
-    Json(&'a serde_json::Value),
 }
 
 /// Turns an object into its JSON as the API returns it.

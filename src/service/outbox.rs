@@ -82,11 +82,8 @@ impl Default for Settings {
 /// The delay before attempt `attempts + 1`: `base * 2^(attempts - 1)`, at
 /// most six hours.
 pub fn backoff(base: Duration, attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(16);
-    base.saturating_mul(1 << exp)
-        .min(Duration::from_secs(6 * 3600))
+    // The webhooks' schedule, without their jitter.
+    crate::domain::webhook::retry_delay(base, Duration::from_secs(6 * 3600), attempts, 1.0)
 }
 
 /// Wall-clock time to the second: delivery is paced by real time, not by the

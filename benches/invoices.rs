@@ -118,6 +118,7 @@ async fn open_accounts(store: &Store, count: usize) -> Vec<AccountId> {
             currency: Currency::Eur,
             timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
             invoice_language: Default::default(),
+            test_clock_id: None,
         };
         let id = service::accounts::create(&mut tx, &ctx, new)
             .await

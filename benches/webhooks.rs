@@ -107,6 +107,7 @@ async fn account_with_endpoint(db: &Database, url: &str) -> AccountId {
         currency: Currency::Eur,
         timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
         invoice_language: Default::default(),
+        test_clock_id: None,
     };
     let account = service::accounts::create(&mut tx, &ctx, new)
         .await

@@ -153,6 +153,30 @@ pub struct Config {
     /// How webhook deliveries are retried and how often the worker looks
     /// for due ones (`COMPTOIR_WEBHOOK_RETRY_*`, `COMPTOIR_WEBHOOK_POLL`).
     pub webhook_delivery: WebhookDeliveryConfig,
+    /// How the test clocks' advancing worker paces itself
+    /// (`COMPTOIR_TEST_CLOCK_POLL`, `COMPTOIR_TEST_CLOCK_LEASE`).
+    pub test_clocks: TestClockConfig,
+}
+
+/// The pace of the test clocks' advancing worker (real time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestClockConfig {
+    /// How often it looks for an advancing clock when not woken by an
+    /// advance on this server (`COMPTOIR_TEST_CLOCK_POLL`, default 1 s,
+    /// at most 24 h).
+    pub poll: std::time::Duration,
+    /// How long an advance is held without progress before another server
+    /// takes it over (`COMPTOIR_TEST_CLOCK_LEASE`, default 60 s, at most 1 h).
+    pub lease: time::Duration,
+}
+
+impl Default for TestClockConfig {
+    fn default() -> Self {
+        TestClockConfig {
+            poll: std::time::Duration::from_secs(1),
+            lease: time::Duration::seconds(60),
+        }
+    }
 }
 
 /// The schedule of webhook deliveries.
@@ -376,6 +400,7 @@ impl Config {
             }
         };
         let webhook_delivery = webhook_delivery(&get)?;
+        let test_clocks = test_clocks(&get)?;
         let default_seller = Seller::default();
         let seller = Seller {
             name: get("COMPTOIR_SELLER_NAME").unwrap_or(default_seller.name),
@@ -445,8 +470,38 @@ impl Config {
             pa_webhook_secret,
             webhook_allow_private,
             webhook_delivery,
+            test_clocks,
         })
     }
+}
+
+/// Reads `COMPTOIR_TEST_CLOCK_POLL` and `COMPTOIR_TEST_CLOCK_LEASE`.
+fn test_clocks(get: &impl Fn(&str) -> Option<String>) -> Result<TestClockConfig, ConfigError> {
+    use time::Duration;
+    let read = |name: &'static str, max: Duration, limit: &str| -> Result<_, ConfigError> {
+        get(name)
+            .map(|raw| {
+                parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
+                    err(
+                        name,
+                        format!(
+                            "must be a positive duration of at most {limit}: \
+                                 seconds, or 250ms, 30s, 2m, 12h"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let defaults = TestClockConfig::default();
+    Ok(TestClockConfig {
+        poll: read("COMPTOIR_TEST_CLOCK_POLL", Duration::hours(24), "24 h")?
+            .map_or(defaults.poll, |d| {
+                std::time::Duration::try_from(d).unwrap_or_default()
+            }),
+        lease: read("COMPTOIR_TEST_CLOCK_LEASE", Duration::hours(1), "1 h")?
+            .unwrap_or(defaults.lease),
+    })
 }
 
 /// Reads `COMPTOIR_WEBHOOK_RETRY_BASE`, `_RETRY_CAP`, `_RETRY_WINDOW` and

@@ -257,6 +257,8 @@ codes! {
     PlanNotPricedInCurrency = ("plan_not_priced_in_currency", UNPROCESSABLE_ENTITY, "Plan not priced in the account's currency"),
     /// No exchange rate of the invoice's currency is recorded on or before its issue date: its VAT cannot be stated in euros.
     ExchangeRateMissing = ("exchange_rate_missing", CONFLICT, "Exchange rate missing"),
+    /// The test account's clock is advancing: its account takes no change until the clock is `ready`.
+    TestClockAdvancing = ("test_clock_advancing", CONFLICT, "Test clock advancing"),
 
     // The server.
     /// This server is not configured for this (a key or secret is missing).

@@ -52,6 +52,8 @@ pub struct AppState {
     pub pa_webhook_secret: Option<config::Secret>,
     /// Webhook endpoints may target private addresses (development, tests).
     pub webhook_allow_private: bool,
+    /// Wakes this server's test clock worker when an advance starts.
+    pub test_clock_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -236,6 +238,19 @@ impl Application {
             config.vies_timeout,
             &config.seller.vat_number,
         )?;
+        // Always: test clocks are advanced by whichever server claims them.
+        let test_clock_wake = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(service::test_clocks::worker(
+            store.clone(),
+            service::invoices::Billing {
+                seller: config.seller.clone(),
+                grace: config.invoice_grace,
+                vies: Some(vies.clone()),
+                files: blobs.clone(),
+            },
+            config.test_clocks,
+            test_clock_wake.clone(),
+        ));
         let listener = TcpListener::bind(&config.addr).map_err(|source| StartError::Bind {
             addr: config.addr.clone(),
             source,
@@ -261,6 +276,7 @@ impl Application {
             vies,
             pa_webhook_secret: config.pa_webhook_secret.clone(),
             webhook_allow_private: config.webhook_allow_private,
+            test_clock_wake,
         };
         let server = run(listener, state, config.cors_origins.clone()).map_err(|source| {
             StartError::Bind {
@@ -309,6 +325,7 @@ pub fn run(
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(error::ApiError::RouteNotFound)
             }))
+            .wrap(from_fn(api::scope::mark_test_responses))
             // Inside CORS, so that a browser's frontend can read the 431.
             .wrap(from_fn(error::limit_headers))
             .wrap(Condition::new(

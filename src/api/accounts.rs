@@ -10,6 +10,7 @@ use super::extract::{IdempotencyKey, PageQuery, Paginated, ValidJson, idempotent
 use super::scope::AccountScope;
 use crate::AppState;
 use crate::domain::account::{Account, InvoiceLanguage, Timezone, clean_name};
+use crate::domain::ids::TestClockId;
 use crate::domain::money::Currency;
 use crate::error::{ApiError, Problem};
 use crate::service::{Ctx, accounts};
@@ -28,8 +29,17 @@ pub struct AccountDto {
     /// The language its invoices and credit notes are issued in: the
     /// stored Factur-X PDF and the emails carrying it.
     pub invoice_language: InvoiceLanguage,
+    /// When it was opened (a test account: at its clock's time).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// A test account: it lives at its test clock's time, its documents
+    /// are numbered `TEST-...`, its emails and e-invoices are never sent.
+    #[schema(example = false)]
+    pub test: bool,
+    /// The test clock it lives on (test accounts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "clk_01975a1b2c3d7e8f9a0b1c2d3e4f5a6b")]
+    pub test_clock_id: Option<String>,
 }
 
 impl From<Account> for AccountDto {
@@ -41,6 +51,8 @@ impl From<Account> for AccountDto {
             timezone: a.timezone.to_string(),
             invoice_language: a.invoice_language,
             created_at: a.created_at,
+            test: a.test_clock_id.is_some(),
+            test_clock_id: a.test_clock_id.map(|c| c.to_string()),
         }
     }
 }
@@ -67,6 +79,11 @@ pub struct CreateAccountRequest {
     /// The language its invoices and credit notes are issued in; `fr` by
     /// default (an issued document keeps the language it was issued in).
     pub invoice_language: Option<InvoiceLanguage>,
+    /// Opens a test account living on this test clock (`POST
+    /// /v1/test-clocks`): at the clock's time for everything, its id starts
+    /// with `acc_test`.
+    #[schema(example = json!(null))]
+    pub test_clock_id: Option<String>,
 }
 
 impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
@@ -89,12 +106,25 @@ impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
                 format!("{zone:?} is not an IANA timezone name such as Europe/Paris"),
             ));
         }
+        let test_clock_id = match r.test_clock_id.as_deref().map(TestClockId::parse) {
+            Some(None) => {
+                errors.push(crate::error::FieldError::new(
+                    "test_clock_id",
+                    "must be a test clock id (clk_...)",
+                ));
+                None
+            }
+            Some(Some(id)) => Some(id),
+            None => None,
+        };
+        let clock_ok = r.test_clock_id.is_none() || test_clock_id.is_some();
         match (name, timezone) {
-            (Some(name), Some(timezone)) => Ok(accounts::NewAccount {
+            (Some(name), Some(timezone)) if clock_ok => Ok(accounts::NewAccount {
                 name,
                 currency: r.currency.unwrap_or(Currency::Eur),
                 timezone,
                 invoice_language: r.invoice_language.unwrap_or_default(),
+                test_clock_id,
             }),
             _ => Err(ApiError::Validation(errors)),
         }
@@ -103,14 +133,17 @@ impl TryFrom<CreateAccountRequest> for accounts::NewAccount {
 
 /// Open an account (staff).
 ///
-/// Honours `Idempotency-Key`: the same key and body replay the first response.
+/// With `test_clock_id`, a test account: it lives at that clock's time
+/// (see the test clocks). Honours `Idempotency-Key`: the same key and body
+/// replay the first response.
 #[utoipa::path(post, path = "/v1/accounts", operation_id = "create_account", tag = "accounts",
     request_body = CreateAccountRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body replay the first response")),
     responses(
         (status = 201, description = "The account", body = AccountDto),
         (status = 403, description = "Only staff open accounts", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "test_clock_advancing: the test clock is advancing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (an unknown test_clock_id among them), or the Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     state: web::Data<AppState>,

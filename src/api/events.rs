@@ -71,6 +71,10 @@ pub struct EventDto {
     pub created_at: String,
     #[schema(example = "acc_0197c5e2a4b07d3e9f1a2b3c4d5e6f70")]
     pub account_id: String,
+    /// An event of a test account (dated by its test clock).
+    #[serde(default)]
+    #[schema(example = false)]
+    pub test: bool,
     pub data: EventDataDto,
 }
 

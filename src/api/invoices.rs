@@ -788,7 +788,7 @@ pub struct BillingRunDto {
     responses(
         (status = 200, description = "What the run did", body = BillingRunDto),
         (status = 403, description = "Staff only", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "period_not_started: the period's 1st has begun nowhere yet; validation_failed: a bad period or account id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "period_not_started: the period's 1st has begun nowhere yet; validation_failed: a bad period or account id, or a test account's (billed by its clock)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn run(
     state: web::Data<AppState>,
@@ -801,9 +801,18 @@ pub async fn run(
         Some(ids) => {
             let mut parsed = Vec::with_capacity(ids.len());
             for (i, raw) in ids.iter().enumerate() {
-                parsed.push(AccountId::parse(raw).ok_or_else(|| {
+                let id = AccountId::parse(raw).ok_or_else(|| {
                     ApiError::validation(format!("account_ids[{i}]"), "must be an account id")
-                })?);
+                })?;
+                // Its billing runs happen at its clock's time, when the
+                // clock is advanced past the 1st.
+                if id.is_test() {
+                    return Err(ApiError::validation(
+                        format!("account_ids[{i}]"),
+                        "is a test account: it is billed when its test clock is advanced past the 1st",
+                    ));
+                }
+                parsed.push(id);
             }
             Some(parsed)
         }

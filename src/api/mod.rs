@@ -31,6 +31,7 @@ pub mod plans;
 pub mod recipients;
 pub mod routes;
 pub mod scope;
+pub mod test_clocks;
 pub mod users;
 pub mod validate;
 pub mod webhook_deliveries;
@@ -110,6 +111,7 @@ with a stable `code`. Amounts are decimal strings with a `currency` beside them.
         (name = "billing-addresses", description = "Billing addresses, their verification, history and change requests"),
         (name = "events", description = "What happened to an account (kept 30 days), as its webhook endpoints receive it"),
         (name = "webhook-endpoints", description = "Where an account's events are sent: signed (Standard Webhooks), retried for 3 days, with a delivery log"),
+        (name = "test-clocks", description = "Test clocks: test accounts living at a time a CI script moves forward, to watch a billing cycle happen (recipe in POST /v1/test-clocks)"),
         (name = "webhooks", description = "The requests Comptoir sends to webhook endpoints, one per event type"),
     )
 )]

@@ -19,7 +19,7 @@ use super::scope::AccountPath;
 use super::{
     accounts, addresses, audit, charges, consumption, contacts, credit_notes, credits, documents,
     e_invoicing, events, exchange_rates, health, invoice_payments, invoices, licenses, payments,
-    plans, recipients, users, webhook_deliveries, webhook_endpoints,
+    plans, recipients, test_clocks, users, webhook_deliveries, webhook_endpoints,
 };
 use crate::domain::role::{Access, Need};
 
@@ -166,6 +166,13 @@ pub fn table() -> Vec<Route> {
         // The ECB's public reference rates: read like the catalog.
         route!(exchange_rates::list, Access::AnyToken),
         route!(exchange_rates::put, Staff),
+        // Support, and the admins of test accounts (the service checks the
+        // account is one).
+        route!(test_clocks::create, Manage),
+        route!(test_clocks::list, Manage),
+        route!(test_clocks::get, Manage),
+        route!(test_clocks::delete, Manage),
+        route!(test_clocks::advance, Manage),
         route!(accounts::create, Staff),
         route!(accounts::list, Staff),
         route!(accounts::get, Read),

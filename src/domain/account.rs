@@ -104,6 +104,18 @@ pub struct Account {
     /// The language its invoices and credit notes are issued in.
     pub invoice_language: InvoiceLanguage,
     pub created_at: time::OffsetDateTime,
+    /// The test clock it lives on; `None`: a live account.
+    pub test_clock_id: Option<super::ids::TestClockId>,
+}
+
+impl Account {
+    /// The series its invoices and credit notes are numbered in.
+    pub fn series(&self) -> super::test_clock::Series<'_> {
+        match &self.test_clock_id {
+            Some(clock) => super::test_clock::Series::Test(clock),
+            None => super::test_clock::Series::Live,
+        }
+    }
 }
 
 /// The language an account's documents are issued in: the stored legal PDF

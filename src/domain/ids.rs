@@ -55,6 +55,33 @@ id_type!(
     AccountId,
     "acc"
 );
+
+impl AccountId {
+    /// What a test account's id starts with after `acc_`: the requests of
+    /// the others never look for a clock (a live id is `acc_` and hex
+    /// digits, or a name given by the demo).
+    const TEST: &'static str = "test";
+
+    /// A new, unique id for an account that lives on a test clock.
+    pub fn generate_test() -> Self {
+        Self(format!(
+            "{}_{}{}",
+            Self::PREFIX,
+            Self::TEST,
+            Uuid::now_v7().simple()
+        ))
+    }
+
+    /// Whether the id is a test account's (it may still have been deleted).
+    pub fn is_test(&self) -> bool {
+        self.0[Self::PREFIX.len() + 1..].starts_with(Self::TEST)
+    }
+}
+id_type!(
+    /// A test clock: the time its test accounts live at.
+    TestClockId,
+    "clk"
+);
 id_type!(
     /// A useful contact.
     ContactId,
@@ -215,6 +242,17 @@ mod tests {
             assert_eq!(AccountId::parse(raw), None, "{raw:?}");
         }
         assert!(AccountId::parse(&format!("acc_{}", "a".repeat(65))).is_none());
+    }
+
+    #[test]
+    fn only_test_account_ids_say_they_are() {
+        let test = AccountId::generate_test();
+        assert!(test.is_test(), "{test}");
+        assert_eq!(AccountId::parse(test.as_str()), Some(test));
+        for _ in 0..100 {
+            assert!(!AccountId::generate().is_test());
+        }
+        assert!(!AccountId::parse("acc_demo").unwrap().is_test());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod proration;
 pub mod role;
 pub mod seller;
 pub mod tax;
+pub mod test_clock;
 pub mod user;
 pub mod vat_check;
 pub mod webhook;

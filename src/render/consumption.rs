@@ -657,6 +657,7 @@ mod tests {
                 timezone: crate::domain::account::Timezone::parse("Europe/Paris").expect("a zone"),
                 invoice_language: Default::default(),
                 created_at: at,
+                test_clock_id: None,
             },
             selection: match lang {
                 Lang::Fr => "du 2026-04-01 au 2026-04-30".into(),

@@ -5,7 +5,7 @@ use tracing::instrument;
 
 use super::{Authorized, Ctx, PageRequest, audit};
 use crate::domain::account::{Account, InvoiceLanguage, Timezone};
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, TestClockId};
 use crate::domain::money::Currency;
 use crate::domain::role::Need;
 use crate::error::ApiError;
@@ -18,11 +18,14 @@ pub struct NewAccount {
     pub currency: Currency,
     pub timezone: Timezone,
     pub invoice_language: InvoiceLanguage,
+    /// The test clock it lives on: a test account.
+    pub test_clock_id: Option<TestClockId>,
 }
 
 /// The audit summary of an account.
 pub fn summary(a: &Account) -> serde_json::Value {
-    json!({"name": a.name, "currency": a.currency.code(), "timezone": a.timezone.as_str()})
+    json!({"name": a.name, "currency": a.currency.code(), "timezone": a.timezone.as_str(),
+           "test_clock_id": a.test_clock_id.as_ref().map(TestClockId::as_str)})
 }
 
 /// The account, or 404.
@@ -33,13 +36,26 @@ pub async fn load(tx: &mut Tx, id: &AccountId) -> Result<Account, ApiError> {
 #[instrument(skip_all)]
 pub async fn create(tx: &mut Tx, ctx: &Ctx, new: NewAccount) -> Result<Account, ApiError> {
     ctx.require(Need::Staff)?;
+    // A test account is born at its clock's time, with an id saying so.
+    let (id, created_at) = match &new.test_clock_id {
+        None => (AccountId::generate(), ctx.now),
+        Some(clock_id) => {
+            let clock = tx
+                .test_clock(clock_id)
+                .await?
+                .ok_or_else(|| ApiError::validation("test_clock_id", "no such test clock"))?;
+            super::test_clocks::refuse_if_advancing(&clock)?;
+            (AccountId::generate_test(), clock.frozen_time)
+        }
+    };
     let account = Account {
-        id: AccountId::generate(),
+        id,
         name: new.name,
         currency: new.currency,
         timezone: new.timezone,
         invoice_language: new.invoice_language,
-        created_at: ctx.now,
+        created_at,
+        test_clock_id: new.test_clock_id,
     };
     open(tx, ctx, &account).await?;
     Ok(account)

@@ -128,8 +128,8 @@ pub async fn issue(
         paid_at: now,
     });
     let year = issue_date.year();
-    let n = tx.next_invoice_number(year).await?;
-    let number = format!("F-{year:04}-{n:06}");
+    let n = tx.next_invoice_number(account.series(), year).await?;
+    let number = account.series().invoice_number(year, n);
     let id = InvoiceId::generate();
     let mut row = InvoiceRow {
         id: id.to_string(),

@@ -432,6 +432,7 @@ mod tests {
             currency: Currency::Eur,
             timezone: Timezone::parse("Asia/Kathmandu").unwrap(),
             invoice_language: Default::default(),
+            test_clock_id: None,
         };
         let account = super::super::accounts::create(&mut tx, &ctx, new)
             .await

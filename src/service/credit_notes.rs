@@ -255,8 +255,8 @@ pub async fn issue(
         .map_err(ApiError::internal)?;
     let issue_date = acc.timezone.date_at(ctx.now);
     let year = issue_date.year();
-    let n = tx.next_credit_note_number(year).await?;
-    let number = credit_note::number(year, n);
+    let n = tx.next_credit_note_number(acc.series(), year).await?;
+    let number = acc.series().credit_note_number(year, n);
     let vat_in_eur = super::exchange_rates::credit_note_vat_in_eur(
         tx,
         computed.tax_amount,
@@ -653,8 +653,8 @@ pub async fn reissue(
             statement => statement.stated(),
         };
     let year = issue_date.year();
-    let n = tx.next_invoice_number(year).await?;
-    let number = format!("F-{year:04}-{n:06}");
+    let n = tx.next_invoice_number(acc.series(), year).await?;
+    let number = acc.series().invoice_number(year, n);
     let new = InvoiceRow {
         id: InvoiceId::generate().to_string(),
         account_id: account.to_string(),

@@ -191,6 +191,7 @@ async fn account(store: &Store, ctx: &Ctx, id: &AccountId) -> Result<Account, Ap
         timezone: Timezone::parse(Timezone::DEFAULT).expect("a known zone"),
         invoice_language: Default::default(),
         created_at: ctx.now,
+        test_clock_id: None,
     };
     super::accounts::open(&mut tx, ctx, &account).await?;
     tx.commit().await?;

@@ -78,6 +78,7 @@ fn body(
         "type": event_type.as_str(),
         "created_at": created_at,
         "account_id": account.as_str(),
+        "test": account.is_test(),
         "data": { "object": present(object) },
     });
     serde_json::to_string(&body).map_err(ApiError::internal)
@@ -131,7 +132,14 @@ async fn write(
     if !tx.insert_event(&row).await? {
         return Ok(false);
     }
-    tx.fan_out_event(id, account, event_type.as_str(), now)
+    // A test account's event is dated by its clock, but its deliveries
+    // are queued now: their retry window runs on the real time.
+    let queued_at = if account.is_test() {
+        super::outbox::wall_now()
+    } else {
+        now
+    };
+    tx.fan_out_event(id, account, event_type.as_str(), queued_at)
         .await?;
     Ok(true)
 }

@@ -522,7 +522,7 @@ pub async fn run(
         Some(ids) => ids.to_vec(),
         None => {
             let mut tx = store.begin_read().await?;
-            tx.account_ids().await?
+            tx.account_ids(None).await?
         }
     };
     let mut report = RunReport::default();
@@ -765,7 +765,10 @@ impl Issue {
         Ok(InvoiceRow {
             id: self.draft.id.clone(),
             account_id: self.account.id.to_string(),
-            number: format!("F-{:04}-{n:06}", self.issue_date.year()),
+            number: self
+                .account
+                .series()
+                .invoice_number(self.issue_date.year(), n),
             kind: InvoiceKind::Period.as_str().into(),
             period: self.draft.period.clone(),
             status: InvoiceStatus::Issued.as_str().into(),
@@ -868,9 +871,12 @@ impl Ahead {
 }
 
 /// The numbers a finalizer expects the next drafts it prepares to get, per
-/// year: read from the database for the first one, then counted.
+/// series (a test clock's or the live one) and year: read from the database
+/// for the first one, then counted.
 #[derive(Debug, Default)]
-pub struct NextNumbers(std::collections::HashMap<i32, i64>);
+pub struct NextNumbers(
+    std::collections::HashMap<(Option<crate::domain::ids::TestClockId>, i32), i64>,
+);
 
 /// Refreshes the draft's VAT check, then renders and writes the e-invoice
 /// of the invoice it would become with number `n` (the next one of its
@@ -891,14 +897,21 @@ pub async fn prepare(
         let Plan::Issue(issue) = plan(&mut tx, ctx, &billing.seller, id).await? else {
             return Ok(None);
         };
-        let year = issue.issue_date.year();
-        let n = match next.0.get(&year) {
+        let key = (issue.account.test_clock_id.clone(), issue.issue_date.year());
+        let n = match next.0.get(&key) {
             Some(n) => *n,
-            None => tx.last_invoice_number(year).await? + 1,
+            None => {
+                tx.last_invoice_number(issue.account.series(), key.1)
+                    .await?
+                    + 1
+            }
         };
         (issue, n)
     };
-    next.0.insert(issue.issue_date.year(), n + 1);
+    next.0.insert(
+        (issue.account.test_clock_id.clone(), issue.issue_date.year()),
+        n + 1,
+    );
     let row = issue.row(n, ctx)?;
     let invoice = Invoice::try_from(row.clone())?;
     let files = super::einvoices::prepare(
@@ -972,7 +985,7 @@ pub async fn issue(
         covered,
     } = *issue;
     let year = issue_date.year();
-    let n = tx.next_invoice_number(year).await?;
+    let n = tx.next_invoice_number(account.series(), year).await?;
     let row = issue.row(n, ctx)?;
     let number = row.number.clone();
     tx.insert_invoice(&row).await?;
@@ -1132,14 +1145,29 @@ pub async fn finalize_due(
     ctx: &Ctx,
     billing: &Billing,
 ) -> Result<FinalizeReport, ApiError> {
+    finalize_due_on(store, ctx, billing, None).await
+}
+
+/// [`finalize_due`] for the accounts living on `clock` (`None`: the live
+/// ones, whose drafts are due by the real time).
+pub async fn finalize_due_on(
+    store: &Store,
+    ctx: &Ctx,
+    billing: &Billing,
+    clock: Option<&crate::domain::ids::TestClockId>,
+) -> Result<FinalizeReport, ApiError> {
     const BATCH: u32 = 200;
     let mut report = FinalizeReport::default();
     let mut failed = std::collections::HashSet::new();
     loop {
         let due = {
             let mut tx = store.begin_read().await?;
-            tx.due_drafts(ctx.now, BATCH + u32::try_from(failed.len()).unwrap_or(0))
-                .await?
+            tx.due_drafts(
+                ctx.now,
+                BATCH + u32::try_from(failed.len()).unwrap_or(0),
+                clock,
+            )
+            .await?
         };
         let fresh: Vec<DraftRow> = due
             .into_iter()

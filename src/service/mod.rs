@@ -35,6 +35,7 @@ pub mod payments;
 pub mod plans;
 pub mod purge;
 pub mod recipients;
+pub mod test_clocks;
 pub mod users;
 pub mod vat_checks;
 pub mod webhook_delivery;

@@ -294,9 +294,14 @@ fn expiring_key(card: &PaymentMethod, expiry: Expiry) -> String {
 /// working within 30 days of `now`'s day (UTC, as `is_usable` reads it) and
 /// still works today. Run hourly by the purge (`serve`, `comptoir purge`);
 /// safe to run twice or on several instances at once (`events::emit_once`).
-/// Returns how many events it wrote.
+/// Of the accounts living on `clock` (`None`: the live ones; a test
+/// clock runs it for its own as it advances). Returns how many events it wrote.
 #[instrument(skip_all)]
-pub async fn announce_expiring_cards(store: &Store, now: OffsetDateTime) -> Result<u64, ApiError> {
+pub async fn announce_expiring_cards(
+    store: &Store,
+    now: OffsetDateTime,
+    clock: Option<&crate::domain::ids::TestClockId>,
+) -> Result<u64, ApiError> {
     const BATCH: u32 = 200;
     let today = now.date();
     let until = today
@@ -308,7 +313,7 @@ pub async fn announce_expiring_cards(store: &Store, now: OffsetDateTime) -> Resu
     loop {
         let mut tx = store.begin_write().await?;
         let page = tx
-            .cards_expiring_between(month(today), month(until), after.as_deref(), BATCH)
+            .cards_expiring_between(month(today), month(until), after.as_deref(), BATCH, clock)
             .await?;
         for card in &page.items {
             let Some(expiry) = card.expiry else { continue };

@@ -55,7 +55,7 @@ pub async fn purge(store: &Store, now: OffsetDateTime) -> Result<Purged, ApiErro
         expiring_cards: 0,
     };
     tx.commit().await?;
-    purged.expiring_cards = super::payments::announce_expiring_cards(store, now).await?;
+    purged.expiring_cards = super::payments::announce_expiring_cards(store, now, None).await?;
     Ok(purged)
 }
 

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::account::{Account, InvoiceLanguage, Timezone};
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, TestClockId};
 use crate::domain::money::Currency;
 
 #[derive(sqlx::FromRow)]
@@ -15,6 +15,7 @@ struct AccountRow {
     timezone: String,
     invoice_language: String,
     created_at: OffsetDateTime,
+    test_clock_id: Option<String>,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -29,6 +30,7 @@ impl TryFrom<AccountRow> for Account {
             invoice_language: InvoiceLanguage::parse(&row.invoice_language)
                 .ok_or_else(|| corrupt("invoice_language"))?,
             created_at: row.created_at,
+            test_clock_id: row.test_clock_id.map(TestClockId::from_trusted),
         })
     }
 }
@@ -38,7 +40,7 @@ pub(crate) fn corrupt(column: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("invalid stored value in column {column}").into())
 }
 
-const COLUMNS: &str = "id, name, currency, timezone, invoice_language, created_at";
+const COLUMNS: &str = "id, name, currency, timezone, invoice_language, created_at, test_clock_id";
 
 impl Tx {
     /// Serialises the writers of one account's limited collections (at most
@@ -63,8 +65,8 @@ impl Tx {
         execute!(
             self,
             sqlx::query(
-                "INSERT INTO accounts (id, name, currency, timezone, invoice_language, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO accounts (id, name, currency, timezone, invoice_language, created_at, \
+                 test_clock_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(account.id.as_str())
             .bind(&account.name)
@@ -72,6 +74,7 @@ impl Tx {
             .bind(account.timezone.as_str())
             .bind(account.invoice_language.code())
             .bind(account.created_at)
+            .bind(account.test_clock_id.as_ref().map(TestClockId::as_str))
         )?;
         Ok(())
     }

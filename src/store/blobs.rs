@@ -109,6 +109,14 @@ impl BlobStore {
         std::fs::read_dir(self.tmp_dir()).map_or(0, |d| d.count())
     }
 
+    /// Removes every e-invoice file of `account` (a deleted test account's).
+    pub fn remove_account_e_invoices(&self, account: &str) -> io::Result<()> {
+        match std::fs::remove_dir_all(self.e_invoices_dir().join(account)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

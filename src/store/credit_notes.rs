@@ -5,6 +5,7 @@ use time::{Date, OffsetDateTime};
 
 use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::ids::{AccountId, CreditNoteId, InvoiceId};
+use crate::domain::test_clock::Series;
 
 /// A credit note as stored; `snapshot` is the JSON of what was issued.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -57,8 +58,15 @@ pub struct BalanceSource {
 impl Tx {
     /// The next credit note number of `year`, taken in this transaction
     /// (as [`Tx::next_invoice_number`]): a rollback gives it back.
-    pub async fn next_credit_note_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        self.next_in_series("credit_note_counters", year).await
+    pub async fn next_credit_note_number(
+        &mut self,
+        series: Series<'_>,
+        year: i32,
+    ) -> Result<i64, sqlx::Error> {
+        match series {
+            Series::Live => self.next_in_series("credit_note_counters", year).await,
+            Series::Test(clock) => self.next_in_test_series(clock, "AV", year).await,
+        }
     }
 
     pub async fn insert_credit_note(&mut self, c: &CreditNoteRow) -> Result<(), sqlx::Error> {

@@ -57,7 +57,8 @@ pub struct MessageRow {
 const MESSAGE_COLUMNS: &str = "id, account_id, document_id, kind, payload, status, attempts, \
     next_attempt_at, last_error, sent_at, created_at";
 
-/// The platform's outbox. An account's documents are deposited in the
+/// The platform's outbox (a test account's documents stay queued: nothing
+/// of theirs reaches the platform). An account's documents are deposited in the
 /// order they were issued (a credit note never before its invoice): one
 /// waits while an earlier one of its account is pending. A status is sent
 /// once its document is deposited: the platform knows the document by the
@@ -69,7 +70,8 @@ const MESSAGES: Outbox = Outbox {
         WHERE p.account_id = e_invoice_messages.account_id AND p.kind = 'document' \
         AND p.status = 'pending' AND p.id < e_invoice_messages.id) \
         ELSE EXISTS (SELECT 1 FROM e_invoice_documents d \
-        WHERE d.document_id = e_invoice_messages.document_id AND d.platform_id IS NOT NULL) END",
+        WHERE d.document_id = e_invoice_messages.document_id AND d.platform_id IS NOT NULL) END \
+        AND account_id IN (SELECT id FROM accounts WHERE test_clock_id IS NULL)",
 };
 
 /// One thing that happened to a document with the platform, as stored.

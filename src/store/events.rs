@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
+use super::{LIVE_ACCOUNT, Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::ids::{AccountId, EventId, WebhookDeliveryId, WebhookEndpointId};
 
 /// An event as stored: `body` is the JSON delivered.
@@ -166,28 +166,16 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes the events written before `before`, with their deliveries
-    /// and the log of those. Returns how many events.
+    /// Deletes the live accounts' events written before `before`, with
+    /// their deliveries and the log of those. Returns how many events. (A
+    /// test account's events are dated by its clock: they go with it.)
     pub async fn purge_events(&mut self, before: OffsetDateTime) -> Result<u64, sqlx::Error> {
-        execute!(
-            self,
-            sqlx::query(
-                "DELETE FROM webhook_attempts WHERE event_id IN \
-                 (SELECT id FROM events WHERE created_at < $1)"
-            )
-            .bind(before)
-        )?;
-        execute!(
-            self,
-            sqlx::query(
-                "DELETE FROM webhook_deliveries WHERE event_id IN \
-                 (SELECT id FROM events WHERE created_at < $1)"
-            )
-            .bind(before)
-        )?;
-        execute!(
-            self,
-            sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before)
-        )
+        let old = format!("SELECT id FROM events WHERE created_at < $1 AND {LIVE_ACCOUNT}");
+        let sql = sql!("DELETE FROM webhook_attempts WHERE event_id IN ({old})");
+        execute!(self, sqlx::query(sql).bind(before))?;
+        let sql = sql!("DELETE FROM webhook_deliveries WHERE event_id IN ({old})");
+        execute!(self, sqlx::query(sql).bind(before))?;
+        let sql = sql!("DELETE FROM events WHERE id IN ({old})");
+        execute!(self, sqlx::query(sql).bind(before))
     }
 }

@@ -4,8 +4,9 @@
 use time::{Date, OffsetDateTime};
 
 use super::{Page, Tx, execute, fetch_all, fetch_one, fetch_optional, sql};
-use crate::domain::ids::{AccountId, InvoiceId};
+use crate::domain::ids::{AccountId, InvoiceId, TestClockId};
 use crate::domain::issued::InvoiceStatus;
+use crate::domain::test_clock::Series;
 
 /// An issued invoice as stored; `snapshot` is the JSON of what was issued.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -39,6 +40,9 @@ pub struct DraftRow {
     pub finalize_after: OffsetDateTime,
 }
 
+/// An account lives on the clock bound as `$1` (a NULL: it is live).
+const ON_CLOCK: &str = "(CAST($1 AS TEXT) IS NULL AND test_clock_id IS NULL OR test_clock_id = $1)";
+
 const DRAFT_COLUMNS: &str = "id, account_id, period, created_at, finalize_after";
 
 const COLUMNS: &str = "id, account_id, number, kind, period, status, issue_date, currency, \
@@ -50,17 +54,72 @@ impl Tx {
     /// The next number of `year`, taken in this transaction: concurrent
     /// transactions wait on the counter's row, and a rollback gives the
     /// number back, so issued numbers have no gaps.
-    pub async fn next_invoice_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        self.next_in_series("invoice_counters", year).await
+    /// A test account's documents take the next number of its clock's own
+    /// series instead (see [`Series`]).
+    pub async fn next_invoice_number(
+        &mut self,
+        series: Series<'_>,
+        year: i32,
+    ) -> Result<i64, sqlx::Error> {
+        match series {
+            Series::Live => self.next_in_series("invoice_counters", year).await,
+            Series::Test(clock) => self.next_in_test_series(clock, "F", year).await,
+        }
     }
 
     /// The last invoice number given in `year` (0 before the first).
-    pub async fn last_invoice_number(&mut self, year: i32) -> Result<i64, sqlx::Error> {
-        let row: Option<(i64,)> = fetch_optional!(
-            self,
-            sqlx::query_as("SELECT last_number FROM invoice_counters WHERE year = $1").bind(year)
-        )?;
+    pub async fn last_invoice_number(
+        &mut self,
+        series: Series<'_>,
+        year: i32,
+    ) -> Result<i64, sqlx::Error> {
+        let row: Option<(i64,)> = match series {
+            Series::Live => fetch_optional!(
+                self,
+                sqlx::query_as("SELECT last_number FROM invoice_counters WHERE year = $1")
+                    .bind(year)
+            )?,
+            Series::Test(clock) => fetch_optional!(
+                self,
+                sqlx::query_as(
+                    "SELECT last_number FROM test_clock_counters \
+                     WHERE clock_id = $1 AND series = 'F' AND year = $2"
+                )
+                .bind(clock.as_str())
+                .bind(year)
+            )?,
+        };
         Ok(row.map_or(0, |(n,)| n))
+    }
+
+    /// The next number of `year` in a test clock's `series` (`F`, `AV`).
+    pub(super) async fn next_in_test_series(
+        &mut self,
+        clock: &TestClockId,
+        series: &'static str,
+        year: i32,
+    ) -> Result<i64, sqlx::Error> {
+        execute!(
+            self,
+            sqlx::query(
+                "INSERT INTO test_clock_counters (clock_id, series, year, last_number) \
+                 VALUES ($1, $2, $3, 0) ON CONFLICT (clock_id, series, year) DO NOTHING"
+            )
+            .bind(clock.as_str())
+            .bind(series)
+            .bind(year)
+        )?;
+        let (n,): (i64,) = fetch_one!(
+            self,
+            sqlx::query_as(
+                "UPDATE test_clock_counters SET last_number = last_number + 1 \
+                 WHERE clock_id = $1 AND series = $2 AND year = $3 RETURNING last_number"
+            )
+            .bind(clock.as_str())
+            .bind(series)
+            .bind(year)
+        )?;
+        Ok(n)
     }
 
     /// The next number of `year` in the series counted by `counters` (a
@@ -213,10 +272,17 @@ impl Tx {
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
-    /// Every account id, in order: what a billing run goes through.
-    pub async fn account_ids(&mut self) -> Result<Vec<AccountId>, sqlx::Error> {
-        let rows: Vec<(String,)> =
-            fetch_all!(self, sqlx::query_as("SELECT id FROM accounts ORDER BY id",))?;
+    /// Every account living on `clock` (`None`: every live account), in
+    /// order: what a billing run goes through.
+    pub async fn account_ids(
+        &mut self,
+        clock: Option<&TestClockId>,
+    ) -> Result<Vec<AccountId>, sqlx::Error> {
+        let sql = sql!("SELECT id FROM accounts WHERE {ON_CLOCK} ORDER BY id");
+        let rows: Vec<(String,)> = fetch_all!(
+            self,
+            sqlx::query_as(sql).bind(clock.map(TestClockId::as_str))
+        )?;
         Ok(rows
             .into_iter()
             .map(|(id,)| AccountId::from_trusted(id))
@@ -281,17 +347,27 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// Drafts whose grace period is over at `now`, the oldest first.
+    /// Drafts whose grace period is over at `now`, the oldest first, of the
+    /// accounts living on `clock` (`None`: the live accounts).
     pub async fn due_drafts(
         &mut self,
         now: OffsetDateTime,
         limit: u32,
+        clock: Option<&TestClockId>,
     ) -> Result<Vec<DraftRow>, sqlx::Error> {
+        let on_clock = ON_CLOCK.replace("$1", "$3");
         let sql = sql!(
             "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE finalize_after <= $1 \
+             AND account_id IN (SELECT id FROM accounts WHERE {on_clock}) \
              ORDER BY finalize_after, id LIMIT $2"
         );
-        fetch_all!(self, sqlx::query_as(sql).bind(now).bind(i64::from(limit)))
+        fetch_all!(
+            self,
+            sqlx::query_as(sql)
+                .bind(now)
+                .bind(i64::from(limit))
+                .bind(clock.map(TestClockId::as_str))
+        )
     }
 
     /// Marks what `invoice` (of the period starting on `first`) billed of

@@ -36,9 +36,17 @@ pub mod outbox;
 pub mod payments;
 pub mod plans;
 pub mod recipients;
+pub mod test_clocks;
 pub mod users;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
+
+/// The condition a row's `account_id` meets when the account is live, not
+/// a test account on a test clock: what the real time's workers (billing
+/// runs, the finalizer, the purge, emails and the platform) look at. Test
+/// accounts are run by their clock.
+pub(crate) const LIVE_ACCOUNT: &str =
+    "account_id IN (SELECT id FROM accounts WHERE test_clock_id IS NULL)";
 
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.
 macro_rules! on_tx {

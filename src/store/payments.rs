@@ -5,7 +5,7 @@ use time::{Date, OffsetDateTime};
 use super::accounts::corrupt;
 use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
 use crate::domain::card::{CardBrand, Expiry};
-use crate::domain::ids::{AccountId, PaymentMethodId};
+use crate::domain::ids::{AccountId, PaymentMethodId, TestClockId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
 
 #[derive(sqlx::FromRow)]
@@ -193,11 +193,15 @@ impl Tx {
         to: i32,
         after: Option<&str>,
         limit: u32,
+        clock: Option<&TestClockId>,
     ) -> Result<Page<PaymentMethod>, sqlx::Error> {
         let sql = sql!(
             "SELECT {COLUMNS} FROM payment_methods WHERE kind = 'card' AND deleted_at IS NULL \
              AND exp_year * 12 + exp_month - 1 BETWEEN $1 AND $2 \
-             AND (CAST($3 AS TEXT) IS NULL OR id > $3) ORDER BY id LIMIT $4"
+             AND (CAST($3 AS TEXT) IS NULL OR id > $3) \
+             AND account_id IN (SELECT id FROM accounts WHERE \
+             (CAST($5 AS TEXT) IS NULL AND test_clock_id IS NULL OR test_clock_id = $5)) \
+             ORDER BY id LIMIT $4"
         );
         let rows: Vec<MethodRow> = fetch_all!(
             self,
@@ -206,6 +210,7 @@ impl Tx {
                 .bind(to)
                 .bind(after)
                 .bind(i64::from(limit) + 1)
+                .bind(clock.map(TestClockId::as_str))
         )?;
         let items = rows
             .into_iter()

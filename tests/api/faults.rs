@@ -977,6 +977,7 @@ async fn seed_run_accounts(store: &Store) -> Vec<Seeded> {
                 currency: Currency::Eur,
                 timezone: Timezone::parse(Timezone::DEFAULT).unwrap(),
                 invoice_language: Default::default(),
+                test_clock_id: None,
             },
         )
         .await

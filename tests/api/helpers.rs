@@ -226,6 +226,25 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Every table with an `account_id` column, from the database's own catalog.
+    pub async fn account_tables(&self) -> Vec<String> {
+        let sql = match &self.store {
+            Store::Sqlite(_) => {
+                "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND p.name = 'account_id' ORDER BY m.name"
+            }
+            Store::Pg(_) => {
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.columns \
+                 WHERE column_name = 'account_id' AND table_schema = current_schema() \
+                 ORDER BY 1"
+            }
+        };
+        let rows: Vec<(String,)> = self.rows(sql).await;
+        rows.into_iter().map(|(t,)| t).collect()
+    }
+}
+
 /// The last `n` lines of the captured logs (to show with a failure).
 pub fn logs_tail(n: usize) -> String {
     let logs = LOGS.lock().unwrap();

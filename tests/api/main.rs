@@ -39,6 +39,7 @@ mod project;
 mod secrets;
 mod smtp;
 mod tax;
+mod test_clocks;
 mod users;
 mod validation;
 mod vies;

@@ -684,6 +684,33 @@ mod tests {
     }
 
     #[test]
+    fn the_test_clock_worker_looks_every_second_and_holds_an_advance_a_minute_unless_configured() {
+        let c = config(&[SECRET]).unwrap();
+        assert_eq!(c.test_clocks.poll, std::time::Duration::from_secs(1));
+        assert_eq!(c.test_clocks.lease, time::Duration::seconds(60));
+        let c = config(&[
+            SECRET,
+            ("COMPTOIR_TEST_CLOCK_POLL", "20ms"),
+            ("COMPTOIR_TEST_CLOCK_LEASE", "2s"),
+        ])
+        .unwrap();
+        assert_eq!(c.test_clocks.poll, std::time::Duration::from_millis(20));
+        assert_eq!(c.test_clocks.lease, time::Duration::seconds(2));
+        for (name, bad) in [
+            ("COMPTOIR_TEST_CLOCK_POLL", "0"),
+            ("COMPTOIR_TEST_CLOCK_POLL", "25h"),
+            ("COMPTOIR_TEST_CLOCK_LEASE", "2h"),
+            ("COMPTOIR_TEST_CLOCK_LEASE", "soon"),
+        ] {
+            assert_eq!(
+                config(&[SECRET, (name, bad)]).unwrap_err().name,
+                name,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn webhook_deliveries_are_retried_for_3_days_unless_configured() {
         let c = config(&[SECRET]).unwrap();
         assert_eq!(c.webhook_delivery, WebhookDeliveryConfig::default());

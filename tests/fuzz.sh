@@ -56,6 +56,10 @@ first_line=$(curl -sf -H "Authorization: Bearer $ADMIN" "$base/v1/accounts/acc_d
 curl -sf -X POST -H "Authorization: Bearer $(token support)" -H 'Content-Type: application/json' \
     -d "{\"reason\": \"Geste commercial\", \"lines\": [{\"invoice_line\": \"$first_line\", \"amount\": \"0.01\"}]}" \
     "$base/v1/accounts/acc_demo/invoices/$first_invoice/credit-notes" > /dev/null
+# A test clock, for the test clock routes.
+test_clock=$(curl -sf -X POST -H "Authorization: Bearer $(token support)" -H 'Content-Type: application/json' \
+    -d '{"name": "fuzz", "frozen_time": "2026-04-09T10:00:00Z"}' "$base/v1/test-clocks" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 cat > "$work/schemathesis.toml" <<TOML
 [parameters]
 account_id = "acc_demo"
@@ -73,6 +77,7 @@ recipient_id = "$(first_id invoice-recipients)"
 team_id = "$(first_id teams)"
 user_id = "$(first_id users)"
 top_up_id = "$(first_id credits/top-ups)"
+test_clock_id = "$test_clock"
 
 TOML
 cat tests/schemathesis.toml >> "$work/schemathesis.toml"

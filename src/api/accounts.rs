@@ -36,9 +36,8 @@ pub struct AccountDto {
     /// are numbered `TEST-...`, its emails and e-invoices are never sent.
     #[schema(example = false)]
     pub test: bool,
-    /// The test clock it lives on (test accounts only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "clk_01975a1b2c3d7e8f9a0b1c2d3e4f5a6b")]
+    /// The test clock it lives on; null for a live account.
+    #[schema(example = json!(null))]
     pub test_clock_id: Option<String>,
 }
 

@@ -120,7 +120,7 @@ pub struct ClockPath {
 /// 1002.73 + 200.55 VAT = 1203.28 EUR. `examples/test_clock.sh` does it
 /// with curl.
 #[utoipa::path(post, path = "/v1/test-clocks", operation_id = "create_test_clock", tag = "test-clocks",
-    request_body = CreateTestClockRequest,
+    request_body(content = CreateTestClockRequest, example = json!({"name": "CI run 4812", "frozen_time": "2026-03-31T10:00:00Z"})),
     responses(
         (status = 201, description = "The clock, ready", body = TestClockDto),
         (status = 403, description = "Only staff and the admins of test accounts make test clocks", body = Problem, content_type = "application/problem+json"),
@@ -220,7 +220,7 @@ pub async fn delete(
 /// nothing twice.
 #[utoipa::path(post, path = "/v1/test-clocks/{test_clock_id}/advance", operation_id = "advance_test_clock", tag = "test-clocks",
     params(ClockPath),
-    request_body = AdvanceTestClockRequest,
+    request_body(content = AdvanceTestClockRequest, example = json!({"to": "2026-05-01T08:00:00Z"})),
     responses(
         (status = 202, description = "The clock, advancing", body = TestClockDto),
         (status = 403, description = "Only staff and the admins of test accounts advance test clocks", body = Problem, content_type = "application/problem+json"),

@@ -327,9 +327,9 @@ pub fn stop_after(
         .date()
         .next_day()
         .map_or(to, |d| d.midnight().assume_utc());
-    let months = accounts.iter().filter_map(|a| {
+    let months = accounts.iter().map(|a| {
         let next = Period::of(a.timezone.date_at(from)).next();
-        Some(a.timezone.start_of(next.start()))
+        a.timezone.start_of(next.start())
     });
     months
         .chain(draft_due)
@@ -391,4 +391,69 @@ pub async fn run_due(
     invoices::finalize_due_on(store, &ctx, billing, Some(id)).await?;
     super::payments::announce_expiring_cards(store, at, Some(id)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::account::{InvoiceLanguage, Timezone};
+    use crate::domain::money::Currency;
+
+    fn account(zone: &str) -> Account {
+        Account {
+            id: AccountId::generate_test(),
+            name: "Test".into(),
+            currency: Currency::Eur,
+            timezone: Timezone::parse(zone).unwrap(),
+            invoice_language: InvoiceLanguage::default(),
+            created_at: datetime!(2026-01-01 00:00 UTC),
+            test_clock_id: Some(TestClockId::generate()),
+        }
+    }
+
+    #[test]
+    fn the_next_stop_is_the_first_month_start_draft_due_or_midnight_before_the_target() {
+        let paris = [account("Europe/Paris")];
+        let to = datetime!(2026-06-01 00:00 UTC);
+        // May begins in Paris at 22:00 UTC, before UTC midnight.
+        assert_eq!(
+            stop_after(datetime!(2026-04-30 20:00 UTC), to, &paris, None),
+            datetime!(2026-04-30 22:00 UTC)
+        );
+        // Then the day starts in UTC.
+        assert_eq!(
+            stop_after(datetime!(2026-04-30 22:00 UTC), to, &paris, None),
+            datetime!(2026-05-01 00:00 UTC)
+        );
+        // A draft's grace ending first comes first.
+        let due = datetime!(2026-05-01 10:00 UTC);
+        assert_eq!(
+            stop_after(datetime!(2026-05-01 09:00 UTC), to, &paris, Some(due)),
+            due
+        );
+        // Never past the target.
+        let near = datetime!(2026-05-01 09:30 UTC);
+        assert_eq!(
+            stop_after(datetime!(2026-05-01 09:00 UTC), near, &paris, Some(due)),
+            near
+        );
+        // Each account's own timezone: Kiribati's month starts 14 hours early.
+        let both = [account("Europe/Paris"), account("Pacific/Kiritimati")];
+        assert_eq!(
+            stop_after(datetime!(2026-04-30 00:00 UTC), to, &both, None),
+            datetime!(2026-04-30 10:00 UTC)
+        );
+    }
+
+    #[test]
+    fn a_clock_outside_the_documented_range_is_refused_and_kept_to_the_second() {
+        assert!(check_time("t", datetime!(1999-12-31 23:59 UTC)).is_err());
+        assert!(check_time("t", datetime!(2100-01-01 00:00 UTC)).is_err());
+        assert_eq!(
+            check_time("t", datetime!(2026-04-01 10:00:00.75 +02:00)).unwrap(),
+            datetime!(2026-04-01 08:00 UTC)
+        );
+    }
 }

@@ -560,8 +560,20 @@ async fn account_fixture(app: &TestApp, name: &str) -> Ids {
         .await,
     );
 
+    // A test clock (staff's), for the test clock routes: an advance to the
+    // spec's example (2026-05-01) is within its two months.
+    let test_clock = id_of(
+        &post(
+            "/v1/test-clocks".to_owned(),
+            app.support(),
+            Some(json!({"name": "Matrix", "frozen_time": "2026-04-09T10:00:00Z"})),
+        )
+        .await,
+    );
+
     Ids::from([
         ("account_id", account),
+        ("test_clock_id", test_clock),
         ("endpoint_id", endpoint),
         ("address_id", pending),
         ("verified_address_id", verified),

@@ -18,7 +18,7 @@ use crate::domain::role::{Caller, Role};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::service::Ctx;
 use crate::service::credits::{self, PaymentEvent, Settlement};
-use crate::service::invoice_payments;
+use crate::service::{invoice_payments, test_clocks};
 use crate::store::credits::LedgerEntry;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -574,7 +574,7 @@ pub async fn webhook(
     if event.id.is_empty() || event.id.len() > 200 {
         return Err(ApiError::validation("id", "must be 1 to 200 characters"));
     }
-    let ctx = webhook_ctx("payment-webhook", now);
+    let mut ctx = webhook_ctx("payment-webhook", now);
     if event.kind == "invoice.paid" || event.kind == "invoice.payment_failed" {
         let invoice = event
             .data
@@ -582,6 +582,17 @@ pub async fn webhook(
             .as_deref()
             .and_then(crate::domain::ids::InvoiceId::parse)
             .ok_or_else(|| ApiError::validation("data.invoice_id", "must be an invoice id"))?;
+        // A test account's payments happen at its clock's time.
+        let account = state
+            .store
+            .begin_read()
+            .await?
+            .invoice_by_id(&invoice)
+            .await?;
+        if let Some(row) = account {
+            let account = crate::domain::ids::AccountId::from_trusted(row.account_id);
+            ctx.now = test_clocks::time_of(&state.store, &account, now).await?;
+        }
         let d = event.data;
         let applied = if event.kind == "invoice.paid" {
             let fields = invoice_payments::PaymentFields {
@@ -625,6 +636,10 @@ pub async fn webhook(
         .as_deref()
         .and_then(TopUpId::parse)
         .ok_or_else(|| ApiError::validation("data.top_up_id", "must be a top-up id"))?;
+    let top_up = state.store.begin_read().await?.top_up(&top_up_id).await?;
+    if let Some(top_up) = top_up {
+        ctx.now = test_clocks::time_of(&state.store, &top_up.account_id, now).await?;
+    }
     let applied = credits::apply_payment_event(
         &state.store,
         &ctx,

@@ -69,6 +69,21 @@ pub fn check_time(field: &str, at: OffsetDateTime) -> Result<OffsetDateTime, Api
         .unwrap_or(at))
 }
 
+/// The business time of `account` when the real one is `now`: its
+/// clock's, for a test account (what a request on it sees; the payment
+/// webhooks, which name an invoice or a top-up, use it too).
+pub async fn time_of(
+    store: &Store,
+    account: &AccountId,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, ApiError> {
+    if !account.is_test() {
+        return Ok(now);
+    }
+    let clock = store.begin_read().await?.clock_of_account(account).await?;
+    Ok(clock.map_or(now, |c| c.frozen_time))
+}
+
 /// Who may touch clocks: staff, or an admin of a test account (whose
 /// account it is). `None` for staff.
 fn owner_of(ctx: &Ctx) -> Result<Option<AccountId>, ApiError> {

@@ -1048,3 +1048,35 @@ async fn an_invoice_billed_before_the_payment_day_reports_the_day_in_the_account
     assert_eq!(history[1]["collected_on"], "2026-05-03");
     assert_eq!(history[1]["amount"], "120.00");
 }
+
+#[tokio::test]
+async fn a_test_accounts_e_invoices_are_queued_and_shown_but_never_deposited() {
+    use crate::test_clocks::{FAST, add_licenses, advance, clock, test_account};
+    let app = crate::helpers::spawn_app_with(FAST).await;
+    let (live, live_invoice) = issued_invoice(&app, "Réel").await;
+    let clock = clock(&app, "2026-03-31T10:00:00Z").await;
+    let test = test_account(&app, &clock, "Essai").await;
+    add_licenses(&app, &test, 1).await;
+    advance(&app, &clock, "2026-04-01T08:00:00Z").await;
+    let list = success_json(
+        app.get(&format!("/v1/accounts/{test}/invoices"), &app.viewer(&test))
+            .await,
+    )
+    .await;
+    let test_invoice = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let pa = StandIn::start().await;
+    deliver_all(&app, &pa).await;
+    let deposited: Vec<String> = pa
+        .deposits()
+        .iter()
+        .map(|d| d.metadata["document_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(deposited, [live_invoice.clone()]);
+    assert_eq!(
+        e_invoicing(&app, &live, &live_invoice).await["status"],
+        "transmitted"
+    );
+    let queued = e_invoicing(&app, &test, &test_invoice).await;
+    assert_eq!(queued["status"], "pending", "{queued}");
+    assert_eq!(kinds(&events(&app, &test, &test_invoice).await), ["queued"]);
+}

@@ -360,3 +360,39 @@ async fn a_credit_note_is_emailed_with_its_pdf_to_the_invoice_recipients() {
     );
     assert!(message.data.contains("filename=\"AV-2026-000001.pdf\""));
 }
+
+#[tokio::test]
+async fn a_test_accounts_emails_are_queued_and_shown_but_never_sent() {
+    use crate::test_clocks::{FAST, add_licenses, advance, clock, test_account};
+    let app = crate::helpers::spawn_app_with(FAST).await;
+    let live = account_with_april_calls(&app, "Réel").await;
+    add_recipients(&app, &live, &["compta@reel.fr"]).await;
+    let (live_invoice, _) = issue_may(&app, &live).await;
+    let clock = clock(&app, "2026-03-31T10:00:00Z").await;
+    let test = test_account(&app, &clock, "Essai").await;
+    add_recipients(&app, &test, &["compta@essai.fr"]).await;
+    add_licenses(&app, &test, 1).await;
+    advance(&app, &clock, "2026-04-01T08:00:00Z").await;
+    let list: Value = app
+        .get(&format!("/v1/accounts/{test}/invoices"), &app.viewer(&test))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let test_invoice = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let sink = Sink::start().await;
+    let pass = outbox::deliver_due(&app.store, &app.blobs, &mailer(&sink), &settings())
+        .await
+        .unwrap();
+    assert_eq!(pass.sent, 1);
+    let to: Vec<String> = sink.received().iter().flat_map(|m| m.to.clone()).collect();
+    assert_eq!(to, ["compta@reel.fr"]);
+    assert_eq!(
+        emails(&app, &live, &live_invoice).await[0]["status"],
+        "sent"
+    );
+    let queued = emails(&app, &test, &test_invoice).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["status"], "pending");
+    assert_eq!(queued[0]["attempts"], 0);
+}

@@ -630,3 +630,39 @@ async fn bad_clock_requests_name_every_bad_field_and_change_nothing() {
     let accounts = success_json(app.get("/v1/accounts", &app.support()).await).await;
     assert!(accounts["data"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_payment_webhook_for_a_test_account_happens_at_its_clocks_time() {
+    use crate::credits::{deliver, signed};
+    let app = spawn_app_with(FAST).await;
+    let clock = clock(&app, "2026-02-10T09:00:00Z").await;
+    let account = test_account(&app, &clock, "Paiement").await;
+    let top_up = success_json(
+        app.post(
+            &format!("/v1/accounts/{account}/credits/top-ups"),
+            &app.admin(&account),
+            &json!({"amount": "50.00"}),
+        )
+        .await,
+    )
+    .await;
+    // Signed at the real time (the provider's), applied at the clock's.
+    let (raw, header) = signed(
+        &json!({"id": "evt_clock_1", "type": "top_up.succeeded", "data": {"top_up_id": top_up["id"]}}),
+        app.clock.now().unix_timestamp(),
+        crate::helpers::WEBHOOK_SECRET,
+    );
+    assert_eq!(deliver(&app, raw, &header).await.status(), 200);
+    let events = success_json(
+        app.get(
+            &format!("/v1/accounts/{account}/events?type=credits.top_up_succeeded"),
+            &app.admin(&account),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        events["data"][0]["created_at"], "2026-02-10T09:00:00Z",
+        "{events}"
+    );
+}

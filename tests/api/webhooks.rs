@@ -1259,3 +1259,58 @@ async fn measure_the_delivery_rate_to_one_local_endpoint() {
         n as f64 / took.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn a_test_clocks_advance_fires_its_accounts_webhooks_in_order_dated_by_the_clock() {
+    use crate::test_clocks::{advance, clock, test_account};
+    let mut config = FAST.to_vec();
+    config.extend_from_slice(crate::test_clocks::FAST);
+    let app = spawn_app_with(&config).await;
+    let receiver = Receiver::start().await;
+    let clock = clock(&app, "2026-03-31T10:00:00Z").await;
+    let account = test_account(&app, &clock, "Crochet").await;
+    let created = create_endpoint(
+        &app,
+        &account,
+        &receiver.url("/hooks"),
+        json!(["invoice.finalized", "payment_method.expiring"]),
+    )
+    .await;
+    crate::test_clocks::add_licenses(&app, &account, 1).await;
+    // A card whose last day is May 31: announced 30 days before.
+    let card = json!({"number": "5555 5555 5555 4444", "exp_month": 5, "exp_year": 2026, "cvc": "123", "holder_name": "Claire Martin"});
+    assert_eq!(
+        crate::payments::add_card(&app, &account, &card)
+            .await
+            .status(),
+        201
+    );
+    advance(&app, &clock, "2026-05-03T00:00:00Z").await;
+    let got = receiver.wait_for(3).await;
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|r| {
+            verify(created["secret"].as_str().unwrap(), r).expect("signed");
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect();
+    let seen: Vec<(&str, &str, bool)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["type"].as_str().unwrap(),
+                b["created_at"].as_str().unwrap(),
+                b["test"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("invoice.finalized", "2026-03-31T22:00:00Z", true),
+            ("invoice.finalized", "2026-04-30T22:00:00Z", true),
+            ("payment_method.expiring", "2026-05-02T00:00:00Z", true),
+        ]
+    );
+    receiver.stays_at(3, Duration::from_millis(300)).await;
+}

@@ -666,3 +666,42 @@ async fn a_payment_webhook_for_a_test_account_happens_at_its_clocks_time() {
         "{events}"
     );
 }
+
+#[tokio::test]
+async fn a_draft_waits_its_grace_on_the_clock_and_is_issued_when_it_ends() {
+    let app = spawn_app_with(&[
+        ("COMPTOIR_TEST_CLOCK_POLL", "20ms"),
+        ("COMPTOIR_INVOICE_GRACE", "3d"),
+    ])
+    .await;
+    let clock = clock(&app, "2026-04-20T10:00:00Z").await;
+    let account = test_account(&app, &clock, "Grâce").await;
+    add_licenses(&app, &account, 1).await;
+    // May begins in Paris at 22:00 UTC on April 30: a draft, until May 3 22:00.
+    advance(&app, &clock, "2026-05-02T10:00:00Z").await;
+    let list = invoices(&app, &account).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "draft", "{}", list[0]);
+    // The real time's finalizer, long past its grace, leaves it alone.
+    let late = datetime!(2026-11-29 09:00 UTC);
+    let ctx = comptoir::service::Ctx::system("invoice-finalizer", late);
+    let report = comptoir::service::invoices::finalize_due(&app.store, &ctx, &app.billing())
+        .await
+        .unwrap();
+    assert!(report.issued.is_empty(), "{report:?}");
+    advance(&app, &clock, "2026-05-10T10:00:00Z").await;
+    let list = invoices(&app, &account).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(totals(&list[0]).0, "TEST-F-2026-000001");
+    // Dated the day its grace ended, in the account's timezone.
+    assert_eq!(totals(&list[0]).1, "2026-05-04");
+    let finalized = success_json(
+        app.get(
+            &format!("/v1/accounts/{account}/events?type=invoice.finalized"),
+            &app.admin(&account),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(finalized["data"][0]["created_at"], "2026-05-03T22:00:00Z");
+}

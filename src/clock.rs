@@ -30,6 +30,14 @@ impl Clock {
     }
 }
 
+/// Wall-clock time to the second: what is paced by real time (deliveries,
+/// leases), not by the business clock that `COMPTOIR_NOW` or a test clock
+/// may fix.
+pub fn wall_now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

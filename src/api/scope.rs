@@ -12,7 +12,6 @@ use utoipa::IntoParams;
 
 use crate::domain::ids::AccountId;
 use crate::domain::role::Access;
-use crate::domain::test_clock::ClockStatus;
 use crate::error::{ApiError, Code};
 use crate::service::{Authorized, Ctx};
 
@@ -70,14 +69,8 @@ async fn on_its_clock(
         return Ok(scope);
     };
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-    if clock.status == ClockStatus::Advancing && !reads {
-        return Err(ApiError::rule(
-            Code::TestClockAdvancing,
-            format!(
-                "test clock {} is advancing: the account takes changes again once it is ready",
-                clock.id
-            ),
-        ));
+    if let Some(detail) = clock.advancing().filter(|_| !reads) {
+        return Err(ApiError::rule(Code::TestClockAdvancing, detail));
     }
     scope.ctx.now = clock.frozen_time;
     req.extensions_mut().insert(TestMode(clock.id));

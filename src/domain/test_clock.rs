@@ -50,6 +50,18 @@ pub struct TestClock {
     pub created_at: OffsetDateTime,
 }
 
+impl TestClock {
+    /// Why its accounts take no change, while it runs an advance.
+    pub fn advancing(&self) -> Option<String> {
+        (self.status == ClockStatus::Advancing).then(|| advancing(&self.id))
+    }
+}
+
+/// Why clock `id`'s accounts take no change while it advances.
+pub fn advancing(id: &TestClockId) -> String {
+    format!("test clock {id} is advancing: try again once it is ready")
+}
+
 /// How many calendar months one advance may cover.
 pub const MAX_ADVANCE_MONTHS: u8 = 2;
 

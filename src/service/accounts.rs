@@ -8,7 +8,7 @@ use crate::domain::account::{Account, InvoiceLanguage, Timezone};
 use crate::domain::ids::{AccountId, TestClockId};
 use crate::domain::money::Currency;
 use crate::domain::role::Need;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::store::{Page, Store, Tx};
 
 /// A validated request to open an account.
@@ -44,7 +44,9 @@ pub async fn create(tx: &mut Tx, ctx: &Ctx, new: NewAccount) -> Result<Account, 
                 .test_clock(clock_id)
                 .await?
                 .ok_or_else(|| ApiError::validation("test_clock_id", "no such test clock"))?;
-            super::test_clocks::refuse_if_advancing(&clock)?;
+            if let Some(detail) = clock.advancing() {
+                return Err(ApiError::rule(Code::TestClockAdvancing, detail));
+            }
             (AccountId::generate_test(), clock.frozen_time)
         }
     };

@@ -135,7 +135,7 @@ async fn write(
     // A test account's event is dated by its clock, but its deliveries
     // are queued now: their retry window runs on the real time.
     let queued_at = if account.is_test() {
-        super::outbox::wall_now()
+        crate::clock::wall_now()
     } else {
         now
     };

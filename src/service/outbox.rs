@@ -86,12 +86,7 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
     crate::domain::webhook::retry_delay(base, Duration::from_secs(6 * 3600), attempts, 1.0)
 }
 
-/// Wall-clock time to the second: delivery is paced by real time, not by the
-/// business clock that `COMPTOIR_NOW` may fix.
-pub fn wall_now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
-}
+pub use crate::clock::wall_now;
 
 /// Queues the email of the invoice just inserted to each of the account's
 /// recipients, in `tx` (the transaction that issues it). Returns how many

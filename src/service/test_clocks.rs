@@ -42,15 +42,9 @@ pub struct NewClock {
 
 /// 409 `test_clock_advancing` while the clock runs an advance.
 pub fn refuse_if_advancing(clock: &TestClock) -> Result<(), ApiError> {
-    match clock.status {
-        ClockStatus::Ready => Ok(()),
-        ClockStatus::Advancing => Err(ApiError::rule(
-            Code::TestClockAdvancing,
-            format!(
-                "test clock {} is advancing: try again once it is ready",
-                clock.id
-            ),
-        )),
+    match clock.advancing() {
+        None => Ok(()),
+        Some(detail) => Err(ApiError::rule(Code::TestClockAdvancing, detail)),
     }
 }
 
@@ -135,7 +129,7 @@ pub async fn create(store: &Store, ctx: &Ctx, new: NewClock) -> Result<TestClock
         status: ClockStatus::Ready,
         advance_to: None,
         owner,
-        created_at: super::outbox::wall_now(),
+        created_at: crate::clock::wall_now(),
     };
     let mut tx = store.begin_write().await?;
     tx.insert_test_clock(&clock).await?;
@@ -195,6 +189,15 @@ pub async fn delete(
     if !tx.delete_test_clock(id).await? {
         return Err(ApiError::NotFound("test clock"));
     }
+    // Kept in the audit log of staff (or of the admin's own account).
+    let event = ctx.audit_event(
+        clock.owner.as_ref(),
+        "test_clock.deleted",
+        ("test_clock", id.as_str()),
+        Some(serde_json::json!({"name": clock.name, "accounts": accounts.len()})),
+        None,
+    );
+    super::audit::record(&mut tx, event).await?;
     tx.commit().await?;
     // The rows are gone; their files follow (a crash here leaves files no
     // row names, which nothing serves; the e-invoice sweeper removes those).
@@ -229,9 +232,10 @@ pub async fn advance(
     }
     let mut tx = store.begin_write().await?;
     if !tx.start_advance(id, to).await? {
+        // Another advance started meanwhile.
         return Err(ApiError::rule(
             Code::TestClockAdvancing,
-            format!("test clock {id} is advancing: try again once it is ready"),
+            test_clock::advancing(id),
         ));
     }
     let event = ctx.audit_event(
@@ -278,7 +282,7 @@ pub async fn claim_and_run(
     billing: &Billing,
     settings: Settings,
 ) -> Result<bool, ApiError> {
-    let now = super::outbox::wall_now();
+    let now = crate::clock::wall_now();
     let claimed = {
         let mut tx = store.begin_write().await?;
         let clock = tx.claim_advancing_clock(now, now + settings.lease).await?;
@@ -292,7 +296,7 @@ pub async fn claim_and_run(
     while let Some((from, at)) = next_stop(store, &clock.id).await? {
         run_due(store, billing, &clock.id, from, at).await?;
         let mut tx = store.begin_write().await?;
-        tx.move_test_clock(&clock.id, at, super::outbox::wall_now() + settings.lease)
+        tx.move_test_clock(&clock.id, at, crate::clock::wall_now() + settings.lease)
             .await?;
         tx.commit().await?;
     }

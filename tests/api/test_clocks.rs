@@ -705,3 +705,32 @@ async fn a_draft_waits_its_grace_on_the_clock_and_is_issued_when_it_ends() {
     .await;
     assert_eq!(finalized["data"][0]["created_at"], "2026-05-03T22:00:00Z");
 }
+
+#[tokio::test]
+async fn a_test_accounts_credit_note_is_numbered_in_its_clocks_series_on_its_clocks_day() {
+    let app = spawn_app_with(FAST).await;
+    let clock = clock(&app, "2026-03-31T10:00:00Z").await;
+    let account = test_account(&app, &clock, "Avoir").await;
+    add_licenses(&app, &account, 2).await;
+    advance(&app, &clock, "2026-04-03T10:00:00Z").await;
+    let invoice = invoices(&app, &account).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = format!("il_{}0001", invoice.strip_prefix("inv_").unwrap());
+    let note = success_json(
+        app.post(
+            &format!("/v1/accounts/{account}/invoices/{invoice}/credit-notes"),
+            &app.support(),
+            &json!({"reason": "Geste commercial", "lines": [{"invoice_line": line, "amount": "1.00"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(note["number"], "TEST-AV-2026-000001", "{note}");
+    assert_eq!(note["issue_date"], "2026-04-03");
+    assert_eq!(note["test"], true);
+    // The real series stays untouched: a live credit note is still AV-...-000001.
+    let live: Vec<(i64,)> = app.rows("SELECT COUNT(*) FROM credit_note_counters").await;
+    assert_eq!(live[0].0, 0);
+}

@@ -512,7 +512,9 @@ impl<T> Paginated<T> {
 macro_rules! idempotent_create {
     ($state:expr, $ctx:expr, $key:expr, $fingerprint:expr, |$tx:ident| $body:expr) => {{
         use $crate::service::idempotency::{Begun, begin};
-        let stored = match begin(&$state.store, &$ctx, $key.0.as_deref(), $fingerprint).await? {
+        let now = $state.clock.now();
+        let stored = match begin(&$state.store, &$ctx, now, $key.0.as_deref(), $fingerprint).await?
+        {
             Begun::Replay(stored) => stored,
             Begun::Fresh(mut op) => {
                 let $tx = op.tx();

@@ -9,7 +9,10 @@
 //!   serialises them; PostgreSQL: the unique key's insert waits);
 //! - a request that fails rolls back its claim: the key can be retried.
 //!
-//! Keys are scoped to the caller (role, account, subject) and kept 24 hours.
+//! Keys are scoped to the caller (role, account, subject) and kept 24 hours
+//! of the server's time (its clock, which `COMPTOIR_NOW` may fix), not of a
+//! test account's clock: retries are a matter of the network's time, and
+//! the hourly purge reads the same clock.
 
 use serde::Serialize;
 use time::Duration;
@@ -44,9 +47,11 @@ pub enum Begun {
 
 /// Starts a create: replays it if `key` was already used for the same request
 /// (`fingerprint`), or refuses it if that key was used for another one.
+/// `now` is the server's time (see the module's documentation).
 pub async fn begin(
     store: &Store,
     ctx: &Ctx,
+    now: time::OffsetDateTime,
     key: Option<&str>,
     fingerprint: &str,
 ) -> Result<Begun, ApiError> {
@@ -56,15 +61,15 @@ pub async fn begin(
     };
     let scope = ctx.caller.scope();
     if !tx
-        .claim_idempotency_key(&scope, key, fingerprint, ctx.now)
+        .claim_idempotency_key(&scope, key, fingerprint, now)
         .await?
     {
         let record = tx
             .idempotency_record(&scope, key)
             .await?
             .ok_or_else(|| ApiError::internal("idempotency key vanished"))?;
-        if record.created_at + KEY_TTL <= ctx.now {
-            tx.reclaim_idempotency_key(&scope, key, fingerprint, ctx.now)
+        if record.created_at + KEY_TTL <= now {
+            tx.reclaim_idempotency_key(&scope, key, fingerprint, now)
                 .await?;
         } else if record.fingerprint != fingerprint {
             return Err(ApiError::IdempotencyKeyReused);

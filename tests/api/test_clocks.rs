@@ -734,3 +734,40 @@ async fn a_test_accounts_credit_note_is_numbered_in_its_clocks_series_on_its_clo
     let live: Vec<(i64,)> = app.rows("SELECT COUNT(*) FROM credit_note_counters").await;
     assert_eq!(live[0].0, 0);
 }
+
+#[tokio::test]
+async fn a_test_accounts_idempotency_key_lives_24_hours_of_the_servers_time_not_its_clocks() {
+    let app = spawn_app_with(FAST).await;
+    let clock = clock(&app, "2026-02-10T09:00:00Z").await;
+    let account = test_account(&app, &clock, "Rejeu").await;
+    let create = || async {
+        app.request(
+            reqwest::Method::POST,
+            &format!("/v1/accounts/{account}/contacts"),
+            Some(&app.admin(&account)),
+        )
+        .header("Idempotency-Key", "ci-retry-1")
+        .json(&json!({"name": "Léa Martin", "email": "lea@example.fr", "phone": "+33 1 23 45 67 89", "role": "accounting"}))
+        .send()
+        .await
+        .unwrap()
+    };
+    let first = success_json(create().await).await;
+    // The hourly purge runs on the server's time, two months after the
+    // clock's: the key is an hour old, not two months.
+    app.clock
+        .set(crate::helpers::START + time::Duration::hours(1));
+    comptoir::service::purge::purge(&app.store, app.clock.now())
+        .await
+        .unwrap();
+    let again = create().await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    assert_eq!(success_json(again).await["id"], first["id"]);
+}

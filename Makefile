@@ -75,10 +75,12 @@ test-webhook-example: $(VENV)/.standardwebhooks-$(STANDARDWEBHOOKS_VERSION) ## T
 	COMPTOIR_WEBHOOK_EXAMPLE_DIR=$(CURDIR)/$(WEBHOOK_EXAMPLE_DIR) TEST_DATABASE_URL=$(PG_URL) cargo test --test api webhooks::a_receiver_gets_license_added
 	$(VENV)/bin/python examples/verify_webhook.py $(WEBHOOK_EXAMPLE_DIR)/sqlite.json $(WEBHOOK_EXAMPLE_DIR)/postgres.json
 
-test-clock-example: ## The README's test clock recipe (examples/test_clock.sh, curl) against a real server on SQLite and PostgreSQL
+test-clock-example: ## The README's test clock recipe (examples/test_clock.sh, curl), and a server killed (SIGKILL) mid-advance then restarted, on SQLite and PostgreSQL
 	cargo build --bin comptoir
 	tests/test_clock_example.sh
 	tests/test_clock_example.sh $(PG_URL:/test=/comptoir_clock_example)
+	tests/test_clock_kill.sh
+	tests/test_clock_kill.sh $(PG_URL:/test=/comptoir_clock_kill)
 
 $(VENV)/bin/schemathesis:
 	python3 -m venv $(VENV)

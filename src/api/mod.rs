@@ -86,7 +86,10 @@ pub fn extractor_config(cfg: &mut web::ServiceConfig) {
         description = "Billing back-office API (Facturation) of a cloud-telephony customer dashboard: \
 plans, accounts, licenses, credits, consumption and invoices.\n\n\
 Authenticate with a bearer JWT (`Authorize` button). Errors are RFC 9457 problem+json documents \
-with a stable `code`. Amounts are decimal strings with a `currency` beside them.",
+with a stable `code`. Amounts are decimal strings with a `currency` beside them.\n\n\
+Test accounts (`acc_test...`, opened on a test clock: see `POST /v1/test-clocks`) live at their \
+clock's time; every response about one carries the header `Comptoir-Test-Clock` and, in a JSON \
+object body, `\"test\": true`.",
         version = env!("CARGO_PKG_VERSION"),
     ),
     components(schemas(Problem, FieldError, exchange_rates::RatedCurrency)),

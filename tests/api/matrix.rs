@@ -289,7 +289,7 @@ const QUERY_VALUES: &[(&str, &str)] = &[("format", "csv")];
 // ---------------------------------------------------------------------------
 
 /// Path parameter name (and a few body references) -> an id of one account.
-type Ids = BTreeMap<&'static str, String>;
+pub type Ids = BTreeMap<&'static str, String>;
 
 struct World {
     a: Ids,
@@ -380,6 +380,12 @@ fn lyon() -> Value {
 /// An account with one of each resource a path parameter can name.
 async fn account_fixture(app: &TestApp, name: &str) -> Ids {
     let account = app.create_account(name).await;
+    fixture_for(app, account).await
+}
+
+/// One of everything on `account` (a test account too: the test clock
+/// tests delete one).
+pub async fn fixture_for(app: &TestApp, account: String) -> Ids {
     let admin = app.admin(&account);
     let support = app.support();
     let base = format!("/v1/accounts/{account}");

@@ -482,9 +482,80 @@ async fn a_server_killed_during_an_advance_resumes_it_on_restart_and_runs_nothin
 
 #[tokio::test]
 async fn deleting_a_clock_deletes_its_test_accounts_and_everything_of_theirs() {
-    let app = spawn_app_with(FAST).await;
+    // The matrix's fixture has a (disabled) webhook endpoint on loopback.
+    let app = spawn_app_with(&[
+        ("COMPTOIR_TEST_CLOCK_POLL", "20ms"),
+        ("COMPTOIR_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
+    .await;
     let (clock, account) = april_example(&app).await;
+    // A second test account with one of everything (the matrix's): users,
+    // teams, documents, change requests, contacts, recipients, a top-up,
+    // consumption, a webhook endpoint, a SEPA mandate...
+    let rich = success_json(
+        app.post(
+            "/v1/accounts",
+            &app.support(),
+            &json!({"name": "Tout", "test_clock_id": clock}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids = crate::matrix::fixture_for(&app, rich.clone()).await;
+    let base = format!("/v1/accounts/{rich}");
+    let support = app.support();
+    let staff = |path: String, body: Value| {
+        let support = &support;
+        let app = &app;
+        async move { success_json(app.post(&path, support, &body).await).await }
+    };
+    staff(
+        format!("{base}/credits/top-ups/{}/confirm", ids["top_up_id"]),
+        json!({"status": "succeeded"}),
+    )
+    .await;
+    staff(
+        format!("{base}/charges"),
+        json!({"description": "Mise en service", "unit_amount": "49.00", "quantity": 1}),
+    )
+    .await;
+    advance(&app, &clock, "2026-06-02T08:00:00Z").await;
+    let rich_invoices = invoices(&app, &rich).await;
+    let last = rich_invoices.last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    staff(
+        format!("{base}/invoices/{last}/payments"),
+        json!({"amount": "1.00", "paid_at": "2026-06-01T09:00:00Z", "method": "transfer", "reference": "VIR 42"}),
+    )
+    .await;
+    let line = format!("il_{}0001", last.strip_prefix("inv_").unwrap());
+    staff(
+        format!("{base}/invoices/{last}/credit-notes"),
+        json!({"reason": "Geste", "lines": [{"invoice_line": line, "amount": "0.01"}]}),
+    )
+    .await;
     let live = app.create_billable_account("Reste").await;
+    let count = |table: String| {
+        let sql =
+            format!("SELECT COUNT(*) FROM {table} WHERE account_id IN ('{account}', '{rich}')");
+        let app = &app;
+        async move { app.rows::<(i64,)>(&sql).await[0].0 }
+    };
+    let mut filled = Vec::new();
+    for table in app.account_tables().await {
+        if count(table.clone()).await > 0 {
+            filled.push(table);
+        }
+    }
+    // What the deletion is checked on: 28 of the 36 tables hold rows of
+    // theirs (not: drafts, refunds, balance entries, payment failures,
+    // acompte allocations, covered hours, webhook deliveries and attempts).
+    assert!(filled.len() >= 28, "{} {filled:?}", filled.len());
     let res = app
         .request(
             reqwest::Method::DELETE,
@@ -495,23 +566,20 @@ async fn deleting_a_clock_deletes_its_test_accounts_and_everything_of_theirs() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let res = app
-        .get(&format!("/v1/accounts/{account}"), &app.support())
-        .await;
-    assert_problem(res, 404, "not_found").await;
+    for gone in [&account, &rich] {
+        let res = app
+            .get(&format!("/v1/accounts/{gone}"), &app.support())
+            .await;
+        assert_problem(res, 404, "not_found").await;
+    }
     let res = app
         .get(&format!("/v1/test-clocks/{clock}"), &app.support())
         .await;
     assert_problem(res, 404, "not_found").await;
-    // Not a row of it is left, in any table that holds an account's rows.
+    // Not a row of theirs is left, in any table that holds an account's rows.
     let tables = app.account_tables().await;
     for table in &tables {
-        let left: Vec<(i64,)> = app
-            .rows(&format!(
-                "SELECT COUNT(*) FROM {table} WHERE account_id = '{account}'"
-            ))
-            .await;
-        assert_eq!(left[0].0, 0, "{table}");
+        assert_eq!(count(table.clone()).await, 0, "{table}");
     }
     let mut listed: Vec<&str> = comptoir::store::test_clocks::ACCOUNT_TABLES.to_vec();
     listed.sort_unstable();

@@ -8,6 +8,7 @@ use comptoir::domain::role::Role;
 use serde_json::{Value, json};
 use time::macros::datetime;
 
+pub use crate::events::add_licenses;
 use crate::helpers::{TestApp, assert_problem, spawn_app_with, success_json};
 use crate::payments::{add_card, visa};
 
@@ -50,17 +51,6 @@ pub async fn test_account(app: &TestApp, clock: &str, name: &str) -> String {
     )
     .await;
     account
-}
-
-pub async fn add_licenses(app: &TestApp, account: &str, quantity: u32) -> Value {
-    let res = app
-        .post(
-            &format!("/v1/accounts/{account}/licenses"),
-            &app.admin(account),
-            &json!({"plan": "ADVANCED", "quantity": quantity}),
-        )
-        .await;
-    success_json(res).await
 }
 
 /// Advances `clock` to `to` and waits until it is ready again.

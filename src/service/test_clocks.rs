@@ -322,10 +322,7 @@ pub async fn next_stop(
         tracing::info!(clock = %id, at = %to, "test clock ready");
         return Ok(None);
     }
-    let mut accounts = Vec::new();
-    for account in tx.account_ids(Some(id)).await? {
-        accounts.extend(tx.account(&account).await?);
-    }
+    let accounts = tx.accounts_on_clock(id).await?;
     let draft_due = tx.next_draft_due(id, clock.frozen_time).await?;
     let at = stop_after(clock.frozen_time, to, &accounts, draft_due);
     Ok(Some((clock.frozen_time, at)))
@@ -372,14 +369,7 @@ pub async fn run_due(
     at: OffsetDateTime,
 ) -> Result<(), ApiError> {
     let ctx = Ctx::system("test-clock", at);
-    let accounts = {
-        let mut tx = store.begin_read().await?;
-        let mut accounts = Vec::new();
-        for account in tx.account_ids(Some(id)).await? {
-            accounts.extend(tx.account(&account).await?);
-        }
-        accounts
-    };
+    let accounts = store.begin_read().await?.accounts_on_clock(id).await?;
     for account in &accounts {
         let period = Period::of(account.timezone.date_at(at));
         if period == Period::of(account.timezone.date_at(from)) {

@@ -85,6 +85,16 @@ impl Tx {
         row.map(Account::try_from).transpose()
     }
 
+    /// The accounts living on test clock `clock`, in id order.
+    pub async fn accounts_on_clock(
+        &mut self,
+        clock: &TestClockId,
+    ) -> Result<Vec<Account>, sqlx::Error> {
+        let sql = sql!("SELECT {COLUMNS} FROM accounts WHERE test_clock_id = $1 ORDER BY id");
+        let rows: Vec<AccountRow> = fetch_all!(self, sqlx::query_as(sql).bind(clock.as_str()))?;
+        rows.into_iter().map(Account::try_from).collect()
+    }
+
     /// Accounts in id order, after the cursor id.
     pub async fn list_accounts(
         &mut self,

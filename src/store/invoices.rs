@@ -3,7 +3,7 @@
 
 use time::{Date, OffsetDateTime};
 
-use super::{Page, Tx, execute, fetch_all, fetch_one, fetch_optional, sql};
+use super::{Page, Tx, execute, fetch_all, fetch_one, fetch_optional, on_clock, sql};
 use crate::domain::ids::{AccountId, InvoiceId, TestClockId};
 use crate::domain::issued::InvoiceStatus;
 use crate::domain::test_clock::Series;
@@ -39,9 +39,6 @@ pub struct DraftRow {
     pub created_at: OffsetDateTime,
     pub finalize_after: OffsetDateTime,
 }
-
-/// An account lives on the clock bound as `$1` (a NULL: it is live).
-const ON_CLOCK: &str = "(CAST($1 AS TEXT) IS NULL AND test_clock_id IS NULL OR test_clock_id = $1)";
 
 const DRAFT_COLUMNS: &str = "id, account_id, period, created_at, finalize_after";
 
@@ -278,7 +275,7 @@ impl Tx {
         &mut self,
         clock: Option<&TestClockId>,
     ) -> Result<Vec<AccountId>, sqlx::Error> {
-        let sql = sql!("SELECT id FROM accounts WHERE {ON_CLOCK} ORDER BY id");
+        let sql = sql!("SELECT id FROM accounts WHERE {} ORDER BY id", on_clock(1));
         let rows: Vec<(String,)> = fetch_all!(
             self,
             sqlx::query_as(sql).bind(clock.map(TestClockId::as_str))
@@ -355,7 +352,7 @@ impl Tx {
         limit: u32,
         clock: Option<&TestClockId>,
     ) -> Result<Vec<DraftRow>, sqlx::Error> {
-        let on_clock = ON_CLOCK.replace("$1", "$3");
+        let on_clock = on_clock(3);
         let sql = sql!(
             "SELECT {DRAFT_COLUMNS} FROM invoice_drafts WHERE finalize_after <= $1 \
              AND account_id IN (SELECT id FROM accounts WHERE {on_clock}) \

@@ -48,6 +48,12 @@ pub mod webhook_endpoints;
 pub(crate) const LIVE_ACCOUNT: &str =
     "account_id IN (SELECT id FROM accounts WHERE test_clock_id IS NULL)";
 
+/// The condition an `accounts` row meets when it lives on the clock bound
+/// as `$n`, or, when that is NULL, when it is live.
+pub(crate) fn on_clock(n: u8) -> String {
+    format!("(CAST(${n} AS TEXT) IS NULL AND test_clock_id IS NULL OR test_clock_id = ${n})")
+}
+
 /// Runs `$body` with `$c` bound to the backend's transaction, once per backend.
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {

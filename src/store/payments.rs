@@ -3,7 +3,7 @@
 use time::{Date, OffsetDateTime};
 
 use super::accounts::corrupt;
-use super::{Page, Tx, execute, fetch_all, fetch_optional, sql};
+use super::{Page, Tx, execute, fetch_all, fetch_optional, on_clock, sql};
 use crate::domain::card::{CardBrand, Expiry};
 use crate::domain::ids::{AccountId, PaymentMethodId, TestClockId};
 use crate::domain::payment::{PaymentMethod, PaymentMethodKind};
@@ -199,9 +199,9 @@ impl Tx {
             "SELECT {COLUMNS} FROM payment_methods WHERE kind = 'card' AND deleted_at IS NULL \
              AND exp_year * 12 + exp_month - 1 BETWEEN $1 AND $2 \
              AND (CAST($3 AS TEXT) IS NULL OR id > $3) \
-             AND account_id IN (SELECT id FROM accounts WHERE \
-             (CAST($5 AS TEXT) IS NULL AND test_clock_id IS NULL OR test_clock_id = $5)) \
-             ORDER BY id LIMIT $4"
+             AND account_id IN (SELECT id FROM accounts WHERE {}) \
+             ORDER BY id LIMIT $4",
+            on_clock(5)
         );
         let rows: Vec<MethodRow> = fetch_all!(
             self,

@@ -475,24 +475,33 @@ impl Config {
     }
 }
 
+/// The duration in variable `name`, if set: positive and at most `max`
+/// (`limit` says it in the error).
+fn read_duration(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    max: time::Duration,
+    limit: &str,
+) -> Result<Option<time::Duration>, ConfigError> {
+    get(name)
+        .map(|raw| {
+            parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
+                err(
+                    name,
+                    format!(
+                        "must be a positive duration of at most {limit}: \
+                         seconds, or 250ms, 30s, 2m, 12h, 3d"
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Reads `COMPTOIR_TEST_CLOCK_POLL` and `COMPTOIR_TEST_CLOCK_LEASE`.
 fn test_clocks(get: &impl Fn(&str) -> Option<String>) -> Result<TestClockConfig, ConfigError> {
     use time::Duration;
-    let read = |name: &'static str, max: Duration, limit: &str| -> Result<_, ConfigError> {
-        get(name)
-            .map(|raw| {
-                parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
-                    err(
-                        name,
-                        format!(
-                            "must be a positive duration of at most {limit}: \
-                                 seconds, or 250ms, 30s, 2m, 12h"
-                        ),
-                    )
-                })
-            })
-            .transpose()
-    };
+    let read = |name, max, limit| read_duration(get, name, max, limit);
     let defaults = TestClockConfig::default();
     Ok(TestClockConfig {
         poll: read("COMPTOIR_TEST_CLOCK_POLL", Duration::hours(24), "24 h")?
@@ -510,21 +519,7 @@ fn webhook_delivery(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<WebhookDeliveryConfig, ConfigError> {
     use time::Duration;
-    let read = |name: &'static str, max: Duration, limit: &str| -> Result<_, ConfigError> {
-        get(name)
-            .map(|raw| {
-                parse_duration(&raw).filter(|d| *d <= max).ok_or_else(|| {
-                    err(
-                        name,
-                        format!(
-                            "must be a positive duration of at most {limit}: \
-                                 seconds, or 250ms, 30s, 2m, 12h, 3d"
-                        ),
-                    )
-                })
-            })
-            .transpose()
-    };
+    let read = |name, max, limit| read_duration(get, name, max, limit);
     let std = |d: Duration| std::time::Duration::try_from(d).unwrap_or_default();
     let defaults = WebhookDeliveryConfig::default();
     let retry_base = read("COMPTOIR_WEBHOOK_RETRY_BASE", Duration::hours(1), "1 h")?
